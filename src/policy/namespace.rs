@@ -1,0 +1,363 @@
+//! Pod Security on the Longhorn namespace: mutation adds the six labels
+//! Longhorn recommends, validation denies an effective level other than privileged.
+
+use json_patch::{AddOperation, PatchOperation};
+use serde_json::{Map, Value};
+
+use super::messages::{self, EnforceProblem, PSA_PREFIX};
+use super::objects::Namespace;
+use super::{Findings, Operation, Pair, Request, Verdict};
+use crate::config::{Config, Level, Mode};
+
+/// The labels Longhorn recommends on its namespace, with their values.
+pub const LONGHORN_LABELS: [(&str, &str); 6] = [
+    ("pod-security.kubernetes.io/enforce", "privileged"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/audit", "privileged"),
+    ("pod-security.kubernetes.io/audit-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "privileged"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
+fn longhorn_namespace<'a>(
+    req: &Request,
+    pair: &'a Pair<Namespace>,
+    cfg: &Config,
+) -> Option<&'a Namespace> {
+    let ns = pair.object.as_ref()?;
+    let name = ns.metadata.name.as_deref().unwrap_or(&req.name);
+    (name == cfg.longhorn_namespace).then_some(ns)
+}
+
+/// Escapes a JSON Pointer token (RFC 6901): `~` as `~0`, `/` as `~1`.
+fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Adds whichever of [`LONGHORN_LABELS`] is missing; never overrides a value.
+pub(crate) fn mutate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verdict: &mut Verdict) {
+    if cfg.policies.namespace_pod_security == Mode::Off
+        || !matches!(req.operation, Operation::Create | Operation::Update)
+    {
+        return;
+    }
+    let Some(ns) = longhorn_namespace(req, pair, cfg) else {
+        return;
+    };
+    let add = |path: String, value: Value| {
+        PatchOperation::Add(AddOperation {
+            path: path
+                .parse()
+                .expect("a pointer built from escaped tokens is valid"),
+            value,
+        })
+    };
+    match &ns.metadata.labels {
+        None => {
+            let labels: Map<String, Value> = LONGHORN_LABELS
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .collect();
+            verdict
+                .patch
+                .push(add("/metadata/labels".into(), Value::Object(labels)));
+        }
+        Some(labels) => {
+            for (key, value) in LONGHORN_LABELS {
+                if !labels.contains_key(key) {
+                    verdict.patch.push(add(
+                        format!("/metadata/labels/{}", pointer_token(key)),
+                        Value::from(value),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Denies a Longhorn namespace whose effective enforce level is not privileged.
+pub(crate) fn validate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verdict: &mut Verdict) {
+    let mode = cfg.policies.namespace_pod_security;
+    if mode == Mode::Off {
+        return;
+    }
+    let Some(ns) = longhorn_namespace(req, pair, cfg) else {
+        return;
+    };
+    let name = cfg.longhorn_namespace.as_str();
+    let labels = ns.metadata.labels.as_ref();
+    let label = |mode: &str| labels.and_then(|l| l.get(&format!("{PSA_PREFIX}{mode}")));
+
+    let problem = match label("enforce") {
+        Some(v) => match Level::from_label(v) {
+            Some(Level::Privileged) => None,
+            Some(level) => Some(EnforceProblem::Level(level)),
+            None => Some(EnforceProblem::Invalid(v.clone())),
+        },
+        None if cfg.cluster_default_enforce == Level::Privileged => None,
+        None => Some(EnforceProblem::Absent(cfg.cluster_default_enforce)),
+    };
+    let mut findings = Findings::default();
+    if let Some(problem) = problem {
+        findings
+            .violations
+            .push(messages::namespace_enforce(name, &problem));
+        findings
+            .short
+            .push(messages::namespace_enforce_short(name, &problem));
+    }
+    for noisy in ["audit", "warn"] {
+        if let Some(v) = label(noisy).filter(|v| v.as_str() != "privileged") {
+            findings
+                .warnings
+                .push(messages::namespace_noisy_label(name, noisy, v));
+        }
+    }
+    findings.apply(mode, verdict, |v| v.join("\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::objects::Meta;
+    use crate::policy::{Facts, Phase, Subject, evaluate};
+
+    fn ns_request(name: &str, labels: Option<&[(&str, &str)]>, op: Operation) -> Request {
+        let ns = Namespace {
+            metadata: Meta {
+                name: Some(name.into()),
+                namespace: None,
+                labels: labels.map(|l| {
+                    l.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                }),
+            },
+        };
+        Request {
+            operation: op,
+            name: name.into(),
+            namespace: String::new(),
+            username: "admin".into(),
+            subject: Subject::Namespace(Pair {
+                object: (op != Operation::Delete).then(|| ns.clone()),
+                old: (op != Operation::Create).then_some(ns),
+            }),
+        }
+    }
+
+    fn validate(name: &str, labels: Option<&[(&str, &str)]>, cfg: &Config) -> Verdict {
+        evaluate(
+            Phase::Validate,
+            &ns_request(name, labels, Operation::Create),
+            cfg,
+            &Facts::default(),
+        )
+    }
+
+    const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+    #[test]
+    fn validation_table() {
+        let cfg = Config::default();
+        // (labels, denied, a fragment the message must contain)
+        let cases: [(Option<&[(&str, &str)]>, bool, &str); 7] = [
+            (Some(&[(ENFORCE, "privileged")]), false, ""),
+            (Some(&LONGHORN_LABELS), false, ""),
+            (
+                None,
+                true,
+                "label pod-security.kubernetes.io/enforce is missing, so the cluster default \"baseline\"",
+            ),
+            (Some(&[("app", "longhorn")]), true, "is missing"),
+            (
+                Some(&[(ENFORCE, "baseline")]),
+                true,
+                "is \"baseline\", but Longhorn needs \"privileged\"",
+            ),
+            (Some(&[(ENFORCE, "restricted")]), true, "is \"restricted\""),
+            (
+                Some(&[(ENFORCE, "Privileged")]),
+                true,
+                "\"Privileged\", which is not a Pod Security level",
+            ),
+        ];
+        for (labels, denied, fragment) in cases {
+            let v = validate("longhorn-system", labels, &cfg);
+            assert_eq!(!v.allowed(), denied, "{labels:?}: {v:?}");
+            if denied {
+                let msg = v.denial.unwrap();
+                assert!(msg.contains(fragment), "{labels:?}: {msg}");
+                assert!(msg.starts_with("namespace \"longhorn-system\": "), "{msg}");
+                assert!(
+                    msg.contains("kubectl label --overwrite namespace longhorn-system pod-security.kubernetes.io/enforce=privileged"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn typo_variants_are_denied() {
+        let cfg = Config::default();
+        for typo in [
+            "priviledged",
+            "PRIVILEGED",
+            " privileged",
+            "privileged ",
+            "",
+        ] {
+            let v = validate("longhorn-system", Some(&[(ENFORCE, typo)]), &cfg);
+            assert!(!v.allowed(), "{typo:?} should be denied");
+        }
+    }
+
+    #[test]
+    fn absent_label_is_fine_when_the_cluster_default_is_privileged() {
+        let cfg = Config::from_yaml("clusterDefaultEnforce: privileged", "t").unwrap();
+        assert!(validate("longhorn-system", None, &cfg).allowed());
+    }
+
+    #[test]
+    fn other_namespaces_are_untouched() {
+        let cfg = Config::default();
+        for phase in [Phase::Validate, Phase::Mutate] {
+            let v = evaluate(
+                phase,
+                &ns_request(
+                    "default",
+                    Some(&[(ENFORCE, "restricted")]),
+                    Operation::Create,
+                ),
+                &cfg,
+                &Facts::default(),
+            );
+            assert_eq!(v, Verdict::default(), "{phase:?}");
+        }
+    }
+
+    #[test]
+    fn delete_is_allowed() {
+        let cfg = Config::default();
+        let v = evaluate(
+            Phase::Validate,
+            &ns_request(
+                "longhorn-system",
+                Some(&[(ENFORCE, "baseline")]),
+                Operation::Delete,
+            ),
+            &cfg,
+            &Facts::default(),
+        );
+        assert!(v.allowed());
+    }
+
+    #[test]
+    fn warn_mode_allows_with_a_short_warning() {
+        let cfg = Config::from_yaml("policies: {namespacePodSecurity: warn}", "t").unwrap();
+        let v = validate("longhorn-system", Some(&[(ENFORCE, "baseline")]), &cfg);
+        assert!(v.allowed());
+        assert_eq!(v.warnings.len(), 1);
+        assert!(
+            v.warnings[0].contains("enforce is baseline"),
+            "{:?}",
+            v.warnings
+        );
+        assert!(v.warnings[0].chars().count() < 120);
+    }
+
+    #[test]
+    fn off_mode_does_nothing() {
+        let cfg = Config::from_yaml("policies: {namespacePodSecurity: off}", "t").unwrap();
+        assert_eq!(validate("longhorn-system", None, &cfg), Verdict::default());
+        let m = evaluate(
+            Phase::Mutate,
+            &ns_request("longhorn-system", None, Operation::Create),
+            &cfg,
+            &Facts::default(),
+        );
+        assert!(m.patch.is_empty());
+    }
+
+    #[test]
+    fn noisy_audit_label_warns_without_denying() {
+        let cfg = Config::default();
+        let v = validate(
+            "longhorn-system",
+            Some(&[
+                (ENFORCE, "privileged"),
+                ("pod-security.kubernetes.io/audit", "restricted"),
+            ]),
+            &cfg,
+        );
+        assert!(v.allowed());
+        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        assert!(v.warnings[0].contains("audit=restricted"));
+    }
+
+    #[test]
+    fn exempt_user_skips_validation() {
+        let cfg = Config::from_yaml("exemptUsernames: [admin]", "t").unwrap();
+        assert!(validate("longhorn-system", Some(&[(ENFORCE, "baseline")]), &cfg).allowed());
+    }
+
+    #[test]
+    fn custom_namespace_name() {
+        let cfg = Config::from_yaml("longhornNamespace: storage", "t").unwrap();
+        assert!(!validate("storage", None, &cfg).allowed());
+        assert!(validate("longhorn-system", None, &cfg).allowed());
+    }
+
+    fn mutated(labels: Option<&[(&str, &str)]>) -> Value {
+        let req = ns_request("longhorn-system", labels, Operation::Create);
+        let v = evaluate(Phase::Mutate, &req, &Config::default(), &Facts::default());
+        assert!(v.allowed());
+        let mut doc = serde_json::json!({"metadata": {"name": "longhorn-system"}});
+        if let Some(l) = labels {
+            doc["metadata"]["labels"] = l
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .collect();
+        }
+        json_patch::patch(&mut doc, &v.patch).expect("patch applies");
+        doc["metadata"]["labels"].clone()
+    }
+
+    #[test]
+    fn mutation_adds_missing_labels_and_keeps_user_values() {
+        let all: Value = LONGHORN_LABELS
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        assert_eq!(mutated(None), all);
+        let with_app = mutated(Some(&[("app", "longhorn")]));
+        for (k, v) in LONGHORN_LABELS {
+            assert_eq!(with_app[k], v);
+        }
+        assert_eq!(with_app["app"], "longhorn");
+        // A value the user set is never overridden (validation judges it).
+        let kept = mutated(Some(&[(ENFORCE, "baseline")]));
+        assert_eq!(kept[ENFORCE], "baseline");
+        assert_eq!(kept["pod-security.kubernetes.io/warn"], "privileged");
+    }
+
+    #[test]
+    fn mutation_escapes_slashes_in_pointers() {
+        let req = ns_request("longhorn-system", Some(&[("app", "x")]), Operation::Create);
+        let v = evaluate(Phase::Mutate, &req, &Config::default(), &Facts::default());
+        let text = serde_json::to_string(&v.patch).unwrap();
+        assert!(
+            text.contains("/metadata/labels/pod-security.kubernetes.io~1enforce"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mutation_is_empty_when_complete() {
+        let req = ns_request("longhorn-system", Some(&LONGHORN_LABELS), Operation::Update);
+        let v = evaluate(Phase::Mutate, &req, &Config::default(), &Facts::default());
+        assert!(v.patch.is_empty());
+    }
+}
