@@ -1,6 +1,14 @@
 //! longhorn-talos-guard: an admission webhook and offline checks that keep
 //! Longhorn's data and privileges right on Talos Linux.
+//!
+//! The policies in [`policy`] are pure; [`admission`] maps them to the
+//! AdmissionReview wire format; [`server`] serves them over HTTPS.
 
+pub mod admission;
+pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod policy;
 pub mod quantity;
+pub mod server;
+pub mod watch;

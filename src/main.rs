@@ -1,1 +1,224 @@
-fn main() {}
+//! The `longhorn-talos-guard` command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
+use longhorn_talos_guard::{certs, server};
+
+/// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "LTG_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the admission webhook over HTTPS.
+    Serve(ServeArgs),
+    /// Make certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum KubeMode {
+    /// Use the in-cluster service account or KUBECONFIG when present.
+    Auto,
+    /// Never contact the API server (node facts are reported as unknown).
+    Off,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "LTG_LISTEN", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Directory holding tls.crt and tls.key. Without it (and without
+    /// --tls-cert), certs-dev/ is used and dev certificates are made there if missing.
+    #[arg(long, env = "LTG_CERT_DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Serving certificate (PEM); overrides --cert-dir.
+    #[arg(long, env = "LTG_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); overrides --cert-dir.
+    #[arg(long, env = "LTG_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Policy configuration file (YAML), reloaded when it changes; the
+    /// embedded defaults without it.
+    #[arg(long, env = "LTG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Largest AdmissionReview body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "LTG_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "LTG_DRAIN_SECONDS", default_value_t = 10)]
+    drain_seconds: u64,
+    /// Seconds between re-reads of the certificate and config files, on top of file events.
+    #[arg(long, env = "LTG_RELOAD_SECONDS", default_value_t = 60)]
+    reload_seconds: u64,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, env = "LTG_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
+    #[arg(long, env = "LTG_KUBE", default_value = "auto")]
+    kube: KubeMode,
+    /// Milliseconds a Node look-up may take (keep it below the webhook's timeoutSeconds).
+    #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value_t = 2000)]
+    lookup_timeout_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a dev CA and serving certificate (ca.crt, tls.crt, tls.key) and
+    /// print the base64 caBundle.
+    Dev {
+        /// Output directory.
+        #[arg(long, default_value = "certs-dev")]
+        out: PathBuf,
+        /// Extra subject alternative name (DNS name or IP); repeatable.
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Days the serving certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
+const DEV_CERT_DIR: &str = "certs-dev";
+const DEV_CA_DAYS: i64 = 3650;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(serve(args))),
+        Command::Certs(CertsCommand::Dev { out, sans, days }) => certs_dev(&out, sans, days),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn certs_dev(out: &Path, extra: Vec<String>, days: i64) -> anyhow::Result<()> {
+    let mut sans = certs::default_sans();
+    sans.extend(extra);
+    let made = certs::generate(&sans, days, DEV_CA_DAYS)?;
+    certs::write(out, &made)?;
+    eprintln!(
+        "wrote {dir}/{ca}, {dir}/{cert}, {dir}/{key} (SANs: {sans}; valid {days} days)",
+        dir = out.display(),
+        ca = certs::CA_FILE,
+        cert = certs::CERT_FILE,
+        key = certs::KEY_FILE,
+        sans = sans.join(", ")
+    );
+    eprintln!("caBundle:");
+    println!("{}", made.ca_bundle());
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (cert_file, key_file) = match (&args.tls_cert, &args.tls_key, &args.cert_dir) {
+        (Some(c), Some(k), _) => (c.clone(), k.clone()),
+        (_, _, Some(dir)) => certs::pair_paths(dir),
+        _ => {
+            let dir = Path::new(DEV_CERT_DIR);
+            let (c, k) = certs::pair_paths(dir);
+            if !c.exists() || !k.exists() {
+                let made = certs::generate(&certs::default_sans(), 365, DEV_CA_DAYS)?;
+                certs::write(dir, &made)?;
+                tracing::info!(
+                    dir = DEV_CERT_DIR,
+                    "made dev certificates (caBundle: {})",
+                    made.ca_bundle()
+                );
+            }
+            (c, k)
+        }
+    };
+    let facts: Arc<dyn NodeFacts> = match args.kube {
+        KubeMode::Off => Arc::new(NoCluster),
+        KubeMode::Auto => match kube::Client::try_default().await {
+            Ok(client) => Arc::new(KubeNodes::new(
+                client,
+                Duration::from_millis(args.lookup_timeout_ms),
+                Duration::from_secs(30),
+            )),
+            Err(e) => {
+                tracing::info!(reason = %e, "no Kubernetes API: node look-ups will report unknown");
+                Arc::new(NoCluster)
+            }
+        },
+    };
+    let opts = server::ServeOptions {
+        listen: args.listen,
+        cert_file,
+        key_file,
+        config_file: args.config,
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: Duration::from_secs(args.drain_seconds),
+        reload_interval: Duration::from_secs(args.reload_seconds.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+    };
+    let running = server::start(&opts, facts).await?;
+    shutdown_signal().await;
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("interrupted"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

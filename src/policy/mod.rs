@@ -111,6 +111,18 @@ pub enum Subject {
     LonghornSetting(Pair<objects::Setting>),
 }
 
+impl Subject {
+    /// The kind of object.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Subject::Namespace(_) => Kind::Namespace,
+            Subject::Pod(_) => Kind::Pod,
+            Subject::LonghornNode(_) => Kind::LonghornNode,
+            Subject::LonghornSetting(_) => Kind::LonghornSetting,
+        }
+    }
+}
+
 /// A typed admission request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {

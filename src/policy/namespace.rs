@@ -157,13 +157,15 @@ mod tests {
         )
     }
 
+    type Labels<'a> = Option<&'a [(&'a str, &'a str)]>;
+
     const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 
     #[test]
     fn validation_table() {
         let cfg = Config::default();
         // (labels, denied, a fragment the message must contain)
-        let cases: [(Option<&[(&str, &str)]>, bool, &str); 7] = [
+        let cases: [(Labels, bool, &str); 7] = [
             (Some(&[(ENFORCE, "privileged")]), false, ""),
             (Some(&LONGHORN_LABELS), false, ""),
             (

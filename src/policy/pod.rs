@@ -34,10 +34,10 @@ fn is_system_path(path: &HostPath) -> bool {
 /// own list, else the global list and every node's list (a DaemonSet pod may
 /// land on any node).
 fn pod_mounts(pod: &Pod, cfg: &Config) -> Vec<AllowedMount> {
-    if let Some(node) = pod.spec.node_name.as_deref() {
-        if cfg.node_allowed_mounts.contains_key(node) {
-            return cfg.mounts_for_node(node).to_vec();
-        }
+    if let Some(node) = pod.spec.node_name.as_deref()
+        && cfg.node_allowed_mounts.contains_key(node)
+    {
+        return cfg.mounts_for_node(node).to_vec();
     }
     let mut all = cfg.allowed_mounts.clone();
     for list in cfg.node_allowed_mounts.values() {

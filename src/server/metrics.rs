@@ -1,0 +1,93 @@
+//! Prometheus metrics: admission requests by endpoint, kind, operation and
+//! decision; a latency histogram with real buckets; certificate expiry.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered with a review, by endpoint, kind, operation and decision.
+pub const REQUESTS: &str = "ltg_admission_requests_total";
+/// Bodies refused as unreadable (HTTP 400/415), by endpoint.
+pub const REJECTED: &str = "ltg_admission_rejected_total";
+/// Time from body received to response encoded, by endpoint.
+pub const DURATION: &str = "ltg_admission_duration_seconds";
+/// Unix time at which the serving certificate expires.
+pub const CERT_EXPIRY: &str = "ltg_certificate_expiry_timestamp_seconds";
+/// Certificate and config reloads, by what and result.
+pub const RELOADS: &str = "ltg_reloads_total";
+
+/// Buckets from 25 µs (the policies alone) to 1 s (a slow node look-up).
+const BUCKETS: [f64; 14] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 1.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder on first use and returns its handle
+/// (`None` if another recorder was installed first).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .expect("bucket list is not empty");
+            match builder.install_recorder() {
+                Ok(h) => {
+                    metrics::describe_counter!(REQUESTS, "Admission reviews answered.");
+                    metrics::describe_counter!(REJECTED, "Request bodies refused as unreadable.");
+                    metrics::describe_histogram!(
+                        DURATION,
+                        metrics::Unit::Seconds,
+                        "Review handling time."
+                    );
+                    metrics::describe_gauge!(
+                        CERT_EXPIRY,
+                        metrics::Unit::Seconds,
+                        "Serving certificate notAfter, Unix time."
+                    );
+                    metrics::describe_counter!(RELOADS, "Certificate and configuration reloads.");
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Renders the Prometheus text exposition.
+pub fn render() -> String {
+    handle().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Records one answered review.
+pub fn review(
+    endpoint: &'static str,
+    kind: &str,
+    operation: &'static str,
+    decision: &'static str,
+    seconds: f64,
+) {
+    metrics::counter!(REQUESTS, "endpoint" => endpoint, "kind" => kind.to_string(), "operation" => operation, "decision" => decision)
+        .increment(1);
+    metrics::histogram!(DURATION, "endpoint" => endpoint).record(seconds);
+}
+
+/// Records a refused body.
+pub fn rejected(endpoint: &'static str, status: u16) {
+    metrics::counter!(REJECTED, "endpoint" => endpoint, "status" => status.to_string())
+        .increment(1);
+}
+
+/// Publishes the serving certificate's expiry.
+pub fn cert_expiry(unix: i64) {
+    metrics::gauge!(CERT_EXPIRY).set(unix as f64);
+}
+
+/// Counts a reload attempt.
+pub fn reload(what: &'static str, result: &'static str) {
+    metrics::counter!(RELOADS, "what" => what, "result" => result).increment(1);
+}

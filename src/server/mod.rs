@@ -1,0 +1,191 @@
+//! The HTTPS server: binds, serves the router over rustls (HTTP/1.1 and h2),
+//! reloads the certificate and the config when their files change, and
+//! drains on shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::cluster::NodeFacts;
+use crate::config::Config;
+
+pub mod metrics;
+pub mod router;
+pub mod tls;
+
+pub use router::{AppState, DEFAULT_MAX_BODY_BYTES};
+pub use tls::CertStore;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM serving certificate (chain).
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// Policy configuration file; the embedded defaults when `None`.
+    pub config_file: Option<PathBuf>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after shutdown starts.
+    pub drain_timeout: Duration,
+    /// How often the certificate and config files are re-read even without a
+    /// file event.
+    pub reload_interval: Duration,
+    /// Slowest a client may be to send its request headers.
+    pub header_read_timeout: Duration,
+}
+
+/// A running server.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The shared handler state (config in force, readiness).
+    pub state: AppState,
+    /// The serving certificate store.
+    pub certs: Arc<CertStore>,
+    handle: axum_server::Handle<SocketAddr>,
+    drain: Duration,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Turns readiness false, stops accepting, lets in-flight requests finish
+    /// within the drain time, and waits for the server to stop.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.state.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!(
+            drain_ms = self.drain.as_millis() as u64,
+            "shutting down: draining in-flight requests"
+        );
+        self.handle.graceful_shutdown(Some(self.drain));
+        for w in &self.watchers {
+            w.abort();
+        }
+        let result = self.task.await.context("server task failed")?;
+        result.context("server stopped with an error")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Loads the certificate and config, binds, and starts serving in the background.
+pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Result<Running> {
+    let config = match &opts.config_file {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let certs = Arc::new(CertStore::load(&opts.cert_file, &opts.key_file)?);
+    metrics::handle();
+    metrics::cert_expiry(certs.not_after());
+
+    let state = AppState::new(config, facts);
+    let app = router::router(state.clone(), opts.max_body_bytes);
+    let tls = RustlsConfig::from_config(Arc::new(
+        certs
+            .server_config()
+            .context("building the TLS configuration")?,
+    ));
+
+    let listener = std::net::TcpListener::bind(opts.listen)
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Some(opts.header_read_timeout));
+
+    let mut watchers = vec![spawn_cert_reload(&certs, opts.reload_interval)];
+    if let Some(path) = &opts.config_file {
+        watchers.push(spawn_config_reload(
+            path.clone(),
+            &state,
+            opts.reload_interval,
+        ));
+    }
+    let task = tokio::spawn(server.serve(app.into_make_service()));
+    tracing::info!(addr = %local_addr, cert = %opts.cert_file.display(),
+        config = %opts.config_file.as_ref().map_or("embedded defaults".into(), |p| p.display().to_string()),
+        "serving admission reviews on https://{local_addr}/validate and /mutate");
+    Ok(Running {
+        local_addr,
+        state,
+        certs,
+        handle,
+        drain: opts.drain_timeout,
+        task,
+        watchers,
+    })
+}
+
+fn spawn_cert_reload(certs: &Arc<CertStore>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let store = certs.clone();
+    crate::watch::spawn(
+        "certificate",
+        &certs.files(),
+        interval,
+        move || match store.reload() {
+            Ok(false) => {}
+            Ok(true) => {
+                metrics::cert_expiry(store.not_after());
+                metrics::reload("certificate", "ok");
+                tracing::info!(
+                    not_after = store.not_after(),
+                    "serving certificate reloaded"
+                );
+            }
+            Err(e) => {
+                metrics::reload("certificate", "error");
+                tracing::error!(error = %e, "new certificate rejected; keeping the previous one");
+            }
+        },
+    )
+}
+
+fn spawn_config_reload(
+    path: PathBuf,
+    state: &AppState,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let config = state.config.clone();
+    let mut last = std::fs::read(&path).ok();
+    let file = path.clone();
+    let last = std::sync::Mutex::new(last.take());
+    crate::watch::spawn("config", &[path], interval, move || {
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "cannot read config; keeping the previous one");
+                return;
+            }
+        };
+        let mut seen = last.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.as_deref() == Some(bytes.as_slice()) {
+            return;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        *seen = Some(bytes);
+        match Config::from_yaml(&text, &file.display().to_string()) {
+            Ok(new) => {
+                config.store(Arc::new(new));
+                metrics::reload("config", "ok");
+                tracing::info!(file = %file.display(), "config reloaded");
+            }
+            Err(e) => {
+                metrics::reload("config", "error");
+                tracing::error!(error = %e, "new config rejected; keeping the previous one");
+            }
+        }
+    })
+}

@@ -1,0 +1,176 @@
+//! HTTP endpoints: `/validate` and `/mutate` (AdmissionReview in and out),
+//! `/healthz`, `/readyz` and `/metrics`. Knows nothing about Longhorn.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::metrics;
+use crate::admission;
+use crate::cluster::NodeFacts;
+use crate::config::Config;
+use crate::policy::{self, Facts, Phase};
+
+/// The default request body limit: an UPDATE carries two copies of the object.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The policy configuration in force (swapped on reload).
+    pub config: Arc<ArcSwap<Config>>,
+    /// Where node facts come from.
+    pub facts: Arc<dyn NodeFacts>,
+    /// Set on shutdown: `/readyz` turns false at once.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State with `config` and node facts from `facts`.
+    pub fn new(config: Config, facts: Arc<dyn NodeFacts>) -> Self {
+        AppState {
+            config: Arc::new(ArcSwap::from_pointee(config)),
+            facts,
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// The router with every endpoint, refusing bodies over `max_body_bytes` with 413.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.shutting_down.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        "ok: certificate loaded, config valid\n".into_response()
+    }
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
+        .into_response()
+}
+
+async fn validate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    review(&state, Phase::Validate, &headers, &body).await
+}
+
+async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    review(&state, Phase::Mutate, &headers, &body).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn refuse(endpoint: &'static str, status: StatusCode, reason: String) -> Response {
+    metrics::rejected(endpoint, status.as_u16());
+    tracing::warn!(endpoint, status = status.as_u16(), %reason, "refused request body");
+    (status, format!("{reason}\n")).into_response()
+}
+
+/// Handles one AdmissionReview body end to end.
+pub async fn review(state: &AppState, phase: Phase, headers: &HeaderMap, body: &[u8]) -> Response {
+    let started = Instant::now();
+    let endpoint = match phase {
+        Phase::Validate => "validate",
+        Phase::Mutate => "mutate",
+    };
+    if !is_json(headers) {
+        return refuse(
+            endpoint,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".into(),
+        );
+    }
+    let decoded = match admission::decode(body) {
+        Ok(d) => d,
+        Err(e) => return refuse(endpoint, StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let (group, kind) = &decoded.group_kind;
+    let Some(req) = &decoded.request else {
+        tracing::debug!(uid = %decoded.uid, group, kind, "kind not handled; allowed");
+        let out = admission::encode(&decoded.uid, &policy::Verdict::default());
+        metrics::review(
+            endpoint,
+            "other",
+            decoded.operation.as_str(),
+            "allowed",
+            started.elapsed().as_secs_f64(),
+        );
+        return json(out);
+    };
+    let config = state.config.load();
+    let mut facts = Facts::default();
+    if phase == Phase::Validate
+        && let Some(node) = policy::node_lookup(req, &config)
+    {
+        facts.hugepages = Some(state.facts.hugepages(&node).await);
+    }
+    let verdict = policy::evaluate(phase, req, &config, &facts);
+    let decision = match (&verdict.denial, verdict.patch.is_empty()) {
+        (Some(message), _) => {
+            tracing::info!(
+                uid = %decoded.uid,
+                kind = %kind,
+                namespace = %req.namespace,
+                name = %req.name,
+                user = %req.username,
+                operation = decoded.operation.as_str(),
+                dry_run = decoded.dry_run,
+                reason = ?message,
+                "denied"
+            );
+            "denied"
+        }
+        (None, false) => {
+            tracing::info!(uid = %decoded.uid, kind = %kind, name = %req.name, user = %req.username,
+                operations = verdict.patch.len(), "patched");
+            "patched"
+        }
+        (None, true) if !verdict.warnings.is_empty() => {
+            tracing::info!(uid = %decoded.uid, kind = %kind, namespace = %req.namespace, name = %req.name,
+                user = %req.username, warnings = ?verdict.warnings, "allowed with warnings");
+            "warned"
+        }
+        (None, true) => "allowed",
+    };
+    let out = admission::encode(&decoded.uid, &verdict);
+    metrics::review(
+        endpoint,
+        req.subject.kind().as_str(),
+        decoded.operation.as_str(),
+        decision,
+        started.elapsed().as_secs_f64(),
+    );
+    json(out)
+}
+
+fn json(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
