@@ -56,6 +56,16 @@ struct ReviewIn<'a> {
     request: Option<RequestIn<'a>>,
 }
 
+/// Only the type fields, to explain a body that does not decode.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestIn<'a> {
@@ -137,8 +147,21 @@ fn pair<T: for<'de> Deserialize<'de>>(
 
 /// Decodes an AdmissionReview body.
 pub fn decode(body: &[u8]) -> Result<Decoded, ReviewError> {
-    let review: ReviewIn<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
+    let review: ReviewIn<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            // Name a wrong version rather than the first field it lacks.
+            if let Ok(env) = serde_json::from_slice::<Envelope>(body)
+                && (env.api_version != API_VERSION || env.kind != "AdmissionReview")
+            {
+                return Err(ReviewError::Version {
+                    api_version: env.api_version,
+                    kind: env.kind,
+                });
+            }
+            return Err(ReviewError::Json(e.to_string()));
+        }
+    };
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(ReviewError::Version {
             api_version: review.api_version,

@@ -188,6 +188,9 @@ mod tests {
     #[test]
     fn bad_san_is_an_error() {
         let err = generate(&["not a name!".into()], 1, 1).unwrap_err();
-        assert_eq!(err.to_string(), "\"not a name!\" is neither a DNS name nor an IP address");
+        assert_eq!(
+            err.to_string(),
+            "\"not a name!\" is neither a DNS name nor an IP address"
+        );
     }
 }

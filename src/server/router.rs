@@ -46,6 +46,7 @@ impl AppState {
 
 /// The router with every endpoint, refusing bodies over `max_body_bytes` with 413.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    metrics::handle();
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))

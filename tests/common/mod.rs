@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests: fixtures, fake node facts, and an
+//! HTTPS client that speaks HTTP/1.1 or h2 over rustls.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use longhorn_talos_guard::cluster::NodeFacts;
+use longhorn_talos_guard::policy::Hugepages;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+/// The path of a fixture file.
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The bytes of `tests/fixtures/admission/<name>.json`.
+pub fn review_fixture(name: &str) -> Vec<u8> {
+    let path = fixture_path(&format!("admission/{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `request.object` of a review fixture.
+pub fn fixture_object(name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&review_fixture(name)).unwrap();
+    v["request"]["object"].clone()
+}
+
+/// Node facts answering the same hugepages for every node, after `delay`.
+pub struct FakeFacts {
+    pub answer: Hugepages,
+    pub delay: Duration,
+}
+
+impl NodeFacts for FakeFacts {
+    fn hugepages<'a>(
+        &'a self,
+        _node: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Hugepages> + Send + 'a>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            self.answer.clone()
+        })
+    }
+}
+
+/// Which HTTP version to negotiate with ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Http1,
+    H2,
+}
+
+/// A rustls client config trusting the CA in `ca_pem`, offering `proto`.
+pub fn client_config(ca_pem: &[u8], proto: Proto) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![match proto {
+        Proto::Http1 => b"http/1.1".to_vec(),
+        Proto::H2 => b"h2".to_vec(),
+    }];
+    Arc::new(config)
+}
+
+/// The answer of one HTTPS request, with the negotiated protocol and the
+/// server's leaf certificate.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub alpn: Option<Vec<u8>>,
+    pub leaf: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends one request on a fresh TLS connection (so each call is a new handshake).
+pub async fn https(
+    addr: SocketAddr,
+    ca_pem: &[u8],
+    proto: Proto,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Answer, String> {
+    let connector = tokio_rustls::TlsConnector::from(client_config(ca_pem, proto));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let (_, session) = tls.get_ref();
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let leaf = session.peer_certificates().unwrap()[0].to_vec();
+    let io = TokioIo::new(tls);
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("https://localhost:{}{path}", addr.port()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let response = match proto {
+        Proto::Http1 => {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        Proto::H2 => {
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes()
+        .to_vec();
+    Ok(Answer {
+        status,
+        body,
+        alpn,
+        leaf,
+    })
+}

@@ -1,0 +1,355 @@
+//! The real server on 127.0.0.1:0 with certificates from `certs dev`: HTTP/1.1
+//! and h2 over rustls, certificate and config reload observed by new
+//! handshakes and requests, draining on shutdown, SIGTERM on the binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{FakeFacts, Proto, https, review_fixture};
+use longhorn_talos_guard::cluster::NodeFacts;
+use longhorn_talos_guard::policy::Hugepages;
+use longhorn_talos_guard::server::{self, ServeOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
+
+/// Runs `certs dev --out dir` and returns the caBundle it printed, decoded.
+fn certs_dev(dir: &Path) -> Vec<u8> {
+    let out = Command::new(BIN)
+        .args(["certs", "dev", "--out"])
+        .arg(dir)
+        .args(["--san", "guard.example.test"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = String::from_utf8(out.stdout).unwrap();
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(bundle.trim())
+        .unwrap();
+    assert_eq!(
+        ca,
+        std::fs::read(dir.join("ca.crt")).unwrap(),
+        "printed caBundle is ca.crt"
+    );
+    ca
+}
+
+fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
+    ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert_file: cert_dir.join("tls.crt"),
+        key_file: cert_dir.join("tls.key"),
+        config_file: config,
+        max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
+        drain_timeout: Duration::from_secs(5),
+        reload_interval: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(5),
+    }
+}
+
+fn facts(delay: Duration) -> Arc<dyn NodeFacts> {
+    Arc::new(FakeFacts {
+        answer: Hugepages::Known(2 << 30),
+        delay,
+    })
+}
+
+/// Publishes the files of `source` into `dir` the way the kubelet updates a
+/// Secret volume: a new `..gen_N` folder, then an atomic swap of the `..data`
+/// link that `tls.crt -> ..data/tls.crt` (and the others) point through.
+fn secret_volume(dir: &Path, source: &Path, generation: u32) {
+    let gen_dir = dir.join(format!("..gen_{generation}"));
+    std::fs::create_dir_all(&gen_dir).unwrap();
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::copy(source.join(f), gen_dir.join(f)).unwrap();
+    }
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..gen_{generation}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        let link = dir.join(f);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{f}"), &link).unwrap();
+        }
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+#[tokio::test]
+async fn serves_http1_and_h2_and_reloads_a_swapped_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second, volume) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("secret"),
+    );
+    let ca1 = certs_dev(&first);
+    let ca2 = certs_dev(&second);
+    std::fs::create_dir_all(&volume).unwrap();
+    secret_volume(&volume, &first, 1);
+
+    let running = server::start(&options(&volume, None), facts(Duration::ZERO))
+        .await
+        .unwrap();
+    let addr = running.local_addr;
+    let body = review_fixture("namespace-create-baseline");
+
+    for proto in [Proto::Http1, Proto::H2] {
+        let a = https(addr, &ca1, proto, "POST", "/validate", body.clone())
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200, "{proto:?}");
+        let want: &[u8] = if proto == Proto::H2 {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
+        assert_eq!(a.alpn.as_deref(), Some(want));
+        assert_eq!(a.json()["response"]["status"]["code"], 403);
+    }
+    // The second CA does not verify the first certificate.
+    assert!(
+        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_err()
+    );
+    let leaf1 = https(addr, &ca1, Proto::Http1, "GET", "/healthz", vec![])
+        .await
+        .unwrap()
+        .leaf;
+
+    // The kubelet swaps ..data: the next handshake presents the new certificate.
+    secret_volume(&volume, &second, 2);
+    wait_for("the new certificate", Duration::from_secs(5), || async {
+        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_ok()
+    })
+    .await;
+    let a = https(addr, &ca2, Proto::H2, "POST", "/validate", body.clone())
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200);
+    assert_ne!(a.leaf, leaf1);
+
+    // A broken new pair is rejected; the last good one keeps serving.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(second.join("ca.crt"), broken.join("ca.crt")).unwrap();
+    std::fs::write(
+        broken.join("tls.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::copy(first.join("tls.key"), broken.join("tls.key")).unwrap();
+    secret_volume(&volume, &broken, 3);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a = https(addr, &ca2, Proto::Http1, "POST", "/validate", body.clone())
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.leaf,
+        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .unwrap()
+            .leaf
+    );
+
+    // A mismatched pair (first key, second certificate) is rejected too.
+    std::fs::copy(second.join("tls.crt"), broken.join("tls.crt")).unwrap();
+    secret_volume(&volume, &broken, 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_ok()
+    );
+
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn config_reload_keeps_the_last_good_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = certs_dev(tmp.path());
+    let cfg = tmp.path().join("config.yaml");
+    std::fs::write(&cfg, "policies:\n  namespacePodSecurity: warn\n").unwrap();
+    let running = server::start(
+        &options(tmp.path(), Some(cfg.clone())),
+        facts(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let addr = running.local_addr;
+    let body = review_fixture("namespace-create-baseline");
+    let allowed = || async {
+        let a = https(addr, &ca, Proto::Http1, "POST", "/validate", body.clone())
+            .await
+            .unwrap();
+        a.json()["response"]["allowed"].as_bool().unwrap()
+    };
+    assert!(allowed().await, "warn mode allows");
+
+    std::fs::write(&cfg, "policies:\n  namespacePodSecurity: enforce\n").unwrap();
+    wait_for("the enforce config", Duration::from_secs(5), || async {
+        !allowed().await
+    })
+    .await;
+
+    // An invalid config is reported and ignored.
+    std::fs::write(&cfg, "policies:\n  namespacePodSecurity: maybe\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!allowed().await, "still enforcing after a bad reload");
+    let ready = https(addr, &ca, Proto::Http1, "GET", "/readyz", vec![])
+        .await
+        .unwrap();
+    assert_eq!(ready.status, 200);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = certs_dev(tmp.path());
+    // The block disk review waits 700 ms on its node look-up.
+    let running = server::start(
+        &options(tmp.path(), None),
+        facts(Duration::from_millis(700)),
+    )
+    .await
+    .unwrap();
+    let addr = running.local_addr;
+    let state = running.state.clone();
+    let body = review_fixture("lhnode-create-block");
+    let ca2 = ca.clone();
+    let in_flight =
+        tokio::spawn(
+            async move { https(addr, &ca2, Proto::Http1, "POST", "/validate", body).await },
+        );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    running.shutdown().await.unwrap();
+    assert!(
+        state
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["response"]["allowed"], true);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped within the drain time"
+    );
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[test]
+fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    certs_dev(tmp.path());
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kube",
+            "off",
+            "--cert-dir",
+        ])
+        .arg(tmp.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log
+        .iter()
+        .any(|l: &String| l.contains("serving admission reviews"))
+    {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("server starts");
+        log.push(line);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "exits within the drain time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    log.extend(rx.try_iter());
+    let log = log.join("\n");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
+
+    // A key that is not PEM: the server refuses to start and names the file.
+    std::fs::write(tmp.path().join("tls.key"), "garbage").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kube",
+            "off",
+            "--cert-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls.key: no usable private key"), "{err}");
+}
