@@ -166,8 +166,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 certs::write(dir, &made)?;
                 tracing::info!(
                     dir = DEV_CERT_DIR,
-                    "made dev certificates (caBundle: {})",
-                    made.ca_bundle()
+                    "made dev certificates; trust certs-dev/ca.crt"
                 );
             }
             (c, k)

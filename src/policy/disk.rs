@@ -294,7 +294,11 @@ mod tests {
             ("/", false, "is / (the whole host)"),
             ("var/lib/longhorn", false, "the path is relative"),
             ("", false, "the path is empty"),
-            ("/mnt/disk1", false, "kubelet container cannot see it"),
+            (
+                "/mnt/disk1",
+                false,
+                "sees only the host paths mounted into it",
+            ),
         ];
         for (path, allowed, fragment) in cases {
             let v = create(&[("d1", path, "")], &cfg, &Facts::default());

@@ -128,10 +128,7 @@ impl PathProblem {
         match self {
             PathProblem::Invalid(why) => why.clone(),
             PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
-            PathProblem::Outside(mounts) => format!(
-                "is outside the allowed mounts ({mounts}); the kubelet container cannot see it, so \
-data written there stays inside the container and is lost"
-            ),
+            PathProblem::Outside(mounts) => format!("is outside the allowed mounts ({mounts})"),
             PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
 (ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
                 .into(),
@@ -162,8 +159,9 @@ fn mount_fix(problems: &[&PathProblem], example: &str) -> String {
     let mut fix = String::new();
     if problems.iter().any(|p| p.needs_mount()) {
         fix.push_str(&format!(
-            "use a path inside an allowed mount, or make the path visible to the kubelet on every \
-node: machine.kubelet.extraMounts: [{{destination: {example}, type: bind, source: {example}, \
+            "on Talos the kubelet runs in a container and sees only the host paths mounted into it; \
+data Longhorn writes anywhere else stays inside that container and is lost. Use a path inside an \
+allowed mount, or make the path visible to the kubelet on every node: machine.kubelet.extraMounts: [{{destination: {example}, type: bind, source: {example}, \
 options: [bind, rshared, rw]}}], or a Talos UserVolumeConfig (mounted at /var/mnt/<name>); then add \
 it to allowedMounts in the longhorn-talos-guard config."
         ));
