@@ -574,6 +574,21 @@ pub(crate) fn is_valid_volume_name(name: &str) -> bool {
     (1..=34).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// A valid name close to `name`: other characters become '-', cut to 34.
+fn suggest_volume_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(34)
+        .collect();
+    let cleaned = cleaned.trim_matches('-');
+    if cleaned.is_empty() {
+        "longhorn".to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
 fn check_volumes(config: &MachineConfig, out: &mut Vec<Finding>) {
     let names = config
         .volumes
@@ -602,7 +617,8 @@ fn check_volumes(config: &MachineConfig, out: &mut Vec<Finding>) {
                     "the {kind} name {name:?} is not valid: Talos accepts 1 to 34 characters of letters, digits and '-' (it becomes the folder under /var/mnt or the partition label)"
                 ),
                 Some(format!(
-                    "apiVersion: v1alpha1\nkind: {kind}\nname: longhorn\n"
+                    "apiVersion: v1alpha1\nkind: {kind}\nname: {}\n",
+                    suggest_volume_name(name)
                 )),
             ));
         }
@@ -774,6 +790,18 @@ mod tests {
         assert!(!is_valid_volume_name("long_horn"));
         assert!(!is_valid_volume_name("long/horn"));
         assert!(!is_valid_volume_name("longhorn."));
+    }
+
+    #[test]
+    fn suggested_volume_names_are_valid() {
+        assert_eq!(suggest_volume_name("longhorn_data"), "longhorn-data");
+        assert_eq!(suggest_volume_name(""), "longhorn");
+        assert_eq!(suggest_volume_name("__"), "longhorn");
+        let long = suggest_volume_name(&"x".repeat(50));
+        assert_eq!(long.len(), 34);
+        for n in ["longhorn_data", "", "a.b/c", &"x".repeat(50)] {
+            assert!(is_valid_volume_name(&suggest_volume_name(n)), "{n}");
+        }
     }
 
     #[test]

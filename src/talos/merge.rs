@@ -59,6 +59,15 @@ fn parse_error(file: &str, e: &serde_saphyr::Error) -> TalosError {
     {
         message = after;
     }
+    // Some parser messages end with the position again: " at line N, column M".
+    if let Some((head, tail)) = message.rsplit_once(" at line ")
+        && tail.contains(", column ")
+        && tail
+            .chars()
+            .all(|c| c.is_ascii_digit() || ", column".contains(c))
+    {
+        message = head;
+    }
     TalosError::Parse {
         file: file.to_string(),
         line: location.map(|l| l.line()).filter(|&l| l > 0),
