@@ -76,6 +76,7 @@ fn a_schematic_with_both_extensions_passes() {
 
 #[test]
 fn a_schematic_without_util_linux_tools_is_an_error() {
+    // Longhorn's Talos guide: iscsi-tools and util-linux-tools from a schematic.
     let findings = lint(&["legacy-1.7-guide.yaml", "schematic-missing.yaml"]);
     let f = only(&findings, codes::MISSING_EXTENSIONS);
     assert_eq!(f.severity, Severity::Error);
@@ -126,6 +127,7 @@ fn machine_install_extensions_is_reported_as_without_effect() {
 
 #[test]
 fn an_extra_mount_without_rshared_is_an_error() {
+    // Longhorn's Talos guide: options [bind, rshared, rw].
     let findings = lint(&["legacy-no-rshared.yaml"]);
     assert_eq!(codes_of(&findings), [codes::NOT_RSHARED]);
     let f = &findings[0];
@@ -178,6 +180,7 @@ fn each_defective_extra_mount_gets_its_own_error() {
 
 #[test]
 fn no_data_location_is_an_error() {
+    // FACTS: a host path is visible to hostPath volumes only if mounted into the kubelet.
     let findings = lint(&["legacy-no-mount.yaml"]);
     let f = only(&findings, codes::NO_DATA_LOCATION);
     assert_eq!(f.severity, Severity::Error);
@@ -195,8 +198,16 @@ fn no_data_location_is_an_error() {
 
 #[test]
 fn a_user_volume_is_a_data_location() {
+    // FACTS: a UserVolumeConfig is mounted at /var/mnt/<name>, visible to the kubelet.
     let findings = lint(&["v1.10-user-volume.yaml"]);
     assert_eq!(codes_of(&findings), Vec::<&str>::new());
+}
+
+#[test]
+fn kubernetes_manifests_alone_are_not_judged_for_data_paths() {
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: longhorn-system}\n";
+    let c = talos::load(&[("ns.yaml".into(), text.into())]).unwrap();
+    assert!(talos::lint(&c, &LintOptions::default()).is_empty());
 }
 
 #[test]
@@ -233,6 +244,7 @@ fn the_1_14_config_with_a_user_volume_passes_v2() {
 
 #[test]
 fn var_lib_longhorn_next_to_a_longhorn_volume_is_a_warning() {
+    // FACTS: /var/lib/longhorn next to a user volume shows EPHEMERAL's capacity.
     let findings = lint(&["v1.10-user-volume-and-var-lib.yaml"]);
     assert_eq!(codes_of(&findings), [codes::EPHEMERAL_DATA_PATH]);
     let f = &findings[0];
@@ -250,6 +262,7 @@ fn var_lib_longhorn_next_to_a_longhorn_volume_is_a_warning() {
 
 #[test]
 fn volume_names_and_directory_volumes() {
+    // FACTS: names are 1 to 34 of [A-Za-z0-9-]; volumeType directory is on EPHEMERAL.
     let findings = lint(&["v1.10-volume-problems.yaml"]);
     assert_eq!(
         codes_of(&findings),

@@ -261,7 +261,7 @@ fn at_config(
             config
                 .documents
                 .iter()
-                .find(|d| d.kind != super::SCHEMATIC_KIND)
+                .find(|d| !d.foreign && d.kind != super::SCHEMATIC_KIND)
         })
         .or(config.documents.first());
     match doc {

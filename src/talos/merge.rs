@@ -19,6 +19,9 @@ const NAMED_KINDS: [&str; 5] = [
     "KernelModuleConfig",
 ];
 
+/// The kind recorded for a mapping that is no Talos document.
+const UNKNOWN_KIND: &str = "unknown";
+
 /// Parses every input and merges them in order; see [`MachineConfig`] for the rules.
 pub(crate) fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosError> {
     let mut config = MachineConfig::default();
@@ -92,8 +95,9 @@ fn document_ref(
         {
             LEGACY_KIND.to_string()
         }
-        None => "unknown".to_string(),
+        None => UNKNOWN_KIND.to_string(),
     };
+    let foreign = foreign || kind == UNKNOWN_KIND;
     let name = doc.name.text().map(str::to_string);
     if !foreign && NAMED_KINDS.contains(&kind.as_str()) && name.is_none() {
         return Err(TalosError::MissingName {
@@ -114,6 +118,7 @@ fn document_ref(
         kind,
         name,
         line,
+        foreign,
     })
 }
 
@@ -429,6 +434,11 @@ mod tests {
         assert_eq!(c.documents.len(), 2);
         assert!(c.kubelet_config.is_none());
         assert!(c.volumes.is_empty());
+        assert!(c.documents.iter().all(|d| d.foreign));
+        assert!(!c.has_machine_config());
+        let c = load(&inputs(&[("f", "foo: bar\n")])).unwrap();
+        assert_eq!(c.documents[0].kind, "unknown");
+        assert!(!c.has_machine_config());
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub struct DocumentRef {
     pub name: Option<String>,
     /// The 1-based line the document's first key is on.
     pub line: u64,
+    /// True when the document is not a Talos one and is not read: a `kind`
+    /// under an apiVersion other than `v1alpha1` (a Kubernetes manifest), or
+    /// a mapping with none of `kind`, `version`, `machine`, `cluster`,
+    /// `customization`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub foreign: bool,
 }
 
 impl fmt::Display for DocumentRef {
@@ -228,7 +234,9 @@ impl MachineConfig {
 
     /// True when some input holds a machine config document (not only schematics).
     pub fn has_machine_config(&self) -> bool {
-        self.documents.iter().any(|d| d.kind != SCHEMATIC_KIND)
+        self.documents
+            .iter()
+            .any(|d| !d.foreign && d.kind != SCHEMATIC_KIND)
     }
 
     /// The effective `vm.nr_hugepages`-style sysctl: a `SysctlConfig`
