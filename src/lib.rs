@@ -2,7 +2,8 @@
 //! Longhorn's data and privileges right on Talos Linux.
 //!
 //! The policies in [`policy`] are pure; [`admission`] maps them to the
-//! AdmissionReview wire format; [`server`] serves them over HTTPS.
+//! AdmissionReview wire format; [`server`] serves them over HTTPS; [`talos`]
+//! reads Talos machine configs for the offline checks.
 
 pub mod admission;
 pub mod certs;
@@ -11,4 +12,5 @@ pub mod config;
 pub mod policy;
 pub mod quantity;
 pub mod server;
+pub mod talos;
 pub mod watch;

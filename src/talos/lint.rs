@@ -1,0 +1,850 @@
+//! The checks of `talos lint`: what Longhorn's Talos guide requires, read off
+//! a merged machine config, reported as findings with a fix to paste.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
+use crate::config::DEFAULT_LONGHORN_NAMESPACE;
+use crate::policy::paths::HostPath;
+
+/// The stable finding codes.
+///
+/// | Code | Severity | Meaning |
+/// |------|----------|---------|
+/// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
+/// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
+/// | `LTG-T010` | error | No Longhorn data location is visible to the kubelet (no extraMount, no user/existing/external volume). |
+/// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
+/// | `LTG-T012` | error | An extraMount lacks `rshared`. |
+/// | `LTG-T013` | error | An extraMount lacks `rw` (or is `ro`). |
+/// | `LTG-T014` | error | An extraMount's source and destination differ, or one is missing or not absolute. |
+/// | `LTG-T015` | error | `machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it). |
+/// | `LTG-T016` | warning | `/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's). |
+/// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
+/// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
+/// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
+/// | `LTG-T030` | error | V2: `vm.nr_hugepages` missing, not a number, or below 1024. |
+/// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
+/// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
+pub mod codes {
+    /// The schematic lacks a required system extension.
+    pub const MISSING_EXTENSIONS: &str = "LTG-T001";
+    /// `machine.install.extensions` has no effect since Talos 1.10.
+    pub const INSTALL_EXTENSIONS: &str = "LTG-T002";
+    /// No data location is visible to the kubelet.
+    pub const NO_DATA_LOCATION: &str = "LTG-T010";
+    /// An extraMount is not a bind mount.
+    pub const NOT_BIND: &str = "LTG-T011";
+    /// An extraMount lacks `rshared`.
+    pub const NOT_RSHARED: &str = "LTG-T012";
+    /// An extraMount lacks `rw`.
+    pub const NOT_RW: &str = "LTG-T013";
+    /// An extraMount's source and destination differ (or are not absolute).
+    pub const SOURCE_NOT_DESTINATION: &str = "LTG-T014";
+    /// extraMounts next to a `KubeletConfig` document.
+    pub const EXTRA_MOUNTS_WITH_KUBELET_CONFIG: &str = "LTG-T015";
+    /// `/var/lib/longhorn` next to a Longhorn user volume.
+    pub const EPHEMERAL_DATA_PATH: &str = "LTG-T016";
+    /// An invalid volume name.
+    pub const VOLUME_NAME: &str = "LTG-T017";
+    /// A user volume of type directory.
+    pub const DIRECTORY_VOLUME: &str = "LTG-T018";
+    /// The Longhorn namespace is not privileged under PodSecurity admission.
+    pub const POD_SECURITY: &str = "LTG-T020";
+    /// Too few hugepages for the V2 data engine.
+    pub const HUGEPAGES: &str = "LTG-T030";
+    /// A kernel module the V2 data engine needs is not loaded.
+    pub const KERNEL_MODULES: &str = "LTG-T031";
+    /// Talos before 1.8 wipes `/var/lib/longhorn` on upgrade without `--preserve`.
+    pub const UPGRADE_PRESERVE: &str = "LTG-T040";
+}
+
+/// How serious a finding is. Only errors fail `talos lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Longhorn will not work, or data will be lost.
+    Error,
+    /// Likely wrong; check it.
+    Warning,
+    /// Worth knowing.
+    Note,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        })
+    }
+}
+
+/// One problem found in a machine config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How serious it is.
+    pub severity: Severity,
+    /// A stable code from [`codes`].
+    pub code: &'static str,
+    /// The input file the finding points at.
+    pub file: String,
+    /// The 1-based line in `file`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The document in `file`, when the finding is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentRef>,
+    /// What is wrong, why it matters, and what to do.
+    pub message: String,
+    /// A YAML snippet that fixes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// What `talos lint` checks beyond the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintOptions {
+    /// Check the V2 data engine's prerequisites (also implied by a `RawVolumeConfig`).
+    pub v2: bool,
+    /// The namespace Longhorn is installed in.
+    pub longhorn_namespace: String,
+}
+
+impl Default for LintOptions {
+    fn default() -> Self {
+        LintOptions {
+            v2: false,
+            longhorn_namespace: DEFAULT_LONGHORN_NAMESPACE.to_string(),
+        }
+    }
+}
+
+/// The exit status for a set of findings: 1 when any is an error, else 0.
+pub fn exit_code(findings: &[Finding]) -> i32 {
+    if findings.iter().any(|f| f.severity == Severity::Error) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Renders one finding: `severity[code] file:line (document N, Kind): message`,
+/// then the fix indented under `fix:`.
+pub fn render_finding(f: &Finding) -> String {
+    let mut out = format!("{}[{}] {}", f.severity, f.code, f.file);
+    if let Some(line) = f.line {
+        out.push_str(&format!(":{line}"));
+    }
+    if let Some(doc) = &f.document {
+        out.push_str(&format!(" (document {}, {}", doc.index, doc.kind));
+        if let Some(name) = &doc.name {
+            out.push_str(&format!(" {name}"));
+        }
+        out.push(')');
+    }
+    out.push_str(": ");
+    out.push_str(&f.message);
+    out.push('\n');
+    if let Some(fix) = &f.fix {
+        out.push_str("  fix:\n");
+        for line in fix.lines() {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                out.push_str("    ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Renders all findings, one block each separated by a blank line, and a
+/// closing count line.
+pub fn render_text(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        out.push_str(&render_finding(f));
+        out.push('\n');
+    }
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    out.push_str(&format!(
+        "{}, {}, {}\n",
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning"),
+        plural(count(Severity::Note), "note"),
+    ));
+    out
+}
+
+/// The system extensions Longhorn's Talos guide requires.
+const REQUIRED_EXTENSIONS: [&str; 2] = ["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"];
+/// The kernel modules the V2 data engine needs.
+const V2_MODULES: [&str; 2] = ["nvme_tcp", "vfio_pci"];
+/// 1024 pages of 2 MiB: Longhorn's `data-engine-memory-size` default of 2 GiB.
+const MIN_HUGEPAGES: u64 = 1024;
+const LONGHORN_DATA_PATH: &str = "/var/lib/longhorn";
+
+/// Runs every check on a merged machine config.
+pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    check_extensions(config, &mut out);
+    check_data_path(config, &mut out);
+    check_volumes(config, &mut out);
+    check_pod_security(config, options, &mut out);
+    check_v2(config, options, &mut out);
+    check_upgrade(config, &mut out);
+    out
+}
+
+fn at<T>(
+    severity: Severity,
+    code: &'static str,
+    item: &Sourced<T>,
+    message: String,
+    fix: Option<String>,
+) -> Finding {
+    Finding {
+        severity,
+        code,
+        file: item.origin.file.clone(),
+        line: Some(item.line),
+        document: Some(item.origin.clone()),
+        message,
+        fix,
+    }
+}
+
+fn at_document(
+    severity: Severity,
+    code: &'static str,
+    doc: &DocumentRef,
+    message: String,
+    fix: Option<String>,
+) -> Finding {
+    Finding {
+        severity,
+        code,
+        file: doc.file.clone(),
+        line: Some(doc.line),
+        document: Some(doc.clone()),
+        message,
+        fix,
+    }
+}
+
+/// Where to report something that is missing: the legacy document, else
+/// the first document, else the first file.
+fn at_config(
+    config: &MachineConfig,
+    severity: Severity,
+    code: &'static str,
+    message: String,
+    fix: Option<String>,
+) -> Finding {
+    let doc = config
+        .legacy
+        .as_ref()
+        .or_else(|| {
+            config
+                .documents
+                .iter()
+                .find(|d| !d.foreign && d.kind != super::SCHEMATIC_KIND)
+        })
+        .or(config.documents.first());
+    match doc {
+        Some(doc) => at_document(severity, code, doc, message, fix),
+        None => Finding {
+            severity,
+            code,
+            file: config.inputs.first().cloned().unwrap_or_default(),
+            line: None,
+            document: None,
+            message,
+            fix,
+        },
+    }
+}
+
+/// Quotes a value for a YAML snippet when plain style would misread it.
+fn yaml_str(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+        && !s.starts_with(['-', '.']);
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::Value::String(s.to_string()).to_string()
+    }
+}
+
+fn schematic_fix(extensions: &[String]) -> String {
+    let mut fix = String::from("customization:\n  systemExtensions:\n    officialExtensions:\n");
+    for e in extensions {
+        fix.push_str(&format!("      - {}\n", yaml_str(e)));
+    }
+    fix
+}
+
+/// `ghcr.io/siderolabs/iscsi-tools:v0.1.4@sha256:...` -> `siderolabs/iscsi-tools`.
+fn extension_name(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let (head, last) = no_digest.rsplit_once('/').unwrap_or(("", no_digest));
+    let last = last.split(':').next().unwrap_or(last);
+    let mut parts: Vec<&str> = if head.is_empty() {
+        Vec::new()
+    } else {
+        head.split('/').collect()
+    };
+    if parts
+        .first()
+        .is_some_and(|r| r.contains('.') || r.contains(':') || *r == "localhost")
+    {
+        parts.remove(0);
+    }
+    parts.push(last);
+    parts.join("/")
+}
+
+fn check_extensions(config: &MachineConfig, out: &mut Vec<Finding>) {
+    if let Some(schematic) = &config.schematic {
+        let missing: Vec<&str> = REQUIRED_EXTENSIONS
+            .into_iter()
+            .filter(|r| !schematic.value.iter().any(|e| e == r))
+            .collect();
+        if !missing.is_empty() {
+            let mut wanted = schematic.value.clone();
+            wanted.extend(missing.iter().map(|m| m.to_string()));
+            out.push(at(
+                Severity::Error,
+                codes::MISSING_EXTENSIONS,
+                schematic,
+                format!(
+                    "the schematic does not list {}: Longhorn needs iscsi-tools (iscsid and iscsiadm, to attach V1 volumes) and util-linux-tools (fstrim, to trim volumes); build a new installer image from this schematic at the Image Factory and upgrade the nodes to it",
+                    missing.join(" and ")
+                ),
+                Some(schematic_fix(&wanted)),
+            ));
+        }
+    }
+    if let Some(first) = config.install_extensions.first() {
+        let images: Vec<&str> = config
+            .install_extensions
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect();
+        let mut names: Vec<String> = images.iter().map(|i| extension_name(i)).collect();
+        for r in REQUIRED_EXTENSIONS {
+            if !names.iter().any(|n| n == r) {
+                names.push(r.to_string());
+            }
+        }
+        let version_note = match config.talos_version() {
+            Some(v)
+                if v < (TalosVersion {
+                    major: 1,
+                    minor: 10,
+                }) =>
+            {
+                format!(
+                    " (the installer here is Talos {v}, where it still works, but the extensions disappear on the upgrade to 1.10)"
+                )
+            }
+            _ => String::new(),
+        };
+        out.push(at(
+            Severity::Warning,
+            codes::INSTALL_EXTENSIONS,
+            first,
+            format!(
+                "machine.install.extensions ({}) has no effect since Talos 1.10{version_note}; system extensions come from an Image Factory schematic baked into the installer image: remove the field and use an installer built from this schematic",
+                images.join(", ")
+            ),
+            Some(schematic_fix(&names)),
+        ));
+    }
+}
+
+fn extra_mount_fix(index: usize, path: &str, bind: &str) -> String {
+    format!(
+        "# replace machine.kubelet.extraMounts[{index}] with:\nmachine:\n  kubelet:\n    extraMounts:\n      - destination: {p}\n        type: bind\n        source: {p}\n        options: [{bind}, rshared, rw]\n",
+        p = yaml_str(path)
+    )
+}
+
+fn guide_extra_mount_fix() -> String {
+    format!(
+        "machine:\n  kubelet:\n    extraMounts:\n      - destination: {LONGHORN_DATA_PATH}\n        type: bind\n        source: {LONGHORN_DATA_PATH}\n        options: [bind, rshared, rw]\n"
+    )
+}
+
+fn user_volume_fix() -> String {
+    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\" # pick the disk for Longhorn\n  minSize: 100GiB\n# and in Longhorn's Helm values:\n# defaultSettings:\n#   defaultDataPath: /var/mnt/longhorn\n"
+        .to_string()
+}
+
+fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
+    if !config.has_machine_config() {
+        return;
+    }
+    for (i, m) in config.extra_mounts.iter().enumerate() {
+        let mount = &m.value;
+        let field = format!("machine.kubelet.extraMounts[{i}]");
+        let dest = mount.destination.as_deref().map(HostPath::parse);
+        let source = mount.source.as_deref().map(HostPath::parse);
+        let shown = mount
+            .destination
+            .clone()
+            .or_else(|| mount.source.clone())
+            .unwrap_or_else(|| "?".to_string());
+        let fix_path = match (&dest, &source) {
+            (Some(Ok(d)), _) => d.as_str().to_string(),
+            (_, Some(Ok(s))) => s.as_str().to_string(),
+            _ => LONGHORN_DATA_PATH.to_string(),
+        };
+        let bind = if mount.has_option("rbind") {
+            "rbind"
+        } else {
+            "bind"
+        };
+        let fix = Some(extra_mount_fix(i, &fix_path, bind));
+        match (&dest, &source) {
+            (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
+                Severity::Error,
+                codes::SOURCE_NOT_DESTINATION,
+                m,
+                format!(
+                    "{field} mounts host {s} at {d} in the kubelet container: the kubelet then sees host {s} where Longhorn's pods get host {d}, so folders and mounts the kubelet makes for {d} land somewhere Longhorn does not look; use the same path for source and destination"
+                ),
+                fix.clone(),
+            )),
+            (Some(Ok(_)), Some(Ok(_))) => {}
+            _ => {
+                let what = match (&dest, &source) {
+                    (None, _) => "has no destination".to_string(),
+                    (_, None) => "has no source".to_string(),
+                    (Some(Err(e)), _) => format!("destination {shown:?}: {e}"),
+                    (_, Some(Err(e))) => format!(
+                        "source {:?}: {e}",
+                        mount.source.as_deref().unwrap_or_default()
+                    ),
+                    _ => String::new(),
+                };
+                out.push(at(
+                    Severity::Error,
+                    codes::SOURCE_NOT_DESTINATION,
+                    m,
+                    format!(
+                        "{field} {what}; an extraMount for Longhorn needs the same absolute host path as source and destination"
+                    ),
+                    fix.clone(),
+                ));
+            }
+        }
+        let type_ok = mount.mount_type.as_deref().is_none_or(|t| t == "bind");
+        if !type_ok || !(mount.has_option("bind") || mount.has_option("rbind")) {
+            let why = if type_ok {
+                "its options have neither bind nor rbind".to_string()
+            } else {
+                format!(
+                    "its type is {:?}, not bind",
+                    mount.mount_type.as_deref().unwrap_or_default()
+                )
+            };
+            out.push(at(
+                Severity::Error,
+                codes::NOT_BIND,
+                m,
+                format!(
+                    "{field} ({shown}) is not a bind mount: {why}; the kubelet container only sees the host folder through a bind mount (type: bind, options bind or rbind)"
+                ),
+                fix.clone(),
+            ));
+        }
+        if !mount.has_option("rshared") {
+            out.push(at(
+                Severity::Error,
+                codes::NOT_RSHARED,
+                m,
+                format!(
+                    "{field} ({shown}) lacks the rshared option: Longhorn mounts volumes below its data path with Bidirectional propagation, which needs a shared mount in the kubelet container; without it the mounts stay inside the container and pods see empty folders"
+                ),
+                fix.clone(),
+            ));
+        }
+        if mount.has_option("ro") || !mount.has_option("rw") {
+            let why = if mount.has_option("ro") {
+                "is read-only (ro)"
+            } else {
+                "lacks the rw option"
+            };
+            out.push(at(
+                Severity::Error,
+                codes::NOT_RW,
+                m,
+                format!(
+                    "{field} ({shown}) {why}: Longhorn writes replica data below it; Longhorn's Talos guide mounts it with rw"
+                ),
+                fix,
+            ));
+        }
+    }
+
+    if let (Some(kubelet), Some(first)) = (&config.kubelet_config, config.extra_mounts.first()) {
+        out.push(at(
+            Severity::Error,
+            codes::EXTRA_MOUNTS_WITH_KUBELET_CONFIG,
+            first,
+            format!(
+                "machine.kubelet.extraMounts is set next to the KubeletConfig document at {kubelet}: Talos 1.14 rejects machine.kubelet when a KubeletConfig document exists, and KubeletConfig has no extraMounts field; give Longhorn a UserVolumeConfig (mounted at /var/mnt/<name>, which the kubelet sees) and set Longhorn's data path to it, or drop the KubeletConfig document"
+            ),
+            Some(user_volume_fix()),
+        ));
+    }
+
+    if config.extra_mounts.is_empty() && config.volumes.is_empty() {
+        let (fix, how) = if config.kubelet_config.is_some() {
+            (
+                user_volume_fix(),
+                "add a UserVolumeConfig (mounted at /var/mnt/<name>) and set Longhorn's data path to it",
+            )
+        } else {
+            (
+                guide_extra_mount_fix(),
+                "add the extraMount from Longhorn's Talos guide, or (Talos 1.10+) a UserVolumeConfig named longhorn with Longhorn's data path at /var/mnt/longhorn",
+            )
+        };
+        out.push(at_config(
+            config,
+            Severity::Error,
+            codes::NO_DATA_LOCATION,
+            format!(
+                "no Longhorn data location is visible to the kubelet: there is no machine.kubelet.extraMounts entry and no UserVolumeConfig, ExistingVolumeConfig or ExternalVolumeConfig; Longhorn's default data path {LONGHORN_DATA_PATH} would then exist only inside the kubelet container and its data would be lost; {how}"
+            ),
+            Some(fix),
+        ));
+    }
+
+    let longhorn_volume = config
+        .volumes
+        .iter()
+        .find(|v| v.value.name.to_ascii_lowercase().contains("longhorn"));
+    if let (Some(volume), Ok(data_path)) = (longhorn_volume, HostPath::parse(LONGHORN_DATA_PATH)) {
+        for (i, m) in config.extra_mounts.iter().enumerate() {
+            let Some(Ok(dest)) = m.value.destination.as_deref().map(HostPath::parse) else {
+                continue;
+            };
+            if dest.is_within(&data_path) {
+                out.push(at(
+                    Severity::Warning,
+                    codes::EPHEMERAL_DATA_PATH,
+                    m,
+                    format!(
+                        "machine.kubelet.extraMounts[{i}] mounts {dest} while {} {} provides {}: a Longhorn disk at {LONGHORN_DATA_PATH} lives on the EPHEMERAL partition and Longhorn shows EPHEMERAL's capacity, not the volume's; set Longhorn's data path to {} and drop this extraMount",
+                        volume.value.kind,
+                        volume.value.name,
+                        volume.value.mount_point(),
+                        volume.value.mount_point(),
+                    ),
+                    Some(format!(
+                        "# Longhorn Helm values\ndefaultSettings:\n  defaultDataPath: {}\n",
+                        volume.value.mount_point()
+                    )),
+                ));
+            }
+        }
+    }
+}
+
+/// Talos's rule for volume names: 1 to 34 of `[A-Za-z0-9-]`.
+pub(crate) fn is_valid_volume_name(name: &str) -> bool {
+    (1..=34).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A valid name close to `name`: other characters become '-', cut to 34.
+fn suggest_volume_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(34)
+        .collect();
+    let cleaned = cleaned.trim_matches('-');
+    if cleaned.is_empty() {
+        "longhorn".to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
+fn check_volumes(config: &MachineConfig, out: &mut Vec<Finding>) {
+    let names = config
+        .volumes
+        .iter()
+        .map(|v| {
+            (
+                &v.origin,
+                v.line,
+                v.value.kind.as_str(),
+                v.value.name.as_str(),
+            )
+        })
+        .chain(
+            config
+                .raw_volumes
+                .iter()
+                .map(|v| (&v.origin, v.line, "RawVolumeConfig", v.value.as_str())),
+        );
+    for (origin, _line, kind, name) in names {
+        if !is_valid_volume_name(name) {
+            out.push(at_document(
+                Severity::Error,
+                codes::VOLUME_NAME,
+                origin,
+                format!(
+                    "the {kind} name {name:?} is not valid: Talos accepts 1 to 34 characters of letters, digits and '-' (it becomes the folder under /var/mnt or the partition label)"
+                ),
+                Some(format!(
+                    "apiVersion: v1alpha1\nkind: {kind}\nname: {}\n",
+                    suggest_volume_name(name)
+                )),
+            ));
+        }
+    }
+    for v in &config.volumes {
+        if v.value.kind == VolumeKind::UserVolumeConfig
+            && v.value.volume_type.as_deref() == Some("directory")
+        {
+            out.push(at(
+                Severity::Warning,
+                codes::DIRECTORY_VOLUME,
+                v,
+                format!(
+                    "UserVolumeConfig {} has volumeType: directory: it is a folder on the EPHEMERAL partition, so Longhorn's replicas there share the system disk and are wiped by a node reset; use a partition or a whole disk for Longhorn data",
+                    v.value.name
+                ),
+                Some(format!(
+                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nvolumeType: partition\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
+                    yaml_str(&v.value.name)
+                )),
+            ));
+        }
+    }
+}
+
+fn check_pod_security(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding>) {
+    let Some(ps) = config.effective_pod_security() else {
+        return;
+    };
+    let ns = &options.longhorn_namespace;
+    let enforce = ps.value.enforce.as_deref().unwrap_or("privileged");
+    if enforce == "privileged" || ps.value.exempt_namespaces.iter().any(|n| n == ns) {
+        return;
+    }
+    let exempt = if ps.value.exempt_namespaces.is_empty() {
+        "none".to_string()
+    } else {
+        ps.value.exempt_namespaces.join(", ")
+    };
+    out.push(at(
+        Severity::Warning,
+        codes::POD_SECURITY,
+        ps,
+        format!(
+            "the PodSecurity admission configuration enforces {enforce:?} on every namespace without its own label and exempts only [{exempt}]: Longhorn's pods in {ns} are privileged and use hostPath volumes, which {enforce} forbids; the namespace needs the privileged labels (longhorn-talos-guard's webhook adds them when the namespace is created), or add {ns} to the exemptions"
+        ),
+        Some(format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n    pod-security.kubernetes.io/enforce-version: latest\n    pod-security.kubernetes.io/audit: privileged\n    pod-security.kubernetes.io/audit-version: latest\n    pod-security.kubernetes.io/warn: privileged\n    pod-security.kubernetes.io/warn-version: latest\n"
+        )),
+    ));
+}
+
+fn module_key(name: &str) -> String {
+    // The kernel treats '-' and '_' in module names alike.
+    name.replace('-', "_")
+}
+
+fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding>) {
+    let why = if options.v2 {
+        "the V2 data engine (--v2)".to_string()
+    } else if let Some(raw) = config.raw_volumes.first() {
+        format!(
+            "the V2 data engine (implied by RawVolumeConfig {}, a raw partition for a Longhorn block disk)",
+            raw.value
+        )
+    } else {
+        return;
+    };
+    let docs = config.uses_documents();
+    let hugepages_fix = if docs {
+        format!(
+            "apiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"{MIN_HUGEPAGES}\"\n"
+        )
+    } else {
+        format!("machine:\n  sysctls:\n    vm.nr_hugepages: \"{MIN_HUGEPAGES}\"\n")
+    };
+    let need = format!(
+        "{why} needs at least {MIN_HUGEPAGES} hugepages of 2 MiB (2 GiB, Longhorn's data-engine-memory-size default)"
+    );
+    match config.sysctl("vm.nr_hugepages") {
+        None => out.push(at_config(
+            config,
+            Severity::Error,
+            codes::HUGEPAGES,
+            format!("{need}, and vm.nr_hugepages is not set in machine.sysctls or a SysctlConfig document"),
+            Some(hugepages_fix),
+        )),
+        Some(v) => match v.value.trim().parse::<u64>() {
+            Ok(n) if n >= MIN_HUGEPAGES => {}
+            Ok(n) => out.push(at(
+                Severity::Error,
+                codes::HUGEPAGES,
+                v,
+                format!("{need}, and vm.nr_hugepages is {n}; Longhorn cannot run V2 volumes on this node"),
+                Some(hugepages_fix),
+            )),
+            Err(_) => out.push(at(
+                Severity::Error,
+                codes::HUGEPAGES,
+                v,
+                format!("{need}, and vm.nr_hugepages is {:?}, which is not a whole number", v.value),
+                Some(hugepages_fix),
+            )),
+        },
+    }
+    let loaded: Vec<String> = config
+        .all_kernel_modules()
+        .map(|m| module_key(&m.value))
+        .collect();
+    let missing: Vec<&str> = V2_MODULES
+        .into_iter()
+        .filter(|m| !loaded.contains(&module_key(m)))
+        .collect();
+    if !missing.is_empty() {
+        let fix = if docs {
+            missing
+                .iter()
+                .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
+                .collect::<Vec<_>>()
+                .join("---\n")
+        } else {
+            let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
+            for m in &missing {
+                fix.push_str(&format!("      - name: {m}\n"));
+            }
+            fix
+        };
+        out.push(at_config(
+            config,
+            Severity::Error,
+            codes::KERNEL_MODULES,
+            format!(
+                "{why} needs the kernel modules nvme_tcp (the NVMe-oF transport of V2 volumes) and vfio_pci (to hand NVMe disks to SPDK); not loaded: {}",
+                missing.join(", ")
+            ),
+            Some(fix),
+        ));
+    }
+}
+
+fn check_upgrade(config: &MachineConfig, out: &mut Vec<Finding>) {
+    let (Some(image), Some(version)) = (&config.install_image, config.talos_version()) else {
+        return;
+    };
+    if version < (TalosVersion { major: 1, minor: 8 }) {
+        out.push(at(
+            Severity::Note,
+            codes::UPGRADE_PRESERVE,
+            image,
+            format!(
+                "the installer image is Talos {version}: before Talos 1.8, `talosctl upgrade` without --preserve wipes {LONGHORN_DATA_PATH} and the Longhorn replicas in it; pass --preserve on every upgrade until the nodes run 1.8 or later"
+            ),
+            Some("# shell, not YAML:\n# talosctl upgrade --nodes <node> --image <installer image> --preserve\n".to_string()),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_names() {
+        assert!(is_valid_volume_name("longhorn"));
+        assert!(is_valid_volume_name("Longhorn-1"));
+        assert!(is_valid_volume_name(&"a".repeat(34)));
+        assert!(!is_valid_volume_name(&"a".repeat(35)));
+        assert!(!is_valid_volume_name(""));
+        assert!(!is_valid_volume_name("long_horn"));
+        assert!(!is_valid_volume_name("long/horn"));
+        assert!(!is_valid_volume_name("longhorn."));
+    }
+
+    #[test]
+    fn suggested_volume_names_are_valid() {
+        assert_eq!(suggest_volume_name("longhorn_data"), "longhorn-data");
+        assert_eq!(suggest_volume_name(""), "longhorn");
+        assert_eq!(suggest_volume_name("__"), "longhorn");
+        let long = suggest_volume_name(&"x".repeat(50));
+        assert_eq!(long.len(), 34);
+        for n in ["longhorn_data", "", "a.b/c", &"x".repeat(50)] {
+            assert!(is_valid_volume_name(&suggest_volume_name(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn extension_names_from_images() {
+        assert_eq!(
+            extension_name("ghcr.io/siderolabs/iscsi-tools:v0.1.4"),
+            "siderolabs/iscsi-tools"
+        );
+        assert_eq!(
+            extension_name("ghcr.io/siderolabs/util-linux-tools:2.39@sha256:abc"),
+            "siderolabs/util-linux-tools"
+        );
+        assert_eq!(
+            extension_name("localhost:5000/siderolabs/iscsi-tools"),
+            "siderolabs/iscsi-tools"
+        );
+        assert_eq!(
+            extension_name("siderolabs/iscsi-tools:v1"),
+            "siderolabs/iscsi-tools"
+        );
+    }
+
+    #[test]
+    fn yaml_quoting() {
+        assert_eq!(yaml_str("/var/lib/longhorn"), "/var/lib/longhorn");
+        assert_eq!(yaml_str("a: b"), "\"a: b\"");
+        assert_eq!(yaml_str("-x"), "\"-x\"");
+        assert_eq!(yaml_str(""), "\"\"");
+    }
+
+    #[test]
+    fn exit_codes() {
+        let f = |severity| Finding {
+            severity,
+            code: codes::NOT_RW,
+            file: "f".into(),
+            line: None,
+            document: None,
+            message: "m".into(),
+            fix: None,
+        };
+        assert_eq!(exit_code(&[]), 0);
+        assert_eq!(exit_code(&[f(Severity::Warning), f(Severity::Note)]), 0);
+        assert_eq!(exit_code(&[f(Severity::Note), f(Severity::Error)]), 1);
+    }
+}

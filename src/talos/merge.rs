@@ -1,0 +1,453 @@
+//! Reading YAML streams into documents and folding them, file after file,
+//! into one [`MachineConfig`] with Talos's patch merge rules.
+
+use serde_saphyr::Spanned;
+
+use super::TalosError;
+use super::model::{
+    DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
+    Volume, VolumeKind,
+};
+use super::raw::{RawAdmissionPlugin, RawDocument, Scalar};
+
+/// Kinds Talos matches by `kind` and `name`; the lint reads these.
+const NAMED_KINDS: [&str; 5] = [
+    "UserVolumeConfig",
+    "ExistingVolumeConfig",
+    "ExternalVolumeConfig",
+    "RawVolumeConfig",
+    "KernelModuleConfig",
+];
+
+/// The kind recorded for a mapping that is no Talos document.
+const UNKNOWN_KIND: &str = "unknown";
+
+/// Parses every input and merges them in order; see [`MachineConfig`] for the rules.
+pub(crate) fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosError> {
+    let mut config = MachineConfig::default();
+    for (file, text) in inputs {
+        config.inputs.push(file.clone());
+        let docs: Vec<Spanned<RawDocument>> =
+            serde_saphyr::from_multiple(text).map_err(|e| parse_error(file, &e))?;
+        for (i, doc) in docs.into_iter().enumerate() {
+            let line = doc.referenced.line();
+            // A `kind` under another apiVersion (a Kubernetes manifest, say)
+            // is not a Talos document: listed, never read.
+            let foreign = doc.value.kind.text().is_some()
+                && doc
+                    .value
+                    .api_version
+                    .text()
+                    .is_some_and(|v| v != "v1alpha1");
+            let origin = document_ref(file, i + 1, line, &doc.value, foreign)?;
+            config.documents.push(origin.clone());
+            if !foreign {
+                apply(&mut config, doc.value, origin);
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn parse_error(file: &str, e: &serde_saphyr::Error) -> TalosError {
+    let location = e.location();
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let mut message = first.strip_prefix("error: ").unwrap_or(first);
+    // The parser's own text starts with "line N column M: "; the error keeps
+    // the position in its fields, so drop the repetition.
+    if let Some(rest) = message.strip_prefix("line ")
+        && let Some((pos, after)) = rest.split_once(": ")
+        && pos.contains(" column ")
+    {
+        message = after;
+    }
+    // Some parser messages end with the position again: " at line N, column M".
+    if let Some((head, tail)) = message.rsplit_once(" at line ")
+        && tail.contains(", column ")
+        && tail
+            .chars()
+            .all(|c| c.is_ascii_digit() || ", column".contains(c))
+    {
+        message = head;
+    }
+    TalosError::Parse {
+        file: file.to_string(),
+        line: location.map(|l| l.line()).filter(|&l| l > 0),
+        column: location.map(|l| l.column()).filter(|&c| c > 0),
+        message: message.to_string(),
+    }
+}
+
+fn document_ref(
+    file: &str,
+    index: usize,
+    line: u64,
+    doc: &RawDocument,
+    foreign: bool,
+) -> Result<DocumentRef, TalosError> {
+    let kind = match doc.kind.text() {
+        Some(kind) => kind.to_string(),
+        None if doc.customization.0.is_some() => SCHEMATIC_KIND.to_string(),
+        None if doc.version.text().is_some()
+            || doc.machine.0.is_some()
+            || doc.cluster.0.is_some() =>
+        {
+            LEGACY_KIND.to_string()
+        }
+        None => UNKNOWN_KIND.to_string(),
+    };
+    let foreign = foreign || kind == UNKNOWN_KIND;
+    let name = doc.name.text().map(str::to_string);
+    if !foreign && NAMED_KINDS.contains(&kind.as_str()) && name.is_none() {
+        return Err(TalosError::MissingName {
+            file: file.to_string(),
+            index,
+            line,
+            kind,
+        });
+    }
+    let name = if NAMED_KINDS.contains(&kind.as_str()) {
+        name
+    } else {
+        None
+    };
+    Ok(DocumentRef {
+        file: file.to_string(),
+        index,
+        kind,
+        name,
+        line,
+        foreign,
+    })
+}
+
+fn text(s: &Scalar) -> Option<String> {
+    s.text().map(str::to_string)
+}
+
+fn sourced<T>(value: T, origin: &DocumentRef, line: u64) -> Sourced<T> {
+    Sourced {
+        value,
+        origin: origin.clone(),
+        line: if line == 0 { origin.line } else { line },
+    }
+}
+
+fn pod_security(plugin: &RawAdmissionPlugin) -> Option<PodSecurity> {
+    if plugin.name.text() != Some("PodSecurity") {
+        return None;
+    }
+    let cfg = plugin.configuration.0.as_ref();
+    Some(PodSecurity {
+        enforce: cfg
+            .and_then(|c| c.defaults.0.as_ref())
+            .and_then(|d| text(&d.enforce)),
+        exempt_namespaces: cfg
+            .and_then(|c| c.exemptions.0.as_ref())
+            .map(|e| e.namespaces.0.iter().filter_map(text).collect())
+            .unwrap_or_default(),
+    })
+}
+
+fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
+    match origin.kind.as_str() {
+        LEGACY_KIND => apply_legacy(config, doc, origin),
+        SCHEMATIC_KIND => {
+            let extensions = doc
+                .customization
+                .0
+                .and_then(|c| c.system_extensions.0)
+                .map(|s| {
+                    s.official_extensions
+                        .0
+                        .iter()
+                        .filter_map(|e| text(&e.value))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let line = origin.line;
+            config.schematic = Some(sourced(extensions, &origin, line));
+        }
+        "SysctlConfig" => {
+            for (key, value) in doc.params.0.unwrap_or_default() {
+                if let Some(v) = text(&value.value) {
+                    let line = value.referenced.line();
+                    config
+                        .sysctl_documents
+                        .insert(key, sourced(v, &origin, line));
+                }
+            }
+        }
+        "KubeletConfig" => config.kubelet_config = Some(origin),
+        "KubeAdmissionControlConfig" => {
+            for plugin in &doc.config.0 {
+                if let Some(ps) = pod_security(plugin) {
+                    let line = origin.line;
+                    config.pod_security_document = Some(sourced(ps, &origin, line));
+                }
+            }
+        }
+        "KernelModuleConfig" => {
+            let name = origin.name.clone().unwrap_or_default();
+            upsert(
+                &mut config.kernel_module_documents,
+                name,
+                &origin,
+                |a, b| a == b,
+            );
+        }
+        "RawVolumeConfig" => {
+            let name = origin.name.clone().unwrap_or_default();
+            upsert(&mut config.raw_volumes, name, &origin, |a, b| a == b);
+        }
+        kind => {
+            if let Some(vk) = VolumeKind::from_kind(kind) {
+                let name = origin.name.clone().unwrap_or_default();
+                let volume_type = text(&doc.volume_type);
+                let existing = config
+                    .volumes
+                    .iter_mut()
+                    .find(|v| v.value.kind == vk && v.value.name == name);
+                match existing {
+                    // Same kind and name: merge field by field, later wins.
+                    Some(v) => {
+                        if volume_type.is_some() {
+                            v.value.volume_type = volume_type;
+                        }
+                        v.line = origin.line;
+                        v.origin = origin;
+                    }
+                    None => {
+                        let line = origin.line;
+                        config.volumes.push(sourced(
+                            Volume {
+                                kind: vk,
+                                name,
+                                volume_type,
+                            },
+                            &origin,
+                            line,
+                        ));
+                    }
+                }
+            }
+            // Any other kind is tolerated and not read.
+        }
+    }
+}
+
+/// Adds `value`, or moves an equal one to the later document.
+fn upsert(
+    list: &mut Vec<Sourced<String>>,
+    value: String,
+    origin: &DocumentRef,
+    same: impl Fn(&str, &str) -> bool,
+) {
+    let line = origin.line;
+    match list.iter_mut().find(|s| same(&s.value, &value)) {
+        Some(s) => *s = sourced(value, origin, line),
+        None => list.push(sourced(value, origin, line)),
+    }
+}
+
+fn apply_legacy(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
+    if let Some(machine) = doc.machine.0 {
+        if let Some(install) = machine.install.0 {
+            if let Some(image) = install.image
+                && let Some(v) = text(&image.value)
+            {
+                config.install_image = Some(sourced(v, &origin, image.referenced.line()));
+            }
+            for ext in install.extensions.0 {
+                if let Some(image) = ext.value.0.as_ref().and_then(|e| text(&e.image)) {
+                    config
+                        .install_extensions
+                        .push(sourced(image, &origin, ext.referenced.line()));
+                }
+            }
+        }
+        if let Some(kubelet) = machine.kubelet.0 {
+            for m in kubelet.extra_mounts.0 {
+                let line = m.referenced.line();
+                let Some(raw) = m.value.0 else { continue };
+                let mount = ExtraMount {
+                    destination: text(&raw.destination),
+                    source: text(&raw.source),
+                    mount_type: text(&raw.mount_type),
+                    options: raw.options.0.iter().filter_map(text).collect(),
+                };
+                config.extra_mounts.push(sourced(mount, &origin, line));
+            }
+        }
+        for (key, value) in machine.sysctls.0.unwrap_or_default() {
+            if let Some(v) = text(&value.value) {
+                let line = value.referenced.line();
+                config.sysctls.insert(key, sourced(v, &origin, line));
+            }
+        }
+        if let Some(kernel) = machine.kernel.0 {
+            for m in kernel.modules.0 {
+                if let Some(name) = m.value.0.as_ref().and_then(|k| text(&k.name)) {
+                    config
+                        .kernel_modules
+                        .push(sourced(name, &origin, m.referenced.line()));
+                }
+            }
+        }
+    }
+    if let Some(api) = doc.cluster.0.and_then(|c| c.api_server.0) {
+        for plugin in api.admission_control.0 {
+            let line = plugin.referenced.line();
+            if let Some(ps) = plugin.value.0.as_ref().and_then(pod_security) {
+                config.pod_security = Some(sourced(ps, &origin, line));
+            }
+        }
+    }
+    config.legacy = Some(origin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn later_scalar_wins_and_lists_append() {
+        let base = "version: v1alpha1\nmachine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.7.6\n  kubelet:\n    extraMounts:\n      - {destination: /a, source: /a, type: bind, options: [bind, rshared, rw]}\n  kernel:\n    modules: [{name: nvme_tcp}]\n  sysctls:\n    vm.nr_hugepages: \"512\"\n    net.core.somaxconn: \"1024\"\n";
+        let patch = "machine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.9.0\n  kubelet:\n    extraMounts:\n      - {destination: /b, source: /b, type: bind, options: [bind, rshared, rw]}\n  kernel:\n    modules: [{name: vfio_pci}]\n  sysctls:\n    vm.nr_hugepages: 1024\n";
+        let c = load(&inputs(&[("base.yaml", base), ("patch.yaml", patch)])).unwrap();
+        let image = c.install_image.as_ref().unwrap();
+        assert_eq!(image.value, "ghcr.io/siderolabs/installer:v1.9.0");
+        assert_eq!(image.origin.file, "patch.yaml");
+        assert_eq!(image.line, 3);
+        let dests: Vec<_> = c
+            .extra_mounts
+            .iter()
+            .map(|m| m.value.destination.as_deref().unwrap())
+            .collect();
+        assert_eq!(dests, ["/a", "/b"]);
+        let modules: Vec<_> = c.kernel_modules.iter().map(|m| m.value.as_str()).collect();
+        assert_eq!(modules, ["nvme_tcp", "vfio_pci"]);
+        assert_eq!(c.sysctls["vm.nr_hugepages"].value, "1024");
+        assert_eq!(c.sysctls["vm.nr_hugepages"].origin.file, "patch.yaml");
+        assert_eq!(c.sysctls["net.core.somaxconn"].origin.file, "base.yaml");
+        assert_eq!(c.legacy.as_ref().unwrap().file, "patch.yaml");
+    }
+
+    #[test]
+    fn merge_order_is_input_order() {
+        let a = "machine:\n  install:\n    image: installer:v1.7.0\n";
+        let b = "machine:\n  install:\n    image: installer:v1.11.0\n";
+        let ab = load(&inputs(&[("a", a), ("b", b)])).unwrap();
+        let ba = load(&inputs(&[("b", b), ("a", a)])).unwrap();
+        assert_eq!(ab.install_image.unwrap().value, "installer:v1.11.0");
+        assert_eq!(ba.install_image.unwrap().value, "installer:v1.7.0");
+    }
+
+    #[test]
+    fn documents_match_by_kind_and_name() {
+        let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: directory\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"256\"\n  a.b: \"1\"\n";
+        let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: partition\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"2048\"\n";
+        let c = load(&inputs(&[("base", base), ("patch", patch)])).unwrap();
+        assert_eq!(c.volumes.len(), 2);
+        assert_eq!(c.volumes[0].value.name, "longhorn");
+        assert_eq!(c.volumes[0].value.volume_type.as_deref(), Some("partition"));
+        assert_eq!(c.volumes[0].origin.file, "patch");
+        assert_eq!(c.volumes[1].value.name, "other");
+        assert_eq!(c.sysctl_documents["vm.nr_hugepages"].value, "2048");
+        assert_eq!(c.sysctl_documents["a.b"].value, "1");
+    }
+
+    #[test]
+    fn a_field_left_out_by_the_patch_keeps_the_base_value() {
+        let base =
+            "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: directory\n";
+        let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n";
+        let c = load(&inputs(&[("base", base), ("patch", patch)])).unwrap();
+        assert_eq!(c.volumes[0].value.volume_type.as_deref(), Some("directory"));
+    }
+
+    #[test]
+    fn sysctl_document_wins_over_machine_sysctls_whatever_the_order() {
+        let doc =
+            "apiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"2048\"\n";
+        let legacy = "machine:\n  sysctls:\n    vm.nr_hugepages: \"64\"\n";
+        for order in [[doc, legacy], [legacy, doc]] {
+            let c = load(&inputs(&[("1", order[0]), ("2", order[1])])).unwrap();
+            assert_eq!(c.sysctl("vm.nr_hugepages").unwrap().value, "2048");
+        }
+    }
+
+    #[test]
+    fn yaml_1_1_words_stay_text() {
+        let text = "machine:\n  sysctls:\n    a: on\n    b: y\n    c: 0x10\n  kernel:\n    modules: [{name: no}]\n";
+        let c = load(&inputs(&[("f", text)])).unwrap();
+        assert_eq!(c.sysctls["a"].value, "on");
+        assert_eq!(c.sysctls["b"].value, "y");
+        assert_eq!(c.sysctls["c"].value, "0x10");
+        assert_eq!(c.kernel_modules[0].value, "no");
+    }
+
+    #[test]
+    fn unknown_kinds_and_fields_are_tolerated() {
+        let text = "version: v1alpha1\ndebug: false\npersist: true\nmachine:\n  type: worker\n  token: abc\n  network: {hostname: w1, interfaces: [{interface: eth0, dhcp: true}]}\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.33.0\n    extraArgs: {rotate-server-certificates: true}\ncluster:\n  apiServer:\n    admissionControl:\n      - name: EventRateLimit\n        configuration: [not, a, map]\n---\napiVersion: v1alpha1\nkind: KubeletConfig\nconfig: {maxPods: 250}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nhostname: w1\n---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: tailscale\nenvironment: [TS_AUTHKEY=x]\n";
+        let c = load(&inputs(&[("f", text)])).unwrap();
+        let kinds: Vec<_> = c.documents.iter().map(|d| d.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "v1alpha1",
+                "KubeletConfig",
+                "HostnameConfig",
+                "ExtensionServiceConfig"
+            ]
+        );
+        assert!(c.kubelet_config.is_some());
+        assert!(c.pod_security.is_none());
+    }
+
+    #[test]
+    fn document_index_and_line() {
+        let text = "# head\n---\nmachine: {}\n---\n---\n\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n";
+        let c = load(&inputs(&[("f", text)])).unwrap();
+        assert_eq!(c.documents.len(), 2);
+        assert_eq!(c.documents[1].index, 2);
+        assert_eq!(c.documents[1].line, 7);
+        assert_eq!(c.documents[1].name.as_deref(), Some("longhorn"));
+        assert_eq!(
+            c.documents[1].to_string(),
+            "f (document 2, UserVolumeConfig longhorn)"
+        );
+    }
+
+    #[test]
+    fn kubernetes_manifests_are_listed_not_read() {
+        let text = "apiVersion: v1\nkind: KubeletConfig\n---\napiVersion: storage.k8s.io/v1\nkind: UserVolumeConfig\n";
+        let c = load(&inputs(&[("f", text)])).unwrap();
+        assert_eq!(c.documents.len(), 2);
+        assert!(c.kubelet_config.is_none());
+        assert!(c.volumes.is_empty());
+        assert!(c.documents.iter().all(|d| d.foreign));
+        assert!(!c.has_machine_config());
+        let c = load(&inputs(&[("f", "foo: bar\n")])).unwrap();
+        assert_eq!(c.documents[0].kind, "unknown");
+        assert!(!c.has_machine_config());
+    }
+
+    #[test]
+    fn a_named_kind_without_a_name_is_an_error() {
+        let text = "apiVersion: v1alpha1\nkind: KernelModuleConfig\n";
+        let err = load(&inputs(&[("mods.yaml", text)])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("mods.yaml"), "{msg}");
+        assert!(msg.contains("KernelModuleConfig"), "{msg}");
+        assert!(msg.contains("name"), "{msg}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Talos Linux machine configs: load and merge them, lint them against
+//! Longhorn's Talos guide, and derive the webhook's allowed mounts from them.
+//!
+//! ```
+//! use longhorn_talos_guard::talos::{self, LintOptions};
+//!
+//! let worker = "version: v1alpha1\nmachine:\n  kubelet:\n    extraMounts:\n      - destination: /var/lib/longhorn\n        type: bind\n        source: /var/lib/longhorn\n        options: [bind, rshared, rw]\n";
+//! let config = talos::load(&[("worker.yaml".to_string(), worker.to_string())]).unwrap();
+//! let findings = talos::lint(&config, &LintOptions::default());
+//! assert_eq!(talos::exit_code(&findings), 0);
+//! let mounts = talos::derive_mounts(&config);
+//! assert_eq!(mounts[0].path.as_str(), "/var/lib/longhorn");
+//! ```
+
+mod lint;
+mod merge;
+mod model;
+mod mounts;
+mod raw;
+
+pub use lint::{
+    Finding, LintOptions, Severity, codes, exit_code, lint, render_finding, render_text,
+};
+pub use model::{
+    DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
+    TalosVersion, Volume, VolumeKind,
+};
+pub use mounts::{DerivedMount, MountOrigin, derive_mounts, mounts_config_yaml, mounts_to_entries};
+
+/// Why the inputs could not be read as Talos machine configs. The CLI exits
+/// with status 2 on any of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TalosError {
+    /// The text is not YAML, or a document is not a mapping of the expected shape.
+    #[error("{file}{}: cannot parse as a Talos machine config: {message}", position(*.line, *.column))]
+    Parse {
+        /// The input's file name.
+        file: String,
+        /// 1-based line of the error, when the parser knows it.
+        line: Option<u64>,
+        /// 1-based column of the error, when the parser knows it.
+        column: Option<u64>,
+        /// The parser's message.
+        message: String,
+    },
+    /// A document of a named kind (`UserVolumeConfig`, `KernelModuleConfig`, ...) has no `name`.
+    #[error(
+        "{file}:{line} (document {index}): the {kind} document has no `name`; Talos needs one to mount or load it"
+    )]
+    MissingName {
+        /// The input's file name.
+        file: String,
+        /// 1-based document position in the file.
+        index: usize,
+        /// 1-based line the document starts on.
+        line: u64,
+        /// The document's kind.
+        kind: String,
+    },
+}
+
+fn position(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+/// Parses and merges machine configs, patches and schematics.
+///
+/// `inputs` are `(file name, text)` pairs in the order Talos would apply
+/// them: the base config first, then each patch. Each text is a YAML stream
+/// of one or more documents. The merge rules are described on
+/// [`MachineConfig`].
+pub fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosError> {
+    merge::load(inputs)
+}

@@ -1,0 +1,678 @@
+//! Integration tests of `talos`: the fixtures in tests/fixtures/talos, loaded,
+//! merged, linted and turned into allowed mounts as the CLI will do it.
+
+use longhorn_talos_guard::config::{Config, Propagation};
+use longhorn_talos_guard::talos::{
+    self, DerivedMount, Finding, LintOptions, MachineConfig, MountOrigin, Severity, TalosError,
+    VolumeKind, codes,
+};
+
+fn fixture(name: &str) -> (String, String) {
+    let path = format!("{}/tests/fixtures/talos/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (name.to_string(), text)
+}
+
+fn load(names: &[&str]) -> MachineConfig {
+    let inputs: Vec<_> = names.iter().map(|n| fixture(n)).collect();
+    talos::load(&inputs).unwrap_or_else(|e| panic!("{names:?}: {e}"))
+}
+
+fn lint_with(names: &[&str], options: &LintOptions) -> Vec<Finding> {
+    talos::lint(&load(names), options)
+}
+
+fn lint(names: &[&str]) -> Vec<Finding> {
+    lint_with(names, &LintOptions::default())
+}
+
+fn v2() -> LintOptions {
+    LintOptions {
+        v2: true,
+        ..LintOptions::default()
+    }
+}
+
+fn codes_of(findings: &[Finding]) -> Vec<&'static str> {
+    findings.iter().map(|f| f.code).collect()
+}
+
+fn only<'a>(findings: &'a [Finding], code: &str) -> &'a Finding {
+    let hits: Vec<_> = findings.iter().filter(|f| f.code == code).collect();
+    assert_eq!(hits.len(), 1, "one {code} in {findings:#?}");
+    hits[0]
+}
+
+/// The 1-based line of the first line of fixture `name` containing `needle`.
+fn line_of(name: &str, needle: &str) -> u64 {
+    let (_, text) = fixture(name);
+    let i = text
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in {name}"));
+    i as u64 + 1
+}
+
+// --- the guide's config: a clean bill, but for Talos's PodSecurity default
+
+#[test]
+fn the_guides_legacy_config_has_no_errors() {
+    // Longhorn's Talos guide: extraMount /var/lib/longhorn, bind + rshared + rw.
+    let findings = lint(&["legacy-1.7-guide.yaml"]);
+    assert_eq!(talos::exit_code(&findings), 0, "{findings:#?}");
+    assert_eq!(
+        codes_of(&findings),
+        [codes::POD_SECURITY, codes::UPGRADE_PRESERVE]
+    );
+}
+
+// --- system extensions
+
+#[test]
+fn a_schematic_with_both_extensions_passes() {
+    let findings = lint(&["legacy-1.7-guide.yaml", "schematic-longhorn.yaml"]);
+    assert!(!codes_of(&findings).contains(&codes::MISSING_EXTENSIONS));
+}
+
+#[test]
+fn a_schematic_without_util_linux_tools_is_an_error() {
+    // Longhorn's Talos guide: iscsi-tools and util-linux-tools from a schematic.
+    let findings = lint(&["legacy-1.7-guide.yaml", "schematic-missing.yaml"]);
+    let f = only(&findings, codes::MISSING_EXTENSIONS);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.file, "schematic-missing.yaml");
+    assert!(
+        f.message.contains("siderolabs/util-linux-tools"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains("iscsi-tools and"), "{}", f.message);
+    let fix = f.fix.as_deref().unwrap();
+    assert!(fix.contains("officialExtensions:"));
+    assert!(fix.contains("- siderolabs/iscsi-tools\n"));
+    assert!(fix.contains("- siderolabs/util-linux-tools\n"));
+    assert_eq!(talos::exit_code(&findings), 1);
+}
+
+#[test]
+fn no_schematic_means_no_extension_finding() {
+    let findings = lint(&["v1.10-user-volume.yaml"]);
+    assert!(!codes_of(&findings).contains(&codes::MISSING_EXTENSIONS));
+}
+
+#[test]
+fn machine_install_extensions_is_reported_as_without_effect() {
+    // FACTS: machine.install.extensions has no effect since 1.10.
+    let findings = lint(&["install-extensions.yaml"]);
+    let f = only(&findings, codes::INSTALL_EXTENSIONS);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("no effect since Talos 1.10"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("Talos 1.9"), "{}", f.message);
+    assert_eq!(
+        f.line,
+        Some(line_of("install-extensions.yaml", "iscsi-tools:v0.1.6"))
+    );
+    let fix = f.fix.as_deref().unwrap();
+    assert!(fix.contains("- siderolabs/iscsi-tools\n"), "{fix}");
+    assert!(fix.contains("- siderolabs/util-linux-tools\n"), "{fix}");
+    assert_eq!(talos::exit_code(&findings), 0);
+    assert!(!codes_of(&lint(&["legacy-1.7-guide.yaml"])).contains(&codes::INSTALL_EXTENSIONS));
+}
+
+// --- data path visibility
+
+#[test]
+fn an_extra_mount_without_rshared_is_an_error() {
+    // Longhorn's Talos guide: options [bind, rshared, rw].
+    let findings = lint(&["legacy-no-rshared.yaml"]);
+    assert_eq!(codes_of(&findings), [codes::NOT_RSHARED]);
+    let f = &findings[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.file, "legacy-no-rshared.yaml");
+    assert_eq!(
+        f.line,
+        Some(line_of("legacy-no-rshared.yaml", "- destination:"))
+    );
+    let doc = f.document.as_ref().unwrap();
+    assert_eq!((doc.index, doc.kind.as_str()), (1, "v1alpha1"));
+    assert!(f.message.contains("machine.kubelet.extraMounts[0]"));
+    assert!(f.message.contains("rshared"));
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .contains("options: [bind, rshared, rw]")
+    );
+    assert_eq!(talos::exit_code(&findings), 1);
+}
+
+#[test]
+fn each_defective_extra_mount_gets_its_own_error() {
+    let findings = lint(&["legacy-bad-mounts.yaml"]);
+    assert_eq!(
+        codes_of(&findings),
+        [
+            codes::SOURCE_NOT_DESTINATION,
+            codes::NOT_RW,
+            codes::NOT_BIND
+        ]
+    );
+    assert!(findings.iter().all(|f| f.severity == Severity::Error));
+    assert!(findings[0].message.contains("/data/longhorn"));
+    assert!(findings[0].message.contains("extraMounts[0]"));
+    assert!(findings[1].message.contains("read-only"));
+    assert!(findings[1].message.contains("extraMounts[1]"));
+    // rbind is kept in the fix of an rbind mount.
+    assert!(
+        findings[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("[rbind, rshared, rw]")
+    );
+    assert!(findings[2].message.contains("\"none\""));
+    assert!(findings[2].message.contains("extraMounts[2]"));
+}
+
+#[test]
+fn no_data_location_is_an_error() {
+    // FACTS: a host path is visible to hostPath volumes only if mounted into the kubelet.
+    let findings = lint(&["legacy-no-mount.yaml"]);
+    let f = only(&findings, codes::NO_DATA_LOCATION);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.file, "legacy-no-mount.yaml");
+    assert!(f.message.contains("/var/lib/longhorn"));
+    assert!(f.message.contains("UserVolumeConfig"));
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .contains("destination: /var/lib/longhorn")
+    );
+    assert_eq!(talos::exit_code(&findings), 1);
+}
+
+#[test]
+fn a_user_volume_is_a_data_location() {
+    // FACTS: a UserVolumeConfig is mounted at /var/mnt/<name>, visible to the kubelet.
+    let findings = lint(&["v1.10-user-volume.yaml"]);
+    assert_eq!(codes_of(&findings), Vec::<&str>::new());
+}
+
+#[test]
+fn kubernetes_manifests_alone_are_not_judged_for_data_paths() {
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: longhorn-system}\n";
+    let c = talos::load(&[("ns.yaml".into(), text.into())]).unwrap();
+    assert!(talos::lint(&c, &LintOptions::default()).is_empty());
+}
+
+#[test]
+fn a_schematic_alone_is_not_judged_for_data_paths() {
+    let findings = lint(&["schematic-longhorn.yaml"]);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn extra_mounts_next_to_kubelet_config_is_an_error() {
+    // FACTS: Talos 1.14 rejects machine.kubelet when a KubeletConfig exists.
+    let findings = lint_with(&["v1.14-multidoc.yaml"], &v2());
+    assert_eq!(
+        codes_of(&findings),
+        [codes::EXTRA_MOUNTS_WITH_KUBELET_CONFIG]
+    );
+    let f = &findings[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("KubeletConfig"));
+    assert!(
+        f.message
+            .contains("v1.14-multidoc.yaml (document 2, KubeletConfig)"),
+        "{}",
+        f.message
+    );
+    assert!(f.fix.as_deref().unwrap().contains("kind: UserVolumeConfig"));
+}
+
+#[test]
+fn the_1_14_config_with_a_user_volume_passes_v2() {
+    let findings = lint_with(&["v1.14-multidoc-ok.yaml"], &v2());
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn var_lib_longhorn_next_to_a_longhorn_volume_is_a_warning() {
+    // FACTS: /var/lib/longhorn next to a user volume shows EPHEMERAL's capacity.
+    let findings = lint(&["v1.10-user-volume-and-var-lib.yaml"]);
+    assert_eq!(codes_of(&findings), [codes::EPHEMERAL_DATA_PATH]);
+    let f = &findings[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("EPHEMERAL"));
+    assert!(f.message.contains("/var/mnt/longhorn"));
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .contains("defaultDataPath: /var/mnt/longhorn")
+    );
+    assert_eq!(talos::exit_code(&findings), 0);
+}
+
+#[test]
+fn volume_names_and_directory_volumes() {
+    // FACTS: names are 1 to 34 of [A-Za-z0-9-]; volumeType directory is on EPHEMERAL.
+    let findings = lint(&["v1.10-volume-problems.yaml"]);
+    assert_eq!(
+        codes_of(&findings),
+        [
+            codes::VOLUME_NAME,
+            codes::VOLUME_NAME,
+            codes::DIRECTORY_VOLUME
+        ]
+    );
+    assert!(findings[0].message.contains("\"longhorn_data\""));
+    assert!(findings[0].message.contains("UserVolumeConfig"));
+    assert!(
+        findings[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("name: longhorn-data\n")
+    );
+    assert_eq!(findings[0].document.as_ref().unwrap().index, 1);
+    assert!(findings[1].message.contains("ExistingVolumeConfig"));
+    assert_eq!(findings[1].document.as_ref().unwrap().index, 3);
+    assert_eq!(findings[2].severity, Severity::Warning);
+    assert!(findings[2].message.contains("scratch"));
+    assert!(findings[2].message.contains("wiped"));
+}
+
+// --- Pod Security
+
+#[test]
+fn talos_default_pod_security_warns_about_the_longhorn_namespace() {
+    // FACTS: Talos's default enforces baseline and exempts only kube-system.
+    let findings = lint(&["legacy-1.7-guide.yaml"]);
+    let f = only(&findings, codes::POD_SECURITY);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("\"baseline\""));
+    assert!(f.message.contains("longhorn-system"));
+    assert!(f.message.contains("[kube-system]"));
+    assert_eq!(
+        f.line,
+        Some(line_of("legacy-1.7-guide.yaml", "- name: PodSecurity"))
+    );
+    let fix = f.fix.as_deref().unwrap();
+    assert!(fix.contains("pod-security.kubernetes.io/enforce: privileged"));
+    assert!(fix.contains("name: longhorn-system"));
+}
+
+#[test]
+fn an_exemption_for_the_longhorn_namespace_silences_the_warning() {
+    let findings = lint(&["legacy-1.7-guide.yaml", "patch-psa-exempt.yaml"]);
+    assert!(
+        !codes_of(&findings).contains(&codes::POD_SECURITY),
+        "{findings:#?}"
+    );
+    // ... but only for the namespace it names.
+    let other = LintOptions {
+        longhorn_namespace: "storage".into(),
+        ..LintOptions::default()
+    };
+    let findings = lint_with(&["legacy-1.7-guide.yaml", "patch-psa-exempt.yaml"], &other);
+    let f = only(&findings, codes::POD_SECURITY);
+    assert!(f.message.contains("storage"));
+    assert_eq!(f.file, "patch-psa-exempt.yaml");
+}
+
+#[test]
+fn a_kube_admission_control_config_document_is_read() {
+    let base = fixture("v1.10-user-volume.yaml");
+    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nconfig:\n  - name: PodSecurity\n    configuration:\n      defaults:\n        enforce: restricted\n      exemptions:\n        namespaces: [kube-system]\n";
+    let c = talos::load(&[base.clone(), ("admission.yaml".into(), doc.into())]).unwrap();
+    let findings = talos::lint(&c, &LintOptions::default());
+    let f = only(&findings, codes::POD_SECURITY);
+    assert_eq!(f.file, "admission.yaml");
+    assert!(f.message.contains("\"restricted\""));
+    let privileged = doc.replace("restricted", "privileged");
+    let c = talos::load(&[base, ("admission.yaml".into(), privileged)]).unwrap();
+    assert!(talos::lint(&c, &LintOptions::default()).is_empty());
+}
+
+// --- V2 data engine
+
+#[test]
+fn v2_with_too_few_hugepages_and_a_missing_module() {
+    // FACTS: V2 needs vm.nr_hugepages 1024 and modules nvme_tcp, vfio_pci;
+    // a RawVolumeConfig implies V2 without --v2.
+    let findings = lint(&["v2-short.yaml"]);
+    assert_eq!(
+        codes_of(&findings),
+        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+    );
+    let hp = &findings[0];
+    assert_eq!(hp.severity, Severity::Error);
+    assert!(hp.message.contains("is 512"), "{}", hp.message);
+    assert!(
+        hp.message.contains("RawVolumeConfig longhorn-v2"),
+        "{}",
+        hp.message
+    );
+    assert_eq!(hp.line, Some(line_of("v2-short.yaml", "vm.nr_hugepages")));
+    assert!(
+        hp.fix
+            .as_deref()
+            .unwrap()
+            .contains("vm.nr_hugepages: \"1024\"")
+    );
+    let km = &findings[1];
+    assert!(km.message.contains("vfio_pci"));
+    assert!(!km.message.ends_with("nvme_tcp"), "{}", km.message);
+    assert_eq!(
+        km.fix.as_deref(),
+        Some("machine:\n  kernel:\n    modules:\n      - name: vfio_pci\n")
+    );
+    assert_eq!(talos::exit_code(&findings), 1);
+}
+
+#[test]
+fn v2_checks_only_run_when_asked_or_implied() {
+    assert!(
+        lint(&["legacy-no-rshared.yaml"])
+            .iter()
+            .all(|f| f.code != codes::HUGEPAGES)
+    );
+    let findings = lint_with(&["legacy-no-rshared.yaml"], &v2());
+    let f = only(&findings, codes::HUGEPAGES);
+    assert!(f.message.contains("not set"));
+    assert!(f.message.contains("--v2"));
+    let f = only(&findings, codes::KERNEL_MODULES);
+    assert!(f.message.contains("nvme_tcp, vfio_pci"));
+}
+
+#[test]
+fn the_guides_v2_settings_pass() {
+    let findings = lint_with(&["v2-ok.yaml"], &v2());
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn v2_in_1_14_style_suggests_documents() {
+    let base = fixture("v1.14-multidoc-ok.yaml");
+    let text = base
+        .1
+        .replace("vm.nr_hugepages: 2048", "vm.nr_hugepages: 1000");
+    let text = text.replace("name: vfio-pci", "name: br_netfilter");
+    let c = talos::load(&[("f.yaml".into(), text)]).unwrap();
+    let findings = talos::lint(&c, &v2());
+    assert_eq!(
+        codes_of(&findings),
+        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+    );
+    assert_eq!(findings[0].document.as_ref().unwrap().kind, "SysctlConfig");
+    assert!(
+        findings[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("kind: SysctlConfig")
+    );
+    assert_eq!(
+        findings[1].fix.as_deref(),
+        Some("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n")
+    );
+}
+
+#[test]
+fn a_hugepages_value_that_is_not_a_number_is_an_error() {
+    let text = "machine:\n  sysctls:\n    vm.nr_hugepages: lots\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
+    let c = talos::load(&[("f.yaml".into(), text.into())]).unwrap();
+    let findings = talos::lint(&c, &v2());
+    let f = only(&findings, codes::HUGEPAGES);
+    assert!(f.message.contains("\"lots\""));
+    assert!(f.message.contains("not a whole number"));
+}
+
+// --- merging a patch over a base
+
+#[test]
+fn a_patch_merged_over_a_base_wins() {
+    let findings = lint_with(&["base.yaml", "patch-v2.yaml"], &v2());
+    assert!(findings.is_empty(), "{findings:#?}");
+    let c = load(&["base.yaml", "patch-v2.yaml"]);
+    assert_eq!(
+        c.sysctl("vm.nr_hugepages").unwrap().origin.file,
+        "patch-v2.yaml"
+    );
+    assert_eq!(c.talos_version().unwrap().to_string(), "1.9");
+}
+
+#[test]
+fn the_base_alone_or_last_loses() {
+    let alone = lint_with(&["base.yaml"], &v2());
+    assert_eq!(
+        codes_of(&alone),
+        [
+            codes::HUGEPAGES,
+            codes::KERNEL_MODULES,
+            codes::UPGRADE_PRESERVE
+        ]
+    );
+    // Later wins: the base's hugepages and installer override the patch's.
+    let reversed = lint_with(&["patch-v2.yaml", "base.yaml"], &v2());
+    assert_eq!(
+        codes_of(&reversed),
+        [codes::HUGEPAGES, codes::UPGRADE_PRESERVE]
+    );
+    assert_eq!(reversed[0].file, "base.yaml");
+}
+
+// --- upgrades
+
+#[test]
+fn talos_before_1_8_gets_the_preserve_note() {
+    // FACTS: before Talos 1.8, talosctl upgrade without --preserve wiped /var/lib/longhorn.
+    let findings = lint(&["legacy-1.7-guide.yaml"]);
+    let f = only(&findings, codes::UPGRADE_PRESERVE);
+    assert_eq!(f.severity, Severity::Note);
+    assert!(f.message.contains("Talos 1.7"));
+    assert!(f.message.contains("--preserve"));
+    assert!(f.fix.as_deref().unwrap().contains("--preserve"));
+}
+
+#[test]
+fn no_note_when_the_version_is_1_8_or_unknown() {
+    assert!(
+        lint(&["legacy-no-mount.yaml"])
+            .iter()
+            .all(|f| f.code != codes::UPGRADE_PRESERVE)
+    );
+    assert!(
+        lint(&["legacy-no-rshared.yaml"])
+            .iter()
+            .all(|f| f.code != codes::UPGRADE_PRESERVE)
+    );
+}
+
+// --- unreadable input
+
+#[test]
+fn broken_yaml_names_the_file_and_line() {
+    let inputs = [fixture("legacy-1.7-guide.yaml"), fixture("broken.yaml")];
+    let err = talos::load(&inputs).unwrap_err();
+    let TalosError::Parse { file, line, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(file, "broken.yaml");
+    let line = line.expect("a line number");
+    // The unclosed flow list starts on line 6; the parser notices it at or after there.
+    assert!((6..=9).contains(&line), "line {line}");
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("broken.yaml:{line}:")), "{msg}");
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(msg.contains("cannot parse"), "{msg}");
+    // The position is given once, up front.
+    assert!(!msg.contains(" at line "), "{msg}");
+}
+
+#[test]
+fn a_document_that_is_not_a_mapping_is_a_parse_error() {
+    let err = talos::load(&[("list.yaml".into(), "- a\n- b\n".into())]).unwrap_err();
+    assert!(err.to_string().starts_with("list.yaml:1:1: "), "{err}");
+}
+
+// --- rendering
+
+#[test]
+fn text_rendering() {
+    let findings = lint(&["legacy-no-rshared.yaml"]);
+    let text = talos::render_text(&findings);
+    let line = line_of("legacy-no-rshared.yaml", "- destination:");
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "error[LTG-T012] legacy-no-rshared.yaml:{line} (document 1, v1alpha1): machine.kubelet.extraMounts[0]"
+        )),
+        "{first}"
+    );
+    assert!(text.contains("\n  fix:\n    # replace machine.kubelet.extraMounts[0] with:\n    machine:\n      kubelet:\n"), "{text}");
+    assert!(text.ends_with("1 error, 0 warnings, 0 notes\n"), "{text}");
+}
+
+#[test]
+fn json_rendering() {
+    let findings = lint(&["v1.10-volume-problems.yaml"]);
+    let json = serde_json::to_value(&findings).unwrap();
+    let first = &json[0];
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["code"], "LTG-T017");
+    assert_eq!(first["file"], "v1.10-volume-problems.yaml");
+    assert_eq!(first["document"]["index"], 1);
+    assert_eq!(first["document"]["kind"], "UserVolumeConfig");
+    assert_eq!(first["document"]["name"], "longhorn_data");
+    assert!(first["fix"].is_string());
+    assert_eq!(json[2]["severity"], "warning");
+}
+
+// --- derived mounts
+
+fn paths(mounts: &[DerivedMount]) -> Vec<(&str, Propagation)> {
+    mounts
+        .iter()
+        .map(|m| (m.path.as_str(), m.propagation))
+        .collect()
+}
+
+#[test]
+fn mounts_from_the_guides_extra_mount() {
+    let mounts = talos::derive_mounts(&load(&["legacy-1.7-guide.yaml"]));
+    assert_eq!(
+        paths(&mounts),
+        [("/var/lib/longhorn", Propagation::Rshared)]
+    );
+    assert_eq!(mounts[0].origin, MountOrigin::ExtraMount { index: 0 });
+    assert_eq!(mounts[0].document.file, "legacy-1.7-guide.yaml");
+}
+
+#[test]
+fn mounts_from_options_and_volumes() {
+    let c = load(&[
+        "legacy-bad-mounts.yaml",
+        "legacy-no-rshared.yaml",
+        "v1.10-user-volume.yaml",
+    ]);
+    let mounts = talos::derive_mounts(&c);
+    // The later /var/lib/longhorn entry (no rshared) replaces the earlier one.
+    assert_eq!(
+        paths(&mounts),
+        [
+            ("/var/mnt/disk1", Propagation::Rshared),
+            ("/var/mnt/disk2", Propagation::Rshared),
+            ("/var/lib/longhorn", Propagation::Private),
+            ("/var/mnt/longhorn", Propagation::Rslave),
+        ]
+    );
+    assert_eq!(
+        mounts[3].origin,
+        MountOrigin::Volume {
+            kind: VolumeKind::UserVolumeConfig,
+            name: "longhorn".into()
+        }
+    );
+}
+
+#[test]
+fn an_extra_mount_for_a_volume_path_takes_its_place() {
+    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /var/mnt/longhorn/, source: /var/mnt/longhorn, type: bind, options: [rbind, rslave, rw]}\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: ExternalVolumeConfig\nname: nfs1\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: bad_name\n";
+    let c = talos::load(&[("f.yaml".into(), text.into())]).unwrap();
+    let mounts = talos::derive_mounts(&c);
+    assert_eq!(
+        paths(&mounts),
+        [
+            ("/var/mnt/longhorn", Propagation::Rslave),
+            ("/var/mnt/nfs1", Propagation::Rslave),
+        ]
+    );
+    assert_eq!(mounts[0].origin, MountOrigin::ExtraMount { index: 0 });
+}
+
+#[test]
+fn mounts_yaml_round_trips_through_the_webhook_config() {
+    let c = load(&["legacy-1.7-guide.yaml", "v1.10-user-volume.yaml"]);
+    let mounts = talos::derive_mounts(&c);
+    let yaml = talos::mounts_config_yaml(&mounts);
+    let config = Config::from_yaml(&yaml, "derived").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let got: Vec<_> = config
+        .allowed_mounts
+        .iter()
+        .map(|m| (m.path.as_str(), m.propagation))
+        .collect();
+    assert_eq!(got, paths(&mounts));
+    assert_eq!(got.len(), 2);
+    let line = line_of("legacy-1.7-guide.yaml", "- destination:");
+    assert!(
+        yaml.contains(&format!(
+            "  # legacy-1.7-guide.yaml:{line} (document 1, v1alpha1): machine.kubelet.extraMounts[0]\n  - path: \"/var/lib/longhorn\"\n    propagation: rshared\n"
+        )),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("# v1.10-user-volume.yaml:10 (document 2, UserVolumeConfig): UserVolumeConfig longhorn\n"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn an_empty_mount_list_round_trips() {
+    let yaml = talos::mounts_config_yaml(&talos::derive_mounts(&load(&["legacy-no-mount.yaml"])));
+    let config = Config::from_yaml(&yaml, "derived").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert!(config.allowed_mounts.is_empty());
+}
+
+#[test]
+fn odd_paths_and_file_names_stay_valid_yaml() {
+    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: '/var/mnt/a #b: c', source: '/var/mnt/a #b: c', type: bind, options: [bind, rshared, rw]}\n";
+    let c = talos::load(&[("we#ird\nname.yaml".into(), text.into())]).unwrap();
+    let yaml = talos::mounts_config_yaml(&talos::derive_mounts(&c));
+    let config = Config::from_yaml(&yaml, "derived").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(config.allowed_mounts[0].path.as_str(), "/var/mnt/a #b: c");
+}
+
+#[test]
+fn mounts_to_entries_keeps_path_and_propagation() {
+    let mounts = talos::derive_mounts(&load(&["v1.10-user-volume-and-var-lib.yaml"]));
+    let entries = talos::mounts_to_entries(&mounts);
+    let got: Vec<_> = entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.propagation))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/var/lib/longhorn", Some(Propagation::Rshared)),
+            ("/var/mnt/longhorn", Some(Propagation::Rslave)),
+        ]
+    );
+}
