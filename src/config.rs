@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +158,9 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// A Talos machine config given for the allowed mounts could not be read.
+    #[error("{0}")]
+    Talos(#[from] crate::talos::TalosError),
     /// A field has a value the webhook cannot use.
     #[error("config {origin}: {field}: {message}")]
     Invalid {
@@ -168,6 +171,70 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
+}
+
+/// Where the configuration comes from: an optional YAML file and optional
+/// Talos machine configs whose mounts are added to `allowedMounts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSource {
+    /// The webhook's configuration file; the embedded defaults when `None`.
+    pub file: Option<PathBuf>,
+    /// Talos machine configs and patches, merged in order. When given, the
+    /// mounts derived from them replace the default `allowedMounts` (and are
+    /// added to a list the file sets explicitly).
+    pub talos_files: Vec<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Every file the configuration is built from (to watch for changes).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.file.iter().chain(&self.talos_files).cloned().collect()
+    }
+
+    /// The raw bytes of every file, in [`ConfigSource::files`] order, to tell
+    /// whether anything changed since the last load.
+    pub fn snapshot(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
+        self.files()
+            .iter()
+            .map(|p| {
+                std::fs::read(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads, merges and validates everything.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let (mut file, origin) = match &self.file {
+            None => (ConfigFile::default(), "embedded defaults".to_string()),
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: origin.clone(),
+                    source,
+                })?;
+                (ConfigFile::parse(&text, &origin)?, origin)
+            }
+        };
+        if !self.talos_files.is_empty() {
+            let mut inputs = Vec::with_capacity(self.talos_files.len());
+            for path in &self.talos_files {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                inputs.push((path.display().to_string(), text));
+            }
+            let machine = crate::talos::load(&inputs)?;
+            let derived = crate::talos::mounts_to_entries(&crate::talos::derive_mounts(&machine));
+            let mut list = file.allowed_mounts.take().unwrap_or_default();
+            list.extend(derived);
+            file.allowed_mounts = Some(list);
+        }
+        file.validate(&origin)
+    }
 }
 
 /// The configuration file as written (camelCase YAML); every field optional.
@@ -245,24 +312,7 @@ impl Default for Config {
 impl Config {
     /// Parses and validates YAML text; `origin` names it in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let file: ConfigFile = if text.trim().is_empty() {
-            ConfigFile::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-                origin: origin.to_string(),
-                message: e.to_string(),
-            })?
-        };
-        file.validate(origin)
-    }
-
-    /// Reads, parses and validates a configuration file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Config::from_yaml(&text, &path.display().to_string())
+        ConfigFile::parse(text, origin)?.validate(origin)
     }
 
     /// The allowed mounts for `node`: its own list when configured, else the global one.
@@ -280,6 +330,17 @@ impl Config {
 }
 
 impl ConfigFile {
+    /// Parses YAML text without validating values; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
     /// Checks every field and applies the defaults.
     pub fn validate(self, origin: &str) -> Result<Config, ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
-use longhorn_talos_guard::{certs, server};
+use longhorn_talos_guard::config::ConfigSource;
+use longhorn_talos_guard::{certs, server, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
 #[derive(Parser)]
@@ -34,6 +35,60 @@ enum Command {
     /// Make certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Read Talos machine configs: lint them for Longhorn, derive allowed mounts.
+    #[command(subcommand)]
+    Talos(TalosCommand),
+    /// Evaluate Kubernetes manifests offline, as the webhook would judge them
+    /// on CREATE. Exit status 1 when anything would be denied, 2 on unreadable input.
+    Check(CheckArgs),
+}
+
+#[derive(Subcommand)]
+enum TalosCommand {
+    /// Check machine configs, patches and Image Factory schematics against
+    /// Longhorn's Talos guide. Exit status 1 on errors, 2 on unreadable input.
+    Lint {
+        /// Check the V2 data engine prerequisites (implied by a RawVolumeConfig).
+        #[arg(long)]
+        v2: bool,
+        /// Output format.
+        #[arg(long, default_value = "text")]
+        format: OutputFormat,
+        /// The namespace Longhorn is installed in (for the Pod Security check).
+        #[arg(long, default_value = "longhorn-system")]
+        longhorn_namespace: String,
+        /// Files, merged in order as Talos applies patches (later wins).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the allowedMounts the machine config gives the kubelet, as webhook config YAML.
+    Mounts {
+        /// Files, merged in order as Talos applies patches (later wins).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Policy configuration file (YAML); the embedded defaults without it.
+    #[arg(long, env = "LTG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Talos machine config(s) whose mounts are added to allowedMounts; repeatable.
+    #[arg(long = "talos-config", env = "LTG_TALOS_CONFIG", value_delimiter = ',')]
+    talos_config: Vec<PathBuf>,
+    /// Namespace for namespaced objects that name none (like kubectl -n).
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// Manifest files (YAML or JSON), folders (searched recursively), or - for stdin.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -63,6 +118,10 @@ struct ServeArgs {
     /// embedded defaults without it.
     #[arg(long, env = "LTG_CONFIG")]
     config: Option<PathBuf>,
+    /// Talos machine config(s) to derive allowedMounts from, reloaded when
+    /// they change; repeatable (merged in order, later wins).
+    #[arg(long = "talos-config", env = "LTG_TALOS_CONFIG", value_delimiter = ',')]
+    talos_config: Vec<PathBuf>,
     /// Largest AdmissionReview body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "LTG_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -106,21 +165,94 @@ const DEV_CA_DAYS: i64 = 3650;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // Unreadable input is status 2 for the offline tools (1 means findings), as for grep and diff.
+    let error_code = if matches!(cli.command, Command::Talos(_) | Command::Check(_)) {
+        2
+    } else {
+        1
+    };
     let result = match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(serve(args))),
-        Command::Certs(CertsCommand::Dev { out, sans, days }) => certs_dev(&out, sans, days),
+            .and_then(|rt| rt.block_on(serve(args)))
+            .map(|()| 0),
+        Command::Certs(CertsCommand::Dev { out, sans, days }) => {
+            certs_dev(&out, sans, days).map(|()| 0)
+        }
+        Command::Talos(TalosCommand::Lint {
+            v2,
+            format,
+            longhorn_namespace,
+            files,
+        }) => talos_lint(&files, v2, format, longhorn_namespace),
+        Command::Talos(TalosCommand::Mounts { files }) => talos_mounts(&files),
+        Command::Check(args) => check(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(error_code)
         }
     }
+}
+
+fn read_talos(files: &[PathBuf]) -> anyhow::Result<talos::MachineConfig> {
+    let mut inputs = Vec::with_capacity(files.len());
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        inputs.push((f.display().to_string(), text));
+    }
+    Ok(talos::load(&inputs)?)
+}
+
+fn talos_lint(
+    files: &[PathBuf],
+    v2: bool,
+    format: OutputFormat,
+    longhorn_namespace: String,
+) -> anyhow::Result<u8> {
+    let config = read_talos(files)?;
+    let findings = talos::lint(
+        &config,
+        &talos::LintOptions {
+            v2,
+            longhorn_namespace,
+        },
+    );
+    match format {
+        OutputFormat::Text => print!("{}", talos::render_text(&findings)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+    }
+    Ok(talos::exit_code(&findings) as u8)
+}
+
+fn talos_mounts(files: &[PathBuf]) -> anyhow::Result<u8> {
+    let config = read_talos(files)?;
+    let mounts = talos::derive_mounts(&config);
+    if mounts.is_empty() {
+        eprintln!(
+            "no host path is mounted into the kubelet by these files (no extraMounts, no user volumes)"
+        );
+        return Ok(1);
+    }
+    print!("{}", talos::mounts_config_yaml(&mounts));
+    Ok(0)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    let source = ConfigSource {
+        file: args.config,
+        talos_files: args.talos_config,
+    };
+    let config = source.load()?;
+    let inputs = longhorn_talos_guard::check::read_inputs(&args.files)?;
+    let results = longhorn_talos_guard::check::check(&inputs, &config, &args.namespace)?;
+    print!("{}", longhorn_talos_guard::check::render(&results));
+    Ok(u8::from(results.iter().any(|r| r.denied())))
 }
 
 fn init_logging(format: LogFormat) {
@@ -190,7 +322,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         cert_file,
         key_file,
-        config_file: args.config,
+        config: ConfigSource {
+            file: args.config,
+            talos_files: args.talos_config,
+        },
         max_body_bytes: args.max_body_bytes,
         drain_timeout: Duration::from_secs(args.drain_seconds),
         reload_interval: Duration::from_secs(args.reload_seconds.max(1)),

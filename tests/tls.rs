@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::{FakeFacts, Proto, https, review_fixture};
 use longhorn_talos_guard::cluster::NodeFacts;
+use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::policy::Hugepages;
 use longhorn_talos_guard::server::{self, ServeOptions};
 
@@ -47,7 +48,10 @@ fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         cert_file: cert_dir.join("tls.crt"),
         key_file: cert_dir.join("tls.key"),
-        config_file: config,
+        config: ConfigSource {
+            file: config,
+            talos_files: Vec::new(),
+        },
         max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
         drain_timeout: Duration::from_secs(5),
         reload_interval: Duration::from_secs(1),

@@ -126,7 +126,7 @@ impl PathProblem {
 
     fn describe(&self) -> String {
         match self {
-            PathProblem::Invalid(why) => why.clone(),
+            PathProblem::Invalid(why) => format!("is not usable: {why}"),
             PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
             PathProblem::Outside(mounts) => format!("is outside the allowed mounts ({mounts})"),
             PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::cluster::NodeFacts;
-use crate::config::Config;
+use crate::config::ConfigSource;
 
 pub mod metrics;
 pub mod router;
@@ -30,8 +30,8 @@ pub struct ServeOptions {
     pub cert_file: PathBuf,
     /// PEM private key.
     pub key_file: PathBuf,
-    /// Policy configuration file; the embedded defaults when `None`.
-    pub config_file: Option<PathBuf>,
+    /// Where the policy configuration comes from (reloaded when its files change).
+    pub config: ConfigSource,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
@@ -79,10 +79,7 @@ impl Running {
 
 /// Loads the certificate and config, binds, and starts serving in the background.
 pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Result<Running> {
-    let config = match &opts.config_file {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let config = opts.config.load()?;
     let certs = Arc::new(CertStore::load(&opts.cert_file, &opts.key_file)?);
     metrics::handle();
     metrics::cert_expiry(certs.not_after());
@@ -107,16 +104,16 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
         .header_read_timeout(Some(opts.header_read_timeout));
 
     let mut watchers = vec![spawn_cert_reload(&certs, opts.reload_interval)];
-    if let Some(path) = &opts.config_file {
+    if !opts.config.files().is_empty() {
         watchers.push(spawn_config_reload(
-            path.clone(),
+            opts.config.clone(),
             &state,
             opts.reload_interval,
         ));
     }
     let task = tokio::spawn(server.serve(app.into_make_service()));
     tracing::info!(addr = %local_addr, cert = %opts.cert_file.display(),
-        config = %opts.config_file.as_ref().map_or("embedded defaults".into(), |p| p.display().to_string()),
+        config = %describe(&opts.config),
         "serving admission reviews on https://{local_addr}/validate and /mutate");
     Ok(Running {
         local_addr,
@@ -153,34 +150,45 @@ fn spawn_cert_reload(certs: &Arc<CertStore>, interval: Duration) -> tokio::task:
     )
 }
 
+fn describe(source: &ConfigSource) -> String {
+    let files = source.files();
+    if files.is_empty() {
+        "embedded defaults".into()
+    } else {
+        files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn spawn_config_reload(
-    path: PathBuf,
+    source: ConfigSource,
     state: &AppState,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let config = state.config.clone();
-    let mut last = std::fs::read(&path).ok();
-    let file = path.clone();
-    let last = std::sync::Mutex::new(last.take());
-    crate::watch::spawn("config", &[path], interval, move || {
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
+    let last = std::sync::Mutex::new(source.snapshot().ok());
+    let files = source.files();
+    crate::watch::spawn("config", &files, interval, move || {
+        let snapshot = match source.snapshot() {
+            Ok(s) => s,
             Err(e) => {
-                tracing::error!(file = %file.display(), error = %e, "cannot read config; keeping the previous one");
+                tracing::error!(error = %e, "cannot read config; keeping the previous one");
                 return;
             }
         };
         let mut seen = last.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.as_deref() == Some(bytes.as_slice()) {
+        if seen.as_ref() == Some(&snapshot) {
             return;
         }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        *seen = Some(bytes);
-        match Config::from_yaml(&text, &file.display().to_string()) {
+        *seen = Some(snapshot);
+        match source.load() {
             Ok(new) => {
                 config.store(Arc::new(new));
                 metrics::reload("config", "ok");
-                tracing::info!(file = %file.display(), "config reloaded");
+                tracing::info!(config = %describe(&source), "config reloaded");
             }
             Err(e) => {
                 metrics::reload("config", "error");

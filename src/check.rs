@@ -1,0 +1,357 @@
+//! `check`: evaluates Kubernetes manifests offline as CREATE requests, through
+//! the same decode, mutate-then-validate and policy code the webhook runs.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::admission;
+use crate::config::Config;
+use crate::policy::{self, Facts, Hugepages, Phase};
+
+/// The user the offline requests are made as.
+pub const CHECK_USER: &str = "longhorn-talos-guard-check";
+
+/// Input that cannot be read as manifests (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The text is neither JSON nor YAML of Kubernetes objects.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The parser's message, with its position.
+        message: String,
+    },
+}
+
+/// What the webhook would do with one object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A kind the webhook does not judge (`apiVersion`, `kind`).
+    Ignored(String),
+    /// The object was evaluated.
+    Judged {
+        /// The denial message, if denied.
+        denial: Option<String>,
+        /// Warnings kubectl would print.
+        warnings: Vec<String>,
+        /// Labels the mutating webhook would add.
+        added_labels: Vec<(String, String)>,
+    },
+}
+
+/// One object of the input and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectResult {
+    /// The file it came from (`-` for standard input).
+    pub file: String,
+    /// 1-based position among the file's objects.
+    pub index: usize,
+    /// `kind` of the object.
+    pub kind: String,
+    /// `namespace/name`, or `name` for cluster-scoped objects.
+    pub name: String,
+    /// What the webhook would do.
+    pub outcome: Outcome,
+}
+
+impl ObjectResult {
+    /// True when the webhook would deny the object.
+    pub fn denied(&self) -> bool {
+        matches!(
+            &self.outcome,
+            Outcome::Judged {
+                denial: Some(_),
+                ..
+            }
+        )
+    }
+}
+
+/// Reads the files, folders (recursively: `*.yaml`, `*.yml`, `*.json`) and `-`
+/// (standard input) into `(name, text)` pairs, in a stable order.
+pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CheckError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+                CheckError::Read {
+                    path: "-".into(),
+                    source,
+                }
+            })?;
+            out.push(("-".to_string(), text));
+        } else {
+            collect(path, true, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn collect(path: &Path, explicit: bool, out: &mut Vec<(String, String)>) -> Result<(), CheckError> {
+    let err = |source| CheckError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(err)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        entries.sort();
+        for entry in entries {
+            collect(&entry, false, out)?;
+        }
+        return Ok(());
+    }
+    let manifest = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    );
+    if explicit || manifest {
+        let text = std::fs::read_to_string(path).map_err(err)?;
+        out.push((path.display().to_string(), text));
+    }
+    Ok(())
+}
+
+/// Parses one input into its objects (a `List` is expanded into its items).
+pub fn parse_objects(file: &str, text: &str) -> Result<Vec<Value>, CheckError> {
+    let parse_err = |message: String| CheckError::Parse {
+        file: file.to_string(),
+        message,
+    };
+    let trimmed = text.trim_start();
+    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str::<Value>(text).map_err(|e| parse_err(e.to_string()))? {
+            Value::Array(items) => items,
+            v => vec![v],
+        }
+    } else {
+        serde_saphyr::from_multiple(text).map_err(|e| parse_err(e.to_string()))?
+    };
+    let mut out = Vec::new();
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Object(ref map)
+                if map
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List")) =>
+            {
+                if let Some(Value::Array(items)) = map.get("items") {
+                    out.extend(items.iter().cloned());
+                }
+            }
+            Value::Object(_) => out.push(doc),
+            other => {
+                return Err(parse_err(format!(
+                    "a document is not a Kubernetes object but {}",
+                    match other {
+                        Value::Array(_) => "a list",
+                        Value::String(_) => "a string",
+                        _ => "a scalar",
+                    }
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn review_for(object: &Value, default_namespace: &str, uid: &str) -> Value {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind = object["kind"].as_str().unwrap_or("");
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let namespace = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => ns,
+        None if kind == "Namespace" => "",
+        None => default_namespace,
+    };
+    let mut object = object.clone();
+    if !namespace.is_empty() && object["metadata"].is_object() {
+        object["metadata"]["namespace"] = Value::from(namespace);
+    }
+    json!({
+        "apiVersion": admission::API_VERSION,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": group, "version": version, "kind": kind},
+            "operation": "CREATE",
+            "name": name,
+            "namespace": namespace,
+            "userInfo": {"username": CHECK_USER},
+            "object": object,
+            "dryRun": true,
+        }
+    })
+}
+
+/// Evaluates one object as the API server would call the webhook for a
+/// CREATE: the mutating webhook first, then validation of the mutated object.
+pub fn check_object(object: &Value, config: &Config, default_namespace: &str) -> Outcome {
+    let review = review_for(object, default_namespace, "offline-check");
+    let decode = |review: &Value| {
+        admission::decode(&serde_json::to_vec(review).expect("a JSON value serialises"))
+    };
+    let decoded = match decode(&review) {
+        Ok(d) => d,
+        Err(e) => {
+            return Outcome::Judged {
+                denial: Some(format!("the API server would not send this object: {e}")),
+                warnings: vec![],
+                added_labels: vec![],
+            };
+        }
+    };
+    let Some(request) = decoded.request else {
+        return Outcome::Ignored(format!(
+            "{} {}",
+            object["apiVersion"].as_str().unwrap_or("?"),
+            object["kind"].as_str().unwrap_or("?")
+        ));
+    };
+    let facts = Facts {
+        hugepages: Some(Hugepages::Unknown("offline check, no cluster".into())),
+    };
+    let mutation = policy::evaluate(Phase::Mutate, &request, config, &facts);
+    let mut review = review;
+    let mut added_labels = Vec::new();
+    if !mutation.patch.is_empty() {
+        let before = review["request"]["object"].clone();
+        if json_patch::patch(&mut review["request"]["object"], &mutation.patch).is_ok() {
+            added_labels = added(&before, &review["request"]["object"]);
+        }
+    }
+    let request = match decode(&review) {
+        Ok(d) => d.request.unwrap_or(request),
+        Err(_) => request,
+    };
+    let verdict = policy::evaluate(Phase::Validate, &request, config, &facts);
+    let mut warnings = mutation.warnings;
+    warnings.extend(verdict.warnings);
+    Outcome::Judged {
+        denial: verdict.denial,
+        warnings,
+        added_labels,
+    }
+}
+
+fn added(before: &Value, after: &Value) -> Vec<(String, String)> {
+    let Some(labels) = after["metadata"]["labels"].as_object() else {
+        return Vec::new();
+    };
+    labels
+        .iter()
+        .filter(|(k, _)| before["metadata"]["labels"].get(k.as_str()).is_none())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// Checks every object of every input.
+pub fn check(
+    inputs: &[(String, String)],
+    config: &Config,
+    default_namespace: &str,
+) -> Result<Vec<ObjectResult>, CheckError> {
+    let mut results = Vec::new();
+    for (file, text) in inputs {
+        for (i, object) in parse_objects(file, text)?.iter().enumerate() {
+            let name = object["metadata"]["name"].as_str().unwrap_or("(no name)");
+            let name = match object["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.to_string(),
+            };
+            results.push(ObjectResult {
+                file: file.clone(),
+                index: i + 1,
+                kind: object["kind"].as_str().unwrap_or("(no kind)").to_string(),
+                name,
+                outcome: check_object(object, config, default_namespace),
+            });
+        }
+    }
+    Ok(results)
+}
+
+/// Renders the results for a terminal, with a summary line.
+pub fn render(results: &[ObjectResult]) -> String {
+    let mut out = String::new();
+    let (mut denied, mut allowed, mut ignored) = (0, 0, Vec::new());
+    for r in results {
+        let at = format!("{} (object {}) {} {}", r.file, r.index, r.kind, r.name);
+        match &r.outcome {
+            Outcome::Ignored(what) => ignored.push(what.clone()),
+            Outcome::Judged {
+                denial,
+                warnings,
+                added_labels,
+            } => {
+                match denial {
+                    Some(message) => {
+                        denied += 1;
+                        out.push_str(&format!("DENIED  {at}\n"));
+                        for line in message.lines() {
+                            out.push_str(&format!("    {line}\n"));
+                        }
+                    }
+                    None => {
+                        allowed += 1;
+                        out.push_str(&format!("allowed {at}\n"));
+                    }
+                }
+                if !added_labels.is_empty() {
+                    let list: Vec<String> = added_labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    out.push_str(&format!("    mutation adds labels: {}\n", list.join(", ")));
+                }
+                for w in warnings {
+                    out.push_str(&format!("    warning: {w}\n"));
+                }
+            }
+        }
+    }
+    ignored.sort();
+    let mut kinds: Vec<String> = Vec::new();
+    for k in &ignored {
+        if !kinds.contains(k) {
+            kinds.push(k.clone());
+        }
+    }
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|k| format!("{k} x{}", ignored.iter().filter(|i| *i == k).count()))
+        .collect();
+    out.push_str(&format!(
+        "{} {}: {denied} denied, {allowed} allowed, {} not judged by the webhook{}\n",
+        results.len(),
+        if results.len() == 1 {
+            "object"
+        } else {
+            "objects"
+        },
+        ignored.len(),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        }
+    ));
+    out
+}

@@ -1,0 +1,268 @@
+//! The offline commands as a user runs them: `check` over manifests (with the
+//! exact messages `/validate` gives for the same objects), `talos lint` and
+//! `talos mounts` exit statuses and output, and `--talos-config`.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt as _;
+use longhorn_talos_guard::check::{self, Outcome};
+use longhorn_talos_guard::cluster::NoCluster;
+use longhorn_talos_guard::config::{Config, ConfigSource};
+use longhorn_talos_guard::server::router::{AppState, router};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
+
+fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const MANIFESTS: &str = "tests/fixtures/manifests/longhorn";
+
+#[test]
+fn check_reports_every_object_and_exits_one_on_denial() {
+    let (code, out, err) = run(&["check", MANIFESTS], None);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("DENIED  tests/fixtures/manifests/longhorn/namespace.yaml (object 2) Namespace longhorn-system"), "{out}");
+    assert!(out.contains("DENIED  tests/fixtures/manifests/longhorn/nodes.yaml (object 2) Node longhorn-system/worker-2"), "{out}");
+    assert!(out.contains("allowed tests/fixtures/manifests/longhorn/nodes.yaml (object 1) Node longhorn-system/worker-1"), "{out}");
+    assert!(
+        out.contains("mutation adds labels: pod-security.kubernetes.io/audit=privileged"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("7 objects: 3 denied, 2 allowed, 2 not judged by the webhook (apps/v1 Deployment x1, v1 ConfigMap x1)\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("README"),
+        "non-manifest files in folders are skipped"
+    );
+}
+
+#[test]
+fn check_reads_stdin_and_exits_zero_when_all_is_allowed() {
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: longhorn-system\n";
+    let (code, out, _) = run(&["check", "-"], Some(ns));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("allowed - (object 1) Namespace longhorn-system\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("1 object: 0 denied, 1 allowed, 0 not judged by the webhook\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_exits_two_on_unreadable_input() {
+    let (code, out, err) = run(&["check", "-"], Some("kind: [unclosed\n"));
+    assert_eq!(code, 2, "{out}");
+    assert!(err.starts_with("error: -: "), "{err}");
+    let (code, _, err) = run(&["check", "tests/fixtures/manifests/nope.yaml"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read tests/fixtures/manifests/nope.yaml"),
+        "{err}"
+    );
+}
+
+async fn post(path: &str, object: &Value) -> Value {
+    let api_version = object["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "same-object", "kind": {"group": group, "version": version, "kind": object["kind"]},
+        "operation": "CREATE", "name": object["metadata"]["name"],
+        "namespace": object["metadata"]["namespace"].as_str().unwrap_or(""),
+        "userInfo": {"username": "kubernetes-admin"}, "object": object}});
+    let app = router(
+        AppState::new(Config::default(), Arc::new(NoCluster)),
+        1 << 20,
+    );
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&review).unwrap()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice::<Value>(&body).unwrap()["response"].clone()
+}
+
+/// What the API server's admission chain answers: `/mutate`, the patch
+/// applied, then `/validate` on the mutated object.
+async fn admit(object: &Value) -> Value {
+    let mut object = object.clone();
+    let mutated = post("/mutate", &object).await;
+    if let Some(b64) = mutated["patch"].as_str() {
+        use base64::Engine as _;
+        let ops = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let patch: json_patch::Patch = serde_json::from_slice(&ops).unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+    }
+    post("/validate", &object).await
+}
+
+#[tokio::test]
+async fn check_messages_equal_what_validate_returns() {
+    let inputs =
+        check::read_inputs(&[Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFESTS)]).unwrap();
+    let mut compared = 0;
+    for (file, text) in &inputs {
+        for object in check::parse_objects(file, text).unwrap() {
+            let Outcome::Judged { denial, .. } =
+                check::check_object(&object, &Config::default(), "default")
+            else {
+                continue;
+            };
+            let resp = admit(&object).await;
+            assert_eq!(
+                denial.as_deref(),
+                resp["status"]["message"].as_str(),
+                "{file}: {object}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 5, "every judged object was compared");
+}
+
+#[test]
+fn talos_lint_exit_statuses_and_formats() {
+    let f = |n: &str| format!("tests/fixtures/talos/{n}");
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "lint",
+            &f("legacy-1.7-guide.yaml"),
+            &f("schematic-longhorn.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("0 errors, 1 warning, 1 note\n"), "{out}");
+
+    let (code, out, _) = run(&["talos", "lint", &f("legacy-no-rshared.yaml")], None);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("error[LTG-T012] tests/fixtures/talos/legacy-no-rshared.yaml:8"),
+        "{out}"
+    );
+    assert!(out.contains("options: [bind, rshared, rw]"), "{out}");
+
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "lint",
+            "--format",
+            "json",
+            &f("legacy-no-rshared.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings[0]["code"], "LTG-T012");
+    assert_eq!(findings[0]["severity"], "error");
+
+    let (code, _, err) = run(&["talos", "lint", &f("broken.yaml")], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: tests/fixtures/talos/broken.yaml:7:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn talos_mounts_feed_the_webhook_config() {
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "mounts",
+            "tests/fixtures/talos/v1.10-user-volume.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let config = Config::from_yaml(&out, "talos mounts output").unwrap();
+    assert_eq!(config.allowed_mounts[0].path.as_str(), "/var/mnt/longhorn");
+
+    let (code, _, err) = run(
+        &[
+            "talos",
+            "mounts",
+            "tests/fixtures/talos/legacy-no-mount.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no host path is mounted into the kubelet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn talos_config_replaces_the_default_mounts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = ConfigSource {
+        file: None,
+        talos_files: vec![dir.join("tests/fixtures/talos/v1.10-user-volume.yaml")],
+    };
+    let config = source.load().unwrap();
+    let paths: Vec<&str> = config
+        .allowed_mounts
+        .iter()
+        .map(|m| m.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/var/mnt/longhorn"]);
+
+    let (code, out, _) = run(
+        &[
+            "check",
+            "--talos-config",
+            "tests/fixtures/talos/v1.10-user-volume.yaml",
+            &format!("{MANIFESTS}/setting.json"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let broken = ConfigSource {
+        file: None,
+        talos_files: vec![dir.join("tests/fixtures/talos/broken.yaml")],
+    };
+    assert!(
+        broken
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("broken.yaml:7")
+    );
+}
