@@ -56,6 +56,7 @@ fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         drain_timeout: Duration::from_secs(5),
         reload_interval: Duration::from_secs(1),
         header_read_timeout: Duration::from_secs(5),
+        max_connections: 64,
     }
 }
 

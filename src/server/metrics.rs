@@ -82,6 +82,14 @@ pub fn rejected(endpoint: &'static str, status: u16) {
         .increment(1);
 }
 
+/// Connections closed at once because the connection cap was reached.
+pub const REFUSED_CONNECTIONS: &str = "ltg_refused_connections_total";
+
+/// Counts a connection refused by the cap.
+pub fn refused_connection() {
+    metrics::counter!(REFUSED_CONNECTIONS).increment(1);
+}
+
 /// Publishes the serving certificate's expiry.
 pub fn cert_expiry(unix: i64) {
     metrics::gauge!(CERT_EXPIRY).set(unix as f64);

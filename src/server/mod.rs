@@ -9,11 +9,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::cluster::NodeFacts;
 use crate::config::ConfigSource;
 
+pub mod limit;
 pub mod metrics;
 pub mod router;
 pub mod tls;
@@ -39,8 +41,11 @@ pub struct ServeOptions {
     /// How often the certificate and config files are re-read even without a
     /// file event.
     pub reload_interval: Duration,
-    /// Slowest a client may be to send its request headers.
+    /// Slowest a client may be to send its request headers (and to finish the
+    /// TLS handshake).
     pub header_read_timeout: Duration,
+    /// Most connections open at once; more are closed on accept.
+    pub max_connections: usize,
 }
 
 /// A running server.
@@ -97,7 +102,15 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+    let acceptor = limit::LimitAcceptor::new(
+        RustlsAcceptor::new(tls)
+            .handshake_timeout(opts.header_read_timeout)
+            .acceptor(NoDelayAcceptor::new()),
+        opts.max_connections,
+    );
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
+        .handle(handle.clone());
     server
         .http_builder()
         .http1()
