@@ -1,0 +1,578 @@
+//! Limits and hostile input on the real TLS server: every bad request is
+//! followed by a valid review that must still succeed; slow and greedy
+//! clients; drain and certificate rotation under load; slow node look-ups.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{FakeFacts, Proto, https, review_fixture};
+use longhorn_talos_guard::bench::{self, LoadOptions};
+use longhorn_talos_guard::cluster::{KubeNodes, NodeFacts};
+use longhorn_talos_guard::config::ConfigSource;
+use longhorn_talos_guard::policy::Hugepages;
+use longhorn_talos_guard::server::{self, Running, ServeOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const MAX_BODY: usize = 1 << 20;
+
+struct Server {
+    running: Running,
+    ca: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(
+    facts: Arc<dyn NodeFacts>,
+    max_connections: usize,
+    header_timeout: Duration,
+) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let certs =
+        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
+            .unwrap();
+    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert_file: dir.path().join("tls.crt"),
+        key_file: dir.path().join("tls.key"),
+        config: ConfigSource::default(),
+        max_body_bytes: MAX_BODY,
+        drain_timeout: Duration::from_secs(5),
+        reload_interval: Duration::from_secs(1),
+        header_read_timeout: header_timeout,
+        max_connections,
+    };
+    let running = server::start(&opts, facts).await.unwrap();
+    Server {
+        running,
+        ca: certs.ca_pem.into_bytes(),
+        _dir: dir,
+    }
+}
+
+fn plenty() -> Arc<dyn NodeFacts> {
+    Arc::new(FakeFacts {
+        answer: Hugepages::Known(4 << 30),
+        delay: Duration::ZERO,
+    })
+}
+
+async fn valid_review_succeeds(addr: SocketAddr, ca: &[u8]) {
+    let a = https(
+        addr,
+        ca,
+        Proto::Http1,
+        "POST",
+        "/validate",
+        review_fixture("namespace-create-baseline"),
+    )
+    .await
+    .expect("the server still answers");
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["response"]["status"]["code"], 403);
+}
+
+fn review_of(object: Value, group: &str, kind: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "hostile", "kind": {"group": group, "version": "v1", "kind": kind}, "operation": "CREATE",
+        "name": object["metadata"]["name"], "namespace": object["metadata"]["namespace"].as_str().unwrap_or(""),
+        "userInfo": {"username": "u"}, "object": object}}))
+    .unwrap()
+}
+
+/// Sends raw bytes as the body of a POST with an explicit content type (or none).
+async fn raw_post(
+    addr: SocketAddr,
+    ca: &[u8],
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let connector = tokio_rustls::TlsConnector::from(common::client_config(ca, Proto::Http1));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer 413 and close before the whole body is written.
+    let _ = tls.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn hostile_input_matrix() {
+    let s = start(plenty(), 64, Duration::from_secs(5)).await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let json = Some("application/json");
+
+    // 10,000 nested arrays in a field the decoder skips, inside an otherwise valid review.
+    let deep = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"d","kind":{{"kind":"Namespace"}},"operation":"CREATE","object":{{"metadata":{{"name":"x"}},"spec":{}{}}}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let deep_labels = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"d","kind":{{"kind":"Namespace"}},"operation":"CREATE","object":{{"metadata":{{"name":"longhorn-system","labels":{{"a":{}{}}}}}}}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let valid = review_fixture("namespace-create-baseline");
+    let truncated = valid[..valid.len() / 2].to_vec();
+    let labels: serde_json::Map<String, Value> = (0..10_000)
+        .map(|i| (format!("example.com/label-{i}"), Value::from("x")))
+        .collect();
+    let many_labels = review_of(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "longhorn-system", "labels": labels}}),
+        "",
+        "Namespace",
+    );
+    let disks: serde_json::Map<String, Value> = (0..1_000)
+        .map(|i| {
+            let path = if i % 2 == 0 {
+                format!("/var/lib/longhorn/d{i}")
+            } else {
+                format!("/mnt/d{i}")
+            };
+            (
+                format!("disk-{i}"),
+                json!({"path": path, "diskType": "filesystem"}),
+            )
+        })
+        .collect();
+    let many_disks = review_of(
+        json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Node",
+            "metadata": {"name": "worker-1", "namespace": "longhorn-system"}, "spec": {"disks": disks}}),
+        "longhorn.io",
+        "Node",
+    );
+
+    // (case, path, content type, body, expected status, text expected in the answer)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "not JSON",
+            "/validate",
+            json,
+            b"{{{{".to_vec(),
+            400,
+            "body is not an AdmissionReview",
+        ),
+        (
+            "truncated JSON",
+            "/validate",
+            json,
+            truncated,
+            400,
+            "EOF while parsing",
+        ),
+        (
+            "nested 10,000 deep, skipped field",
+            "/validate",
+            json,
+            deep.into_bytes(),
+            200,
+            "\"allowed\":true",
+        ),
+        (
+            "nested 10,000 deep, read field",
+            "/validate",
+            json,
+            deep_labels.into_bytes(),
+            400,
+            "request.object is not a valid Namespace",
+        ),
+        (
+            "over the body limit",
+            "/validate",
+            json,
+            vec![b' '; MAX_BODY + 1],
+            413,
+            "",
+        ),
+        (
+            "missing content type",
+            "/validate",
+            None,
+            valid.clone(),
+            415,
+            "Content-Type must be application/json",
+        ),
+        ("unknown path", "/nope", json, valid.clone(), 404, ""),
+        (
+            "non-UTF-8 bytes",
+            "/validate",
+            json,
+            vec![0xc3, 0x28, 0xff, 0xfe],
+            400,
+            "body is not an AdmissionReview",
+        ),
+        (
+            "empty body",
+            "/validate",
+            json,
+            Vec::new(),
+            400,
+            "EOF while parsing",
+        ),
+        (
+            "10,000 labels",
+            "/validate",
+            json,
+            many_labels,
+            200,
+            "\"allowed\":false",
+        ),
+        (
+            "1,000 disks",
+            "/validate",
+            json,
+            many_disks,
+            200,
+            "500 disk problems",
+        ),
+    ];
+    for (case, path, ct, body, status, text) in cases {
+        let (got, answer) = raw_post(addr, &ca, path, ct, &body).await;
+        assert_eq!(got, status, "{case}: {}", &answer[..answer.len().min(300)]);
+        assert!(
+            answer.contains(text),
+            "{case}: {}",
+            &answer[..answer.len().min(300)]
+        );
+        valid_review_succeeds(addr, &ca).await;
+    }
+    let wrong_method = https(addr, &ca, Proto::Http1, "GET", "/validate", vec![])
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status, 405);
+    valid_review_succeeds(addr, &ca).await;
+    s.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
+    let s = start(plenty(), 64, Duration::from_secs(1)).await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let slow = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            let connector =
+                tokio_rustls::TlsConnector::from(common::client_config(&ca, Proto::Http1));
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector
+                .connect(
+                    rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                    tcp,
+                )
+                .await
+                .unwrap();
+            let start = Instant::now();
+            for b in
+                b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    .iter()
+            {
+                if tls.write_all(&[*b]).await.is_err() || tls.flush().await.is_err() {
+                    return start.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                // A closed connection shows up as a read of 0 bytes.
+                let mut buf = [0u8; 1];
+                if let Ok(Ok(0)) =
+                    tokio::time::timeout(Duration::from_millis(1), tls.read(&mut buf)).await
+                {
+                    return start.elapsed();
+                }
+            }
+            start.elapsed()
+        })
+    };
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let t = Instant::now();
+        valid_review_succeeds(addr, &ca).await;
+        worst = worst.max(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cut_after = slow.await.unwrap();
+    assert!(
+        cut_after < Duration::from_secs(4),
+        "the slow client was cut off after {cut_after:?}"
+    );
+    assert!(
+        worst < Duration::from_millis(500),
+        "others' worst latency {worst:?}"
+    );
+    s.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused() {
+    let s = start(plenty(), 4, Duration::from_secs(5)).await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let connector = tokio_rustls::TlsConnector::from(common::client_config(&ca, Proto::Http1));
+    let name = || rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        held.push(
+            connector
+                .connect(name(), tcp)
+                .await
+                .expect("within the cap"),
+        );
+    }
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        connector.connect(name(), tcp).await.is_err(),
+        "the fifth connection is closed"
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    valid_review_succeeds(addr, &ca).await;
+    s.running.shutdown().await.unwrap();
+}
+
+fn load_options(addr: SocketAddr, ca: &[u8], seconds: f64) -> LoadOptions {
+    LoadOptions {
+        addr,
+        server_name: "localhost".into(),
+        ca_pem: ca.to_vec(),
+        concurrency: 4,
+        duration: Duration::from_secs_f64(seconds),
+        warmup: Duration::ZERO,
+        proto: bench::Proto::Http1,
+    }
+}
+
+#[tokio::test]
+async fn drain_under_load_answers_every_accepted_request() {
+    let s = start(plenty(), 64, Duration::from_secs(5)).await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let opts = load_options(addr, &ca, 2.0);
+    let load = tokio::spawn(async move {
+        bench::load(&opts, "/validate", Some(bench::Fixture::Pod.body())).await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let state = s.running.state.clone();
+    let t = Instant::now();
+    s.running.shutdown().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stopped within the drain time"
+    );
+    assert!(
+        state
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let report = load.await.unwrap().unwrap();
+    assert!(report.requests > 50, "{report:?}");
+    // Every request the server accepted got a 200: the only failures are
+    // connections refused or closed after the drain began, never a status.
+    assert!(
+        report.errors.keys().all(|k| !k.starts_with("status")),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn certificate_rotation_under_load_fails_no_request() {
+    let s = start(plenty(), 64, Duration::from_secs(5)).await;
+    let addr = s.running.local_addr;
+    let dir = s.running.certs.files()[0].parent().unwrap().to_path_buf();
+    // Ten new pairs, each from its own CA; the client trusts all of them.
+    let sets: Vec<_> = (0..10)
+        .map(|_| {
+            longhorn_talos_guard::certs::generate(
+                &longhorn_talos_guard::certs::default_sans(),
+                1,
+                1,
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut trust = s.ca.clone();
+    for set in &sets {
+        trust.extend_from_slice(set.ca_pem.as_bytes());
+    }
+    let rotations = tokio::spawn(async move {
+        for set in &sets {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            replace(&dir, "tls.crt", &set.cert_pem);
+            replace(&dir, "tls.key", &set.key_pem);
+        }
+        sets
+    });
+    // Short runs back to back: new connections, so new handshakes see each certificate.
+    let opts = load_options(addr, &trust, 0.4);
+    let mut report = bench::LoadReport::default();
+    while !rotations.is_finished() {
+        let r = bench::load(&opts, "/validate", Some(bench::Fixture::Pod.body()))
+            .await
+            .unwrap();
+        report.requests += r.requests;
+        for (k, v) in r.errors {
+            *report.errors.entry(k).or_default() += v;
+        }
+    }
+    let sets = rotations.await.unwrap();
+    assert!(report.requests > 100, "{report:?}");
+    assert!(report.errors.is_empty(), "{report:?}");
+    // The last pair is the one served now.
+    let leaf = https(
+        addr,
+        sets[9].ca_pem.as_bytes(),
+        Proto::Http1,
+        "GET",
+        "/healthz",
+        vec![],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut ok = leaf.is_ok();
+    while !ok && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ok = https(
+            addr,
+            sets[9].ca_pem.as_bytes(),
+            Proto::Http1,
+            "GET",
+            "/healthz",
+            vec![],
+        )
+        .await
+        .is_ok();
+    }
+    assert!(ok, "the last certificate is served");
+    s.running.shutdown().await.unwrap();
+}
+
+fn replace(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// A TCP server that accepts connections and never answers, standing in for
+/// an API server that hangs.
+async fn black_hole() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    addr
+}
+
+fn kube_nodes(url: &str, timeout: Duration) -> Arc<dyn NodeFacts> {
+    let config = kube::Config::new(url.parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    Arc::new(KubeNodes::new(client, timeout, Duration::from_secs(30)))
+}
+
+#[tokio::test]
+async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
+    let hole = black_hole().await;
+    let s = start(
+        kube_nodes(&format!("http://{hole}"), Duration::from_millis(400)),
+        64,
+        Duration::from_secs(5),
+    )
+    .await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+
+    let block = {
+        let ca = ca.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let a = https(
+                addr,
+                &ca,
+                Proto::Http1,
+                "POST",
+                "/validate",
+                review_fixture("lhnode-create-block"),
+            )
+            .await
+            .unwrap();
+            (t.elapsed(), a.json())
+        })
+    };
+    // Meanwhile, reviews that need no look-up keep their latency.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t = Instant::now();
+    valid_review_succeeds(addr, &ca).await;
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let (took, answer) = block.await.unwrap();
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(answer["response"]["allowed"], true);
+    let warning = answer["response"]["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("hugepages not verified") && warning.contains("timed out after 400ms"),
+        "{warning}"
+    );
+    s.running.shutdown().await.unwrap();
+
+    // An API server that refuses connections: the answer says the look-up failed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = start(
+        kube_nodes(&format!("http://{closed}"), Duration::from_millis(400)),
+        64,
+        Duration::from_secs(5),
+    )
+    .await;
+    let a = https(
+        s.running.local_addr,
+        &s.ca,
+        Proto::Http1,
+        "POST",
+        "/validate",
+        review_fixture("lhnode-create-block"),
+    )
+    .await
+    .unwrap();
+    let warning = a.json()["response"]["warnings"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(warning.contains("Node look-up failed"), "{warning}");
+    s.running.shutdown().await.unwrap();
+}
