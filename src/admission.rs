@@ -3,10 +3,12 @@
 //! API server expects (uid echo, 403/Forbidden, base64 JSON Patch).
 
 use base64::Engine as _;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::policy::{Kind, Operation, Pair, Request, Subject, Verdict, objects};
+use crate::policy::objects::{self, Str};
+use crate::policy::{Kind, Operation, Pair, Request, Subject, Verdict};
 
 /// The only review version this webhook speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -33,25 +35,15 @@ pub enum ReviewError {
     /// `request.uid` is missing or empty.
     #[error("AdmissionReview request has no uid")]
     NoUid,
-    /// The object does not decode as the kind the request names.
-    #[error("request.{field} is not a valid {kind}: {message}")]
-    Object {
-        /// `object` or `oldObject`.
-        field: &'static str,
-        /// The kind it should be.
-        kind: &'static str,
-        /// The decoder's message.
-        message: String,
-    },
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
+    #[serde(default, borrow)]
+    api_version: Str<'a>,
+    #[serde(default, borrow)]
+    kind: Str<'a>,
     #[serde(borrow, default)]
     request: Option<RequestIn<'a>>,
 }
@@ -66,87 +58,212 @@ struct Envelope {
     kind: String,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
-    #[serde(default)]
-    uid: String,
-    kind: GroupKind,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: String,
-    operation: Operation,
-    #[serde(default)]
-    user_info: UserInfo,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    old_object: Option<&'a RawValue>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-#[derive(Deserialize)]
-struct GroupKind {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    kind: String,
+#[derive(Deserialize, Default)]
+struct GroupKind<'a> {
+    #[serde(default, borrow)]
+    group: Str<'a>,
+    #[serde(default, borrow)]
+    kind: Str<'a>,
 }
 
 #[derive(Deserialize, Default)]
-struct UserInfo {
-    #[serde(default)]
-    username: String,
+struct UserInfo<'a> {
+    #[serde(default, borrow)]
+    username: Str<'a>,
+}
+
+/// A typed `object` or `oldObject`.
+enum AnyObject<'a> {
+    Namespace(objects::Namespace<'a>),
+    Pod(objects::Pod<'a>),
+    LonghornNode(objects::LonghornNode<'a>),
+    Setting(objects::Setting<'a>),
+}
+
+/// `object` or `oldObject` as read: typed when the kind was known by then,
+/// raw when the kind came later in the document.
+enum Slot<'a> {
+    Absent,
+    Typed(Option<AnyObject<'a>>),
+    Raw(&'a RawValue),
+}
+
+/// The request, decoded in one pass: `object` and `oldObject` are decoded
+/// straight into the typed view of the request's kind (the API server
+/// writes `kind` first), and skipped for kinds no policy reads.
+#[derive(Default)]
+struct RequestIn<'a> {
+    uid: Str<'a>,
+    kind: GroupKind<'a>,
+    name: Str<'a>,
+    namespace: Str<'a>,
+    operation: Option<Operation>,
+    username: Str<'a>,
+    dry_run: bool,
+    object: Option<Slot<'a>>,
+    old_object: Option<Slot<'a>>,
+}
+
+impl Default for Slot<'_> {
+    fn default() -> Self {
+        Slot::Absent
+    }
+}
+
+struct ObjectSeed {
+    kind: Kind,
+    field: &'static str,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Option<AnyObject<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let (kind, field) = (self.kind, self.field);
+        let wrap = |e: D::Error| {
+            D::Error::custom(format!(
+                "request.{field} is not a valid {}: {e}",
+                kind.as_str()
+            ))
+        };
+        Ok(match kind {
+            Kind::Namespace => Option::deserialize(d)
+                .map_err(wrap)?
+                .map(AnyObject::Namespace),
+            Kind::Pod => Option::deserialize(d).map_err(wrap)?.map(AnyObject::Pod),
+            Kind::LonghornNode => Option::deserialize(d)
+                .map_err(wrap)?
+                .map(AnyObject::LonghornNode),
+            Kind::LonghornSetting => Option::deserialize(d)
+                .map_err(wrap)?
+                .map(AnyObject::Setting),
+        })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = RequestIn<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut r = RequestIn::default();
+        let mut kind_seen = false;
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key {
+                "uid" => r.uid = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
+                "kind" => {
+                    r.kind = map
+                        .next_value::<Option<GroupKind<'de>>>()?
+                        .unwrap_or_default();
+                    kind_seen = true;
+                }
+                "name" => r.name = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
+                "namespace" => {
+                    r.namespace = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default()
+                }
+                "operation" => r.operation = Some(map.next_value()?),
+                "userInfo" => {
+                    r.username = map
+                        .next_value::<Option<UserInfo<'de>>>()?
+                        .unwrap_or_default()
+                        .username
+                }
+                "dryRun" => r.dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                "object" | "oldObject" => {
+                    let field = if &*key == "object" {
+                        "object"
+                    } else {
+                        "oldObject"
+                    };
+                    let slot = if !kind_seen {
+                        Slot::Raw(map.next_value::<&'de RawValue>()?)
+                    } else {
+                        match Kind::from_group_kind(&r.kind.group, &r.kind.kind) {
+                            Some(kind) => {
+                                Slot::Typed(map.next_value_seed(ObjectSeed { kind, field })?)
+                            }
+                            None => {
+                                map.next_value::<IgnoredAny>()?;
+                                Slot::Absent
+                            }
+                        }
+                    };
+                    if field == "object" {
+                        r.object = Some(slot);
+                    } else {
+                        r.old_object = Some(slot);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if r.operation.is_none() {
+            return Err(A::Error::missing_field("operation"));
+        }
+        Ok(r)
+    }
 }
 
 /// A decoded review: the uid to echo, and the typed request when its kind is
-/// one the policies handle.
+/// one the policies handle. Strings borrow from the body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
+pub struct Decoded<'a> {
     /// `request.uid`.
-    pub uid: String,
+    pub uid: Str<'a>,
     /// `request.kind.group` and `.kind`, for logs.
-    pub group_kind: (String, String),
+    pub group_kind: (Str<'a>, Str<'a>),
     /// `request.operation`.
     pub operation: Operation,
     /// `request.dryRun`.
     pub dry_run: bool,
     /// The typed request; `None` for a kind the webhook does not handle.
-    pub request: Option<Request>,
+    pub request: Option<Request<'a>>,
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(
-    raw: Option<&RawValue>,
-    field: &'static str,
+/// Resolves a slot into the typed object of `kind`.
+fn resolve<'a>(
+    slot: Option<Slot<'a>>,
     kind: Kind,
-) -> Result<Option<T>, ReviewError> {
-    match raw {
-        None => Ok(None),
-        Some(r) if r.get() == "null" => Ok(None),
-        Some(r) => serde_json::from_str(r.get())
-            .map(Some)
-            .map_err(|e| ReviewError::Object {
-                field,
-                kind: kind.as_str(),
-                message: e.to_string(),
-            }),
+    field: &'static str,
+) -> Result<Option<AnyObject<'a>>, ReviewError> {
+    match slot {
+        None | Some(Slot::Absent) => Ok(None),
+        Some(Slot::Typed(t)) => Ok(t),
+        Some(Slot::Raw(raw)) => {
+            let mut d = serde_json::Deserializer::from_str(raw.get());
+            ObjectSeed { kind, field }
+                .deserialize(&mut d)
+                .map_err(|e| ReviewError::Json(e.to_string()))
+        }
     }
 }
 
-fn pair<T: for<'de> Deserialize<'de>>(
-    req: &RequestIn<'_>,
-    kind: Kind,
-) -> Result<Pair<T>, ReviewError> {
-    Ok(Pair {
-        object: typed(req.object, "object", kind)?,
-        old: typed(req.old_object, "oldObject", kind)?,
-    })
+fn pair<'a, T>(
+    object: Option<AnyObject<'a>>,
+    old: Option<AnyObject<'a>>,
+    pick: fn(AnyObject<'a>) -> Option<T>,
+) -> Pair<T> {
+    Pair {
+        object: object.and_then(pick),
+        old: old.and_then(pick),
+    }
 }
 
 /// Decodes an AdmissionReview body.
-pub fn decode(body: &[u8]) -> Result<Decoded, ReviewError> {
+pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
     let review: ReviewIn<'_> = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -164,34 +281,50 @@ pub fn decode(body: &[u8]) -> Result<Decoded, ReviewError> {
     };
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(ReviewError::Version {
-            api_version: review.api_version,
-            kind: review.kind,
+            api_version: review.api_version.to_string(),
+            kind: review.kind.to_string(),
         });
     }
     let req = review.request.ok_or(ReviewError::NoRequest)?;
     if req.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }
-    let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind);
-    let subject = match kind {
+    let operation = req.operation.expect("checked by the visitor");
+    let subject = match Kind::from_group_kind(&req.kind.group, &req.kind.kind) {
         None => None,
-        Some(k @ Kind::Namespace) => Some(Subject::Namespace(pair(&req, k)?)),
-        Some(k @ Kind::Pod) => Some(Subject::Pod(pair(&req, k)?)),
-        Some(k @ Kind::LonghornNode) => Some(Subject::LonghornNode(pair(&req, k)?)),
-        Some(k @ Kind::LonghornSetting) => {
-            Some(Subject::LonghornSetting(pair::<objects::Setting>(&req, k)?))
+        Some(kind) => {
+            let object = resolve(req.object, kind, "object")?;
+            let old = resolve(req.old_object, kind, "oldObject")?;
+            Some(match kind {
+                Kind::Namespace => Subject::Namespace(pair(object, old, |o| match o {
+                    AnyObject::Namespace(n) => Some(n),
+                    _ => None,
+                })),
+                Kind::Pod => Subject::Pod(pair(object, old, |o| match o {
+                    AnyObject::Pod(p) => Some(p),
+                    _ => None,
+                })),
+                Kind::LonghornNode => Subject::LonghornNode(pair(object, old, |o| match o {
+                    AnyObject::LonghornNode(n) => Some(n),
+                    _ => None,
+                })),
+                Kind::LonghornSetting => Subject::LonghornSetting(pair(object, old, |o| match o {
+                    AnyObject::Setting(s) => Some(s),
+                    _ => None,
+                })),
+            })
         }
     };
     Ok(Decoded {
-        uid: req.uid.clone(),
-        group_kind: (req.kind.group.clone(), req.kind.kind.clone()),
-        operation: req.operation,
+        uid: req.uid,
+        group_kind: (req.kind.group, req.kind.kind),
+        operation,
         dry_run: req.dry_run,
         request: subject.map(|subject| Request {
-            operation: req.operation,
+            operation,
             name: req.name,
             namespace: req.namespace,
-            username: req.user_info.username,
+            username: req.username,
             subject,
         }),
     })
@@ -288,6 +421,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn object_before_kind_decodes_the_same() {
+        // serde_json keeps keys sorted here, so "kind" follows "object" only in hand-written text.
+        let kind_first = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Namespace"},"operation":"UPDATE","object":{"metadata":{"name":"longhorn-system","labels":{"a":"b"}}},"oldObject":{"metadata":{"name":"longhorn-system"}}}}"#;
+        let object_first = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"object":{"metadata":{"name":"longhorn-system","labels":{"a":"b"}}},"oldObject":{"metadata":{"name":"longhorn-system"}},"uid":"u","operation":"UPDATE","kind":{"group":"","version":"v1","kind":"Namespace"}}}"#;
+        let a = decode(kind_first).unwrap();
+        let b = decode(object_first).unwrap();
+        assert_eq!(a, b);
+        assert!(
+            matches!(&a.request.unwrap().subject, Subject::Namespace(p) if p.old.is_some() && p.object.is_some())
+        );
+
+        let bad = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"object":{"metadata":{"labels":{"a":1}}},"uid":"u","operation":"CREATE","kind":{"kind":"Namespace"}}}"#;
+        let err = decode(bad).unwrap_err().to_string();
+        assert!(
+            err.contains("request.object is not a valid Namespace"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn strings_borrow_from_the_body() {
+        let body = review(
+            json!({"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "operation": "CREATE", "name": "longhorn-system",
+            "object": {"metadata": {"name": "longhorn-system", "labels": {"esc\\aped": "v"}}}}),
+        );
+        let d = decode(&body).unwrap();
+        assert!(matches!(d.uid.0, std::borrow::Cow::Borrowed(_)));
+        let Subject::Namespace(p) = d.request.unwrap().subject else {
+            panic!()
+        };
+        let labels = p.object.unwrap().metadata.labels.unwrap();
+        let (key, value) = labels.iter().next().unwrap();
+        assert_eq!(&**key, "esc\\aped");
+        assert!(
+            matches!(key.0, std::borrow::Cow::Owned(_)),
+            "an escaped key is copied"
+        );
+        assert!(matches!(value.0, std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -204,11 +204,9 @@ fn review_for(object: &Value, default_namespace: &str, uid: &str) -> Value {
 /// Evaluates one object as the API server would call the webhook for a
 /// CREATE: the mutating webhook first, then validation of the mutated object.
 pub fn check_object(object: &Value, config: &Config, default_namespace: &str) -> Outcome {
-    let review = review_for(object, default_namespace, "offline-check");
-    let decode = |review: &Value| {
-        admission::decode(&serde_json::to_vec(review).expect("a JSON value serialises"))
-    };
-    let decoded = match decode(&review) {
+    let mut review = review_for(object, default_namespace, "offline-check");
+    let body = serde_json::to_vec(&review).expect("a JSON value serialises");
+    let decoded = match admission::decode(&body) {
         Ok(d) => d,
         Err(e) => {
             return Outcome::Judged {
@@ -229,19 +227,22 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
         hugepages: Some(Hugepages::Unknown("offline check, no cluster".into())),
     };
     let mutation = policy::evaluate(Phase::Mutate, &request, config, &facts);
-    let mut review = review;
     let mut added_labels = Vec::new();
+    let mut mutated_body = None;
     if !mutation.patch.is_empty() {
         let before = review["request"]["object"].clone();
         if json_patch::patch(&mut review["request"]["object"], &mutation.patch).is_ok() {
             added_labels = added(&before, &review["request"]["object"]);
+            mutated_body = Some(serde_json::to_vec(&review).expect("a JSON value serialises"));
         }
     }
-    let request = match decode(&review) {
-        Ok(d) => d.request.unwrap_or(request),
-        Err(_) => request,
+    let verdict = match mutated_body.as_deref().map(admission::decode) {
+        Some(Ok(admission::Decoded {
+            request: Some(mutated),
+            ..
+        })) => policy::evaluate(Phase::Validate, &mutated, config, &facts),
+        _ => policy::evaluate(Phase::Validate, &request, config, &facts),
     };
-    let verdict = policy::evaluate(Phase::Validate, &request, config, &facts);
     let mut warnings = mutation.warnings;
     warnings.extend(verdict.warnings);
     Outcome::Judged {

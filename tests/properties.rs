@@ -139,7 +139,7 @@ fn answer_is_well_formed(body: &[u8]) -> Result<(), TestCaseError> {
             };
             let out: Value =
                 serde_json::from_slice(&admission::encode(&decoded.uid, &verdict)).unwrap();
-            prop_assert_eq!(&out["response"]["uid"], &Value::from(decoded.uid.clone()));
+            prop_assert_eq!(&out["response"]["uid"], &Value::from(&*decoded.uid));
             prop_assert!(out["response"]["allowed"].is_boolean());
             if phase == Phase::Validate {
                 prop_assert!(out["response"].get("patch").is_none());

@@ -57,10 +57,10 @@ fn check_disk(disk: &LonghornDisk, mounts: &[AllowedMount]) -> Result<(), PathPr
 
 /// The disks of the new object, each with whether this request adds or
 /// changes it (ratcheting: only those are judged).
-fn disks<'a>(
-    req: &Request,
-    pair: &'a Pair<LonghornNode>,
-) -> Vec<(&'a str, &'a LonghornDisk, bool)> {
+fn disks<'p, 'a>(
+    req: &Request<'_>,
+    pair: &'p Pair<LonghornNode<'a>>,
+) -> Vec<(&'p str, &'p LonghornDisk<'a>, bool)> {
     let Some(node) = &pair.object else {
         return Vec::new();
     };
@@ -76,7 +76,7 @@ fn disks<'a>(
                 Some(before) => before.path != disk.path || before.is_block() != disk.is_block(),
                 None => true,
             };
-            (name.as_str(), disk, judged)
+            (&**name, disk, judged)
         })
         .collect()
 }
@@ -86,7 +86,10 @@ fn node_name<'a>(req: &'a Request, node: &'a LonghornNode) -> &'a str {
 }
 
 /// The node whose hugepages must be looked up: one with a new or changed block disk.
-pub(crate) fn node_needing_hugepages(req: &Request, pair: &Pair<LonghornNode>) -> Option<String> {
+pub(crate) fn node_needing_hugepages(
+    req: &Request<'_>,
+    pair: &Pair<LonghornNode<'_>>,
+) -> Option<String> {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return None;
     }
@@ -99,8 +102,8 @@ pub(crate) fn node_needing_hugepages(req: &Request, pair: &Pair<LonghornNode>) -
 
 /// Judges the disks of a Longhorn node.
 pub(crate) fn validate_node(
-    req: &Request,
-    pair: &Pair<LonghornNode>,
+    req: &Request<'_>,
+    pair: &Pair<LonghornNode<'_>>,
     cfg: &Config,
     facts: &Facts,
     verdict: &mut Verdict,
@@ -184,8 +187,8 @@ pub(crate) fn validate_node(
 
 /// Judges the `default-data-path` setting against the global allowed mounts.
 pub(crate) fn validate_setting(
-    req: &Request,
-    pair: &Pair<Setting>,
+    req: &Request<'_>,
+    pair: &Pair<Setting<'_>>,
     cfg: &Config,
     verdict: &mut Verdict,
 ) {
@@ -229,22 +232,21 @@ mod tests {
     use crate::policy::objects::{LonghornNodeSpec, Meta};
     use crate::policy::{Phase, Subject, evaluate};
 
-    fn node(name: &str, disks: &[(&str, &str, &str)]) -> LonghornNode {
+    fn node(name: &str, disks: &[(&str, &str, &str)]) -> LonghornNode<'static> {
         LonghornNode {
             metadata: Meta {
-                name: Some(name.into()),
+                name: Some(name.to_string().into()),
                 namespace: Some("longhorn-system".into()),
-                labels: None,
             },
             spec: LonghornNodeSpec {
                 disks: disks
                     .iter()
                     .map(|(n, p, t)| {
                         (
-                            n.to_string(),
+                            n.to_string().into(),
                             LonghornDisk {
-                                path: p.to_string(),
-                                disk_type: (!t.is_empty()).then(|| t.to_string()),
+                                path: p.to_string().into(),
+                                disk_type: (!t.is_empty()).then(|| t.to_string().into()),
                             },
                         )
                     })
@@ -253,7 +255,11 @@ mod tests {
         }
     }
 
-    fn request(op: Operation, new: Option<LonghornNode>, old: Option<LonghornNode>) -> Request {
+    fn request(
+        op: Operation,
+        new: Option<LonghornNode<'static>>,
+        old: Option<LonghornNode<'static>>,
+    ) -> Request<'static> {
         Request {
             operation: op,
             name: "worker-1".into(),
@@ -521,14 +527,13 @@ mod tests {
         assert!(evaluate(Phase::Validate, &req, &Config::default(), &Facts::default()).allowed());
     }
 
-    fn setting_request(op: Operation, value: &str, old: Option<&str>) -> Request {
+    fn setting_request(op: Operation, value: &str, old: Option<&str>) -> Request<'static> {
         let s = |v: &str| Setting {
             metadata: Meta {
                 name: Some(DEFAULT_DATA_PATH_SETTING.into()),
                 namespace: Some("longhorn-system".into()),
-                labels: None,
             },
-            value: Some(v.into()),
+            value: Some(v.to_string().into()),
         };
         Request {
             operation: op,

@@ -8,6 +8,7 @@
 use json_patch::PatchOperation;
 
 use crate::config::{Config, Mode};
+use objects::Str;
 
 pub mod disk;
 pub mod messages;
@@ -100,18 +101,18 @@ pub struct Pair<T> {
 
 /// The object under review.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Subject {
+pub enum Subject<'a> {
     /// A Namespace.
-    Namespace(Pair<objects::Namespace>),
+    Namespace(Pair<objects::Namespace<'a>>),
     /// A Pod.
-    Pod(Pair<objects::Pod>),
+    Pod(Pair<objects::Pod<'a>>),
     /// A Longhorn node.
-    LonghornNode(Pair<objects::LonghornNode>),
+    LonghornNode(Pair<objects::LonghornNode<'a>>),
     /// A Longhorn setting.
-    LonghornSetting(Pair<objects::Setting>),
+    LonghornSetting(Pair<objects::Setting<'a>>),
 }
 
-impl Subject {
+impl Subject<'_> {
     /// The kind of object.
     pub fn kind(&self) -> Kind {
         match self {
@@ -125,17 +126,17 @@ impl Subject {
 
 /// A typed admission request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub struct Request<'a> {
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
     /// `request.name` (may be empty on CREATE with generateName).
-    pub name: String,
+    pub name: Str<'a>,
     /// `request.namespace` (empty for cluster-scoped objects).
-    pub namespace: String,
+    pub namespace: Str<'a>,
     /// `request.userInfo.username`.
-    pub username: String,
+    pub username: Str<'a>,
     /// The object(s).
-    pub subject: Subject,
+    pub subject: Subject<'a>,
 }
 
 /// Hugepages capacity of a Kubernetes node, as looked up before evaluation.
@@ -211,7 +212,7 @@ impl Findings {
 }
 
 /// The Kubernetes node whose facts [`evaluate`] needs for `req`, if any.
-pub fn node_lookup(req: &Request, cfg: &Config) -> Option<String> {
+pub fn node_lookup(req: &Request<'_>, cfg: &Config) -> Option<String> {
     match &req.subject {
         Subject::LonghornNode(pair) if cfg.policies.block_disks != Mode::Off => {
             disk::node_needing_hugepages(req, pair)
@@ -221,7 +222,7 @@ pub fn node_lookup(req: &Request, cfg: &Config) -> Option<String> {
 }
 
 /// Evaluates every policy that applies to `req` in `phase`.
-pub fn evaluate(phase: Phase, req: &Request, cfg: &Config, facts: &Facts) -> Verdict {
+pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
     let mut verdict = Verdict::default();
     match phase {
         Phase::Mutate => {

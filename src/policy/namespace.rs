@@ -19,11 +19,11 @@ pub const LONGHORN_LABELS: [(&str, &str); 6] = [
     ("pod-security.kubernetes.io/warn-version", "latest"),
 ];
 
-fn longhorn_namespace<'a>(
-    req: &Request,
-    pair: &'a Pair<Namespace>,
+fn longhorn_namespace<'p, 'a>(
+    req: &Request<'_>,
+    pair: &'p Pair<Namespace<'a>>,
     cfg: &Config,
-) -> Option<&'a Namespace> {
+) -> Option<&'p Namespace<'a>> {
     let ns = pair.object.as_ref()?;
     let name = ns.metadata.name.as_deref().unwrap_or(&req.name);
     (name == cfg.longhorn_namespace).then_some(ns)
@@ -35,7 +35,12 @@ fn pointer_token(key: &str) -> String {
 }
 
 /// Adds whichever of [`LONGHORN_LABELS`] is missing; never overrides a value.
-pub(crate) fn mutate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verdict: &mut Verdict) {
+pub(crate) fn mutate(
+    req: &Request<'_>,
+    pair: &Pair<Namespace<'_>>,
+    cfg: &Config,
+    verdict: &mut Verdict,
+) {
     if cfg.policies.namespace_pod_security == Mode::Off
         || !matches!(req.operation, Operation::Create | Operation::Update)
     {
@@ -76,7 +81,12 @@ pub(crate) fn mutate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verdic
 }
 
 /// Denies a Longhorn namespace whose effective enforce level is not privileged.
-pub(crate) fn validate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verdict: &mut Verdict) {
+pub(crate) fn validate(
+    req: &Request<'_>,
+    pair: &Pair<Namespace<'_>>,
+    cfg: &Config,
+    verdict: &mut Verdict,
+) {
     let mode = cfg.policies.namespace_pod_security;
     if mode == Mode::Off {
         return;
@@ -86,13 +96,13 @@ pub(crate) fn validate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verd
     };
     let name = cfg.longhorn_namespace.as_str();
     let labels = ns.metadata.labels.as_ref();
-    let label = |mode: &str| labels.and_then(|l| l.get(&format!("{PSA_PREFIX}{mode}")));
+    let label = |mode: &str| labels.and_then(|l| l.get(format!("{PSA_PREFIX}{mode}").as_str()));
 
     let problem = match label("enforce") {
         Some(v) => match Level::from_label(v) {
             Some(Level::Privileged) => None,
             Some(level) => Some(EnforceProblem::Level(level)),
-            None => Some(EnforceProblem::Invalid(v.clone())),
+            None => Some(EnforceProblem::Invalid(v.to_string())),
         },
         None if cfg.cluster_default_enforce == Level::Privileged => None,
         None => Some(EnforceProblem::Absent(cfg.cluster_default_enforce)),
@@ -107,7 +117,7 @@ pub(crate) fn validate(req: &Request, pair: &Pair<Namespace>, cfg: &Config, verd
             .push(messages::namespace_enforce_short(name, &problem));
     }
     for noisy in ["audit", "warn"] {
-        if let Some(v) = label(noisy).filter(|v| v.as_str() != "privileged") {
+        if let Some(v) = label(noisy).filter(|v| &***v != "privileged") {
             findings
                 .warnings
                 .push(messages::namespace_noisy_label(name, noisy, v));
@@ -121,25 +131,24 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::policy::objects::Meta;
+    use crate::policy::objects::NamespaceMeta;
     use crate::policy::{Facts, Phase, Subject, evaluate};
 
-    fn ns_request(name: &str, labels: Option<&[(&str, &str)]>, op: Operation) -> Request {
+    fn ns_request(name: &str, labels: Option<&[(&str, &str)]>, op: Operation) -> Request<'static> {
         let ns = Namespace {
-            metadata: Meta {
-                name: Some(name.into()),
-                namespace: None,
+            metadata: NamespaceMeta {
+                name: Some(name.to_string().into()),
                 labels: labels.map(|l| {
                     l.iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .map(|(k, v)| (k.to_string().into(), v.to_string().into()))
                         .collect::<BTreeMap<_, _>>()
                 }),
             },
         };
         Request {
             operation: op,
-            name: name.into(),
-            namespace: String::new(),
+            name: name.to_string().into(),
+            namespace: "".into(),
             username: "admin".into(),
             subject: Subject::Namespace(Pair {
                 object: (op != Operation::Delete).then(|| ns.clone()),

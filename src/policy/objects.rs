@@ -1,65 +1,149 @@
 //! Typed views of the objects the policies read: only the fields they need, so
 //! that decoding skips everything else (a Pod's status, managed fields, ...).
+//! Strings borrow from the request body when they hold no escapes.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
 
 use serde::Deserialize;
 
+/// A string borrowed from the request body, or owned when it had escapes
+/// (serde's own `Cow` impl always copies; this one borrows when it can).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Str<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'a> From<&'a str> for Str<'a> {
+    fn from(s: &'a str) -> Self {
+        Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Str<'_> {
+    fn from(s: String) -> Self {
+        Str(Cow::Owned(s))
+    }
+}
+
+impl PartialEq<str> for Str<'_> {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Str<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// The metadata fields the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Meta {
+pub struct Meta<'a> {
     /// `metadata.name`.
-    #[serde(default)]
-    pub name: Option<String>,
+    #[serde(default, borrow)]
+    pub name: Option<Str<'a>>,
     /// `metadata.namespace`.
-    #[serde(default)]
-    pub namespace: Option<String>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Str<'a>>,
+}
+
+/// A Namespace's metadata: its labels matter too.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct NamespaceMeta<'a> {
+    /// `metadata.name`.
+    #[serde(default, borrow)]
+    pub name: Option<Str<'a>>,
     /// `metadata.labels`; `None` when the object has no labels map at all.
-    #[serde(default)]
-    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    pub labels: Option<BTreeMap<Str<'a>, Str<'a>>>,
 }
 
 /// A core/v1 Namespace.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Namespace {
+pub struct Namespace<'a> {
     /// Its metadata.
-    #[serde(default)]
-    pub metadata: Meta,
+    #[serde(default, borrow)]
+    pub metadata: NamespaceMeta<'a>,
 }
 
 /// A `nodes.longhorn.io` object.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct LonghornNode {
+pub struct LonghornNode<'a> {
     /// Its metadata; the name is the Kubernetes node's name.
-    #[serde(default)]
-    pub metadata: Meta,
+    #[serde(default, borrow)]
+    pub metadata: Meta<'a>,
     /// `spec`.
-    #[serde(default)]
-    pub spec: LonghornNodeSpec,
+    #[serde(default, borrow)]
+    pub spec: LonghornNodeSpec<'a>,
 }
 
 /// The part of a Longhorn node's spec the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct LonghornNodeSpec {
+pub struct LonghornNodeSpec<'a> {
     /// `spec.disks`, by disk name.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub disks: BTreeMap<String, LonghornDisk>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub disks: BTreeMap<Str<'a>, LonghornDisk<'a>>,
 }
 
 /// One entry of `spec.disks`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct LonghornDisk {
+pub struct LonghornDisk<'a> {
     /// `path`: a directory (filesystem disk) or a device / PCI address (block disk).
-    #[serde(default)]
-    pub path: String,
+    #[serde(default, borrow)]
+    pub path: Str<'a>,
     /// `diskType`: `filesystem` (the default when empty) or `block`.
-    #[serde(default)]
-    pub disk_type: Option<String>,
+    #[serde(default, borrow)]
+    pub disk_type: Option<Str<'a>>,
 }
 
-impl LonghornDisk {
+impl LonghornDisk<'_> {
     /// True for a V2 block disk.
     pub fn is_block(&self) -> bool {
         self.disk_type.as_deref() == Some("block")
@@ -68,50 +152,50 @@ impl LonghornDisk {
 
 /// A `settings.longhorn.io` object: the value is top-level, not under spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Setting {
+pub struct Setting<'a> {
     /// Its metadata; the name is the setting's name (`default-data-path`).
-    #[serde(default)]
-    pub metadata: Meta,
+    #[serde(default, borrow)]
+    pub metadata: Meta<'a>,
     /// `value`.
-    #[serde(default)]
-    pub value: Option<String>,
+    #[serde(default, borrow)]
+    pub value: Option<Str<'a>>,
 }
 
 /// A core/v1 Pod, reduced to its host path volumes and mounts.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct Pod {
+pub struct Pod<'a> {
     /// Its metadata.
-    #[serde(default)]
-    pub metadata: Meta,
+    #[serde(default, borrow)]
+    pub metadata: Meta<'a>,
     /// `spec`.
-    #[serde(default)]
-    pub spec: PodSpec,
+    #[serde(default, borrow)]
+    pub spec: PodSpec<'a>,
 }
 
 /// The part of a pod spec the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct PodSpec {
+pub struct PodSpec<'a> {
     /// `spec.nodeName`, when the pod is created already bound.
-    #[serde(default)]
-    pub node_name: Option<String>,
+    #[serde(default, borrow)]
+    pub node_name: Option<Str<'a>>,
     /// `spec.volumes`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub volumes: Vec<Volume>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub volumes: Vec<Volume<'a>>,
     /// `spec.initContainers`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub init_containers: Vec<Container>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub init_containers: Vec<Container<'a>>,
     /// `spec.containers`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub containers: Vec<Container>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub containers: Vec<Container<'a>>,
     /// `spec.ephemeralContainers`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub ephemeral_containers: Vec<Container>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub ephemeral_containers: Vec<Container<'a>>,
 }
 
-impl PodSpec {
+impl PodSpec<'_> {
     /// Every container: init, regular and ephemeral.
-    pub fn all_containers(&self) -> impl Iterator<Item = &Container> {
+    pub fn all_containers(&self) -> impl Iterator<Item = &Container<'_>> {
         self.init_containers
             .iter()
             .chain(&self.containers)
@@ -122,48 +206,45 @@ impl PodSpec {
 /// A pod volume; only host path volumes matter here.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Volume {
+pub struct Volume<'a> {
     /// `name`.
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, borrow)]
+    pub name: Str<'a>,
     /// `hostPath`.
-    #[serde(default)]
-    pub host_path: Option<HostPathSource>,
+    #[serde(default, borrow)]
+    pub host_path: Option<HostPathSource<'a>>,
 }
 
 /// `volumes[].hostPath`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct HostPathSource {
+pub struct HostPathSource<'a> {
     /// `path`.
-    #[serde(default)]
-    pub path: String,
+    #[serde(default, borrow)]
+    pub path: Str<'a>,
 }
 
 /// A container, reduced to its volume mounts.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Container {
+pub struct Container<'a> {
     /// `name`.
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, borrow)]
+    pub name: Str<'a>,
     /// `volumeMounts`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub volume_mounts: Vec<VolumeMount>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub volume_mounts: Vec<VolumeMount<'a>>,
 }
 
 /// `containers[].volumeMounts[]`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeMount {
+pub struct VolumeMount<'a> {
     /// The volume's name.
-    #[serde(default)]
-    pub name: String,
-    /// `mountPath` in the container.
-    #[serde(default)]
-    pub mount_path: String,
+    #[serde(default, borrow)]
+    pub name: Str<'a>,
     /// `mountPropagation`: `None`, `HostToContainer` or `Bidirectional`.
-    #[serde(default)]
-    pub mount_propagation: Option<String>,
+    #[serde(default, borrow)]
+    pub mount_propagation: Option<Str<'a>>,
 }
 
 /// The Kubernetes API accepts `null` for a list or map; treat it as empty.

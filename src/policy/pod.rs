@@ -51,7 +51,12 @@ fn pod_mounts(pod: &Pod, cfg: &Config) -> Vec<AllowedMount> {
 }
 
 /// Judges the host path volumes of a pod created in the Longhorn namespace.
-pub(crate) fn validate(req: &Request, pair: &Pair<Pod>, cfg: &Config, verdict: &mut Verdict) {
+pub(crate) fn validate(
+    req: &Request<'_>,
+    pair: &Pair<Pod<'_>>,
+    cfg: &Config,
+    verdict: &mut Verdict,
+) {
     let mode = cfg.policies.pod_host_paths;
     // Volumes are immutable after creation, so only CREATE is judged.
     if mode == Mode::Off || req.operation != Operation::Create {
@@ -152,20 +157,19 @@ mod tests {
     use crate::policy::objects::{Container, HostPathSource, Meta, PodSpec, Volume, VolumeMount};
     use crate::policy::{Facts, Phase, Subject, evaluate};
 
-    fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod {
+    fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod<'static> {
         Pod {
             metadata: Meta {
                 name: Some("longhorn-manager-abcde".into()),
-                namespace: Some(ns.into()),
-                labels: None,
+                namespace: Some(ns.to_string().into()),
             },
             spec: PodSpec {
                 volumes: volumes
                     .iter()
                     .map(|(n, p)| Volume {
-                        name: n.to_string(),
+                        name: n.to_string().into(),
                         host_path: Some(HostPathSource {
-                            path: p.to_string(),
+                            path: p.to_string().into(),
                         }),
                     })
                     .chain([Volume {
@@ -178,8 +182,7 @@ mod tests {
                     volume_mounts: bidirectional
                         .iter()
                         .map(|n| VolumeMount {
-                            name: n.to_string(),
-                            mount_path: format!("/mnt/{n}"),
+                            name: n.to_string().into(),
                             mount_propagation: Some("Bidirectional".into()),
                         })
                         .collect(),
@@ -189,7 +192,7 @@ mod tests {
         }
     }
 
-    fn judge(p: Pod, op: Operation, cfg: &Config) -> crate::policy::Verdict {
+    fn judge(p: Pod<'static>, op: Operation, cfg: &Config) -> crate::policy::Verdict {
         let req = Request {
             operation: op,
             name: "longhorn-manager-abcde".into(),

@@ -63,15 +63,15 @@ pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Records one answered review.
+/// Records one answered review. Every label is static: recording allocates nothing.
 pub fn review(
     endpoint: &'static str,
-    kind: &str,
+    kind: &'static str,
     operation: &'static str,
     decision: &'static str,
     seconds: f64,
 ) {
-    metrics::counter!(REQUESTS, "endpoint" => endpoint, "kind" => kind.to_string(), "operation" => operation, "decision" => decision)
+    metrics::counter!(REQUESTS, "endpoint" => endpoint, "kind" => kind, "operation" => operation, "decision" => decision)
         .increment(1);
     metrics::histogram!(DURATION, "endpoint" => endpoint).record(seconds);
 }

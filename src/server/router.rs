@@ -8,7 +8,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest as _, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -73,12 +73,38 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
-async fn validate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    review(&state, Phase::Validate, &headers, &body).await
+async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    handle(&state, Phase::Validate, request).await
 }
 
-async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    review(&state, Phase::Mutate, &headers, &body).await
+async fn mutate(State(state): State<AppState>, request: Request) -> Response {
+    handle(&state, Phase::Mutate, request).await
+}
+
+fn endpoint(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Validate => "validate",
+        Phase::Mutate => "mutate",
+    }
+}
+
+/// Checks the content type, reads the body (413 past the limit) and reviews it.
+async fn handle(state: &AppState, phase: Phase, request: Request) -> Response {
+    if !is_json(request.headers()) {
+        return refuse(
+            endpoint(phase),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".into(),
+        );
+    }
+    match Bytes::from_request(request, &()).await {
+        Ok(body) => review(state, phase, &body).await,
+        Err(rejection) => {
+            let response = rejection.into_response();
+            metrics::rejected(endpoint(phase), response.status().as_u16());
+            response
+        }
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -96,26 +122,16 @@ fn refuse(endpoint: &'static str, status: StatusCode, reason: String) -> Respons
 }
 
 /// Handles one AdmissionReview body end to end.
-pub async fn review(state: &AppState, phase: Phase, headers: &HeaderMap, body: &[u8]) -> Response {
+pub async fn review(state: &AppState, phase: Phase, body: &[u8]) -> Response {
     let started = Instant::now();
-    let endpoint = match phase {
-        Phase::Validate => "validate",
-        Phase::Mutate => "mutate",
-    };
-    if !is_json(headers) {
-        return refuse(
-            endpoint,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json".into(),
-        );
-    }
+    let endpoint = endpoint(phase);
     let decoded = match admission::decode(body) {
         Ok(d) => d,
         Err(e) => return refuse(endpoint, StatusCode::BAD_REQUEST, e.to_string()),
     };
     let (group, kind) = &decoded.group_kind;
     let Some(req) = &decoded.request else {
-        tracing::debug!(uid = %decoded.uid, group, kind, "kind not handled; allowed");
+        tracing::debug!(uid = %decoded.uid, group = %group, kind = %kind, "kind not handled; allowed");
         let out = admission::encode(&decoded.uid, &policy::Verdict::default());
         metrics::review(
             endpoint,
