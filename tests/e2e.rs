@@ -285,3 +285,52 @@ fn shipped_webhooks_spell_out_every_default() {
         ]
     );
 }
+
+/// build.sh fails loudly, naming what is missing, instead of letting the
+/// suite skip: a KUBEBUILDER_ASSETS folder without the binaries, and no Go.
+#[test]
+fn build_script_fails_with_a_clear_message() {
+    let envtest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envtest");
+    let run = |dir: &Path, envs: &[(&str, &std::ffi::OsStr)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(dir.join("build.sh"))
+            .env_remove("KUBEBUILDER_ASSETS");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run build.sh");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let (ok, stdout, stderr) = run(
+        &envtest,
+        &[("KUBEBUILDER_ASSETS", empty.path().as_os_str())],
+    );
+    assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("envtest: error: KUBEBUILDER_ASSETS=")
+            && stderr.contains("has no executable kube-apiserver"),
+        "{stderr}"
+    );
+
+    // A copy of the module with nothing built, and a go command that does not exist.
+    let copy = tempfile::tempdir().expect("temp dir");
+    for file in ["build.sh", "go.mod", "go.sum"] {
+        std::fs::copy(envtest.join(file), copy.path().join(file)).expect("copy the module");
+    }
+    let (ok, stdout, stderr) = run(
+        copy.path(),
+        &[("GO", std::ffi::OsStr::new("no-such-go-e2e"))],
+    );
+    assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("envtest: error: Go is not installed (no 'no-such-go-e2e' on PATH)")
+            && stderr.contains("KUBEBUILDER_ASSETS"),
+        "{stderr}"
+    );
+}

@@ -6,6 +6,7 @@
 #                           optionally kubectl) and build nothing
 #   otherwise               build the versions pinned in go.mod into
 #                           bin/<kubernetes>-etcd-<etcd>/, once
+#   GO=PATH                 the go command to build with (default: go)
 #
 # Progress and errors go to stderr; the exit status is non-zero on any failure.
 set -euo pipefail
@@ -41,8 +42,9 @@ if have_all; then
     exit 0
 fi
 
-command -v go >/dev/null 2>&1 ||
-    fail "Go is not installed (or not on PATH): it is needed once to build kube-apiserver, kubectl ($k8s) and etcd ($etcd) for the e2e tests. Install Go 1.26 or newer (Debian: apt-get install golang-go if recent enough, or https://go.dev/dl), or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver, etcd and kubectl."
+go=${GO:-go}
+command -v "$go" >/dev/null 2>&1 ||
+    fail "Go is not installed (no '$go' on PATH): it is needed once to build kube-apiserver, kubectl ($k8s) and etcd ($etcd) for the e2e tests. Install Go 1.26 or newer, or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver, etcd and kubectl."
 
 # Use the machine's Go as is: go.mod needs 1.26, and no toolchain download.
 export GOTOOLCHAIN=local
@@ -70,11 +72,11 @@ tmp="$out.tmp.$$"
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
-echo "envtest: building kube-apiserver and kubectl $k8s and etcd $etcd with $(go version) into $out (several minutes the first time)" >&2
+echo "envtest: building kube-apiserver and kubectl $k8s and etcd $etcd with $("$go" version) into $out (several minutes the first time)" >&2
 start=$(date +%s)
 (
     cd "$here"
-    nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+    nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
         k8s.io/kubernetes/cmd/kube-apiserver \
         k8s.io/kubernetes/cmd/kubectl \
         go.etcd.io/etcd/server/v3
