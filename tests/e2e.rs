@@ -163,7 +163,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 9] = [
+    let list: [Scenario; 10] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -185,6 +185,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
             scenarios::privileged_pod_only_in_longhorn_namespace,
         ),
         ("5 Longhorn node disks", scenarios::longhorn_node_disks),
+        (
+            "5b V2 block disks and the Node's hugepages",
+            scenarios::block_disks_use_node_hugepages,
+        ),
         (
             "6 default-data-path setting",
             scenarios::default_data_path_setting,

@@ -330,6 +330,72 @@ pub fn longhorn_node_disks(env: &mut Env) {
         .stderr_has("disk \"default\": path \"/srv/longhorn\"");
 }
 
+/// A Kubernetes Node whose status reports `hugepages` of hugepages-2Mi.
+fn kubernetes_node(name: &str, hugepages: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+status:
+  capacity: {{cpu: \"4\", memory: 16Gi, pods: \"110\", hugepages-2Mi: {hugepages}}}
+  allocatable: {{cpu: \"4\", memory: 14Gi, pods: \"110\", hugepages-2Mi: {hugepages}}}
+"
+    )
+}
+
+fn block_disk_node(name: &str) -> String {
+    format!(
+        "apiVersion: longhorn.io/v1beta2
+kind: Node
+metadata:
+  name: {name}
+  namespace: {NS}
+spec:
+  disks:
+    nvme: {{path: /dev/disk/by-id/nvme-e2e, diskType: block, diskDriver: auto, allowScheduling: true}}
+"
+    )
+}
+
+/// Scenario 5b: V2 block disks are judged on the Kubernetes Node's
+/// hugepages, which the guard reads through `--kube auto` and KUBECONFIG.
+pub fn block_disks_use_node_hugepages(env: &mut Env) {
+    // The API server keeps a Node's status on create.
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-worker-1", "0"))
+        .ok();
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-worker-2", "2Gi"))
+        .ok();
+    let need = Config::default().v2_min_hugepages_bytes;
+    let message = messages::hugepages_denial(
+        "e2e-worker-1",
+        &[messages::hugepages_item("nvme", "e2e-worker-1", 0, need)],
+    );
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-1"))
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("nodes.longhorn-talos-guard.io")
+        ));
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-2"))
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-worker-2 created")
+        .stderr_lacks("Warning");
+    // No Kubernetes Node to read: allowed, with a warning kubectl prints.
+    let warning =
+        messages::hugepages_unknown("e2e-worker-3", "no Kubernetes Node named e2e-worker-3");
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-3"))
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-worker-3 created")
+        .stderr_has(&format!("Warning: {warning}"));
+}
+
 /// Scenario 6: The setting `default-data-path` outside the allowed mounts is denied.
 pub fn default_data_path_setting(env: &mut Env) {
     let outside = PathProblem::Outside(default_mounts());
