@@ -135,7 +135,7 @@ impl ControlPlane {
             .arg(format!("--initial-cluster=e2e=http://127.0.0.1:{peer}"))
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
-        let mut etcd = Proc::spawn("etcd", etcd_cmd, &logs);
+        let mut etcd = Proc::spawn_owning("etcd", etcd_cmd, &logs, Some(&root));
         let etcd_addr: SocketAddr = ([127, 0, 0, 1], client).into();
         wait(
             "etcd to accept connections",

@@ -1,5 +1,7 @@
 //! Child processes of the e2e harness: each runs in its own process group with
-//! its output in a log file, and the whole group is killed when dropped.
+//! its output in a log file, and the whole group is killed when dropped, or
+//! by a watchdog when the test process dies without dropping it (Ctrl-C,
+//! SIGKILL).
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
@@ -11,12 +13,24 @@ pub struct Proc {
     name: String,
     child: Child,
     log: PathBuf,
+    watchdog: Option<Child>,
 }
 
 impl Proc {
     /// Starts `cmd` as the leader of a new process group, stdout and stderr
     /// appended to `<log_dir>/<name>.log`.
-    pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Proc {
+    pub fn spawn(name: &str, cmd: Command, log_dir: &Path) -> Proc {
+        Proc::spawn_owning(name, cmd, log_dir, None)
+    }
+
+    /// Like [`Proc::spawn`]; if the test process dies without dropping it,
+    /// the watchdog also removes `orphan_dir` (the harness's temp dir).
+    pub fn spawn_owning(
+        name: &str,
+        mut cmd: Command,
+        log_dir: &Path,
+        orphan_dir: Option<&Path>,
+    ) -> Proc {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::options()
             .create(true)
@@ -31,10 +45,27 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        // Its own process group too, so that Ctrl-C on the test does not stop it first.
+        let watchdog = Command::new("bash")
+            .args([
+                "-c",
+                "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -KILL -- \"-$1\" 2>/dev/null; \
+                 if [ -n \"$2\" ]; then sleep 1; rm -rf -- \"$2\"; fi",
+            ])
+            .arg(std::process::id().to_string())
+            .arg(child.id().to_string())
+            .arg(orphan_dir.unwrap_or(Path::new("")))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
         Proc {
             name: name.to_string(),
             child,
             log,
+            watchdog,
         }
     }
 
@@ -77,6 +108,10 @@ impl Proc {
             }
         }
         let _ = self.child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
 }
 
