@@ -1,0 +1,340 @@
+//! End to end: the real `longhorn-talos-guard serve` behind a real
+//! kube-apiserver configured like a Talos control plane (Pod Security
+//! baseline by default, privileged pods allowed), driven by the real kubectl.
+//!
+//! The control plane comes from `tests/envtest/build.sh` (built from the Go
+//! module in tests/envtest/, or KUBEBUILDER_ASSETS). The scenarios share one
+//! control plane and run in order inside one test: they change shared state
+//! (the Longhorn namespace, the guard process that scenario 7 kills), and a
+//! value owned by the test is dropped on failure too, killing every process,
+//! which a control plane kept in a static would not be.
+
+mod common;
+
+#[path = "e2e/controlplane.rs"]
+mod controlplane;
+#[path = "e2e/guard.rs"]
+mod guard;
+#[path = "e2e/kubectl.rs"]
+mod kubectl;
+#[path = "e2e/process.rs"]
+mod process;
+#[path = "e2e/scenarios.rs"]
+mod scenarios;
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use controlplane::ControlPlane;
+use guard::Guard;
+use kubectl::Kubectl;
+
+/// The cluster, the guard, and kubectl, shared by the scenarios.
+pub struct Env {
+    // Dropped in this order: the guard, then the control plane.
+    guard: Option<Guard>,
+    k: Kubectl,
+    cp: ControlPlane,
+}
+
+impl Env {
+    /// Starts the guard with `certs dev` certificates, installs the CRDs and
+    /// the shipped webhook configurations.
+    fn new(cp: ControlPlane) -> Env {
+        let k = cp.kubectl.clone();
+        let tls = cp.dir.path().join("guard-tls");
+        guard::certs_dev(&tls);
+        let guard = Guard::start("guard", &tls, &cp.kubeconfig, &cp.log_dir());
+        let addr = guard.addr;
+        let env = Env {
+            guard: Some(guard),
+            k,
+            cp,
+        };
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crds/longhorn.yaml");
+        env.k.run(&["apply", "-f", &crds.to_string_lossy()]).ok();
+        env.k
+            .run(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/nodes.longhorn.io",
+                "crd/settings.longhorn.io",
+            ])
+            .ok();
+        let ca = std::fs::read(tls.join("ca.crt")).expect("read the guard's ca.crt");
+        env.install_webhooks(&addr.to_string(), &ca, true);
+        env
+    }
+
+    /// Applies the webhook configurations pointed at `authority` (the guard's
+    /// host and port) and waits until
+    /// the API server calls the guard through both. `fresh`: the Longhorn
+    /// namespace does not exist yet.
+    fn install_webhooks(&self, authority: &str, ca_pem: &[u8], fresh: bool) {
+        let list = guard::webhook_list(&self.k, authority, ca_pem);
+        self.k.with_manifest(&["apply"], &list.to_string()).ok();
+        let baseline = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: longhorn-system
+  labels:
+    pod-security.kubernetes.io/enforce: baseline
+";
+        let denied = "admission webhook \"namespaces.longhorn-talos-guard.io\" denied the request";
+        let start = Instant::now();
+        loop {
+            // A denial from the validating webhook; with an existing namespace
+            // the UPDATE also went through the mutating one (failurePolicy Fail).
+            let validating = if fresh {
+                self.k
+                    .with_manifest(&["create", "--dry-run=server"], baseline)
+            } else {
+                self.k.run(&[
+                    "label",
+                    "--overwrite",
+                    "--dry-run=server",
+                    "namespace",
+                    "longhorn-system",
+                    "pod-security.kubernetes.io/enforce=baseline",
+                ])
+            };
+            let mut live = !validating.success && validating.stderr.contains(denied);
+            let mut last = validating.to_string();
+            if live && fresh {
+                let created = self.k.run(&[
+                    "create",
+                    "namespace",
+                    "longhorn-system",
+                    "--dry-run=server",
+                    "-o",
+                    "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+                ]);
+                live = created.success && created.stdout == "privileged";
+                last = created.to_string();
+            }
+            if live {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the webhooks did not become active within 30 s; last probe: {last}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log_tails(&self) -> String {
+        let guard = self
+            .guard
+            .as_ref()
+            .map(|g| g.proc.log_tail(30))
+            .unwrap_or_default();
+        format!("{guard}\n{}", self.cp.log_tails())
+    }
+}
+
+/// A named scenario.
+type Scenario = (&'static str, fn(&mut Env));
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+#[test]
+fn kubectl_against_kube_apiserver_with_the_guard() {
+    let started = Instant::now();
+    let assets = controlplane::assets();
+    let t = Instant::now();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    eprintln!(
+        "e2e: control plane ready in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut env = Env::new(cp);
+    eprintln!(
+        "e2e: guard and webhooks ready at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2a runs first: a create can only be denied before the namespace exists.
+    let list: [Scenario; 10] = [
+        (
+            "2a apply enforce=baseline denied (create)",
+            scenarios::apply_baseline_denied_on_create,
+        ),
+        (
+            "1 namespace gets the six labels",
+            scenarios::namespace_gets_labels,
+        ),
+        (
+            "2b apply enforce=baseline denied (update)",
+            scenarios::apply_baseline_denied_on_update,
+        ),
+        (
+            "3 label enforce=restricted denied",
+            scenarios::label_restricted_denied,
+        ),
+        (
+            "4 privileged pod only in longhorn-system",
+            scenarios::privileged_pod_only_in_longhorn_namespace,
+        ),
+        ("5 Longhorn node disks", scenarios::longhorn_node_disks),
+        (
+            "5b V2 block disks and the Node's hugepages",
+            scenarios::block_disks_use_node_hugepages,
+        ),
+        (
+            "6 default-data-path setting",
+            scenarios::default_data_path_setting,
+        ),
+        (
+            "7 guard down follows failurePolicy",
+            scenarios::guard_down_follows_failure_policy,
+        ),
+        (
+            "8 certificate rotation under load",
+            scenarios::certificate_rotation_under_load,
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (name, scenario) in list {
+        let t = Instant::now();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| scenario(&mut env))) {
+            Ok(()) => eprintln!("e2e: ok     {name} ({:.1} s)", t.elapsed().as_secs_f64()),
+            Err(payload) => {
+                eprintln!("e2e: FAILED {name}: {}", panic_text(payload.as_ref()));
+                failed.push(name);
+            }
+        }
+    }
+    eprintln!("e2e: total {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        failed.is_empty(),
+        "{} of {} e2e scenarios failed: {failed:?}\n{}",
+        failed.len(),
+        list.len(),
+        env.log_tails()
+    );
+}
+
+/// The parts of a webhook the API server would default if they were left
+/// out: the shipped configurations spell every one of them.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShippedWebhook {
+    name: String,
+    side_effects: Option<String>,
+    admission_review_versions: Option<Vec<String>>,
+    timeout_seconds: Option<u32>,
+    failure_policy: Option<String>,
+    match_policy: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ShippedConfiguration {
+    kind: String,
+    webhooks: Vec<ShippedWebhook>,
+}
+
+#[test]
+fn shipped_webhooks_spell_out_every_default() {
+    let path = guard::manifests_base().join("webhooks.yaml");
+    let text = std::fs::read_to_string(&path).expect("read manifests/base/webhooks.yaml");
+    let docs: Vec<ShippedConfiguration> =
+        serde_saphyr::from_multiple(&text).expect("webhooks.yaml parses");
+    let mut seen = Vec::new();
+    for doc in &docs {
+        for hook in &doc.webhooks {
+            let policy = match hook.name.as_str() {
+                "pods.longhorn-talos-guard.io" => "Ignore",
+                _ => "Fail",
+            };
+            assert_eq!(hook.side_effects.as_deref(), Some("None"), "{}", hook.name);
+            assert_eq!(
+                hook.admission_review_versions.as_deref(),
+                Some(&["v1".to_string()][..]),
+                "{}",
+                hook.name
+            );
+            assert_eq!(hook.timeout_seconds, Some(5), "{}", hook.name);
+            assert_eq!(
+                hook.failure_policy.as_deref(),
+                Some(policy),
+                "{}",
+                hook.name
+            );
+            assert_eq!(
+                hook.match_policy.as_deref(),
+                Some("Equivalent"),
+                "{}",
+                hook.name
+            );
+            seen.push(format!("{}/{}", doc.kind, hook.name));
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "MutatingWebhookConfiguration/namespaces.mutate.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/namespaces.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/pods.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/nodes.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/settings.longhorn-talos-guard.io",
+        ]
+    );
+}
+
+/// build.sh fails loudly, naming what is missing, instead of letting the
+/// suite skip: a KUBEBUILDER_ASSETS folder without the binaries, and no Go.
+#[test]
+fn build_script_fails_with_a_clear_message() {
+    let envtest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envtest");
+    let run = |dir: &Path, envs: &[(&str, &std::ffi::OsStr)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(dir.join("build.sh"))
+            .env_remove("KUBEBUILDER_ASSETS");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run build.sh");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let (ok, stdout, stderr) = run(
+        &envtest,
+        &[("KUBEBUILDER_ASSETS", empty.path().as_os_str())],
+    );
+    assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("envtest: error: KUBEBUILDER_ASSETS=")
+            && stderr.contains("has no executable kube-apiserver"),
+        "{stderr}"
+    );
+
+    // A copy of the module with nothing built, and a go command that does not exist.
+    let copy = tempfile::tempdir().expect("temp dir");
+    for file in ["build.sh", "go.mod", "go.sum"] {
+        std::fs::copy(envtest.join(file), copy.path().join(file)).expect("copy the module");
+    }
+    let (ok, stdout, stderr) = run(
+        copy.path(),
+        &[("GO", std::ffi::OsStr::new("no-such-go-e2e"))],
+    );
+    assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("envtest: error: Go is not installed (no 'no-such-go-e2e' on PATH)")
+            && stderr.contains("KUBEBUILDER_ASSETS"),
+        "{stderr}"
+    );
+}

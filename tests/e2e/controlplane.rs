@@ -1,0 +1,294 @@
+//! A throw-away control plane like controller-runtime's envtest: etcd and
+//! kube-apiserver on loopback with free ports and a temp dir, configured like
+//! a Talos control plane for Pod Security and privileged pods.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::kubectl::Kubectl;
+use super::process::Proc;
+
+/// Where the control plane binaries are.
+pub struct Assets {
+    /// Folder holding `kube-apiserver` and `etcd`.
+    pub dir: PathBuf,
+    /// The kubectl to drive the cluster with.
+    pub kubectl: PathBuf,
+}
+
+/// Finds or builds the binaries with `tests/envtest/build.sh`, which honours
+/// KUBEBUILDER_ASSETS. Any failure (no Go, a failed build) is a test failure
+/// carrying the script's message.
+pub fn assets() -> Assets {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envtest/build.sh");
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the e2e control plane is not available: {} exited {:?}:\n{stderr}",
+        script.display(),
+        out.status.code()
+    );
+    eprint!("{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("{} printed no folder", script.display()))
+            .trim(),
+    );
+    // KUBEBUILDER_ASSETS may come without kubectl: fall back to the one on PATH.
+    let kubectl = if dir.join("kubectl").is_file() {
+        dir.join("kubectl")
+    } else {
+        eprintln!(
+            "e2e: no kubectl in {}; using the kubectl on PATH",
+            dir.display()
+        );
+        PathBuf::from("kubectl")
+    };
+    eprintln!(
+        "e2e: control plane binaries in {} ({:.1} s)",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Assets { dir, kubectl }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the OS may reuse it later).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port on 127.0.0.1")
+        .port()
+}
+
+/// Talos's default Pod Security admission configuration
+/// (`cluster.apiServer.admissionControl`, see shared/FACTS.md): enforce
+/// baseline, audit and warn restricted, all `latest`, kube-system exempt.
+const ADMISSION_CONFIG: &str = "\
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: PodSecurity
+    configuration:
+      apiVersion: pod-security.admission.config.k8s.io/v1alpha1
+      kind: PodSecurityConfiguration
+      defaults:
+        enforce: baseline
+        enforce-version: latest
+        audit: restricted
+        audit-version: latest
+        warn: restricted
+        warn-version: latest
+      exemptions:
+        usernames: []
+        runtimeClasses: []
+        namespaces: [kube-system]
+";
+
+/// A running etcd and kube-apiserver; dropping it kills both and removes the
+/// temp dir.
+pub struct ControlPlane {
+    // Fields drop in order: the API server before etcd, files last.
+    apiserver: Proc,
+    etcd: Proc,
+    /// The admin kubectl.
+    pub kubectl: Kubectl,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// Scratch space for the harness (logs, certificates).
+    pub dir: tempfile::TempDir,
+}
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver and waits until `/readyz` answers ok.
+    /// `certs_dev` writes a CA and serving pair into a folder (the guard's
+    /// `certs dev`): it serves the API server and signs service-account tokens.
+    pub fn start(assets: &Assets, certs_dev: impl Fn(&Path)) -> ControlPlane {
+        let dir = tempfile::Builder::new()
+            .prefix("ltg-e2e-")
+            .tempdir()
+            .expect("make a temp dir");
+        let root = dir.path().to_path_buf();
+        let logs = root.join("logs");
+        std::fs::create_dir_all(&logs).expect("make the log folder");
+
+        let (client, peer) = (free_port(), free_port());
+        let mut etcd_cmd = Command::new(assets.dir.join("etcd"));
+        etcd_cmd
+            .arg("--name=e2e")
+            .arg(format!("--data-dir={}", root.join("etcd").display()))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
+            .arg(format!("--initial-cluster=e2e=http://127.0.0.1:{peer}"))
+            .arg("--unsafe-no-fsync")
+            .arg("--log-level=warn");
+        let mut etcd = Proc::spawn_owning("etcd", etcd_cmd, &logs, Some(&root));
+        let etcd_addr: SocketAddr = ([127, 0, 0, 1], client).into();
+        wait(
+            "etcd to accept connections",
+            Duration::from_secs(30),
+            || {
+                if let Some(status) = etcd.exited() {
+                    panic!("etcd exited {status}\n{}", etcd.log_tail(40));
+                }
+                TcpStream::connect_timeout(&etcd_addr, Duration::from_millis(200)).is_ok()
+            },
+        );
+
+        let tls = root.join("apiserver-tls");
+        certs_dev(&tls);
+        let sa = root.join("service-account");
+        certs_dev(&sa);
+        let token = format!("e2e-{}-{}", std::process::id(), nanos());
+        let tokens = root.join("tokens.csv");
+        std::fs::write(
+            &tokens,
+            format!("{token},e2e-admin,e2e-admin,system:masters\n"),
+        )
+        .expect("write the token file");
+        let admission = root.join("admission.yaml");
+        std::fs::write(&admission, ADMISSION_CONFIG).expect("write the admission config");
+
+        let port = free_port();
+        let mut api_cmd = Command::new(assets.dir.join("kube-apiserver"));
+        api_cmd
+            .arg("--advertise-address=127.0.0.1")
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--secure-port={port}"))
+            .arg(format!("--etcd-servers=http://127.0.0.1:{client}"))
+            .arg(format!(
+                "--cert-dir={}",
+                root.join("apiserver-generated").display()
+            ))
+            .arg(format!("--tls-cert-file={}", tls.join("tls.crt").display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                tls.join("tls.key").display()
+            ))
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg(format!("--service-account-issuer=https://127.0.0.1:{port}"))
+            .arg(format!(
+                "--service-account-key-file={}",
+                sa.join("tls.crt").display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                sa.join("tls.key").display()
+            ))
+            .arg(format!("--token-auth-file={}", tokens.display()))
+            .arg("--authorization-mode=RBAC")
+            .arg("--allow-privileged=true")
+            .arg(format!(
+                "--admission-control-config-file={}",
+                admission.display()
+            ))
+            // No controller-manager runs: nothing else would reconcile endpoints.
+            .arg("--endpoint-reconciler-type=none");
+        let mut apiserver = Proc::spawn("kube-apiserver", api_cmd, &logs);
+
+        let kubeconfig = root.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster:
+      server: https://127.0.0.1:{port}
+      certificate-authority: {ca}
+users:
+  - name: e2e-admin
+    user:
+      token: {token}
+contexts:
+  - name: e2e
+    context: {{cluster: e2e, user: e2e-admin}}
+current-context: e2e
+",
+                ca = tls.join("ca.crt").display()
+            ),
+        )
+        .expect("write the kubeconfig");
+        let kubectl = Kubectl {
+            bin: assets.kubectl.clone(),
+            kubeconfig: kubeconfig.clone(),
+            cache_dir: root.join("kube-cache"),
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = apiserver.exited() {
+                panic!(
+                    "kube-apiserver exited {status}\n{}\n{}",
+                    apiserver.log_tail(60),
+                    etcd.log_tail(20)
+                );
+            }
+            let run = kubectl.run(&["get", "--raw", "/readyz"]);
+            if run.success && run.stdout.trim() == "ok" {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "kube-apiserver not ready after 90 s; last probe: {run}\n{}",
+                apiserver.log_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ControlPlane {
+            apiserver,
+            etcd,
+            kubectl,
+            kubeconfig,
+            dir,
+        }
+    }
+
+    /// The folder for the harness's log files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    /// The tails of etcd's and kube-apiserver's logs.
+    pub fn log_tails(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.apiserver.log_tail(40),
+            self.etcd.log_tail(10)
+        )
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Polls `check` every 100 ms until it is true; panics after `timeout`.
+pub fn wait(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,648 @@
+//! The scenarios of issue 4, in order. Each drives the pinned kubectl and
+//! asserts what a user sees: the exit status, stdout and stderr.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use longhorn_talos_guard::config::{Config, Level};
+use longhorn_talos_guard::policy::messages::{self, EnforceProblem, PathProblem};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+use super::Env;
+use super::controlplane::wait;
+use super::guard::Guard;
+
+const NS: &str = "longhorn-system";
+const FORBIDDEN: &str = "Error from server (Forbidden)";
+
+/// The six labels Longhorn's docs ask for on its namespace.
+const LONGHORN_LABELS: [(&str, &str); 6] = [
+    ("pod-security.kubernetes.io/enforce", "privileged"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/audit", "privileged"),
+    ("pod-security.kubernetes.io/audit-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "privileged"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
+fn denied_by(webhook: &str) -> String {
+    format!("admission webhook \"{webhook}\" denied the request: ")
+}
+
+fn failed_calling(webhook: &str) -> String {
+    format!("failed calling webhook \"{webhook}\"")
+}
+
+/// A pod shaped like Longhorn's manager: privileged, `/var/lib/longhorn`
+/// Bidirectional, `/dev` and `/proc` from the host.
+fn manager_pod(name: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: longhorn-manager}}
+spec:
+  automountServiceAccountToken: false
+  containers:
+    - name: longhorn-manager
+      image: longhornio/longhorn-manager:v1.12.1
+      securityContext:
+        privileged: true
+      volumeMounts:
+        - {{name: longhorn, mountPath: /var/lib/longhorn/, mountPropagation: Bidirectional}}
+        - {{name: dev, mountPath: /host/dev/}}
+        - {{name: proc, mountPath: /host/proc/}}
+  volumes:
+    - {{name: longhorn, hostPath: {{path: /var/lib/longhorn/}}}}
+    - {{name: dev, hostPath: {{path: /dev/}}}}
+    - {{name: proc, hostPath: {{path: /proc/}}}}
+"
+    )
+}
+
+/// A Longhorn node with `(disk name, path)` filesystem disks.
+fn longhorn_node(name: &str, disks: &[(&str, &str)]) -> String {
+    let mut out = format!(
+        "apiVersion: longhorn.io/v1beta2
+kind: Node
+metadata:
+  name: {name}
+  namespace: {NS}
+spec:
+  allowScheduling: true
+  disks:
+"
+    );
+    for (disk, path) in disks {
+        out.push_str(&format!(
+            "    {disk}: {{path: {path}, diskType: filesystem, allowScheduling: true, storageReserved: 0}}\n"
+        ));
+    }
+    out
+}
+
+fn setting(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: longhorn.io/v1beta2
+kind: Setting
+metadata:
+  name: {name}
+  namespace: {NS}
+value: {value:?}
+"
+    )
+}
+
+/// The allowed mounts of the default config, as messages list them.
+fn default_mounts() -> String {
+    messages::mount_list(&Config::default().allowed_mounts)
+}
+
+/// Creates the `default` ServiceAccount (no controller-manager makes it).
+fn service_account(env: &Env, ns: &str) {
+    let run = env
+        .k
+        .run(&["create", "serviceaccount", "default", "-n", ns]);
+    assert!(run.success || run.stderr.contains("AlreadyExists"), "{run}");
+}
+
+/// Scenario 1: `kubectl create namespace longhorn-system` gets the six labels.
+pub fn namespace_gets_labels(env: &mut Env) {
+    env.k
+        .run(&["create", "namespace", NS])
+        .ok()
+        .stdout_has("namespace/longhorn-system created");
+    let ns = env
+        .k
+        .run(&["get", "namespace", NS, "-o", "json"])
+        .ok()
+        .json();
+    for (key, value) in LONGHORN_LABELS {
+        assert_eq!(
+            ns["metadata"]["labels"][key].as_str(),
+            Some(value),
+            "label {key} on {}",
+            ns["metadata"]["labels"]
+        );
+    }
+}
+
+const BASELINE_NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: longhorn-system
+  labels:
+    pod-security.kubernetes.io/enforce: baseline
+";
+
+fn baseline_denial() -> String {
+    let message = messages::namespace_enforce(NS, &EnforceProblem::Level(Level::Baseline));
+    format!(
+        "{}{message}",
+        denied_by("namespaces.longhorn-talos-guard.io")
+    )
+}
+
+/// Scenario 2a: Applying the Longhorn namespace with `enforce: baseline` before it
+/// exists is denied with the project's message, and creates nothing.
+pub fn apply_baseline_denied_on_create(env: &mut Env) {
+    env.k
+        .with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(&format!("{FORBIDDEN}: error when creating \"STDIN\": "))
+        .stderr_has(&baseline_denial());
+    env.k
+        .run(&["get", "namespace", NS])
+        .failed()
+        .stderr_has("Error from server (NotFound)");
+}
+
+/// Scenario 2b: Applying it over the existing namespace is denied the same way.
+pub fn apply_baseline_denied_on_update(env: &mut Env) {
+    env.k
+        .with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has("error when patching \"STDIN\": ")
+        .stderr_has(&baseline_denial());
+    assert_enforce_privileged(env);
+}
+
+fn assert_enforce_privileged(env: &Env) {
+    let ns = env
+        .k
+        .run(&["get", "namespace", NS, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+        Some("privileged"),
+        "the denied change left the namespace as it was"
+    );
+}
+
+/// Scenario 3: Relabelling the namespace `restricted` is denied.
+pub fn label_restricted_denied(env: &mut Env) {
+    let message = messages::namespace_enforce(NS, &EnforceProblem::Level(Level::Restricted));
+    env.k
+        .run(&[
+            "label",
+            "--overwrite",
+            "namespace",
+            NS,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ])
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("namespaces.longhorn-talos-guard.io")
+        ));
+    assert_enforce_privileged(env);
+}
+
+/// Scenario 4: A manager-shaped pod runs in longhorn-system; the same pod in an
+/// unlabelled namespace meets Talos's baseline default.
+pub fn privileged_pod_only_in_longhorn_namespace(env: &mut Env) {
+    let plain = "e2e-plain";
+    env.k.run(&["create", "namespace", plain]).ok();
+    let labels = env
+        .k
+        .run(&[
+            "get",
+            "namespace",
+            plain,
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ])
+        .ok();
+    assert!(
+        !labels.stdout.contains("pod-security"),
+        "no Pod Security label on {plain}: {labels}"
+    );
+    service_account(env, NS);
+    service_account(env, plain);
+
+    let pod = manager_pod("longhorn-manager-e2e");
+    env.k
+        .with_manifest(&["create", "-n", NS], &pod)
+        .ok()
+        .stdout_has("pod/longhorn-manager-e2e created")
+        .stderr_lacks("Warning");
+    env.k
+        .with_manifest(&["create", "-n", plain], &pod)
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has("violates PodSecurity \"baseline:latest\"")
+        .stderr_has("privileged")
+        .stderr_has("hostPath volumes")
+        .stderr_lacks("admission webhook");
+
+    // The guard's own pod check: a host path outside the allowed mounts.
+    let bad = manager_pod("bad-hostpath-e2e").replace(
+        "{name: proc, hostPath: {path: /proc/}}",
+        "{name: proc, hostPath: {path: /opt/data}}",
+    );
+    env.k
+        .with_manifest(&["create", "-n", NS], &bad)
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}pod longhorn-system/bad-hostpath-e2e: host paths the kubelet on Talos cannot serve safely:",
+            denied_by("pods.longhorn-talos-guard.io")
+        ))
+        .stderr_has("volume \"proc\": hostPath \"/opt/data\"");
+}
+
+/// Scenario 5: Longhorn nodes: bad disks denied (each named), a good one created; a
+/// server-side dry run gives the same verdicts and stores nothing.
+pub fn longhorn_node_disks(env: &mut Env) {
+    let bad_disks = [
+        ("data-1", "/var/mnt/extra"),
+        ("data-2", "/opt/longhorn"),
+        ("default", "/var/lib/longhorn/"),
+    ];
+    let bad = longhorn_node("e2e-node-bad", &bad_disks);
+    let good = longhorn_node("e2e-node-good", &[("default", "/var/lib/longhorn/")]);
+    let outside = PathProblem::Outside(default_mounts());
+    let items = vec![
+        messages::disk_item("data-1", "/var/mnt/extra", &outside),
+        messages::disk_item("data-2", "/opt/longhorn", &outside),
+    ];
+    let message = messages::node_denial(
+        "e2e-node-bad",
+        &items,
+        &[&outside, &outside],
+        "/var/mnt/extra",
+    );
+    let expected = format!("{}{message}", denied_by("nodes.longhorn-talos-guard.io"));
+
+    for dry_run in [true, false] {
+        let mut args = vec!["create"];
+        if dry_run {
+            args.push("--dry-run=server");
+        }
+        env.k
+            .with_manifest(&args, &bad)
+            .failed()
+            .stderr_has(FORBIDDEN)
+            .stderr_has(&expected)
+            .stderr_has("disk \"data-1\": path \"/var/mnt/extra\"")
+            .stderr_has("disk \"data-2\": path \"/opt/longhorn\"")
+            .stderr_lacks("disk \"default\"");
+        let created = env.k.with_manifest(&args, &good).ok();
+        let get = env
+            .k
+            .run(&["get", "nodes.longhorn.io", "-n", NS, "e2e-node-good"]);
+        if dry_run {
+            created.stdout_has("node.longhorn.io/e2e-node-good created (server dry run)");
+            get.failed().stderr_has("Error from server (NotFound)");
+        } else {
+            created.stdout_has("node.longhorn.io/e2e-node-good created");
+            get.ok();
+        }
+        env.k
+            .run(&["get", "nodes.longhorn.io", "-n", NS, "e2e-node-bad"])
+            .failed()
+            .stderr_has("Error from server (NotFound)");
+    }
+
+    // An update that moves a disk outside is judged too.
+    env.k
+        .run(&[
+            "patch",
+            "nodes.longhorn.io",
+            "-n",
+            NS,
+            "e2e-node-good",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"disks":{"default":{"path":"/srv/longhorn"}}}}"#,
+        ])
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&denied_by("nodes.longhorn-talos-guard.io"))
+        .stderr_has("disk \"default\": path \"/srv/longhorn\"");
+}
+
+/// A Kubernetes Node whose status reports `hugepages` of hugepages-2Mi.
+fn kubernetes_node(name: &str, hugepages: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+status:
+  capacity: {{cpu: \"4\", memory: 16Gi, pods: \"110\", hugepages-2Mi: {hugepages}}}
+  allocatable: {{cpu: \"4\", memory: 14Gi, pods: \"110\", hugepages-2Mi: {hugepages}}}
+"
+    )
+}
+
+fn block_disk_node(name: &str) -> String {
+    format!(
+        "apiVersion: longhorn.io/v1beta2
+kind: Node
+metadata:
+  name: {name}
+  namespace: {NS}
+spec:
+  disks:
+    nvme: {{path: /dev/disk/by-id/nvme-e2e, diskType: block, diskDriver: auto, allowScheduling: true}}
+"
+    )
+}
+
+/// Scenario 5b: V2 block disks are judged on the Kubernetes Node's
+/// hugepages, which the guard reads through `--kube auto` and KUBECONFIG.
+pub fn block_disks_use_node_hugepages(env: &mut Env) {
+    // The API server keeps a Node's status on create.
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-worker-1", "0"))
+        .ok();
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-worker-2", "2Gi"))
+        .ok();
+    let need = Config::default().v2_min_hugepages_bytes;
+    let message = messages::hugepages_denial(
+        "e2e-worker-1",
+        &[messages::hugepages_item("nvme", "e2e-worker-1", 0, need)],
+    );
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-1"))
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("nodes.longhorn-talos-guard.io")
+        ));
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-2"))
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-worker-2 created")
+        .stderr_lacks("Warning");
+    // No Kubernetes Node to read: allowed, with a warning kubectl prints.
+    let warning =
+        messages::hugepages_unknown("e2e-worker-3", "no Kubernetes Node named e2e-worker-3");
+    env.k
+        .with_manifest(&["create"], &block_disk_node("e2e-worker-3"))
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-worker-3 created")
+        .stderr_has(&format!("Warning: {warning}"));
+}
+
+/// Scenario 6: The setting `default-data-path` outside the allowed mounts is denied.
+pub fn default_data_path_setting(env: &mut Env) {
+    let outside = PathProblem::Outside(default_mounts());
+    let message = messages::setting_denial(
+        "default-data-path",
+        "/opt/longhorn",
+        &outside,
+        "/opt/longhorn",
+    );
+    env.k
+        .with_manifest(&["create"], &setting("default-data-path", "/opt/longhorn"))
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("settings.longhorn-talos-guard.io")
+        ));
+    env.k
+        .with_manifest(
+            &["create"],
+            &setting("default-data-path", "/var/lib/longhorn/"),
+        )
+        .ok()
+        .stdout_has("setting.longhorn.io/default-data-path created");
+}
+
+/// Scenario 7: The guard is killed: namespaces, nodes and default-data-path fail
+/// closed; pods, other settings, label-only node updates, other namespaces
+/// and kube-system go on.
+pub fn guard_down_follows_failure_policy(env: &mut Env) {
+    let mut guard = env.guard.take().expect("the guard runs");
+    guard.proc.kill();
+    assert!(
+        std::net::TcpStream::connect(guard.addr).is_err(),
+        "nothing listens on {} any more",
+        guard.addr
+    );
+
+    // Fail closed (failurePolicy: Fail).
+    env.k
+        .run(&["label", "namespace", NS, "e2e=guard-down"])
+        .failed()
+        .stderr_has("Error from server (InternalError)")
+        .stderr_has(&failed_calling("namespaces.mutate.longhorn-talos-guard.io"));
+    env.k
+        .with_manifest(
+            &["create"],
+            &longhorn_node("e2e-node-down", &[("default", "/var/lib/longhorn/")]),
+        )
+        .failed()
+        .stderr_has("Error from server (InternalError)")
+        .stderr_has(&failed_calling("nodes.longhorn-talos-guard.io"));
+    env.k
+        .run(&[
+            "patch",
+            "settings.longhorn.io",
+            "-n",
+            NS,
+            "default-data-path",
+            "--type=merge",
+            "-p",
+            r#"{"value":"/var/lib/longhorn/data"}"#,
+        ])
+        .failed()
+        .stderr_has("Error from server (InternalError)")
+        .stderr_has(&failed_calling("settings.longhorn-talos-guard.io"));
+
+    // Fail open (failurePolicy: Ignore) and out of scope (matchConditions).
+    env.k
+        .with_manifest(&["create", "-n", NS], &manager_pod("longhorn-manager-down"))
+        .ok()
+        .stdout_has("pod/longhorn-manager-down created");
+    env.k
+        .run(&[
+            "label",
+            "nodes.longhorn.io",
+            "-n",
+            NS,
+            "e2e-node-good",
+            "e2e=guard-down",
+        ])
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-node-good labeled");
+    env.k
+        .with_manifest(
+            &["create"],
+            &setting("storage-over-provisioning-percentage", "100"),
+        )
+        .ok();
+
+    // Everything else never calls the guard.
+    env.k.run(&["create", "namespace", "e2e-other"]).ok();
+    env.k
+        .run(&["label", "namespace", "e2e-other", "team=e2e"])
+        .ok();
+    service_account(env, "kube-system");
+    env.k
+        .with_manifest(
+            &["create", "-n", "kube-system"],
+            &manager_pod("privileged-in-kube-system"),
+        )
+        .ok()
+        .stdout_has("pod/privileged-in-kube-system created");
+}
+
+/// One serving pair signed by `issuer`, for 127.0.0.1 and localhost.
+fn leaf(issuer: &Issuer<'_, &KeyPair>, cn: &str) -> (String, String, Vec<u8>) {
+    let key = KeyPair::generate().expect("generate a key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("leaf parameters");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, issuer).expect("sign the leaf");
+    (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+}
+
+/// Replaces the pair in `dir` by writing new files and renaming them over
+/// the old ones (key first: for a moment the pair does not match).
+fn install_pair(dir: &std::path::Path, cert_pem: &str, key_pem: &str) {
+    for (name, text) in [("tls.key", key_pem), ("tls.crt", cert_pem)] {
+        let tmp = dir.join(format!(".{name}.new"));
+        std::fs::write(&tmp, text).expect("write the new file");
+        std::fs::rename(&tmp, dir.join(name)).expect("rename over the old file");
+    }
+}
+
+/// Scenario 8: The serving certificate is replaced on disk (same CA) twice while
+/// kubectl keeps creating objects: no call fails.
+pub fn certificate_rotation_under_load(env: &mut Env) {
+    // `certs dev` does not keep its CA key, so this CA is made here.
+    let ca_key = KeyPair::generate().expect("generate the CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.distinguished_name
+        .push(DnType::CommonName, "e2e rotation CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
+    let issuer = Issuer::new(ca, &ca_key);
+    let pairs: Vec<_> = ["first", "second", "third"]
+        .iter()
+        .map(|cn| leaf(&issuer, cn))
+        .collect();
+
+    let dir = env.cp.dir.path().join("guard-rotation-tls");
+    std::fs::create_dir_all(&dir).expect("make the cert folder");
+    install_pair(&dir, &pairs[0].0, &pairs[0].1);
+    let guard = Guard::start(
+        "guard-rotation",
+        &dir,
+        &env.cp.kubeconfig,
+        &env.cp.log_dir(),
+    );
+    let addr = guard.addr;
+    env.guard = Some(guard);
+    env.install_webhooks(&addr.to_string(), ca_cert.pem().as_bytes(), false);
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let rounds = 24;
+    let loop_thread = {
+        let (k, done, failures) = (env.k.clone(), done.clone(), failures.clone());
+        let bad = longhorn_node("e2e-rotation-bad", &[("data", "/opt/longhorn")]);
+        std::thread::spawn(move || {
+            for i in 0..rounds {
+                // A create the guard allows, and one it must answer with a denial.
+                let good = longhorn_node(
+                    &format!("e2e-rotation-{i}"),
+                    &[("default", "/var/lib/longhorn/")],
+                );
+                let created = k.with_manifest(&["create"], &good);
+                if !created.success {
+                    failures.lock().unwrap().push(created.to_string());
+                }
+                let denied = k.with_manifest(&["create", "--dry-run=server"], &bad);
+                if denied.success
+                    || !denied
+                        .stderr
+                        .contains(&denied_by("nodes.longhorn-talos-guard.io"))
+                {
+                    failures.lock().unwrap().push(denied.to_string());
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+
+    let ca_pem = ca_cert.pem().into_bytes();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let served_leaf = || {
+        runtime
+            .block_on(super::common::https(
+                addr,
+                &ca_pem,
+                super::common::Proto::Http1,
+                "GET",
+                "/healthz",
+                Vec::new(),
+            ))
+            .map(|a| a.leaf)
+            .ok()
+    };
+    assert_eq!(served_leaf(), Some(pairs[0].2.clone()));
+    for (n, pair) in pairs.iter().enumerate().skip(1) {
+        let before = done.load(Ordering::SeqCst);
+        wait(
+            "the kubectl loop to make progress",
+            Duration::from_secs(60),
+            || done.load(Ordering::SeqCst) >= before + 4,
+        );
+        install_pair(&dir, &pair.0, &pair.1);
+        wait(
+            &format!("the guard to serve certificate {n}"),
+            Duration::from_secs(10),
+            || served_leaf().as_ref() == Some(&pair.2),
+        );
+    }
+    let started = Instant::now();
+    loop_thread.join().expect("the kubectl loop panicked");
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed during rotation:\n{}",
+        failures.len(),
+        2 * rounds,
+        failures.join("\n\n")
+    );
+    let reloads = env
+        .guard
+        .as_ref()
+        .map(|g| g.proc.log().matches("serving certificate reloaded").count())
+        .unwrap_or(0);
+    assert!(reloads >= 2, "the guard logged {reloads} reloads");
+    // The API server kept its connection to the guard through the rotation;
+    // a new URL host makes it dial anew and check the last certificate
+    // against the unchanged caBundle.
+    env.install_webhooks(
+        &format!("localhost:{}", addr.port()),
+        ca_cert.pem().as_bytes(),
+        false,
+    );
+    eprintln!(
+        "e2e: rotation: {} kubectl calls, 0 failed, {reloads} reloads (loop tail {:.1} s)",
+        2 * rounds,
+        started.elapsed().as_secs_f64()
+    );
+}
