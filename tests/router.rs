@@ -246,7 +246,7 @@ async fn block_disk_uses_the_node_lookup() {
     assert_denied(
         &review(&none, "/validate", "lhnode-create-block").await,
         &[
-            "node \"worker-3\", which reports 0 of hugepages-2Mi",
+            "node \"worker-3\", which reports no hugepages-2Mi",
             "vm.nr_hugepages: \"1024\"",
         ],
     );

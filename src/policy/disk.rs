@@ -415,7 +415,7 @@ mod tests {
             hugepages: Some(Hugepages::Known(0)),
         };
         let msg = evaluate(Phase::Validate, &req, &cfg, &none).denial.unwrap();
-        assert!(msg.contains("reports 0 of hugepages-2Mi"), "{msg}");
+        assert!(msg.contains("reports no hugepages-2Mi"), "{msg}");
         assert!(msg.contains("vm.nr_hugepages: \"1024\""), "{msg}");
         assert!(
             msg.contains("nvme_tcp") && msg.contains("vfio_pci"),
@@ -573,6 +573,14 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("destination: /var/lib/longhorn2"), "{msg}");
+        // Under /var/mnt the fix names the user volume Talos would mount there.
+        let msg = judge(setting_request(Operation::Create, "/var/mnt/fast/", None))
+            .denial
+            .unwrap();
+        assert!(
+            msg.contains("a Talos UserVolumeConfig named fast (Talos mounts it at /var/mnt/fast)"),
+            "{msg}"
+        );
         // Unchanged bad value: ratcheted to a warning.
         let v = judge(setting_request(Operation::Update, "/data", Some("/data")));
         assert!(v.allowed() && v.warnings.len() == 1, "{v:?}");

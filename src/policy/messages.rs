@@ -155,15 +155,35 @@ pub fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
     ))
 }
 
+/// The user volume a path under `/var/mnt/<name>` would belong to.
+fn user_volume_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/var/mnt/")?.split('/').next()?;
+    let valid = (1..=34).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then_some(name)
+}
+
 fn mount_fix(problems: &[&PathProblem], example: &str) -> String {
     let mut fix = String::new();
     if problems.iter().any(|p| p.needs_mount()) {
+        let extra_mount = format!(
+            "machine.kubelet.extraMounts: [{{destination: {example}, type: bind, source: {example}, \
+options: [bind, rshared, rw]}}]"
+        );
+        // Under /var/mnt, Talos's own answer is a user volume of that name.
+        let how = match user_volume_name(example) {
+            Some(name) => format!(
+                "a Talos UserVolumeConfig named {name} (Talos mounts it at /var/mnt/{name}), or {extra_mount}"
+            ),
+            None => {
+                format!("{extra_mount}, or a Talos UserVolumeConfig (mounted at /var/mnt/<name>)")
+            }
+        };
         fix.push_str(&format!(
             "on Talos the kubelet runs in a container and sees only the host paths mounted into it; \
 data Longhorn writes anywhere else stays inside that container and is lost. Use a path inside an \
-allowed mount, or make the path visible to the kubelet on every node: machine.kubelet.extraMounts: [{{destination: {example}, type: bind, source: {example}, \
-options: [bind, rshared, rw]}}], or a Talos UserVolumeConfig (mounted at /var/mnt/<name>); then add \
-it to allowedMounts in the longhorn-talos-guard config."
+allowed mount, or make the path visible to the kubelet on every node: {how}; then add it to \
+allowedMounts in the longhorn-talos-guard config."
         ));
     }
     if problems
@@ -225,10 +245,14 @@ pub fn setting_short(name: &str, value: &str) -> String {
 
 /// A block disk on a node without enough hugepages.
 pub fn hugepages_item(disk: &str, node: &str, have: u64, need: u64) -> String {
+    let reported = if have == 0 {
+        "no hugepages-2Mi".to_string()
+    } else {
+        format!("{} of hugepages-2Mi", format_bytes(have))
+    };
     format!(
-        "disk {disk:?}: block disk (V2 data engine) on node {node:?}, which reports {} of \
-hugepages-2Mi; the V2 data engine needs at least {}",
-        format_bytes(have),
+        "disk {disk:?}: block disk (V2 data engine) on node {node:?}, which reports {reported}; \
+the V2 data engine needs at least {}",
         format_bytes(need)
     )
 }
