@@ -104,12 +104,6 @@ struct RequestIn<'a> {
     old_object: Option<Slot<'a>>,
 }
 
-impl Default for Slot<'_> {
-    fn default() -> Self {
-        Slot::Absent
-    }
-}
-
 struct ObjectSeed {
     kind: Kind,
     field: &'static str,
