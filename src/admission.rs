@@ -258,7 +258,10 @@ fn pair<'a, T>(
 
 /// Decodes an AdmissionReview body.
 pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
-    let review: ReviewIn<'_> = match serde_json::from_slice(body) {
+    // One UTF-8 check for the whole body, so strings are not checked one by one.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ReviewError::Json(format!("the body is not UTF-8: {e}")))?;
+    let review: ReviewIn<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             // Name a wrong version rather than the first field it lacks.

@@ -39,8 +39,7 @@ pub fn check_block_path(raw: &str) -> Result<(), PathProblem> {
         return Ok(());
     }
     let path = HostPath::parse(raw).map_err(|e| PathProblem::Invalid(e.to_string()))?;
-    let dev = HostPath::parse("/dev").expect("constant path");
-    if path.is_within(&dev) && path != dev {
+    if path.is_within_normalised("/dev") && path.as_str() != "/dev" {
         Ok(())
     } else {
         Err(PathProblem::NotDevice)

@@ -43,6 +43,9 @@ impl HostPath {
         if !raw.starts_with('/') {
             return Err(PathError::Relative);
         }
+        if is_normalised(raw) {
+            return Ok(HostPath(raw.to_string()));
+        }
         let mut parts: Vec<&str> = Vec::new();
         for part in raw.split('/') {
             match part {
@@ -77,10 +80,16 @@ impl HostPath {
     /// True when `self` equals `base` or lies below it, compared by whole
     /// components: `/var/lib/longhorn2` is not inside `/var/lib/longhorn`.
     pub fn is_within(&self, base: &HostPath) -> bool {
-        if base.is_root() {
+        self.is_within_normalised(&base.0)
+    }
+
+    /// [`HostPath::is_within`] for a base that is already normalised (a
+    /// constant such as `/dev`), without building a `HostPath` for it.
+    pub fn is_within_normalised(&self, base: &str) -> bool {
+        if base == "/" {
             return true;
         }
-        match self.0.strip_prefix(base.0.as_str()) {
+        match self.0.strip_prefix(base) {
             Some("") => true,
             Some(rest) => rest.starts_with('/'),
             None => false,
@@ -92,6 +101,16 @@ impl fmt::Display for HostPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// True when an absolute path is already in normal form (the common case, so
+/// it is copied as it is).
+fn is_normalised(raw: &str) -> bool {
+    raw == "/"
+        || (!raw.ends_with('/')
+            && raw[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// True when `s` looks like a PCI address in the `domain:bus:device.function`

@@ -2,6 +2,8 @@
 //! allowed mount or a system path Longhorn's own pods use, and a Bidirectional
 //! mount needs an rshared allowed mount.
 
+use std::borrow::Cow;
+
 use super::disk::containing_mount;
 use super::messages::{self, PathProblem};
 use super::objects::Pod;
@@ -24,20 +26,20 @@ pub const SYSTEM_PATHS: [&str; 8] = [
 
 fn is_system_path(path: &HostPath) -> bool {
     // instance-manager mounts the whole host at /host: `/` exactly is allowed.
-    path.is_root()
-        || SYSTEM_PATHS
-            .iter()
-            .any(|s| path.is_within(&HostPath::parse(s).expect("constant absolute path")))
+    path.is_root() || SYSTEM_PATHS.iter().any(|s| path.is_within_normalised(s))
 }
 
 /// The mounts a pod may use: its node's when it is bound to one that has its
 /// own list, else the global list and every node's list (a DaemonSet pod may
 /// land on any node).
-fn pod_mounts(pod: &Pod, cfg: &Config) -> Vec<AllowedMount> {
+fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
     if let Some(node) = pod.spec.node_name.as_deref()
         && cfg.node_allowed_mounts.contains_key(node)
     {
-        return cfg.mounts_for_node(node).to_vec();
+        return Cow::Borrowed(cfg.mounts_for_node(node));
+    }
+    if cfg.node_allowed_mounts.is_empty() {
+        return Cow::Borrowed(&cfg.allowed_mounts);
     }
     let mut all = cfg.allowed_mounts.clone();
     for list in cfg.node_allowed_mounts.values() {
@@ -47,7 +49,7 @@ fn pod_mounts(pod: &Pod, cfg: &Config) -> Vec<AllowedMount> {
             }
         }
     }
-    all
+    Cow::Owned(all)
 }
 
 /// Judges the host path volumes of a pod created in the Longhorn namespace.
