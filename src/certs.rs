@@ -26,14 +26,19 @@ pub const KEY_FILE: &str = "tls.key";
 /// Subject alternative names every dev certificate carries: loopback and the
 /// in-cluster Service names the API server dials.
 pub fn default_sans() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+        .into_iter()
+        .chain(service_sans(SERVICE, NAMESPACE))
+        .collect()
+}
+
+/// The names the API server may dial for `service` in `namespace`.
+pub fn service_sans(service: &str, namespace: &str) -> Vec<String> {
     vec![
-        "localhost".into(),
-        "127.0.0.1".into(),
-        "::1".into(),
-        SERVICE.into(),
-        format!("{SERVICE}.{NAMESPACE}"),
-        format!("{SERVICE}.{NAMESPACE}.svc"),
-        format!("{SERVICE}.{NAMESPACE}.svc.cluster.local"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+        format!("{service}.{namespace}"),
+        service.to_string(),
     ]
 }
 
@@ -46,6 +51,9 @@ pub enum CertError {
     /// A subject alternative name is neither a DNS name nor an IP address.
     #[error("{0:?} is neither a DNS name nor an IP address")]
     San(String),
+    /// A stored CA certificate cannot be read.
+    #[error("the CA certificate is unusable: {0}")]
+    Ca(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -74,42 +82,139 @@ impl DevCerts {
     }
 }
 
-/// Makes a CA valid for `ca_days` and a serving certificate valid for
-/// `days`, with `sans` (DNS names or IP addresses) and server-auth usage.
-pub fn generate(sans: &[String], days: i64, ca_days: i64) -> Result<DevCerts, CertError> {
+/// A CA that can sign: its certificate and private key, in PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ca {
+    /// The CA certificate.
+    pub cert_pem: String,
+    /// The CA's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// What a certificate says about itself, for renewal decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// Unix time it expires.
+    pub not_after: i64,
+    /// DER of the subject name.
+    pub subject: Vec<u8>,
+    /// DER of the issuer name.
+    pub issuer: Vec<u8>,
+    /// DNS names and IP addresses it is valid for, as text.
+    pub sans: Vec<String>,
+}
+
+/// Reads the first certificate of a PEM text.
+pub fn info(pem: &str) -> Result<CertInfo, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("no certificate in PEM: {e}"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("certificate is not valid X.509: {e}"))?;
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::DNSName(d) => sans.push(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(ip) => {
+                    let text = match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .map(|o| std::net::IpAddr::from(o).to_string())
+                            .ok(),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .map(|o| std::net::IpAddr::from(o).to_string())
+                            .ok(),
+                        _ => None,
+                    };
+                    sans.extend(text);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(CertInfo {
+        not_after: cert.validity().not_after.timestamp(),
+        subject: cert.subject().as_raw().to_vec(),
+        issuer: cert.issuer().as_raw().to_vec(),
+        sans,
+    })
+}
+
+/// Every certificate of a PEM bundle, each as its own PEM text.
+pub fn split_bundle(bundle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in bundle.lines() {
+        if line.starts_with("-----BEGIN ") {
+            current.clear();
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.starts_with("-----END ") {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    out
+}
+
+/// Makes a CA valid from `now` (backdated an hour, for clock skew) for `validity`.
+/// Its common name carries its start time, so that CAs in one bundle differ.
+pub fn new_ca(now: OffsetDateTime, validity: Duration) -> Result<Ca, CertError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name = name(&format!("longhorn-talos-guard CA {}", now.unix_timestamp()));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.not_before = now - Duration::hours(1);
+    ca.not_after = now + validity;
+    let cert = ca.self_signed(&key)?;
+    Ok(Ca {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Issues a serving certificate for `sans` from `ca`, valid from `now` for
+/// `validity` but never past the CA's own expiry. Returns (certificate, key) PEM.
+pub fn issue(
+    ca: &Ca,
+    sans: &[String],
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<(String, String), CertError> {
     if let Some(bad) = sans
         .iter()
         .find(|s| rustls::pki_types::ServerName::try_from(s.as_str()).is_err())
     {
         return Err(CertError::San(bad.clone()));
     }
-    let now = OffsetDateTime::now_utc();
-    // A little backdating absorbs clock skew between nodes.
-    let start = now - Duration::hours(1);
-
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name = name("longhorn-talos-guard CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.not_before = start;
-    ca.not_after = now + Duration::days(ca_days);
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca, &ca_key);
-
+    let ca_key = KeyPair::from_pem(&ca.key_pem)?;
+    let ca_not_after = info(&ca.cert_pem).map_err(CertError::Ca)?.not_after;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, &ca_key)?;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut leaf = CertificateParams::new(sans.to_vec())?;
     leaf.distinguished_name = name(sans.first().map_or(SERVICE, String::as_str));
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.not_before = start;
-    leaf.not_after = now + Duration::days(days);
+    leaf.not_before = now - Duration::hours(1);
+    let wanted = now + validity;
+    let cap = OffsetDateTime::from_unix_timestamp(ca_not_after).unwrap_or(wanted);
+    leaf.not_after = wanted.min(cap);
     let cert = leaf.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
 
+/// Makes a CA valid for `ca_days` and a serving certificate valid for
+/// `days`, with `sans` (DNS names or IP addresses) and server-auth usage.
+pub fn generate(sans: &[String], days: i64, ca_days: i64) -> Result<DevCerts, CertError> {
+    let now = OffsetDateTime::now_utc();
+    let ca = new_ca(now, Duration::days(ca_days))?;
+    let (cert_pem, key_pem) = issue(&ca, sans, now, Duration::days(days))?;
     Ok(DevCerts {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        ca_pem: ca.cert_pem,
+        cert_pem,
+        key_pem,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod policy;
 pub mod quantity;
+pub mod selfmanaged;
 pub mod server;
 pub mod talos;
 pub mod watch;

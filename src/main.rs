@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
 use longhorn_talos_guard::config::ConfigSource;
+use longhorn_talos_guard::selfmanaged::{SelfManaged, Timings};
 use longhorn_talos_guard::{bench, certs, server, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
@@ -31,7 +32,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the admission webhook over HTTPS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Make certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -188,12 +189,87 @@ struct ServeArgs {
     /// Most connections open at once; more are closed on accept.
     #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Where the serving certificate comes from: `files` (--cert-dir, or
+    /// certs-dev/), `self-managed` (a CA and certificate kept in a Secret, the
+    /// CA written into the webhook configurations), or `auto`: self-managed
+    /// in a cluster unless certificate files are given, files otherwise.
+    #[arg(long, env = "LTG_CERT_MODE", default_value = "auto")]
+    cert_mode: CertMode,
+    /// Namespace of the guard (self-managed: where its Secret lives).
+    #[arg(long, env = "POD_NAMESPACE", default_value = certs::NAMESPACE)]
+    namespace: String,
+    /// Secret holding the self-managed CA and serving certificate.
+    #[arg(
+        long,
+        env = "LTG_SECRET_NAME",
+        default_value = "longhorn-talos-guard-tls"
+    )]
+    secret_name: String,
+    /// Name of the guard's Mutating- and ValidatingWebhookConfiguration, whose
+    /// caBundle self-managed mode writes (only those two objects).
+    #[arg(
+        long,
+        env = "LTG_WEBHOOK_CONFIGURATION",
+        default_value = "longhorn-talos-guard"
+    )]
+    webhook_configuration: String,
+    /// Service the API server dials; the self-managed certificate is valid for
+    /// its in-cluster names.
+    #[arg(long, env = "LTG_SERVICE_NAME", default_value = certs::SERVICE)]
+    service_name: String,
+    /// Extra name (DNS or IP) for the self-managed certificate; repeatable.
+    #[arg(long = "san")]
+    sans: Vec<String>,
+    /// Seconds between reads of the self-managed Secret (renewals by another
+    /// replica are served after at most this long).
+    #[arg(long, env = "LTG_SECRET_POLL_SECONDS", default_value_t = 30)]
+    secret_poll_seconds: u64,
+    #[command(flatten)]
+    timings: TimingArgs,
     /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
     #[arg(long, env = "LTG_KUBE", default_value = "auto")]
     kube: KubeMode,
     /// Milliseconds a Node look-up may take (keep it below the webhook's timeoutSeconds).
     #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value_t = 2000)]
     lookup_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CertMode {
+    /// Self-managed in a cluster unless certificate files are given; files otherwise.
+    Auto,
+    /// --cert-dir or --tls-cert/--tls-key (certs-dev/ without them).
+    Files,
+    /// A CA and certificate kept in a Secret; the CA written into the webhooks' caBundle.
+    SelfManaged,
+}
+
+/// Lifetimes of self-managed certificates (seconds). Hidden: the defaults
+/// are what a cluster wants; the tests shorten them.
+#[derive(clap::Args)]
+struct TimingArgs {
+    #[arg(long, hide = true, default_value_t = 3650 * 86_400)]
+    ca_validity_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 365 * 86_400)]
+    ca_renew_before_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 90 * 86_400)]
+    cert_validity_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 30 * 86_400)]
+    cert_renew_before_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 600)]
+    ca_overlap_seconds: i64,
+}
+
+impl TimingArgs {
+    fn timings(&self) -> Timings {
+        Timings {
+            ca_validity: time::Duration::seconds(self.ca_validity_seconds),
+            ca_renew_before: time::Duration::seconds(self.ca_renew_before_seconds),
+            cert_validity: time::Duration::seconds(self.cert_validity_seconds),
+            cert_renew_before: time::Duration::seconds(self.cert_renew_before_seconds),
+            overlap: time::Duration::seconds(self.ca_overlap_seconds),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -230,7 +306,7 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(serve(args)))
+            .and_then(|rt| rt.block_on(serve(*args)))
             .map(|()| 0),
         Command::Certs(CertsCommand::Dev { out, sans, days }) => {
             certs_dev(&out, sans, days).map(|()| 0)
@@ -349,7 +425,81 @@ fn certs_dev(out: &Path, extra: Vec<String>, days: i64) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (cert_file, key_file) = match (&args.tls_cert, &args.tls_key, &args.cert_dir) {
+    let client = match args.kube {
+        KubeMode::Off => None,
+        KubeMode::Auto => match kube::Client::try_default().await {
+            Ok(client) => Some(client),
+            Err(e) => {
+                tracing::info!(reason = %e, "no Kubernetes API: node look-ups will report unknown");
+                None
+            }
+        },
+    };
+    let facts: Arc<dyn NodeFacts> = match &client {
+        None => Arc::new(NoCluster),
+        Some(client) => Arc::new(KubeNodes::new(
+            client.clone(),
+            Duration::from_millis(args.lookup_timeout_ms),
+            Duration::from_secs(30),
+        )),
+    };
+    let explicit_files = args.tls_cert.is_some() || args.cert_dir.is_some();
+    let mode = match args.cert_mode {
+        CertMode::Auto
+            if !explicit_files && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+        {
+            CertMode::SelfManaged
+        }
+        CertMode::Auto => CertMode::Files,
+        m => m,
+    };
+    let certs = match mode {
+        CertMode::SelfManaged => {
+            let client = client.context(
+                "--cert-mode self-managed needs the Kubernetes API (in-cluster service account or KUBECONFIG, and --kube auto)",
+            )?;
+            let mut sans = certs::service_sans(&args.service_name, &args.namespace);
+            sans.extend(args.sans.iter().cloned());
+            let manager = SelfManaged::new(
+                client,
+                &args.namespace,
+                &args.secret_name,
+                &args.webhook_configuration,
+                sans,
+                args.timings.timings(),
+            );
+            server::CertSource::SelfManaged {
+                manager: Arc::new(manager),
+                interval: Duration::from_secs(args.secret_poll_seconds.max(1)),
+            }
+        }
+        _ => {
+            let (cert, key) = cert_files(&args)?;
+            server::CertSource::Files { cert, key }
+        }
+    };
+    let opts = server::ServeOptions {
+        listen: args.listen,
+        certs,
+        config: ConfigSource {
+            file: args.config,
+            talos_files: args.talos_config,
+        },
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: Duration::from_secs(args.drain_seconds),
+        reload_interval: Duration::from_secs(args.reload_seconds.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    let running = server::start(&opts, facts).await?;
+    shutdown_signal().await;
+    running.shutdown().await
+}
+
+/// The certificate files of `--cert-mode files`: explicit, a folder, or
+/// certs-dev/ (made when missing).
+fn cert_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    Ok(match (&args.tls_cert, &args.tls_key, &args.cert_dir) {
         (Some(c), Some(k), _) => (c.clone(), k.clone()),
         (_, _, Some(dir)) => certs::pair_paths(dir),
         _ => {
@@ -365,38 +515,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             (c, k)
         }
-    };
-    let facts: Arc<dyn NodeFacts> = match args.kube {
-        KubeMode::Off => Arc::new(NoCluster),
-        KubeMode::Auto => match kube::Client::try_default().await {
-            Ok(client) => Arc::new(KubeNodes::new(
-                client,
-                Duration::from_millis(args.lookup_timeout_ms),
-                Duration::from_secs(30),
-            )),
-            Err(e) => {
-                tracing::info!(reason = %e, "no Kubernetes API: node look-ups will report unknown");
-                Arc::new(NoCluster)
-            }
-        },
-    };
-    let opts = server::ServeOptions {
-        listen: args.listen,
-        cert_file,
-        key_file,
-        config: ConfigSource {
-            file: args.config,
-            talos_files: args.talos_config,
-        },
-        max_body_bytes: args.max_body_bytes,
-        drain_timeout: Duration::from_secs(args.drain_seconds),
-        reload_interval: Duration::from_secs(args.reload_seconds.max(1)),
-        header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
-        max_connections: args.max_connections.max(1),
-    };
-    let running = server::start(&opts, facts).await?;
-    shutdown_signal().await;
-    running.shutdown().await
+    })
 }
 
 async fn shutdown_signal() {

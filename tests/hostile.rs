@@ -14,7 +14,7 @@ use longhorn_talos_guard::bench::{self, LoadOptions};
 use longhorn_talos_guard::cluster::{KubeNodes, NodeFacts};
 use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::policy::Hugepages;
-use longhorn_talos_guard::server::{self, Running, ServeOptions};
+use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -38,8 +38,10 @@ async fn start(
     longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
-        cert_file: dir.path().join("tls.crt"),
-        key_file: dir.path().join("tls.key"),
+        certs: CertSource::Files {
+            cert: dir.path().join("tls.crt"),
+            key: dir.path().join("tls.key"),
+        },
         config: ConfigSource::default(),
         max_body_bytes: MAX_BODY,
         drain_timeout: Duration::from_secs(5),

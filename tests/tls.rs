@@ -14,7 +14,7 @@ use common::{FakeFacts, Proto, https, review_fixture};
 use longhorn_talos_guard::cluster::NodeFacts;
 use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::policy::Hugepages;
-use longhorn_talos_guard::server::{self, ServeOptions};
+use longhorn_talos_guard::server::{self, CertSource, ServeOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 
@@ -46,8 +46,10 @@ fn certs_dev(dir: &Path) -> Vec<u8> {
 fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
     ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
-        cert_file: cert_dir.join("tls.crt"),
-        key_file: cert_dir.join("tls.key"),
+        certs: CertSource::Files {
+            cert: cert_dir.join("tls.crt"),
+            key: cert_dir.join("tls.key"),
+        },
         config: ConfigSource {
             file: config,
             talos_files: Vec::new(),

@@ -90,6 +90,14 @@ pub fn refused_connection() {
     metrics::counter!(REFUSED_CONNECTIONS).increment(1);
 }
 
+/// Unix time at which the self-managed signing CA expires.
+pub const CA_EXPIRY: &str = "ltg_ca_expiry_timestamp_seconds";
+
+/// Publishes the self-managed signing CA's expiry.
+pub fn ca_expiry(unix: i64) {
+    metrics::gauge!(CA_EXPIRY).set(unix as f64);
+}
+
 /// Publishes the serving certificate's expiry.
 pub fn cert_expiry(unix: i64) {
     metrics::gauge!(CERT_EXPIRY).set(unix as f64);

@@ -14,6 +14,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::cluster::NodeFacts;
 use crate::config::ConfigSource;
+use crate::selfmanaged::SelfManaged;
 
 pub mod limit;
 pub mod metrics;
@@ -28,10 +29,8 @@ pub use tls::CertStore;
 pub struct ServeOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// PEM serving certificate (chain).
-    pub cert_file: PathBuf,
-    /// PEM private key.
-    pub key_file: PathBuf,
+    /// Where the serving certificate comes from.
+    pub certs: CertSource,
     /// Where the policy configuration comes from (reloaded when its files change).
     pub config: ConfigSource,
     /// Largest request body accepted.
@@ -46,6 +45,42 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Most connections open at once; more are closed on accept.
     pub max_connections: usize,
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone)]
+pub enum CertSource {
+    /// PEM files, reloaded when they change.
+    Files {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// A Secret kept by [`SelfManaged`], read again every `interval`.
+    SelfManaged {
+        /// The certificate lifecycle.
+        manager: Arc<SelfManaged>,
+        /// Time between reconciles.
+        interval: Duration,
+    },
+}
+
+impl std::fmt::Debug for CertSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertSource::Files { cert, key } => f
+                .debug_struct("Files")
+                .field("cert", cert)
+                .field("key", key)
+                .finish(),
+            CertSource::SelfManaged { manager, interval } => f
+                .debug_struct("SelfManaged")
+                .field("secret", &manager.secret_ref())
+                .field("interval", interval)
+                .finish(),
+        }
+    }
 }
 
 /// A running server.
@@ -85,7 +120,17 @@ impl Running {
 /// Loads the certificate and config, binds, and starts serving in the background.
 pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Result<Running> {
     let config = opts.config.load()?;
-    let certs = Arc::new(CertStore::load(&opts.cert_file, &opts.key_file)?);
+    let certs = Arc::new(match &opts.certs {
+        CertSource::Files { cert, key } => CertStore::load(cert, key)?,
+        CertSource::SelfManaged { manager, .. } => {
+            let state = manager.first_state(Duration::from_secs(30)).await?;
+            CertStore::from_pem(
+                &format!("secret {}", manager.secret_ref()),
+                state.cert.as_bytes(),
+                state.key.as_bytes(),
+            )?
+        }
+    });
     metrics::handle();
     metrics::cert_expiry(certs.not_after());
 
@@ -116,7 +161,12 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
         .http1()
         .header_read_timeout(Some(opts.header_read_timeout));
 
-    let mut watchers = vec![spawn_cert_reload(&certs, opts.reload_interval)];
+    let mut watchers = vec![match &opts.certs {
+        CertSource::Files { .. } => spawn_cert_reload(&certs, opts.reload_interval),
+        CertSource::SelfManaged { manager, interval } => {
+            manager.clone().spawn(certs.clone(), *interval)
+        }
+    }];
     if !opts.config.files().is_empty() {
         watchers.push(spawn_config_reload(
             opts.config.clone(),
@@ -125,7 +175,7 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
         ));
     }
     let task = tokio::spawn(server.serve(app.into_make_service()));
-    tracing::info!(addr = %local_addr, cert = %opts.cert_file.display(),
+    tracing::info!(addr = %local_addr, certs = ?opts.certs,
         config = %describe(&opts.config),
         "serving admission reviews on https://{local_addr}/validate and /mutate");
     Ok(Running {

@@ -55,10 +55,40 @@ struct Loaded {
     not_after: i64,
 }
 
-/// The current serving certificate, reloadable from its files.
+/// Where a certificate pair comes from: files, or a Secret read through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// PEM files, re-read on change.
+    Files {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// PEM held in memory, replaced by [`CertStore::update_pem`]; the text
+    /// names where it came from (`secret longhorn-talos-guard/tls`).
+    Memory(String),
+}
+
+impl Origin {
+    fn cert_name(&self) -> String {
+        match self {
+            Origin::Files { cert, .. } => cert.display().to_string(),
+            Origin::Memory(name) => format!("{name} tls.crt"),
+        }
+    }
+
+    fn key_name(&self) -> String {
+        match self {
+            Origin::Files { key, .. } => key.display().to_string(),
+            Origin::Memory(name) => format!("{name} tls.key"),
+        }
+    }
+}
+
+/// The current serving certificate, swapped atomically when it changes.
 pub struct CertStore {
-    cert_path: PathBuf,
-    key_path: PathBuf,
+    origin: Origin,
     current: ArcSwap<CertifiedKey>,
     not_after: std::sync::atomic::AtomicI64,
     last_seen: Mutex<(Vec<u8>, Vec<u8>)>,
@@ -67,8 +97,7 @@ pub struct CertStore {
 impl fmt::Debug for CertStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CertStore")
-            .field("cert_path", &self.cert_path)
-            .field("key_path", &self.key_path)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -80,28 +109,20 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn parse_pair(
-    cert_path: &Path,
-    key_path: &Path,
-    cert_pem: &[u8],
-    key_pem: &[u8],
-) -> Result<Loaded, TlsError> {
-    let pem_err = |path: &Path, message: String| TlsError::Pem {
-        path: path.display().to_string(),
-        message,
-    };
+fn parse_pair(origin: &Origin, cert_pem: &[u8], key_pem: &[u8]) -> Result<Loaded, TlsError> {
+    let pem_err = |path: String, message: String| TlsError::Pem { path, message };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| pem_err(cert_path, format!("invalid PEM: {e}")))?;
+        .map_err(|e| pem_err(origin.cert_name(), format!("invalid PEM: {e}")))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| pem_err(cert_path, "no CERTIFICATE block".into()))?;
-    let not_after = crate::certs::not_after(leaf).map_err(|e| pem_err(cert_path, e))?;
+        .ok_or_else(|| pem_err(origin.cert_name(), "no CERTIFICATE block".into()))?;
+    let not_after = crate::certs::not_after(leaf).map_err(|e| pem_err(origin.cert_name(), e))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| pem_err(key_path, format!("no usable private key: {e}")))?;
+        .map_err(|e| pem_err(origin.key_name(), format!("no usable private key: {e}")))?;
     let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|source| TlsError::Pair {
-        cert: cert_path.display().to_string(),
-        key: key_path.display().to_string(),
+        cert: origin.cert_name(),
+        key: origin.key_name(),
         source,
     })?;
     Ok(Loaded {
@@ -111,23 +132,42 @@ fn parse_pair(
 }
 
 impl CertStore {
-    /// Loads the pair; fails if it is unusable.
+    /// Loads the pair from files; fails if it is unusable.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<CertStore, TlsError> {
         let cert_pem = read(cert_path)?;
         let key_pem = read(key_path)?;
-        let loaded = parse_pair(cert_path, key_path, &cert_pem, &key_pem)?;
+        let origin = Origin::Files {
+            cert: cert_path.to_path_buf(),
+            key: key_path.to_path_buf(),
+        };
+        CertStore::new(origin, cert_pem, key_pem)
+    }
+
+    /// Builds a store from PEM held in memory; `name` says where it came from.
+    pub fn from_pem(name: &str, cert_pem: &[u8], key_pem: &[u8]) -> Result<CertStore, TlsError> {
+        CertStore::new(
+            Origin::Memory(name.to_string()),
+            cert_pem.to_vec(),
+            key_pem.to_vec(),
+        )
+    }
+
+    fn new(origin: Origin, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Result<CertStore, TlsError> {
+        let loaded = parse_pair(&origin, &cert_pem, &key_pem)?;
         Ok(CertStore {
-            cert_path: cert_path.to_path_buf(),
-            key_path: key_path.to_path_buf(),
+            origin,
             current: ArcSwap::new(loaded.key),
             not_after: loaded.not_after.into(),
             last_seen: Mutex::new((cert_pem, key_pem)),
         })
     }
 
-    /// The files it reloads from.
-    pub fn files(&self) -> [PathBuf; 2] {
-        [self.cert_path.clone(), self.key_path.clone()]
+    /// The files it reloads from (none for a store fed from memory).
+    pub fn files(&self) -> Vec<PathBuf> {
+        match &self.origin {
+            Origin::Files { cert, key } => vec![cert.clone(), key.clone()],
+            Origin::Memory(_) => Vec::new(),
+        }
     }
 
     /// Unix time at which the serving certificate expires.
@@ -135,20 +175,27 @@ impl CertStore {
         self.not_after.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Re-reads the files. Returns `Ok(true)` when a new pair is now served,
-    /// `Ok(false)` when the files are unchanged (or unchanged since a
-    /// rejected attempt), and an error when the new pair is unusable, in
-    /// which case the previous pair stays in service.
+    /// Re-reads the files (see [`CertStore::update_pem`] for the result).
+    /// A store fed from memory has nothing to re-read.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let cert_pem = read(&self.cert_path)?;
-        let key_pem = read(&self.key_path)?;
+        match &self.origin {
+            Origin::Files { cert, key } => self.update_pem(&read(cert)?, &read(key)?),
+            Origin::Memory(_) => Ok(false),
+        }
+    }
+
+    /// Serves this pair from the next handshake on. Returns `Ok(true)` when a
+    /// new pair is now served, `Ok(false)` when it is unchanged (or unchanged
+    /// since a rejected attempt), and an error when the new pair is unusable,
+    /// in which case the previous pair stays in service.
+    pub fn update_pem(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<bool, TlsError> {
         let mut last = self.last_seen.lock().unwrap_or_else(|p| p.into_inner());
         if last.0 == cert_pem && last.1 == key_pem {
             return Ok(false);
         }
         // Remember the attempt either way, so a bad pair is reported once.
-        *last = (cert_pem, key_pem);
-        let loaded = parse_pair(&self.cert_path, &self.key_path, &last.0, &last.1)?;
+        *last = (cert_pem.to_vec(), key_pem.to_vec());
+        let loaded = parse_pair(&self.origin, cert_pem, key_pem)?;
         self.current.store(loaded.key);
         self.not_after
             .store(loaded.not_after, std::sync::atomic::Ordering::Relaxed);

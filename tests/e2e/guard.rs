@@ -46,6 +46,18 @@ impl Guard {
     /// Starts `serve` on 127.0.0.1:0 with the pair in `cert_dir`, `--kube auto`
     /// reading `kubeconfig` through KUBECONFIG, and waits for its address.
     pub fn start(name: &str, cert_dir: &Path, kubeconfig: &Path, log_dir: &Path) -> Guard {
+        let cert_dir = cert_dir.to_string_lossy();
+        Guard::start_with(
+            name,
+            &["--listen", "127.0.0.1:0", "--cert-dir", &cert_dir],
+            kubeconfig,
+            log_dir,
+        )
+    }
+
+    /// Starts `serve` with `args` (which must include `--listen`), `--kube
+    /// auto` reading `kubeconfig`, and waits for its address.
+    pub fn start_with(name: &str, args: &[&str], kubeconfig: &Path, log_dir: &Path) -> Guard {
         let mut cmd = Command::new(BIN);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("LTG_") {
@@ -54,10 +66,9 @@ impl Guard {
         }
         cmd.env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
-            .args(["serve", "--listen", "127.0.0.1:0", "--kube", "auto"])
+            .args(["serve", "--kube", "auto"])
             .args(["--reload-seconds", "1", "--drain-seconds", "1"])
-            .arg("--cert-dir")
-            .arg(cert_dir);
+            .args(args);
         let mut proc = Proc::spawn(name, cmd, log_dir);
         let start = Instant::now();
         let addr = loop {
