@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
@@ -381,60 +381,32 @@ impl SelfManaged {
     async fn sync_ca_bundles(&self, bundle: &str) {
         let want = ByteString(bundle.as_bytes().to_vec());
         let name = &self.webhook_configuration;
-        match self.mutating.get_opt(name).await {
-            Ok(Some(mut config)) => {
-                let mut changed = false;
-                for w in config.webhooks.iter_mut().flatten() {
-                    if w.client_config.ca_bundle.as_ref() != Some(&want) {
-                        w.client_config.ca_bundle = Some(want.clone());
-                        changed = true;
-                    }
-                }
-                if changed {
-                    report_patch(
-                        "mutatingwebhookconfiguration",
-                        name,
-                        self.mutating
-                            .replace(name, &PostParams::default(), &config)
-                            .await
-                            .map(|_| ()),
-                    );
-                }
-            }
-            Ok(None) => tracing::warn!(
-                name,
-                "mutatingwebhookconfiguration not found; caBundle not written"
-            ),
-            Err(e) => tracing::warn!(name, error = %e, "cannot read mutatingwebhookconfiguration"),
-        }
-        match self.validating.get_opt(name).await {
-            Ok(Some(mut config)) => {
-                let mut changed = false;
-                for w in config.webhooks.iter_mut().flatten() {
-                    if w.client_config.ca_bundle.as_ref() != Some(&want) {
-                        w.client_config.ca_bundle = Some(want.clone());
-                        changed = true;
-                    }
-                }
-                if changed {
-                    report_patch(
-                        "validatingwebhookconfiguration",
-                        name,
-                        self.validating
-                            .replace(name, &PostParams::default(), &config)
-                            .await
-                            .map(|_| ()),
-                    );
-                }
-            }
-            Ok(None) => tracing::warn!(
-                name,
-                "validatingwebhookconfiguration not found; caBundle not written"
-            ),
-            Err(e) => {
-                tracing::warn!(name, error = %e, "cannot read validatingwebhookconfiguration")
-            }
-        }
+        sync_ca_bundle(
+            &self.mutating,
+            name,
+            &want,
+            |c: &mut MutatingWebhookConfiguration| {
+                c.webhooks
+                    .iter_mut()
+                    .flatten()
+                    .map(|w| &mut w.client_config)
+                    .collect()
+            },
+        )
+        .await;
+        sync_ca_bundle(
+            &self.validating,
+            name,
+            &want,
+            |c: &mut ValidatingWebhookConfiguration| {
+                c.webhooks
+                    .iter_mut()
+                    .flatten()
+                    .map(|w| &mut w.client_config)
+                    .collect()
+            },
+        )
+        .await;
     }
 
     /// Reconciles until it succeeds or `deadline` passes (start-up).
@@ -496,14 +468,49 @@ impl SelfManaged {
     }
 }
 
-fn report_patch(kind: &str, name: &str, result: Result<(), kube::Error>) {
-    match result {
-        Ok(()) => tracing::info!(kind, name, "caBundle written"),
+/// Sets `want` as the caBundle of every webhook of the configuration `name`
+/// (replaced at the read resourceVersion; a conflict is retried next pass).
+async fn sync_ca_bundle<K>(
+    api: &Api<K>,
+    name: &str,
+    want: &ByteString,
+    client_configs: impl Fn(&mut K) -> Vec<&mut WebhookClientConfig>,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let mut config = match api.get_opt(name).await {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            tracing::warn!(%kind, name, "webhook configuration not found; caBundle not written");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%kind, name, error = %e, "cannot read webhook configuration");
+            return;
+        }
+    };
+    let mut changed = false;
+    for cc in client_configs(&mut config) {
+        if cc.ca_bundle.as_ref() != Some(want) {
+            cc.ca_bundle = Some(want.clone());
+            changed = true;
+        }
+    }
+    if !changed {
+        return;
+    }
+    match api.replace(name, &PostParams::default(), &config).await {
+        Ok(_) => tracing::info!(%kind, name, "caBundle written"),
         // Another replica wrote it first; the next pass compares again.
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            tracing::debug!(kind, name, "caBundle conflict")
+            tracing::debug!(%kind, name, "caBundle conflict")
         }
-        Err(e) => tracing::warn!(kind, name, error = %e, "cannot write caBundle"),
+        Err(e) => tracing::warn!(%kind, name, error = %e, "cannot write caBundle"),
     }
 }
 

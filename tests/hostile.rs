@@ -95,15 +95,7 @@ async fn raw_post(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
-    let connector = tokio_rustls::TlsConnector::from(common::client_config(ca, Proto::Http1));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut tls = connector
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
+    let mut tls = common::tls_connect(addr, ca, Proto::Http1).await.unwrap();
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -283,16 +275,7 @@ async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
     let slow = {
         let ca = ca.clone();
         tokio::spawn(async move {
-            let connector =
-                tokio_rustls::TlsConnector::from(common::client_config(&ca, Proto::Http1));
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let mut tls = connector
-                .connect(
-                    rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-                    tcp,
-                )
-                .await
-                .unwrap();
+            let mut tls = common::tls_connect(addr, &ca, Proto::Http1).await.unwrap();
             let start = Instant::now();
             for b in
                 b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -336,21 +319,16 @@ async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
 async fn connections_beyond_the_cap_are_refused() {
     let s = start(plenty(), 4, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
-    let connector = tokio_rustls::TlsConnector::from(common::client_config(&ca, Proto::Http1));
-    let name = || rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut held = Vec::new();
     for _ in 0..4 {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         held.push(
-            connector
-                .connect(name(), tcp)
+            common::tls_connect(addr, &ca, Proto::Http1)
                 .await
                 .expect("within the cap"),
         );
     }
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(
-        connector.connect(name(), tcp).await.is_err(),
+        common::tls_connect(addr, &ca, Proto::Http1).await.is_err(),
         "the fifth connection is closed"
     );
     drop(held.pop());

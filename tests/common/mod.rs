@@ -98,6 +98,22 @@ impl Answer {
     }
 }
 
+/// Opens a TLS connection to `addr` as `localhost`, trusting `ca_pem`, offering `proto`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    ca_pem: &[u8],
+    proto: Proto,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let connector = tokio_rustls::TlsConnector::from(client_config(ca_pem, proto));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))
+}
+
 /// Sends one request on a fresh TLS connection (so each call is a new handshake).
 pub async fn https(
     addr: SocketAddr,
@@ -107,14 +123,7 @@ pub async fn https(
     path: &str,
     body: Vec<u8>,
 ) -> Result<Answer, String> {
-    let connector = tokio_rustls::TlsConnector::from(client_config(ca_pem, proto));
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let tls = connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let tls = tls_connect(addr, ca_pem, proto).await?;
     let (_, session) = tls.get_ref();
     let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
     let leaf = session.peer_certificates().unwrap()[0].to_vec();
