@@ -197,7 +197,10 @@ async fn serves_from_a_read_only_empty_directory_with_only_config_and_certs() {
         0,
         "serve wrote into its working directory"
     );
-    chmod(scratch.path(), 0o755);
+    // Writable again, so that a non-root run can remove the temp dirs.
+    for dir in [scratch.path(), &certs, &config_dir] {
+        chmod(dir, 0o755);
+    }
 }
 
 /// `certs dev` without --out writes certs-dev/ in the working directory: from
