@@ -13,6 +13,8 @@ mod common;
 
 #[path = "e2e/controlplane.rs"]
 mod controlplane;
+#[path = "e2e/deploy.rs"]
+mod deploy;
 #[path = "e2e/guard.rs"]
 mod guard;
 #[path = "e2e/kubectl.rs"]
@@ -163,7 +165,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 10] = [
+    let list: [Scenario; 11] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -200,6 +202,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
         (
             "8 certificate rotation under load",
             scenarios::certificate_rotation_under_load,
+        ),
+        (
+            "9 deployment manifests: server dry run, pod template admitted by restricted",
+            deploy::deployment_passes_restricted_and_server_validation,
         ),
     ];
     let mut failed = Vec::new();

@@ -1,0 +1,1209 @@
+//! The kustomize manifests as an operator applies them: `manifests/base`, the
+//! cert-manager overlay and the longhorn-namespace component, each rendered by
+//! the pinned kubectl's kustomize (tests/envtest/build.sh). Every rendered
+//! object must survive a round trip through its k8s-openapi type unchanged
+//! (k8s-openapi ignores unknown fields, so a dropped field means a typo or a
+//! field the API does not have); cert-manager objects are checked by hand.
+//! Then the properties the issue asks for: Pod Security restricted, HTTPS
+//! probes, two spread replicas, a PDB and a Service that select them, RBAC
+//! without wildcards and scoped by name, webhooks that call the Service and
+//! never select kube-system or the guard's own namespace.
+
+#[allow(dead_code)]
+#[path = "e2e/controlplane.rs"]
+mod controlplane;
+#[allow(dead_code)]
+#[path = "e2e/kubectl.rs"]
+mod kubectl;
+#[allow(dead_code)]
+#[path = "e2e/process.rs"]
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use longhorn_talos_guard::config::Config;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+const GUARD_NS: &str = "longhorn-talos-guard";
+const NAME: &str = "longhorn-talos-guard";
+const SECRET: &str = "longhorn-talos-guard-tls";
+const CONFIG_PATH: &str = "/etc/longhorn-talos-guard/config.yaml";
+const CERT_DIR: &str = "/etc/longhorn-talos-guard/tls";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The pinned kubectl (built once by tests/envtest/build.sh).
+fn kubectl() -> &'static Path {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL.get_or_init(|| controlplane::assets().kubectl)
+}
+
+/// `kubectl kustomize dir`, split into documents.
+fn render(dir: &Path) -> Vec<Value> {
+    let out = Command::new(kubectl())
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl().display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout)
+        .unwrap_or_else(|e| panic!("kustomize output is not YAML: {e}\n{stdout}"));
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// Every path where `typed` (the round trip) differs from `original`.
+fn differences(path: &str, original: &Value, typed: &Value, out: &mut Vec<String>) {
+    match (original, typed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let here = format!("{path}.{key}");
+                match b.get(key) {
+                    Some(other) => differences(&here, value, other, out),
+                    None => out.push(format!("{here}: unknown field (dropped by the API type)")),
+                }
+            }
+            for key in b.keys().filter(|k| !a.contains_key(*k)) {
+                out.push(format!("{path}.{key}: added by the API type"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(format!("{path}: {a} reads back as {b}")),
+    }
+}
+
+/// Deserialises `doc` into `T` and back; any field that does not survive is an error.
+fn strict<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, String> {
+    let typed: T = serde_json::from_value(doc.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    let mut diffs = Vec::new();
+    differences("", doc, &back, &mut diffs);
+    if diffs.is_empty() {
+        Ok(typed)
+    } else {
+        Err(diffs.join("; "))
+    }
+}
+
+/// The objects of one rendering, each in its API type.
+#[derive(Default)]
+struct Rendered {
+    namespaces: Vec<Namespace>,
+    service_accounts: Vec<ServiceAccount>,
+    cluster_roles: Vec<ClusterRole>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
+    config_maps: Vec<ConfigMap>,
+    services: Vec<Service>,
+    deployments: Vec<Deployment>,
+    pdbs: Vec<PodDisruptionBudget>,
+    mutating: Vec<MutatingWebhookConfiguration>,
+    validating: Vec<ValidatingWebhookConfiguration>,
+    /// cert-manager.io objects, by kind then name.
+    cert_manager: BTreeMap<(String, String), Value>,
+}
+
+fn name_of(doc: &Value) -> String {
+    doc["metadata"]["name"].as_str().unwrap_or("?").to_string()
+}
+
+/// Sorts the documents into their types; panics naming every object that is
+/// not strictly valid or of an unexpected kind.
+fn typed(docs: &[Value]) -> Rendered {
+    let mut r = Rendered::default();
+    let mut errors = Vec::new();
+    for doc in docs {
+        let api = doc["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let name = name_of(doc);
+        macro_rules! push {
+            ($list:expr) => {
+                match strict(doc) {
+                    Ok(t) => $list.push(t),
+                    Err(e) => errors.push(format!("{api} {kind} {name}: {e}")),
+                }
+            };
+        }
+        match (api, kind) {
+            ("v1", "Namespace") => push!(r.namespaces),
+            ("v1", "ServiceAccount") => push!(r.service_accounts),
+            ("v1", "ConfigMap") => push!(r.config_maps),
+            ("v1", "Service") => push!(r.services),
+            ("apps/v1", "Deployment") => push!(r.deployments),
+            ("policy/v1", "PodDisruptionBudget") => push!(r.pdbs),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => push!(r.cluster_roles),
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                push!(r.cluster_role_bindings)
+            }
+            ("rbac.authorization.k8s.io/v1", "Role") => push!(r.roles),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => push!(r.role_bindings),
+            ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
+                push!(r.mutating)
+            }
+            ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
+                push!(r.validating)
+            }
+            ("cert-manager.io/v1", "Issuer" | "Certificate") => {
+                match check_cert_manager(kind, doc) {
+                    Ok(()) => {
+                        r.cert_manager.insert((kind.to_string(), name), doc.clone());
+                    }
+                    Err(e) => errors.push(format!("{api} {kind} {name}: {e}")),
+                }
+            }
+            _ => errors.push(format!("{api} {kind} {name}: not an expected kind")),
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    r
+}
+
+/// cert-manager has no k8s-openapi type: the fields of its v1 API that these
+/// manifests use, checked by hand (unknown ones are errors, as above).
+fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
+    let top: Vec<&str> = doc
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if top != ["apiVersion", "kind", "metadata", "spec"] {
+        return Err(format!("top-level fields {top:?}"));
+    }
+    let meta = &doc["metadata"];
+    if meta["name"].as_str().is_none_or(str::is_empty) {
+        return Err("metadata.name is missing".into());
+    }
+    if meta["namespace"] != GUARD_NS {
+        return Err(format!("metadata.namespace is {}", meta["namespace"]));
+    }
+    let spec = doc["spec"].as_object().ok_or("spec is not an object")?;
+    let known: &[&str] = match kind {
+        "Issuer" => &["selfSigned", "ca"],
+        _ => &[
+            "isCA",
+            "commonName",
+            "secretName",
+            "dnsNames",
+            "duration",
+            "renewBefore",
+            "privateKey",
+            "usages",
+            "issuerRef",
+        ],
+    };
+    if let Some(unknown) = spec.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!(
+            "spec.{unknown}: not a field these manifests should use"
+        ));
+    }
+    if kind == "Issuer" {
+        let ca_ok = spec
+            .get("ca")
+            .is_some_and(|ca| ca["secretName"].as_str().is_some_and(|s| !s.is_empty()));
+        let self_signed_ok = spec.get("selfSigned").is_some_and(Value::is_object);
+        if spec.len() != 1 || !(ca_ok || self_signed_ok) {
+            return Err("spec must be exactly one of selfSigned: {} or ca: {secretName}".into());
+        }
+        return Ok(());
+    }
+    for required in ["secretName", "duration", "renewBefore"] {
+        if spec
+            .get(required)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(format!("spec.{required} is required here"));
+        }
+    }
+    let issuer = &spec["issuerRef"];
+    if issuer["name"].as_str().is_none()
+        || issuer["kind"] != "Issuer"
+        || issuer["group"] != "cert-manager.io"
+    {
+        return Err(format!(
+            "spec.issuerRef {issuer} must name an Issuer of cert-manager.io"
+        ));
+    }
+    let key = &spec["privateKey"];
+    if key["algorithm"] != "ECDSA" || key["size"] != 256 {
+        return Err(format!("spec.privateKey {key} must be ECDSA P-256"));
+    }
+    let duration = go_duration(spec["duration"].as_str().unwrap_or_default())?;
+    let renew = go_duration(spec["renewBefore"].as_str().unwrap_or_default())?;
+    if renew >= duration || renew == 0 {
+        return Err(format!(
+            "spec.renewBefore ({renew} s) must be above 0 and below spec.duration ({duration} s)"
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds in a Go duration made of h, m and s parts (what cert-manager parses).
+fn go_duration(text: &str) -> Result<u64, String> {
+    let mut total = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'h' | 'm' | 's' if !number.is_empty() => {
+                let n: u64 = number
+                    .parse()
+                    .map_err(|_| format!("bad duration {text:?}"))?;
+                total += n * match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                number.clear();
+            }
+            _ => return Err(format!("bad duration {text:?}")),
+        }
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(format!("bad duration {text:?}"));
+    }
+    Ok(total)
+}
+
+fn one<'a, T>(list: &'a [T], what: &str) -> &'a T {
+    assert_eq!(list.len(), 1, "expected exactly one {what}");
+    &list[0]
+}
+
+/// True when `selector` selects an object with `labels` (the API server's rules).
+fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let by_labels = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let by_expressions = selector.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.clone().unwrap_or_default();
+        let value = labels.get(&e.key);
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            other => panic!("unknown selector operator {other}"),
+        }
+    });
+    by_labels && by_expressions
+}
+
+fn namespace_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("kubernetes.io/metadata.name".to_string(), name.to_string())])
+}
+
+/// What the tests need of a mutating or a validating webhook.
+struct Hook {
+    name: String,
+    client: WebhookClientConfig,
+    namespace_selector: Option<LabelSelector>,
+    object_selector: Option<LabelSelector>,
+    rules: Vec<RuleWithOperations>,
+}
+
+fn hooks(r: &Rendered) -> Vec<Hook> {
+    let mut out = Vec::new();
+    for c in &r.mutating {
+        for h in c.webhooks.iter().flatten() {
+            out.push(Hook {
+                name: h.name.clone(),
+                client: h.client_config.clone(),
+                namespace_selector: h.namespace_selector.clone(),
+                object_selector: h.object_selector.clone(),
+                rules: h.rules.clone().unwrap_or_default(),
+            });
+        }
+    }
+    for c in &r.validating {
+        for h in c.webhooks.iter().flatten() {
+            out.push(Hook {
+                name: h.name.clone(),
+                client: h.client_config.clone(),
+                namespace_selector: h.namespace_selector.clone(),
+                object_selector: h.object_selector.clone(),
+                rules: h.rules.clone().unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+/// Whether `hook` can be called for objects in (or, for a Namespace rule, for)
+/// the namespace `ns`. An objectSelector counts only for Namespace objects,
+/// whose labels are the namespace's; for other objects it is chosen by
+/// whoever writes them, so it protects nothing.
+fn intercepts(hook: &Hook, ns: &BTreeMap<String, String>) -> bool {
+    let only_namespaces = hook
+        .rules
+        .iter()
+        .all(|r| r.resources.iter().flatten().all(|res| res == "namespaces"));
+    let by_namespace = hook
+        .namespace_selector
+        .as_ref()
+        .is_none_or(|s| selects(s, ns));
+    let by_object =
+        !only_namespaces || hook.object_selector.as_ref().is_none_or(|s| selects(s, ns));
+    by_namespace && by_object
+}
+
+/// The same selectors with every `In` expression removed, as if an overlay
+/// had widened the Longhorn namespace list to everything.
+fn widened(hook: &Hook) -> Hook {
+    let strip = |s: &Option<LabelSelector>| {
+        s.clone().map(|mut s| {
+            if let Some(exprs) = s.match_expressions.as_mut() {
+                exprs.retain(|e| e.operator != "In");
+            }
+            s
+        })
+    };
+    Hook {
+        name: hook.name.clone(),
+        client: hook.client.clone(),
+        namespace_selector: strip(&hook.namespace_selector),
+        object_selector: strip(&hook.object_selector),
+        rules: hook.rules.clone(),
+    }
+}
+
+/// The webhooks call the Service on its port, select `longhorn_ns`, and never
+/// kube-system or the guard's namespace, even with the `In` lists widened.
+fn assert_webhooks(r: &Rendered, longhorn_ns: &str) {
+    let service = one(&r.services, "Service");
+    let port = &service
+        .spec
+        .as_ref()
+        .expect("Service spec")
+        .ports
+        .as_ref()
+        .expect("ports")[0];
+    let all = hooks(r);
+    assert_eq!(all.len(), 5, "five webhooks");
+    for hook in &all {
+        let svc = hook
+            .client
+            .service
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no clientConfig.service", hook.name));
+        assert_eq!(
+            (svc.name.as_str(), svc.namespace.as_str(), svc.port),
+            (
+                service.metadata.name.as_deref().unwrap_or_default(),
+                service.metadata.namespace.as_deref().unwrap_or_default(),
+                Some(port.port)
+            ),
+            "{} must call the rendered Service",
+            hook.name
+        );
+        assert!(hook.client.url.is_none(), "{}", hook.name);
+        assert!(
+            intercepts(hook, &namespace_labels(longhorn_ns)),
+            "{} does not select the Longhorn namespace {longhorn_ns}",
+            hook.name
+        );
+        for other in ["kube-system", GUARD_NS, "default", "longhorn-system-2"] {
+            if other == longhorn_ns {
+                continue;
+            }
+            assert!(
+                !intercepts(hook, &namespace_labels(other)),
+                "{} selects {other}",
+                hook.name
+            );
+        }
+        for never in ["kube-system", GUARD_NS] {
+            assert!(
+                !intercepts(&widened(hook), &namespace_labels(never)),
+                "{} would select {never} once its In list is widened: it needs a NotIn",
+                hook.name
+            );
+        }
+    }
+}
+
+fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
+    spec.containers
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn env_value<'a>(c: &'a Container, name: &str) -> Option<&'a str> {
+    c.env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+}
+
+/// A port by number or by name, resolved against the container's ports.
+fn container_port(c: &Container, port: &IntOrString) -> Option<i32> {
+    let ports = c.ports.iter().flatten();
+    match port {
+        IntOrString::Int(n) => ports.map(|p| p.container_port).find(|p| p == n),
+        IntOrString::String(name) => ports
+            .filter(|p| p.name.as_deref() == Some(name))
+            .map(|p| p.container_port)
+            .next(),
+    }
+}
+
+/// The Pod Security "restricted" profile (latest), check by check, as
+/// k8s.io/pod-security-admission defines it; plus what this Deployment needs.
+fn assert_pod_template(d: &Deployment) {
+    let spec = &d.spec;
+    let pod = spec.template.spec.as_ref().expect("pod template spec");
+    let psc = pod.security_context.clone().unwrap_or_default();
+
+    // restricted: host namespaces, hostPath and host ports.
+    assert_ne!(pod.host_network, Some(true), "hostNetwork");
+    assert_ne!(pod.host_pid, Some(true), "hostPID");
+    assert_ne!(pod.host_ipc, Some(true), "hostIPC");
+    for v in pod.volumes.iter().flatten() {
+        let allowed = v.config_map.is_some()
+            || v.secret.is_some()
+            || v.projected.is_some()
+            || v.downward_api.is_some()
+            || v.empty_dir.is_some()
+            || v.csi.is_some()
+            || v.ephemeral.is_some()
+            || v.persistent_volume_claim.is_some();
+        assert!(
+            allowed && v.host_path.is_none(),
+            "volume {} is not allowed by restricted",
+            v.name
+        );
+    }
+    // restricted: seccomp RuntimeDefault (or Localhost) at pod level.
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+        Some("RuntimeDefault"),
+        "pod seccompProfile"
+    );
+    assert_eq!(psc.run_as_non_root, Some(true), "pod runAsNonRoot");
+    assert_eq!(psc.run_as_user, Some(65532), "pod runAsUser");
+    assert_eq!(psc.run_as_group, Some(65532), "pod runAsGroup");
+    assert!(pod.init_containers.is_none() && pod.ephemeral_containers.is_none());
+    assert_eq!(pod.containers.len(), 1, "one container");
+    for c in &pod.containers {
+        let sc = c.security_context.clone().unwrap_or_default();
+        let who = format!("container {}", c.name);
+        assert_ne!(sc.privileged, Some(true), "{who}: privileged");
+        assert_eq!(
+            sc.allow_privilege_escalation,
+            Some(false),
+            "{who}: allowPrivilegeEscalation"
+        );
+        let caps = sc.capabilities.clone().unwrap_or_default();
+        assert!(
+            caps.drop.iter().flatten().any(|d| d == "ALL"),
+            "{who}: capabilities must drop ALL"
+        );
+        assert!(
+            caps.add.is_none_or(|a| a.is_empty()),
+            "{who}: adds capabilities"
+        );
+        assert_ne!(sc.run_as_non_root, Some(false), "{who}: runAsNonRoot false");
+        assert_ne!(sc.run_as_user, Some(0), "{who}: runs as root");
+        if let Some(p) = &sc.seccomp_profile {
+            assert!(
+                p.type_ == "RuntimeDefault" || p.type_ == "Localhost",
+                "{who}: seccomp {}",
+                p.type_
+            );
+        }
+        assert_eq!(
+            sc.read_only_root_filesystem,
+            Some(true),
+            "{who}: readOnlyRootFilesystem"
+        );
+        for p in c.ports.iter().flatten() {
+            assert!(p.host_port.is_none_or(|h| h == 0), "{who}: hostPort");
+        }
+    }
+
+    let c = container(pod, "guard");
+    assert_eq!(spec.replicas, Some(2), "two replicas");
+    // Spread across nodes, as a hard topology spread or a pod anti-affinity.
+    let template_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let spread = pod.topology_spread_constraints.iter().flatten().any(|t| {
+        t.topology_key == "kubernetes.io/hostname"
+            && t.max_skew == 1
+            && t.when_unsatisfiable == "DoNotSchedule"
+            && t.label_selector
+                .as_ref()
+                .is_some_and(|s| selects(s, &template_labels))
+    });
+    let anti = pod
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .is_some_and(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .iter()
+                .flatten()
+                .chain(
+                    a.preferred_during_scheduling_ignored_during_execution
+                        .iter()
+                        .flatten()
+                        .map(|w| &w.pod_affinity_term),
+                )
+                .any(|t| {
+                    t.topology_key == "kubernetes.io/hostname"
+                        && t.label_selector
+                            .as_ref()
+                            .is_some_and(|s| selects(s, &template_labels))
+                })
+        });
+    assert!(
+        spread || anti,
+        "replicas are not spread across kubernetes.io/hostname"
+    );
+    assert!(
+        spec.selector
+            .match_labels
+            .as_ref()
+            .is_some_and(|_| selects(&spec.selector, &template_labels)),
+        "the Deployment's selector does not select its own template"
+    );
+
+    // Probes: HTTPS on the serving port.
+    let listen = arg_after(c.args.as_deref().unwrap_or_default(), "--listen").expect("--listen");
+    let listen_port: i32 = listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("--listen port");
+    assert_eq!(listen_port, 8443);
+    for (probe, path) in [
+        (&c.liveness_probe, "/healthz"),
+        (&c.readiness_probe, "/readyz"),
+        (&c.startup_probe, "/healthz"),
+    ] {
+        let get = probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .unwrap_or_else(|| panic!("no httpGet probe on {path}"));
+        assert_eq!(get.path.as_deref(), Some(path));
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"), "probe on {path}");
+        assert_eq!(
+            container_port(c, &get.port),
+            Some(listen_port),
+            "probe on {path}"
+        );
+    }
+
+    // Termination: the preStop sleep and the drain fit in the grace period.
+    let sleep = c
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|p| p.sleep.as_ref())
+        .expect("preStop sleep action (the image has no shell)")
+        .seconds;
+    let drain: i64 = env_value(c, "LTG_DRAIN_SECONDS")
+        .and_then(|v| v.parse().ok())
+        .expect("LTG_DRAIN_SECONDS");
+    let grace = pod
+        .termination_grace_period_seconds
+        .expect("terminationGracePeriodSeconds");
+    assert!(
+        (3..=10).contains(&sleep) && grace >= sleep + drain + 2,
+        "preStop {sleep} s + drain {drain} s must fit in {grace} s with room to spare"
+    );
+
+    // Resources: requests for both, a memory limit above the observed 17 MiB peak.
+    let res = c.resources.as_ref().expect("resources");
+    let requests = res.requests.as_ref().expect("requests");
+    assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+    let limit = &res.limits.as_ref().expect("limits")["memory"].0;
+    let mib: u64 = limit
+        .strip_suffix("Mi")
+        .and_then(|m| m.parse().ok())
+        .expect("memory limit in Mi");
+    assert!(
+        mib >= 32,
+        "memory limit {limit} too close to the 17 MiB peak"
+    );
+
+    // Identity and environment.
+    assert_eq!(
+        pod.automount_service_account_token,
+        Some(true),
+        "needs the API"
+    );
+    assert_eq!(pod.service_account_name.as_deref(), Some(NAME));
+    let pod_ns = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "POD_NAMESPACE")
+        .and_then(|e| e.value_from.as_ref())
+        .and_then(|v| v.field_ref.as_ref())
+        .map(|f| f.field_path.as_str());
+    assert_eq!(
+        pod_ns,
+        Some("metadata.namespace"),
+        "POD_NAMESPACE from the downward API"
+    );
+    assert!(
+        pod.priority_class_name.is_none(),
+        "no system priority class outside kube-system"
+    );
+    let image = c.image.as_deref().unwrap_or_default();
+    assert!(
+        image.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
+        "image {image} is not tagged with the crate version"
+    );
+}
+
+/// The ConfigMap mounted where `--config` points.
+fn mounted_config<'a>(r: &'a Rendered, d: &Deployment) -> &'a str {
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    let c = container(pod, "guard");
+    let config = arg_after(c.args.as_deref().unwrap_or_default(), "--config").expect("--config");
+    assert_eq!(config, CONFIG_PATH);
+    let (dir, file) = config.rsplit_once('/').expect("absolute path");
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path.trim_end_matches('/') == dir)
+        .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .expect("the mount's volume");
+    let cm_name = volume
+        .config_map
+        .as_ref()
+        .map(|c| c.name.as_str())
+        .expect("a ConfigMap volume");
+    let cm = r
+        .config_maps
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(cm_name))
+        .unwrap_or_else(|| panic!("ConfigMap {cm_name} is not rendered"));
+    cm.data
+        .as_ref()
+        .and_then(|d| d.get(file))
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("ConfigMap {cm_name} has no key {file}"))
+}
+
+/// Everything both the base and the overlay must satisfy.
+fn assert_common(r: &Rendered, longhorn_ns: &str) {
+    let ns = one(&r.namespaces, "Namespace");
+    assert_eq!(ns.metadata.name.as_deref(), Some(GUARD_NS));
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    for mode in ["enforce", "audit", "warn"] {
+        let key = format!("pod-security.kubernetes.io/{mode}");
+        assert_eq!(
+            labels.get(&key).map(String::as_str),
+            Some("restricted"),
+            "{key}"
+        );
+        assert_eq!(
+            labels.get(&format!("{key}-version")).map(String::as_str),
+            Some("latest"),
+            "{key}-version"
+        );
+    }
+    let namespaced = r
+        .service_accounts
+        .iter()
+        .map(|o| &o.metadata)
+        .chain(r.roles.iter().map(|o| &o.metadata))
+        .chain(r.role_bindings.iter().map(|o| &o.metadata))
+        .chain(r.config_maps.iter().map(|o| &o.metadata))
+        .chain(r.services.iter().map(|o| &o.metadata))
+        .chain(r.deployments.iter().map(|o| &o.metadata))
+        .chain(r.pdbs.iter().map(|o| &o.metadata));
+    for meta in namespaced {
+        assert_eq!(meta.namespace.as_deref(), Some(GUARD_NS), "{:?}", meta.name);
+    }
+
+    let d = one(&r.deployments, "Deployment");
+    assert_pod_template(d);
+    let template_labels = d
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    let guard = container(pod, "guard");
+
+    let sa = one(&r.service_accounts, "ServiceAccount");
+    assert_eq!(
+        sa.metadata.name.as_deref(),
+        pod.service_account_name.as_deref()
+    );
+
+    let pdb = one(&r.pdbs, "PodDisruptionBudget");
+    let pdb_spec = pdb.spec.as_ref().expect("PDB spec");
+    assert_eq!(pdb_spec.min_available, Some(IntOrString::Int(1)));
+    assert!(
+        pdb_spec
+            .selector
+            .as_ref()
+            .is_some_and(|s| selects(s, &template_labels)),
+        "the PDB does not select the Deployment's pods"
+    );
+
+    let svc = one(&r.services, "Service");
+    let svc_spec = svc.spec.as_ref().expect("Service spec");
+    let selector = svc_spec.selector.clone().unwrap_or_default();
+    assert!(
+        !selector.is_empty()
+            && selector
+                .iter()
+                .all(|(k, v)| template_labels.get(k) == Some(v)),
+        "the Service does not select the Deployment's pods"
+    );
+    let port = one(
+        svc_spec.ports.as_deref().unwrap_or_default(),
+        "Service port",
+    );
+    assert_eq!((port.port, port.name.as_deref()), (443, Some("https")));
+    let target = port
+        .target_port
+        .clone()
+        .unwrap_or(IntOrString::Int(port.port));
+    assert_eq!(
+        container_port(guard, &target),
+        Some(8443),
+        "the Service's targetPort"
+    );
+
+    let config = Config::from_yaml(mounted_config(r, d), "rendered ConfigMap")
+        .unwrap_or_else(|e| panic!("the rendered config does not load: {e}"));
+    assert_eq!(config.longhorn_namespace, longhorn_ns);
+    let defaults = Config {
+        longhorn_namespace: longhorn_ns.to_string(),
+        ..Config::default()
+    };
+    assert_eq!(
+        config, defaults,
+        "the ConfigMap is the embedded defaults written out"
+    );
+
+    assert_webhooks(r, longhorn_ns);
+    assert_rbac(r);
+}
+
+/// No wildcard anywhere; the bindings give the rules to the guard's account only.
+fn assert_rbac(r: &Rendered) {
+    let rules = r
+        .cluster_roles
+        .iter()
+        .flat_map(|c| c.rules.iter().flatten())
+        .chain(r.roles.iter().flat_map(|c| c.rules.iter().flatten()));
+    for rule in rules {
+        let words = rule
+            .verbs
+            .iter()
+            .chain(rule.api_groups.iter().flatten())
+            .chain(rule.resources.iter().flatten())
+            .chain(rule.resource_names.iter().flatten());
+        for w in words {
+            assert!(!w.contains('*'), "wildcard {w:?} in {rule:?}");
+        }
+        assert!(rule.non_resource_urls.is_none(), "{rule:?}");
+        let sensitive = rule.resources.iter().flatten().any(|res| {
+            matches!(
+                res.as_str(),
+                "secrets" | "mutatingwebhookconfigurations" | "validatingwebhookconfigurations"
+            )
+        });
+        let create_secrets = rule.verbs == ["create"]
+            && rule.resources.as_deref() == Some(&["secrets".to_string()][..]);
+        if sensitive && !create_secrets {
+            assert!(
+                rule.resource_names.as_ref().is_some_and(|n| !n.is_empty()),
+                "{rule:?} must be restricted by resourceNames"
+            );
+        }
+    }
+    let subjects = r
+        .cluster_role_bindings
+        .iter()
+        .flat_map(|b| b.subjects.iter().flatten())
+        .chain(
+            r.role_bindings
+                .iter()
+                .flat_map(|b| b.subjects.iter().flatten()),
+        );
+    for s in subjects {
+        assert_eq!(
+            (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()),
+            ("ServiceAccount", NAME, Some(GUARD_NS))
+        );
+    }
+    for b in &r.cluster_role_bindings {
+        assert_eq!(
+            (b.role_ref.kind.as_str(), b.role_ref.name.as_str()),
+            ("ClusterRole", NAME)
+        );
+        assert!(
+            r.cluster_roles
+                .iter()
+                .any(|c| c.metadata.name.as_deref() == Some(NAME))
+        );
+    }
+    for b in &r.role_bindings {
+        assert_eq!(
+            (b.role_ref.kind.as_str(), b.role_ref.name.as_str()),
+            ("Role", NAME)
+        );
+        assert!(
+            r.roles
+                .iter()
+                .any(|c| c.metadata.name.as_deref() == Some(NAME))
+        );
+    }
+}
+
+fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        verbs: strings(verbs),
+        non_resource_urls: None,
+    }
+}
+
+fn nodes_get() -> PolicyRule {
+    rule(&[""], &["nodes"], &[], &["get"])
+}
+
+#[test]
+fn base_renders_strictly_typed_with_the_promised_properties() {
+    let r = typed(&render(&repo().join("manifests/base")));
+    assert_common(&r, "longhorn-system");
+
+    // Exactly the rules of the issue, and nothing cluster-wide beyond them.
+    let cluster = one(&r.cluster_roles, "ClusterRole");
+    assert_eq!(
+        cluster.rules.clone().unwrap_or_default(),
+        [
+            nodes_get(),
+            rule(
+                &["admissionregistration.k8s.io"],
+                &[
+                    "mutatingwebhookconfigurations",
+                    "validatingwebhookconfigurations"
+                ],
+                &[NAME],
+                &["get", "update", "patch"],
+            ),
+        ]
+    );
+    let role = one(&r.roles, "Role");
+    assert_eq!(
+        role.rules.clone().unwrap_or_default(),
+        [
+            rule(&[""], &["secrets"], &[], &["create"]),
+            rule(
+                &[""],
+                &["secrets"],
+                &[SECRET],
+                &["get", "update", "patch", "list", "watch"]
+            ),
+        ]
+    );
+
+    // Self-managed mode, with the flags and the names RBAC allows.
+    let d = one(&r.deployments, "Deployment");
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    let args = container(pod, "guard").args.clone().unwrap_or_default();
+    assert_eq!(arg_after(&args, "--cert-mode"), Some("self-managed"));
+    assert_eq!(arg_after(&args, "--secret-name"), Some(SECRET));
+    let config_names: Vec<_> = r
+        .mutating
+        .iter()
+        .map(|c| c.metadata.name.clone())
+        .chain(r.validating.iter().map(|c| c.metadata.name.clone()))
+        .collect();
+    assert_eq!(
+        config_names,
+        [Some(NAME.to_string()), Some(NAME.to_string())]
+    );
+    assert_eq!(arg_after(&args, "--webhook-configuration"), Some(NAME));
+    assert!(r.cert_manager.is_empty());
+}
+
+#[test]
+fn cert_manager_overlay_mounts_the_issued_secret_and_drops_the_write_rules() {
+    let r = typed(&render(&repo().join("manifests/overlays/cert-manager")));
+    assert_common(&r, "longhorn-system");
+
+    // RBAC: the Node look-up only; no Role, nothing on Secrets or webhooks.
+    assert_eq!(
+        one(&r.cluster_roles, "ClusterRole")
+            .rules
+            .clone()
+            .unwrap_or_default(),
+        [nodes_get()]
+    );
+    assert!(
+        r.roles.is_empty() && r.role_bindings.is_empty(),
+        "no Role is needed"
+    );
+
+    // The Deployment reads the Secret cert-manager writes, mounted at --cert-dir.
+    let d = one(&r.deployments, "Deployment");
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    let c = container(pod, "guard");
+    let args = c.args.clone().unwrap_or_default();
+    assert_eq!(arg_after(&args, "--cert-mode"), Some("files"));
+    assert_eq!(arg_after(&args, "--cert-dir"), Some(CERT_DIR));
+    for flag in ["--secret-name", "--webhook-configuration"] {
+        assert!(
+            !args.iter().any(|a| a == flag),
+            "{flag} is for self-managed mode"
+        );
+    }
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == CERT_DIR)
+        .expect("the Secret mounted at --cert-dir");
+    assert_eq!(mount.read_only, Some(true));
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .expect("volume");
+    let secret = volume.secret.as_ref().expect("a Secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some(SECRET));
+
+    // The bootstrap chain: selfSigned Issuer -> CA Certificate -> CA Issuer -> serving Certificate.
+    let cm = &r.cert_manager;
+    let get = |kind: &str, name: &str| {
+        cm.get(&(kind.to_string(), name.to_string()))
+            .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", cm.keys()))
+    };
+    let serving = cm
+        .values()
+        .find(|c| c["kind"] == "Certificate" && c["spec"]["secretName"] == SECRET)
+        .expect("a Certificate writing the mounted Secret");
+    assert_ne!(serving["spec"]["isCA"], true);
+    let svc = one(&r.services, "Service");
+    let dns = format!(
+        "{}.{}.svc",
+        svc.metadata.name.as_deref().unwrap_or_default(),
+        svc.metadata.namespace.as_deref().unwrap_or_default()
+    );
+    let names: Vec<&str> = serving["spec"]["dnsNames"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&dns.as_str()), "{names:?} lacks {dns}");
+    assert_eq!(serving["spec"]["privateKey"]["encoding"], "PKCS8");
+    let ca_issuer = get(
+        "Issuer",
+        serving["spec"]["issuerRef"]["name"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    let ca_secret = ca_issuer["spec"]["ca"]["secretName"]
+        .as_str()
+        .expect("a CA Issuer");
+    let ca_cert = cm
+        .values()
+        .find(|c| c["kind"] == "Certificate" && c["spec"]["secretName"] == ca_secret)
+        .expect("a Certificate writing the CA Issuer's Secret");
+    assert_eq!(ca_cert["spec"]["isCA"], true);
+    let root = get(
+        "Issuer",
+        ca_cert["spec"]["issuerRef"]["name"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    assert!(
+        root["spec"]["selfSigned"].is_object(),
+        "the CA is self-signed"
+    );
+    assert_eq!(cm.len(), 4, "{:?}", cm.keys());
+
+    // cainjector fills both webhook configurations from the serving Certificate.
+    let inject = format!("{GUARD_NS}/{}", name_of(serving));
+    let annotations = r
+        .mutating
+        .iter()
+        .map(|c| c.metadata.annotations.clone())
+        .chain(r.validating.iter().map(|c| c.metadata.annotations.clone()));
+    for a in annotations {
+        let a = a.unwrap_or_default();
+        assert_eq!(a.get("cert-manager.io/inject-ca-from"), Some(&inject));
+    }
+}
+
+/// `to` relative to `from` (kustomize refuses absolute paths to a base).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// A kustomization in a temp dir using `base` and a copy of the component
+/// whose one line `edit` rewrites; returns the rendering.
+fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = repo().join("manifests/components/longhorn-namespace");
+    let copy = dir.path().join("longhorn-namespace");
+    std::fs::create_dir(&copy).expect("mkdir");
+    for entry in std::fs::read_dir(&src).expect("read the component") {
+        let entry = entry.expect("dir entry");
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).expect("copy");
+    }
+    if let Some((from, to)) = edit {
+        let file = copy.join("longhorn-namespace.yaml");
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert_eq!(text.matches(from).count(), 1, "the one edit is {from:?}");
+        std::fs::write(&file, text.replace(from, to)).expect("write");
+    }
+    let base = relative(
+        &dir.path().canonicalize().expect("canonical temp dir"),
+        &repo().join(base).canonicalize().expect("canonical base"),
+    );
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [./longhorn-namespace]\n",
+            base.display()
+        ),
+    )
+    .expect("write kustomization");
+    render(dir.path())
+}
+
+#[test]
+fn longhorn_namespace_component_moves_selectors_and_config_with_one_edit() {
+    // Unchanged, the component renders exactly the base.
+    let mut diffs = Vec::new();
+    differences(
+        "",
+        &Value::Array(render(&repo().join("manifests/base"))),
+        &Value::Array(with_component("manifests/base", None)),
+        &mut diffs,
+    );
+    assert!(
+        diffs.is_empty(),
+        "the component with its default value must change nothing: {}",
+        diffs.join("; ")
+    );
+
+    let edit = Some(("name: longhorn-system", "name: storage"));
+    for base in ["manifests/base", "manifests/overlays/cert-manager"] {
+        let docs = with_component(base, edit);
+        assert!(
+            !docs.iter().any(|d| name_of(d) == "longhorn-namespace"),
+            "{base}: the local-config source object must not reach the cluster"
+        );
+        let r = typed(&docs);
+        // assert_common checks the webhooks select storage and not longhorn-system,
+        // and that the config file says storage and is otherwise the defaults.
+        assert_common(&r, "storage");
+        let text = serde_json::to_string(&docs).expect("JSON");
+        assert!(
+            !text.contains("longhorn-system"),
+            "{base}: longhorn-system left somewhere"
+        );
+    }
+}
+
+/// The strictness check itself: a misspelt field is reported by its path.
+#[test]
+fn strict_round_trip_names_an_unknown_field() {
+    let doc = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"spec": {"containers": [
+                {"name": "c", "securityContext": {"runAsNonroot": true}}
+            ]}}
+        }
+    });
+    let err = strict::<Deployment>(&doc).expect_err("runAsNonroot is not a field");
+    assert_eq!(
+        err,
+        ".spec.template.spec.containers[0].securityContext.runAsNonroot: unknown field (dropped by the API type)"
+    );
+    let mut cert = serde_json::json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "c", "namespace": GUARD_NS},
+        "spec": {"secretName": "s", "duration": "2160h", "renewBefore": "2400h",
+                 "privateKey": {"algorithm": "ECDSA", "size": 256},
+                 "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": "i"}}
+    });
+    let err = check_cert_manager("Certificate", &cert).expect_err("renewBefore above duration");
+    assert!(err.contains("renewBefore"), "{err}");
+    cert["spec"]["renewBefore"] = "720h".into();
+    check_cert_manager("Certificate", &cert).expect("valid");
+    cert["spec"]["dnsName"] = serde_json::json!(["x"]);
+    let err = check_cert_manager("Certificate", &cert).expect_err("dnsName is misspelt");
+    assert!(err.contains("spec.dnsName"), "{err}");
+}
