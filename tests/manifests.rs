@@ -1207,3 +1207,52 @@ fn strict_round_trip_names_an_unknown_field() {
     let err = check_cert_manager("Certificate", &cert).expect_err("dnsName is misspelt");
     assert!(err.contains("spec.dnsName"), "{err}");
 }
+
+/// Runs the binary with a rendered Deployment's container args (outside a
+/// cluster) and returns its exit code and stderr.
+fn run_shipped_args(args: &[String]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+        .args(args)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBECONFIG")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("run the binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_binary_accepts_the_shipped_container_args() {
+    // Outside a cluster each variant stops at the first thing it cannot reach,
+    // which proves every flag parsed (a flag the CLI lacks exits 2 with a usage error).
+    let base = typed(&render(&repo().join("manifests/base")));
+    let pod = one(&base.deployments, "Deployment")
+        .spec
+        .template
+        .spec
+        .clone()
+        .expect("pod spec");
+    let (code, err) = run_shipped_args(&container(&pod, "guard").args.clone().unwrap_or_default());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--cert-mode self-managed needs the Kubernetes API"),
+        "{err}"
+    );
+
+    let overlay = typed(&render(&repo().join("manifests/overlays/cert-manager")));
+    let pod = one(&overlay.deployments, "Deployment")
+        .spec
+        .template
+        .spec
+        .clone()
+        .expect("pod spec");
+    let (code, err) = run_shipped_args(&container(&pod, "guard").args.clone().unwrap_or_default());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot read config file /etc/longhorn-talos-guard/config.yaml"),
+        "{err}"
+    );
+}
