@@ -18,6 +18,8 @@ RUN mkdir src \
     && cargo build --release --locked \
     && rm -rf src
 COPY src ./src
+# `bench` embeds the review fixtures it sends.
+COPY tests/fixtures/admission ./tests/fixtures/admission
 # touch: the placeholder's build is older than the real sources.
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \

@@ -1256,3 +1256,54 @@ fn the_binary_accepts_the_shipped_container_args() {
         "{err}"
     );
 }
+
+#[test]
+fn the_image_build_context_holds_every_file_the_crate_embeds() {
+    // No Docker engine here, so the image is never built in CI: check instead
+    // that each include_bytes!/include_str! path is copied by the Dockerfile
+    // and not excluded by .dockerignore.
+    let root = repo();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            parts[..parts.len() - 1].to_vec()
+        })
+        .collect();
+    let kept: Vec<&str> = ignore.lines().filter_map(|l| l.strip_prefix('!')).collect();
+    let mut embedded = Vec::new();
+    for entry in std::fs::read_dir(root.join("src")).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for part in text
+                .split("include_bytes!(\"../")
+                .skip(1)
+                .chain(text.split("include_str!(\"../").skip(1))
+            {
+                embedded.push(part[..part.find('"').unwrap()].to_string());
+            }
+        }
+    }
+    assert!(
+        !embedded.is_empty(),
+        "src/bench.rs embeds the review fixtures"
+    );
+    for file in &embedded {
+        assert!(
+            copied
+                .iter()
+                .any(|c| file.starts_with(c.trim_end_matches('/'))),
+            "Dockerfile does not COPY {file}"
+        );
+        assert!(
+            kept.iter()
+                .any(|k| file.starts_with(k.trim_end_matches('/'))),
+            ".dockerignore excludes {file}"
+        );
+    }
+}
