@@ -13,10 +13,10 @@ use std::time::Duration as StdDuration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use time::{Duration, OffsetDateTime};
 
@@ -385,11 +385,11 @@ impl SelfManaged {
             &self.mutating,
             name,
             &want,
-            |c: &mut MutatingWebhookConfiguration| {
+            |c: &MutatingWebhookConfiguration| {
                 c.webhooks
-                    .iter_mut()
+                    .iter()
                     .flatten()
-                    .map(|w| &mut w.client_config)
+                    .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
                     .collect()
             },
         )
@@ -398,11 +398,11 @@ impl SelfManaged {
             &self.validating,
             name,
             &want,
-            |c: &mut ValidatingWebhookConfiguration| {
+            |c: &ValidatingWebhookConfiguration| {
                 c.webhooks
-                    .iter_mut()
+                    .iter()
                     .flatten()
-                    .map(|w| &mut w.client_config)
+                    .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
                     .collect()
             },
         )
@@ -468,13 +468,13 @@ impl SelfManaged {
     }
 }
 
-/// Sets `want` as the caBundle of every webhook of the configuration `name`
-/// (replaced at the read resourceVersion; a conflict is retried next pass).
+/// Sets `want` as the caBundle of every webhook of the configuration `name`,
+/// with a strategic merge patch keyed by webhook name (nothing else changes).
 async fn sync_ca_bundle<K>(
     api: &Api<K>,
     name: &str,
     want: &ByteString,
-    client_configs: impl Fn(&mut K) -> Vec<&mut WebhookClientConfig>,
+    client_configs: impl Fn(&K) -> Vec<(String, Option<ByteString>)>,
 ) where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -483,7 +483,7 @@ async fn sync_ca_bundle<K>(
         + std::fmt::Debug,
 {
     let kind = K::kind(&());
-    let mut config = match api.get_opt(name).await {
+    let config = match api.get_opt(name).await {
         Ok(Some(config)) => config,
         Ok(None) => {
             tracing::warn!(%kind, name, "webhook configuration not found; caBundle not written");
@@ -494,23 +494,22 @@ async fn sync_ca_bundle<K>(
             return;
         }
     };
-    let mut changed = false;
-    for cc in client_configs(&mut config) {
-        if cc.ca_bundle.as_ref() != Some(want) {
-            cc.ca_bundle = Some(want.clone());
-            changed = true;
-        }
-    }
-    if !changed {
+    let stale: Vec<serde_json::Value> = client_configs(&config)
+        .into_iter()
+        .filter(|(_, bundle)| bundle.as_ref() != Some(want))
+        .map(
+            |(webhook, _)| serde_json::json!({"name": webhook, "clientConfig": {"caBundle": want}}),
+        )
+        .collect();
+    if stale.is_empty() {
         return;
     }
-    match api.replace(name, &PostParams::default(), &config).await {
+    let patch = Patch::Strategic(serde_json::json!({"webhooks": stale}));
+    match api.patch(name, &PatchParams::default(), &patch).await {
         Ok(_) => tracing::info!(%kind, name, "caBundle written"),
-        // Another replica wrote it first; the next pass compares again.
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            tracing::debug!(%kind, name, "caBundle conflict")
+        Err(e) => {
+            tracing::warn!(%kind, name, error = %e, "cannot write caBundle; retrying next pass")
         }
-        Err(e) => tracing::warn!(%kind, name, error = %e, "cannot write caBundle"),
     }
 }
 

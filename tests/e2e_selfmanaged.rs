@@ -112,7 +112,50 @@ fn self_managed_certificates_against_kube_apiserver() {
     let assets = controlplane::assets();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
     let k = cp.kubectl.clone();
-    k.run(&["create", "namespace", NS]).ok();
+    // The guard's namespace and least-privilege RBAC, as shipped; the guards
+    // run with a token of the shipped ServiceAccount, so RBAC is tested too.
+    let base = guard::manifests_base();
+    for file in ["namespace.yaml", "rbac.yaml"] {
+        k.run(&["apply", "-f", &base.join(file).to_string_lossy()])
+            .ok();
+    }
+    let token = k
+        .run(&[
+            "create",
+            "token",
+            "longhorn-talos-guard",
+            "-n",
+            NS,
+            "--duration",
+            "2h",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let admin = std::fs::read_to_string(&cp.kubeconfig).unwrap();
+    let sa_kubeconfig = cp.dir.path().join("guard-sa.kubeconfig");
+    let replaced: Vec<String> = admin
+        .lines()
+        .map(|l| match l.find("token: ") {
+            Some(i) => format!("{}token: {token}", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect();
+    assert!(
+        admin.contains("token: "),
+        "the admin kubeconfig authenticates with a token"
+    );
+    std::fs::write(&sa_kubeconfig, replaced.join("\n")).unwrap();
+    let as_guard = |args: &[&str]| {
+        let mut full = vec!["--kubeconfig", sa_kubeconfig.to_str().unwrap()];
+        full.extend_from_slice(args);
+        k.run(&full)
+    };
+    assert!(
+        !as_guard(&["get", "secrets", "-n", "kube-system"]).success,
+        "the ServiceAccount cannot list Secrets"
+    );
 
     // The shipped webhooks, pointed at the first guard's port, with no caBundle.
     let (p1, p2) = (free_port(), free_port());
@@ -127,8 +170,8 @@ fn self_managed_certificates_against_kube_apiserver() {
     let logs = cp.log_dir();
     let (a1, a2) = (guard_args(p1), guard_args(p2));
     let (kc1, kc2, l1, l2) = (
-        cp.kubeconfig.clone(),
-        cp.kubeconfig.clone(),
+        sa_kubeconfig.clone(),
+        sa_kubeconfig.clone(),
         logs.clone(),
         logs.clone(),
     );
@@ -148,7 +191,11 @@ fn self_managed_certificates_against_kube_apiserver() {
         Duration::from_secs(20),
         || {
             let bundle = secret_key(&k, "ca.crt");
-            bundle.is_some() && ca_bundles(&k).iter().all(|b| Some(b) == bundle.as_ref())
+            let written = ca_bundles(&k);
+            // One mutating and four validating webhooks, each with the Secret's bundle.
+            bundle.is_some()
+                && written.len() == 5
+                && written.iter().all(|b| Some(b) == bundle.as_ref())
         },
     );
     let bundle = secret_key(&k, "ca.crt").unwrap();

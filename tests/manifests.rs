@@ -944,7 +944,7 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
                     "validatingwebhookconfigurations"
                 ],
                 &[NAME],
-                &["get", "update", "patch"],
+                &["get", "patch"],
             ),
         ]
     );
@@ -953,12 +953,7 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
         role.rules.clone().unwrap_or_default(),
         [
             rule(&[""], &["secrets"], &[], &["create"]),
-            rule(
-                &[""],
-                &["secrets"],
-                &[SECRET],
-                &["get", "update", "patch", "list", "watch"]
-            ),
+            rule(&[""], &["secrets"], &[SECRET], &["get", "update"]),
         ]
     );
 
