@@ -425,6 +425,8 @@ fn certs_dev(out: &Path, extra: Vec<String>, days: i64) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
+    tokio::pin!(stop);
     let client = match args.kube {
         KubeMode::Off => None,
         KubeMode::Auto => match kube::Client::try_default().await {
@@ -491,8 +493,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
         max_connections: args.max_connections.max(1),
     };
-    let running = server::start(&opts, facts).await?;
-    shutdown_signal().await;
+    let running = tokio::select! {
+        running = server::start(&opts, facts) => running?,
+        () = &mut stop => {
+            tracing::info!("stopped before serving");
+            return Ok(());
+        }
+    };
+    stop.await;
     running.shutdown().await
 }
 
@@ -518,25 +526,23 @@ fn cert_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGTERM and Ctrl-C handlers now (before the server starts, so
+/// that a signal during start-up is not lost to the default action) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+            _ = term => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("interrupted"),
-        _ = term => tracing::info!("SIGTERM received"),
-    }
+    })
 }
 
 fn bench_policy(fixture: Option<bench::Fixture>, seconds: f64, json: bool) -> anyhow::Result<u8> {
