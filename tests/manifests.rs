@@ -1223,33 +1223,24 @@ fn run_shipped_args(args: &[String]) -> (i32, String) {
 fn the_binary_accepts_the_shipped_container_args() {
     // Outside a cluster each variant stops at the first thing it cannot reach,
     // which proves every flag parsed (a flag the CLI lacks exits 2 with a usage error).
-    let base = typed(&render(&repo().join("manifests/base")));
-    let pod = one(&base.deployments, "Deployment")
-        .spec
-        .template
-        .spec
-        .clone()
-        .expect("pod spec");
-    let (code, err) = run_shipped_args(&container(&pod, "guard").args.clone().unwrap_or_default());
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("--cert-mode self-managed needs the Kubernetes API"),
-        "{err}"
-    );
-
-    let overlay = typed(&render(&repo().join("manifests/overlays/cert-manager")));
-    let pod = one(&overlay.deployments, "Deployment")
-        .spec
-        .template
-        .spec
-        .clone()
-        .expect("pod spec");
-    let (code, err) = run_shipped_args(&container(&pod, "guard").args.clone().unwrap_or_default());
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("cannot read config file /etc/longhorn-talos-guard/config.yaml"),
-        "{err}"
-    );
+    for (dir, expected) in [
+        (
+            "manifests/base",
+            "--cert-mode self-managed needs the Kubernetes API",
+        ),
+        (
+            "manifests/overlays/cert-manager",
+            "cannot read config file /etc/longhorn-talos-guard/config.yaml",
+        ),
+    ] {
+        let rendered = typed(&render(&repo().join(dir)));
+        let deployment = one(&rendered.deployments, "Deployment");
+        let pod = deployment.spec.template.spec.as_ref().expect("pod spec");
+        let args = container(pod, "guard").args.clone().unwrap_or_default();
+        let (code, err) = run_shipped_args(&args);
+        assert_eq!(code, 1, "{dir}: {err}");
+        assert!(err.contains(expected), "{dir}: {err}");
+    }
 }
 
 #[test]
