@@ -8,7 +8,6 @@
 mod common;
 
 use std::io::BufRead as _;
-use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -56,12 +55,6 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-fn bound_address(line: &str) -> Option<SocketAddr> {
-    let marker = "serving admission reviews on https://";
-    let rest = &line[line.find(marker)? + marker.len()..];
-    rest[..rest.find("/validate")?].parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +116,7 @@ async fn serves_from_a_read_only_empty_directory_with_only_config_and_certs() {
     let addr = loop {
         match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
-                let addr = bound_address(&line);
+                let addr = longhorn_talos_guard::bench::serving_addr(&line);
                 log.push(line);
                 if let Some(addr) = addr {
                     break addr;

@@ -279,20 +279,26 @@ async fn shutdown_drains_in_flight_requests() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// `serve` on a free loopback port with the pair in `cert_dir`, no cluster.
+fn serve_cmd(cert_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--kube",
+        "off",
+        "--cert-dir",
+    ])
+    .arg(cert_dir);
+    cmd
+}
+
 #[test]
 fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
     let tmp = tempfile::tempdir().unwrap();
     certs_dev(tmp.path());
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kube",
-            "off",
-            "--cert-dir",
-        ])
-        .arg(tmp.path())
+    let mut child = serve_cmd(tmp.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -344,18 +350,7 @@ fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
 
     // A key that is not PEM: the server refuses to start and names the file.
     std::fs::write(tmp.path().join("tls.key"), "garbage").unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kube",
-            "off",
-            "--cert-dir",
-        ])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
+    let out = serve_cmd(tmp.path()).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls.key: no usable private key"), "{err}");

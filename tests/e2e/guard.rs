@@ -73,7 +73,7 @@ impl Guard {
         let start = Instant::now();
         let addr = loop {
             let log = proc.log();
-            if let Some(addr) = bound_address(&log) {
+            if let Some(addr) = longhorn_talos_guard::bench::serving_addr(&log) {
                 break addr;
             }
             if let Some(status) = proc.exited() {
@@ -88,13 +88,6 @@ impl Guard {
         };
         Guard { proc, addr }
     }
-}
-
-/// The address in "serving admission reviews on https://ADDR/validate".
-fn bound_address(log: &str) -> Option<SocketAddr> {
-    let marker = "serving admission reviews on https://";
-    let rest = &log[log.find(marker)? + marker.len()..];
-    rest[..rest.find("/validate")?].parse().ok()
 }
 
 /// The webhook configurations of `manifests/base`, rendered by kubectl's
