@@ -83,10 +83,13 @@ start=$(date +%s)
 ) >&2 || fail "go build failed (output above); the e2e tests cannot run without kube-apiserver, kubectl and etcd"
 # go build names a module's main package after the element before /v3.
 mv "$tmp/server" "$tmp/etcd"
-"$tmp/kube-apiserver" --version 2>&1 | grep -qF "Kubernetes $k8s" ||
-    fail "the built kube-apiserver does not report $k8s: $("$tmp/kube-apiserver" --version 2>&1)"
-"$tmp/etcd" --version 2>&1 | grep -qF "etcd Version: ${etcd#v}" ||
-    fail "the built etcd does not report $etcd: $("$tmp/etcd" --version 2>&1)"
+# Capture the output before matching: `cmd | grep -q` under pipefail fails at
+# random when grep exits on the first match and cmd dies of SIGPIPE writing
+# the rest (etcd prints four lines).
+version=$("$tmp/kube-apiserver" --version 2>&1) || fail "the built kube-apiserver does not run: $version"
+[[ "$version" == *"Kubernetes $k8s"* ]] || fail "the built kube-apiserver does not report $k8s: $version"
+version=$("$tmp/etcd" --version 2>&1) || fail "the built etcd does not run: $version"
+[[ "$version" == *"etcd Version: ${etcd#v}"* ]] || fail "the built etcd does not report $etcd: $version"
 rm -rf "$out"
 mv "$tmp" "$out"
 echo "envtest: built in $(($(date +%s) - start)) s" >&2
