@@ -435,6 +435,97 @@ fn a_hugepages_value_that_is_not_a_number_is_an_error() {
     assert!(f.message.contains("not a whole number"));
 }
 
+#[test]
+fn hugepages_reserved_by_kernel_arguments_count_when_the_sysctl_is_unset() {
+    let modules = "  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
+    let install =
+        |args: &str| format!("machine:\n  install:\n    extraKernelArgs: [{args}]\n{modules}");
+    // (case, documents, the hugepages finding's message part, or None for no finding)
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("default size is 2 MiB", install("hugepages=1024"), None),
+        (
+            "2M named first",
+            install("hugepagesz=2M, hugepages=2048"),
+            None,
+        ),
+        (
+            "one entry holding two arguments",
+            install("\"hugepagesz=2M hugepages=1024\""),
+            None,
+        ),
+        (
+            "size in KiB",
+            install("hugepagesz=2048k, hugepages=1024"),
+            None,
+        ),
+        (
+            "per NUMA node, summed",
+            install("\"hugepages=0:512,1:512\""),
+            None,
+        ),
+        (
+            "too few",
+            install("hugepages=512"),
+            Some("the kernel argument \"hugepages=512\" reserves only 512"),
+        ),
+        (
+            "1 GiB pages do not count",
+            install("hugepagesz=1G, hugepages=4"),
+            Some("nor reserved by a hugepages= kernel argument"),
+        ),
+        (
+            "the default size is 1 GiB",
+            install("default_hugepagesz=1G, hugepages=1024"),
+            Some("nor reserved by a hugepages= kernel argument"),
+        ),
+        (
+            "not a count",
+            install("hugepages=many"),
+            Some("\"hugepages=many\" does not give a number of pages"),
+        ),
+        (
+            "the sysctl decides when set",
+            format!(
+                "machine:\n  install:\n    extraKernelArgs: [hugepages=4096]\n  sysctls:\n    vm.nr_hugepages: \"16\"\n{modules}"
+            ),
+            Some("vm.nr_hugepages is 16"),
+        ),
+        (
+            "from the schematic",
+            format!(
+                "machine:\n{modules}---\ncustomization:\n  extraKernelArgs:\n    - hugepagesz=2M\n    - hugepages=1024\n"
+            ),
+            None,
+        ),
+    ];
+    for (case, text, expect) in cases {
+        let c = talos::load(&[("f.yaml".into(), text.clone())])
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let findings = talos::lint(&c, &v2());
+        let hp: Vec<_> = findings
+            .iter()
+            .filter(|f| f.code == codes::HUGEPAGES)
+            .collect();
+        match expect {
+            None => assert!(hp.is_empty(), "{case}: {text}\n{hp:#?}"),
+            Some(part) => {
+                assert_eq!(hp.len(), 1, "{case}: {text}\n{findings:#?}");
+                assert!(hp[0].message.contains(part), "{case}: {}", hp[0].message);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_short_kernel_argument_is_reported_at_its_line() {
+    let text = "machine:\n  install:\n    extraKernelArgs:\n      - console=ttyS0\n      - hugepages=100\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
+    let c = talos::load(&[("node.yaml".into(), text.into())]).unwrap();
+    let findings = talos::lint(&c, &v2());
+    let f = only(&findings, codes::HUGEPAGES);
+    assert_eq!(f.line, Some(5), "{f:#?}");
+    assert_eq!(f.file, "node.yaml");
+}
+
 // --- merging a patch over a base
 
 #[test]

@@ -25,7 +25,7 @@ use crate::policy::paths::HostPath;
 /// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
 /// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
 /// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
-/// | `LTG-T030` | error | V2: `vm.nr_hugepages` missing, not a number, or below 1024. |
+/// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
 /// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
 pub mod codes {
@@ -698,14 +698,37 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
     let need = format!(
         "{why} needs at least {MIN_HUGEPAGES} hugepages of 2 MiB (2 GiB, Longhorn's data-engine-memory-size default)"
     );
+    // The sysctl resizes the pool at runtime, so when it is set it decides;
+    // otherwise the pages reserved by kernel arguments at boot count.
     match config.sysctl("vm.nr_hugepages") {
-        None => out.push(at_config(
-            config,
-            Severity::Error,
-            codes::HUGEPAGES,
-            format!("{need}, and vm.nr_hugepages is not set in machine.sysctls or a SysctlConfig document"),
-            Some(hugepages_fix),
-        )),
+        None => match config.boot_hugepages_2m() {
+            Some((_, Some(n))) if n >= MIN_HUGEPAGES => {}
+            Some((arg, count)) => out.push(at(
+                Severity::Error,
+                codes::HUGEPAGES,
+                arg,
+                match count {
+                    Some(n) => format!(
+                        "{need}, and vm.nr_hugepages is not set while the kernel argument {:?} reserves only {n}",
+                        arg.value
+                    ),
+                    None => format!(
+                        "{need}, and vm.nr_hugepages is not set while the kernel argument {:?} does not give a number of pages",
+                        arg.value
+                    ),
+                },
+                Some(hugepages_fix),
+            )),
+            None => out.push(at_config(
+                config,
+                Severity::Error,
+                codes::HUGEPAGES,
+                format!(
+                    "{need}, and vm.nr_hugepages is not set in machine.sysctls or a SysctlConfig document, nor reserved by a hugepages= kernel argument"
+                ),
+                Some(hugepages_fix),
+            )),
+        },
         Some(v) => match v.value.trim().parse::<u64>() {
             Ok(n) if n >= MIN_HUGEPAGES => {}
             Ok(n) => out.push(at(

@@ -8,7 +8,7 @@ use super::model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     Volume, VolumeKind,
 };
-use super::raw::{RawAdmissionPlugin, RawDocument, Scalar};
+use super::raw::{LenientList, RawAdmissionPlugin, RawDocument, Scalar};
 
 /// Kinds Talos matches by `kind` and `name`; the lint reads these.
 const NAMED_KINDS: [&str; 5] = [
@@ -154,10 +154,10 @@ fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
     match origin.kind.as_str() {
         LEGACY_KIND => apply_legacy(config, doc, origin),
         SCHEMATIC_KIND => {
-            let extensions = doc
-                .customization
+            let customization = doc.customization.0.unwrap_or_default();
+            let extensions = customization
+                .system_extensions
                 .0
-                .and_then(|c| c.system_extensions.0)
                 .map(|s| {
                     s.official_extensions
                         .0
@@ -166,6 +166,7 @@ fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
                         .collect()
                 })
                 .unwrap_or_default();
+            config.schematic_kernel_args = kernel_args(customization.extra_kernel_args, &origin);
             let line = origin.line;
             config.schematic = Some(sourced(extensions, &origin, line));
         }
@@ -237,6 +238,14 @@ fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
     }
 }
 
+/// The non-empty entries of an `extraKernelArgs` list, each with its line.
+fn kernel_args(list: LenientList<Spanned<Scalar>>, origin: &DocumentRef) -> Vec<Sourced<String>> {
+    list.0
+        .into_iter()
+        .filter_map(|a| text(&a.value).map(|v| sourced(v, origin, a.referenced.line())))
+        .collect()
+}
+
 /// Adds `value`, or moves an equal one to the later document.
 fn upsert(
     list: &mut Vec<Sourced<String>>,
@@ -259,6 +268,9 @@ fn apply_legacy(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRe
             {
                 config.install_image = Some(sourced(v, &origin, image.referenced.line()));
             }
+            config
+                .install_kernel_args
+                .extend(kernel_args(install.extra_kernel_args, &origin));
             for ext in install.extensions.0 {
                 if let Some(image) = ext.value.0.as_ref().and_then(|e| text(&e.image)) {
                     config

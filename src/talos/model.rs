@@ -222,6 +222,10 @@ pub struct MachineConfig {
     pub raw_volumes: Vec<Sourced<String>>,
     /// The official extensions of the last Image Factory schematic.
     pub schematic: Option<Sourced<Vec<String>>>,
+    /// `machine.install.extraKernelArgs`, appended across patches.
+    pub install_kernel_args: Vec<Sourced<String>>,
+    /// `customization.extraKernelArgs` of the last schematic.
+    pub schematic_kernel_args: Vec<Sourced<String>>,
 }
 
 impl MachineConfig {
@@ -246,6 +250,36 @@ impl MachineConfig {
         self.sysctl_documents
             .get(key)
             .or_else(|| self.sysctls.get(key))
+    }
+
+    /// The kernel argument that reserves 2 MiB hugepages at boot, with the
+    /// number it reserves (`None` when that is not a count). Reads
+    /// `machine.install.extraKernelArgs`, then the schematic's
+    /// `extraKernelArgs`, the way the kernel does: `hugepages=N` applies to the
+    /// size named by the `hugepagesz=` before it, else to the default size
+    /// (`default_hugepagesz=`, else 2 MiB); the first one for a size counts.
+    pub fn boot_hugepages_2m(&self) -> Option<(&Sourced<String>, Option<u64>)> {
+        const TWO_MIB: u64 = 2 * 1024 * 1024;
+        let args = || {
+            self.install_kernel_args
+                .iter()
+                .chain(&self.schematic_kernel_args)
+                .flat_map(|a| a.value.split_whitespace().map(move |w| (a, w)))
+        };
+        let default_size = args()
+            .find_map(|(_, w)| w.strip_prefix("default_hugepagesz="))
+            .map_or(Some(TWO_MIB), memparse);
+        let mut size = default_size;
+        for (arg, word) in args() {
+            if let Some(s) = word.strip_prefix("hugepagesz=") {
+                size = memparse(s);
+            } else if let Some(n) = word.strip_prefix("hugepages=")
+                && size == Some(TWO_MIB)
+            {
+                return Some((arg, hugepage_count(n)));
+            }
+        }
+        None
     }
 
     /// Every kernel module to load, from `machine.kernel.modules` and
@@ -274,6 +308,31 @@ impl MachineConfig {
                 .iter()
                 .any(|d| d.kind == "SysctlConfig" || d.kind == "KernelModuleConfig")
     }
+}
+
+/// A kernel command-line size (`2M`, `2048k`, `1G`, `2097152`) in bytes.
+fn memparse(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, suffix) = s.split_at(split);
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// The value of `hugepages=`: a count, or per NUMA node `0:512,1:512` (summed).
+fn hugepage_count(s: &str) -> Option<u64> {
+    if !s.contains(':') {
+        return s.parse().ok();
+    }
+    s.split(',').try_fold(0u64, |sum, pair| {
+        let (_node, n) = pair.split_once(':')?;
+        sum.checked_add(n.parse().ok()?)
+    })
 }
 
 /// The kind name given to Image Factory schematics.

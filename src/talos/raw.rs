@@ -195,6 +195,8 @@ pub(crate) struct RawInstall {
     pub(crate) image: Option<Spanned<Scalar>>,
     #[serde(default)]
     pub(crate) extensions: LenientList<Spanned<Lenient<RawInstallExtension>>>,
+    #[serde(default)]
+    pub(crate) extra_kernel_args: LenientList<Spanned<Scalar>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +292,8 @@ pub(crate) struct RawPodSecurityExemptions {
 pub(crate) struct RawCustomization {
     #[serde(default)]
     pub(crate) system_extensions: Lenient<RawSystemExtensions>,
+    #[serde(default)]
+    pub(crate) extra_kernel_args: LenientList<Spanned<Scalar>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
