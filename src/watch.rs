@@ -22,7 +22,9 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Opening and reading are access events; the reload itself reads the
+        // files, so reacting to those would reload every 100 ms for ever.
+        if event.is_ok_and(|e| !e.kind.is_access()) {
             let _ = tx.send(());
         }
     });
@@ -71,5 +73,74 @@ fn parent_dir(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Waits until `count` stops moving for `quiet`, up to `limit`.
+    async fn settle(count: &AtomicUsize, quiet: Duration, limit: Duration) -> usize {
+        let start = tokio::time::Instant::now();
+        let mut last = count.load(Ordering::SeqCst);
+        let mut since = tokio::time::Instant::now();
+        while start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = count.load(Ordering::SeqCst);
+            if now != last {
+                last = now;
+                since = tokio::time::Instant::now();
+            } else if since.elapsed() >= quiet {
+                break;
+            }
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn reading_the_files_does_not_trigger_a_reload_but_writing_them_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tls.crt");
+        std::fs::write(&file, "one").unwrap();
+        let reloads = Arc::new(AtomicUsize::new(0));
+        let (counter, path) = (reloads.clone(), file.clone());
+        // A reload reads the file, as the certificate and config reloads do;
+        // the periodic re-read is far away.
+        let task = spawn(
+            "test",
+            std::slice::from_ref(&file),
+            Duration::from_secs(3600),
+            move || {
+                std::fs::read(&path).unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(&file, "two").unwrap();
+        let after_write =
+            settle(&reloads, Duration::from_millis(600), Duration::from_secs(5)).await;
+        assert!(after_write >= 1, "a write must trigger a reload");
+        // Quiet now: the reload's own reads must not feed back into reloads.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let later = reloads.load(Ordering::SeqCst);
+        assert_eq!(
+            later, after_write,
+            "reloads kept coming with nothing written"
+        );
+
+        // A Secret volume update is an atomic rename in the directory.
+        std::fs::write(dir.path().join("..new"), "three").unwrap();
+        std::fs::rename(dir.path().join("..new"), &file).unwrap();
+        let after_swap = settle(&reloads, Duration::from_millis(600), Duration::from_secs(5)).await;
+        assert!(
+            after_swap > later,
+            "a rename into place must trigger a reload"
+        );
+        task.abort();
     }
 }
