@@ -330,7 +330,8 @@ fn an_exemption_for_the_longhorn_namespace_silences_the_warning() {
 #[test]
 fn a_kube_admission_control_config_document_is_read() {
     let base = fixture("v1.10-user-volume.yaml");
-    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nconfig:\n  - name: PodSecurity\n    configuration:\n      defaults:\n        enforce: restricted\n      exemptions:\n        namespaces: [kube-system]\n";
+    // The layout of Talos 1.14's reference: one document per plugin.
+    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  apiVersion: pod-security.admission.config.k8s.io/v1alpha1\n  kind: PodSecurityConfiguration\n  defaults:\n    enforce: restricted\n    enforce-version: latest\n  exemptions:\n    namespaces: [kube-system]\n";
     let c = talos::load(&[base.clone(), ("admission.yaml".into(), doc.into())]).unwrap();
     let findings = talos::lint(&c, &LintOptions::default());
     let f = only(&findings, codes::POD_SECURITY);
@@ -339,6 +340,47 @@ fn a_kube_admission_control_config_document_is_read() {
     let privileged = doc.replace("restricted", "privileged");
     let c = talos::load(&[base, ("admission.yaml".into(), privileged)]).unwrap();
     assert!(talos::lint(&c, &LintOptions::default()).is_empty());
+}
+
+#[test]
+fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
+    let base = fixture("v1.10-user-volume.yaml");
+    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  defaults:\n    enforce: baseline\n  exemptions:\n    namespaces: [kube-system]\n";
+    let lint_of = |docs: &[(&str, String)]| {
+        let mut inputs = vec![base.clone()];
+        inputs.extend(docs.iter().map(|(f, t)| (f.to_string(), t.clone())));
+        talos::lint(&talos::load(&inputs).unwrap(), &LintOptions::default())
+    };
+    let findings = lint_of(&[("gen.yaml", doc.into())]);
+    assert_eq!(only(&findings, codes::POD_SECURITY).file, "gen.yaml");
+
+    let exempt = doc.replace("[kube-system]", "[kube-system, longhorn-system]");
+    assert!(lint_of(&[("gen.yaml", exempt)]).is_empty());
+
+    // Another plugin's document is not PodSecurity's.
+    let other = doc.replace("name: PodSecurity", "name: EventRateLimit");
+    assert!(lint_of(&[("gen.yaml", other)]).is_empty());
+
+    // A patch deleting the generated document leaves no PodSecurity config.
+    let delete = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\n$patch: delete\n";
+    assert!(lint_of(&[("gen.yaml", doc.into()), ("patch.yaml", delete.into())]).is_empty());
+}
+
+#[test]
+fn patch_delete_removes_the_matching_document_only() {
+    let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: nvme_tcp\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
+    let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n$patch: delete\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n$patch: delete\n";
+    let c = talos::load(&[
+        ("base.yaml".into(), base.into()),
+        ("patch.yaml".into(), patch.into()),
+    ])
+    .unwrap();
+    let volumes: Vec<_> = c.volumes.iter().map(|v| v.value.name.as_str()).collect();
+    assert_eq!(volumes, ["other"]);
+    let findings = talos::lint(&c, &v2());
+    let f = only(&findings, codes::KERNEL_MODULES);
+    assert!(f.message.ends_with("not loaded: vfio_pci"), "{}", f.message);
+    assert!(findings.iter().all(|f| f.code != codes::HUGEPAGES));
 }
 
 // --- V2 data engine

@@ -8,15 +8,18 @@ use super::model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     Volume, VolumeKind,
 };
-use super::raw::{LenientList, RawAdmissionPlugin, RawDocument, Scalar};
+use super::raw::{
+    LenientList, RawAdmissionPlugin, RawDocument, RawPodSecurityConfiguration, Scalar,
+};
 
 /// Kinds Talos matches by `kind` and `name`; the lint reads these.
-const NAMED_KINDS: [&str; 5] = [
+const NAMED_KINDS: [&str; 6] = [
     "UserVolumeConfig",
     "ExistingVolumeConfig",
     "ExternalVolumeConfig",
     "RawVolumeConfig",
     "KernelModuleConfig",
+    "KubeAdmissionControlConfig",
 ];
 
 /// The kind recorded for a mapping that is no Talos document.
@@ -134,12 +137,14 @@ fn sourced<T>(value: T, origin: &DocumentRef, line: u64) -> Sourced<T> {
     }
 }
 
+/// The PodSecurity configuration of a `cluster.apiServer.admissionControl` entry.
 fn pod_security(plugin: &RawAdmissionPlugin) -> Option<PodSecurity> {
-    if plugin.name.text() != Some("PodSecurity") {
-        return None;
-    }
-    let cfg = plugin.configuration.0.as_ref();
-    Some(PodSecurity {
+    (plugin.name.text() == Some("PodSecurity"))
+        .then(|| pod_security_configuration(plugin.configuration.0.as_ref()))
+}
+
+fn pod_security_configuration(cfg: Option<&RawPodSecurityConfiguration>) -> PodSecurity {
+    PodSecurity {
         enforce: cfg
             .and_then(|c| c.defaults.0.as_ref())
             .and_then(|d| text(&d.enforce)),
@@ -147,10 +152,36 @@ fn pod_security(plugin: &RawAdmissionPlugin) -> Option<PodSecurity> {
             .and_then(|c| c.exemptions.0.as_ref())
             .map(|e| e.namespaces.0.iter().filter_map(text).collect())
             .unwrap_or_default(),
-    })
+    }
+}
+
+/// Applies `$patch: delete`: removes what earlier documents of the same kind
+/// (and name, for named kinds) contributed.
+fn delete(config: &mut MachineConfig, origin: &DocumentRef) {
+    let name = origin.name.as_deref().unwrap_or_default();
+    match origin.kind.as_str() {
+        "SysctlConfig" => config.sysctl_documents.clear(),
+        "KubeletConfig" => config.kubelet_config = None,
+        "KubeAdmissionControlConfig" if name == "PodSecurity" => {
+            config.pod_security_document = None;
+        }
+        "KernelModuleConfig" => config.kernel_module_documents.retain(|m| m.value != name),
+        "RawVolumeConfig" => config.raw_volumes.retain(|v| v.value != name),
+        kind => {
+            if let Some(vk) = VolumeKind::from_kind(kind) {
+                config
+                    .volumes
+                    .retain(|v| !(v.value.kind == vk && v.value.name == name));
+            }
+        }
+    }
 }
 
 fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
+    if doc.patch.text() == Some("delete") && origin.kind != LEGACY_KIND {
+        delete(config, &origin);
+        return;
+    }
     match origin.kind.as_str() {
         LEGACY_KIND => apply_legacy(config, doc, origin),
         SCHEMATIC_KIND => {
@@ -182,11 +213,10 @@ fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
         }
         "KubeletConfig" => config.kubelet_config = Some(origin),
         "KubeAdmissionControlConfig" => {
-            for plugin in &doc.config.0 {
-                if let Some(ps) = pod_security(plugin) {
-                    let line = origin.line;
-                    config.pod_security_document = Some(sourced(ps, &origin, line));
-                }
+            if origin.name.as_deref() == Some("PodSecurity") {
+                let ps = pod_security_configuration(doc.configuration.0.as_ref());
+                let line = origin.line;
+                config.pod_security_document = Some(sourced(ps, &origin, line));
             }
         }
         "KernelModuleConfig" => {

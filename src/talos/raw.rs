@@ -169,10 +169,13 @@ pub(crate) struct RawDocument {
     /// `UserVolumeConfig.volumeType`.
     #[serde(default)]
     pub(crate) volume_type: Scalar,
-    /// `KubeAdmissionControlConfig` plugin list (`config:` in a
-    /// `KubeletConfig` is a mapping and is skipped).
+    /// `KubeAdmissionControlConfig.configuration`: the configuration of the
+    /// plugin the document's `name` names.
     #[serde(default)]
-    pub(crate) config: LenientList<RawAdmissionPlugin>,
+    pub(crate) configuration: Lenient<RawPodSecurityConfiguration>,
+    /// `$patch: delete` in a patch removes the document it matches.
+    #[serde(default, rename = "$patch")]
+    pub(crate) patch: Scalar,
 }
 
 #[derive(Debug, Default, Deserialize)]
