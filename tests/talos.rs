@@ -33,6 +33,12 @@ fn v2() -> LintOptions {
     }
 }
 
+/// Lints one in-memory file with the V2 checks on.
+fn lint_v2_text(file: &str, text: &str) -> Vec<Finding> {
+    let c = talos::load(&[(file.into(), text.into())]).unwrap_or_else(|e| panic!("{text}: {e}"));
+    talos::lint(&c, &v2())
+}
+
 fn codes_of(findings: &[Finding]) -> Vec<&'static str> {
     findings.iter().map(|f| f.code).collect()
 }
@@ -470,8 +476,7 @@ fn v2_in_1_14_style_suggests_documents() {
 #[test]
 fn a_hugepages_value_that_is_not_a_number_is_an_error() {
     let text = "machine:\n  sysctls:\n    vm.nr_hugepages: lots\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
-    let c = talos::load(&[("f.yaml".into(), text.into())]).unwrap();
-    let findings = talos::lint(&c, &v2());
+    let findings = lint_v2_text("f.yaml", text);
     let f = only(&findings, codes::HUGEPAGES);
     assert!(f.message.contains("\"lots\""));
     assert!(f.message.contains("not a whole number"));
@@ -541,9 +546,7 @@ fn hugepages_reserved_by_kernel_arguments_count_when_the_sysctl_is_unset() {
         ),
     ];
     for (case, text, expect) in cases {
-        let c = talos::load(&[("f.yaml".into(), text.clone())])
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let findings = talos::lint(&c, &v2());
+        let findings = lint_v2_text(case, &text);
         let hp: Vec<_> = findings
             .iter()
             .filter(|f| f.code == codes::HUGEPAGES)
@@ -561,8 +564,7 @@ fn hugepages_reserved_by_kernel_arguments_count_when_the_sysctl_is_unset() {
 #[test]
 fn a_short_kernel_argument_is_reported_at_its_line() {
     let text = "machine:\n  install:\n    extraKernelArgs:\n      - console=ttyS0\n      - hugepages=100\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
-    let c = talos::load(&[("node.yaml".into(), text.into())]).unwrap();
-    let findings = talos::lint(&c, &v2());
+    let findings = lint_v2_text("node.yaml", text);
     let f = only(&findings, codes::HUGEPAGES);
     assert_eq!(f.line, Some(5), "{f:#?}");
     assert_eq!(f.file, "node.yaml");
