@@ -78,6 +78,7 @@ enum AnyObject<'a> {
     Pod(objects::Pod<'a>),
     LonghornNode(objects::LonghornNode<'a>),
     Setting(objects::Setting<'a>),
+    KubeNode(objects::KubeNode<'a>),
 }
 
 /// `object` or `oldObject` as read: typed when the kind was known by then,
@@ -131,6 +132,9 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
             Kind::LonghornSetting => Option::deserialize(d)
                 .map_err(wrap)?
                 .map(AnyObject::Setting),
+            Kind::KubeNode => Option::deserialize(d)
+                .map_err(wrap)?
+                .map(AnyObject::KubeNode),
         })
     }
 }
@@ -307,6 +311,10 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
                 })),
                 Kind::LonghornSetting => Subject::LonghornSetting(pair(object, old, |o| match o {
                     AnyObject::Setting(s) => Some(s),
+                    _ => None,
+                })),
+                Kind::KubeNode => Subject::KubeNode(pair(object, old, |o| match o {
+                    AnyObject::KubeNode(n) => Some(n),
                     _ => None,
                 })),
             })

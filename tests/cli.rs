@@ -50,12 +50,17 @@ fn check_reports_every_object_and_exits_one_on_denial() {
     assert!(out.contains("DENIED  tests/fixtures/manifests/longhorn/namespace.yaml (object 2) Namespace longhorn-system"), "{out}");
     assert!(out.contains("DENIED  tests/fixtures/manifests/longhorn/nodes.yaml (object 2) Node longhorn-system/worker-2"), "{out}");
     assert!(out.contains("allowed tests/fixtures/manifests/longhorn/nodes.yaml (object 1) Node longhorn-system/worker-1"), "{out}");
+    assert!(out.contains("DENIED  tests/fixtures/manifests/longhorn/kubernetes-node.yaml (object 1) Node worker-3"), "{out}");
+    assert!(
+        out.contains("- disk \"ssd\": path \"/mnt/ssd\" is outside the allowed mounts"),
+        "{out}"
+    );
     assert!(
         out.contains("mutation adds labels: pod-security.kubernetes.io/audit=privileged"),
         "{out}"
     );
     assert!(
-        out.ends_with("7 objects: 3 denied, 2 allowed, 2 not judged by the webhook (apps/v1 Deployment x1, v1 ConfigMap x1)\n"),
+        out.ends_with("8 objects: 4 denied, 2 allowed, 2 not judged by the webhook (apps/v1 Deployment x1, v1 ConfigMap x1)\n"),
         "{out}"
     );
     assert!(
@@ -150,7 +155,7 @@ async fn check_messages_equal_what_validate_returns() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 5, "every judged object was compared");
+    assert_eq!(compared, 6, "every judged object was compared");
 }
 
 #[test]

@@ -165,7 +165,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 11] = [
+    let list: [Scenario; 12] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -194,6 +194,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
         (
             "6 default-data-path setting",
             scenarios::default_data_path_setting,
+        ),
+        (
+            "6b default-disks annotation of Kubernetes nodes",
+            scenarios::default_disks_annotation,
         ),
         (
             "7 guard down follows failurePolicy",
@@ -258,7 +262,9 @@ fn shipped_webhooks_spell_out_every_default() {
     for doc in &docs {
         for hook in &doc.webhooks {
             let policy = match hook.name.as_str() {
-                "pods.longhorn-talos-guard.io" => "Ignore",
+                "pods.longhorn-talos-guard.io" | "default-disks.longhorn-talos-guard.io" => {
+                    "Ignore"
+                }
                 _ => "Fail",
             };
             assert_eq!(hook.side_effects.as_deref(), Some("None"), "{}", hook.name);
@@ -292,6 +298,7 @@ fn shipped_webhooks_spell_out_every_default() {
             "ValidatingWebhookConfiguration/pods.longhorn-talos-guard.io",
             "ValidatingWebhookConfiguration/nodes.longhorn-talos-guard.io",
             "ValidatingWebhookConfiguration/settings.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/default-disks.longhorn-talos-guard.io",
         ]
     );
 }

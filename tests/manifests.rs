@@ -378,6 +378,15 @@ fn intercepts(hook: &Hook, ns: &BTreeMap<String, String>) -> bool {
     by_namespace && by_object
 }
 
+/// True for a webhook on Kubernetes Nodes only (cluster-scoped: namespace
+/// selectors do not apply to them).
+fn is_kubernetes_nodes(hook: &Hook) -> bool {
+    hook.rules.iter().all(|r| {
+        r.api_groups.as_deref() == Some(&[String::new()][..])
+            && r.resources.as_deref() == Some(&["nodes".to_string()][..])
+    })
+}
+
 /// The same selectors with every `In` expression removed, as if an overlay
 /// had widened the Longhorn namespace list to everything.
 fn widened(hook: &Hook) -> Hook {
@@ -410,7 +419,7 @@ fn assert_webhooks(r: &Rendered, longhorn_ns: &str) {
         .as_ref()
         .expect("ports")[0];
     let all = hooks(r);
-    assert_eq!(all.len(), 5, "five webhooks");
+    assert_eq!(all.len(), 6, "six webhooks");
     for hook in &all {
         let svc = hook
             .client
@@ -428,6 +437,20 @@ fn assert_webhooks(r: &Rendered, longhorn_ns: &str) {
             hook.name
         );
         assert!(hook.client.url.is_none(), "{}", hook.name);
+        if is_kubernetes_nodes(hook) {
+            // Nodes belong to no namespace: scoped by the label Longhorn reads.
+            let selector = hook.object_selector.as_ref().expect("an objectSelector");
+            let labels = |v: &str| {
+                BTreeMap::from([(
+                    "node.longhorn.io/create-default-disk".to_string(),
+                    v.to_string(),
+                )])
+            };
+            assert!(selects(selector, &labels("config")), "{}", hook.name);
+            assert!(!selects(selector, &labels("true")), "{}", hook.name);
+            assert!(!selects(selector, &BTreeMap::new()), "{}", hook.name);
+            continue;
+        }
         assert!(
             intercepts(hook, &namespace_labels(longhorn_ns)),
             "{} does not select the Longhorn namespace {longhorn_ns}",

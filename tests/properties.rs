@@ -116,7 +116,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 /// Reviews that get past the envelope checks, with arbitrary objects.
 fn arbitrary_review() -> impl Strategy<Value = Value> {
     (
-        prop_oneof![Just(("", "Namespace")), Just(("", "Pod")), Just(("longhorn.io", "Node")), Just(("longhorn.io", "Setting")), Just(("apps", "Deployment"))],
+        prop_oneof![Just(("", "Namespace")), Just(("", "Pod")), Just(("longhorn.io", "Node")), Just(("longhorn.io", "Setting")), Just(("", "Node")), Just(("apps", "Deployment"))],
         prop_oneof![Just("CREATE"), Just("UPDATE"), Just("DELETE"), Just("CONNECT")],
         arbitrary_json(),
         arbitrary_json(),

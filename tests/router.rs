@@ -285,6 +285,31 @@ async fn setting_and_pods_over_the_wire() {
 }
 
 #[tokio::test]
+async fn default_disks_annotation_over_the_wire() {
+    // kubectl annotate on a node labelled create-default-disk=config.
+    let resp = review(&app(), "/validate", "knode-update-default-disks-bad").await;
+    assert_denied(
+        &resp,
+        &[
+            "Kubernetes node \"worker-1\": annotation node.longhorn.io/default-disks-config",
+            "has 2 disk problems:",
+            "disk \"[0]\": path \"/var/mnt/longhorn\" is outside the allowed mounts (/var/lib/longhorn)",
+            "disk \"fast-ssd\": path \"/mnt/ssd\"",
+            "a Talos UserVolumeConfig named longhorn",
+        ],
+    );
+    // With the user volume allowed, only the second disk is left.
+    let cfg = Config::from_yaml(
+        "allowedMounts: [{path: /var/lib/longhorn}, {path: /var/mnt/longhorn}]",
+        "t",
+    )
+    .unwrap();
+    let app = app_with(cfg, Hugepages::Known(0));
+    let resp = review(&app, "/validate", "knode-update-default-disks-bad").await;
+    assert_denied(&resp, &["has 1 disk problem:", "disk \"fast-ssd\""]);
+}
+
+#[tokio::test]
 async fn user_volume_config_allows_var_mnt() {
     let cfg = Config::from_yaml(
         "allowedMounts: [{path: /var/lib/longhorn}, {path: /var/mnt/longhorn}]",

@@ -46,11 +46,67 @@ pub fn check_block_path(raw: &str) -> Result<(), PathProblem> {
     }
 }
 
-fn check_disk(disk: &LonghornDisk, mounts: &[AllowedMount]) -> Result<(), PathProblem> {
-    if disk.is_block() {
-        check_block_path(&disk.path)
+fn check_disk(path: &str, block: bool, mounts: &[AllowedMount]) -> Result<(), PathProblem> {
+    if block {
+        check_block_path(path)
     } else {
-        check_data_path(&disk.path, mounts).map(|_| ())
+        check_data_path(path, mounts).map(|_| ())
+    }
+}
+
+/// One disk to judge: its name, path, whether it is a block disk, and
+/// whether this request adds or changes it (ratcheting: only those deny).
+pub(crate) struct DiskToJudge<'d> {
+    pub name: &'d str,
+    pub path: &'d str,
+    pub block: bool,
+    pub judged: bool,
+}
+
+/// The findings on a node's disks, with the problems behind the violations
+/// and a path to show in the fix.
+pub(crate) struct DiskFindings {
+    pub findings: Findings,
+    pub problems: Vec<PathProblem>,
+    pub example: String,
+}
+
+/// Judges the disk paths of node `node` against `mounts`: a bad disk this
+/// request adds or changes is a violation, one that was already there a warning.
+pub(crate) fn judge_disks<'d>(
+    node: &str,
+    disks: impl IntoIterator<Item = DiskToJudge<'d>>,
+    mounts: &[AllowedMount],
+) -> DiskFindings {
+    let mut findings = Findings::default();
+    let mut problems = Vec::new();
+    let mut example = None;
+    for d in disks {
+        let Err(problem) = check_disk(d.path, d.block, mounts) else {
+            continue;
+        };
+        if d.judged {
+            findings
+                .violations
+                .push(messages::disk_item(d.name, d.path, &problem));
+            findings
+                .short
+                .push(messages::disk_item_short(node, d.name, d.path));
+            if example.is_none() && problem != PathProblem::Root {
+                example = HostPath::parse(d.path).ok();
+            }
+            problems.push(problem);
+        } else {
+            findings
+                .warnings
+                .push(messages::disk_preexisting(node, d.name, d.path));
+        }
+    }
+    let example = example.map_or_else(|| "/var/lib/longhorn".to_string(), |p| p.to_string());
+    DiskFindings {
+        findings,
+        problems,
+        example,
     }
 }
 
@@ -115,31 +171,17 @@ pub(crate) fn validate_node(
     let all = disks(req, pair);
 
     if cfg.policies.disk_paths != Mode::Off {
-        let mut findings = Findings::default();
-        let mut problems = Vec::new();
-        let mut example = None;
-        for (disk, d, judged) in &all {
-            let Err(problem) = check_disk(d, mounts) else {
-                continue;
-            };
-            if *judged {
-                findings
-                    .violations
-                    .push(messages::disk_item(disk, &d.path, &problem));
-                findings
-                    .short
-                    .push(messages::disk_item_short(name, disk, &d.path));
-                if example.is_none() && problem != PathProblem::Root {
-                    example = HostPath::parse(&d.path).ok();
-                }
-                problems.push(problem);
-            } else {
-                findings
-                    .warnings
-                    .push(messages::disk_preexisting(name, disk, &d.path));
-            }
-        }
-        let example = example.map_or_else(|| "/var/lib/longhorn".to_string(), |p| p.to_string());
+        let judged = all.iter().map(|(disk, d, judged)| DiskToJudge {
+            name: disk,
+            path: &d.path,
+            block: d.is_block(),
+            judged: *judged,
+        });
+        let DiskFindings {
+            findings,
+            problems,
+            example,
+        } = judge_disks(name, judged, mounts);
         let refs: Vec<&PathProblem> = problems.iter().collect();
         findings.apply(cfg.policies.disk_paths, verdict, |items| {
             messages::node_denial(name, items, &refs, &example)

@@ -1,6 +1,7 @@
 //! Every sentence a user reads in a denial or a warning is built here, so the
 //! wording stays consistent: the object, the field, the value, the rule, the fix.
 
+use super::default_disks::{ANNOTATION, LABEL};
 use crate::config::{AllowedMount, Level};
 use crate::quantity::format_bytes;
 
@@ -215,16 +216,65 @@ pub fn node_denial(
     problems: &[&PathProblem],
     example: &str,
 ) -> String {
+    disks_denial(
+        &format!("Longhorn node {node:?}:"),
+        items,
+        problems,
+        example,
+    )
+}
+
+/// `<subject> N disk problem(s):`, the items, then the fix for their problems.
+fn disks_denial(
+    subject: &str,
+    items: &[String],
+    problems: &[&PathProblem],
+    example: &str,
+) -> String {
     let noun = if items.len() == 1 {
         "problem"
     } else {
         "problems"
     };
     object_denial(
-        &format!("Longhorn node {node:?}: {} disk {noun}:", items.len()),
+        &format!("{subject} {} disk {noun}:", items.len()),
         items,
         &mount_fix(problems, example),
     )
+}
+
+/// The denial for a Kubernetes node whose default-disks annotation has bad paths.
+pub fn default_disks_denial(
+    node: &str,
+    items: &[String],
+    problems: &[&PathProblem],
+    example: &str,
+) -> String {
+    disks_denial(
+        &format!(
+            "Kubernetes node {node:?}: annotation {ANNOTATION} (Longhorn creates these disks because \
+the node is labelled {LABEL}=config) has"
+        ),
+        items,
+        problems,
+        example,
+    )
+}
+
+/// A default-disks annotation Longhorn cannot read.
+pub fn default_disks_unreadable(node: &str, error: &str) -> String {
+    format!(
+        "Kubernetes node {node:?}: annotation {ANNOTATION} is not a JSON list of disks ({error}); \
+Longhorn would create no default disks on this node. Fix: write it as a JSON list of disks with a \
+path each, e.g. [{{\"path\":\"/var/lib/longhorn\",\"allowScheduling\":true}}]."
+    )
+}
+
+/// The short form of [`default_disks_unreadable`].
+pub fn default_disks_unreadable_short(node: &str) -> String {
+    warning(format!(
+        "node {node}: annotation {ANNOTATION} is not a JSON list of disks"
+    ))
 }
 
 /// The denial for the `default-data-path` setting.

@@ -10,6 +10,7 @@ use json_patch::PatchOperation;
 use crate::config::{Config, Mode};
 use objects::Str;
 
+pub mod default_disks;
 pub mod disk;
 pub mod messages;
 pub mod namespace;
@@ -63,6 +64,8 @@ pub enum Kind {
     LonghornNode,
     /// `settings.longhorn.io`.
     LonghornSetting,
+    /// core/v1 Node (Longhorn's default-disks annotation).
+    KubeNode,
 }
 
 impl Kind {
@@ -74,6 +77,7 @@ impl Kind {
             ("", "Pod") => Some(Kind::Pod),
             ("longhorn.io", "Node") => Some(Kind::LonghornNode),
             ("longhorn.io", "Setting") => Some(Kind::LonghornSetting),
+            ("", "Node") => Some(Kind::KubeNode),
             _ => None,
         }
     }
@@ -85,6 +89,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::LonghornNode => "nodes.longhorn.io",
             Kind::LonghornSetting => "settings.longhorn.io",
+            Kind::KubeNode => "Node",
         }
     }
 }
@@ -110,6 +115,8 @@ pub enum Subject<'a> {
     LonghornNode(Pair<objects::LonghornNode<'a>>),
     /// A Longhorn setting.
     LonghornSetting(Pair<objects::Setting<'a>>),
+    /// A Kubernetes node.
+    KubeNode(Pair<objects::KubeNode<'a>>),
 }
 
 impl Subject<'_> {
@@ -120,6 +127,7 @@ impl Subject<'_> {
             Subject::Pod(_) => Kind::Pod,
             Subject::LonghornNode(_) => Kind::LonghornNode,
             Subject::LonghornSetting(_) => Kind::LonghornSetting,
+            Subject::KubeNode(_) => Kind::KubeNode,
         }
     }
 }
@@ -246,6 +254,7 @@ pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) ->
                     disk::validate_setting(req, pair, cfg, &mut verdict)
                 }
                 Subject::Pod(pair) => pod::validate(req, pair, cfg, &mut verdict),
+                Subject::KubeNode(pair) => default_disks::validate(req, pair, cfg, &mut verdict),
             }
         }
     }

@@ -112,6 +112,40 @@ pub struct Namespace<'a> {
     pub metadata: NamespaceMeta<'a>,
 }
 
+/// A core/v1 Node, reduced to what Longhorn reads for default disks.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct KubeNode<'a> {
+    /// Its metadata.
+    #[serde(default, borrow)]
+    pub metadata: KubeNodeMeta<'a>,
+}
+
+/// A Node's name, labels and annotations.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct KubeNodeMeta<'a> {
+    /// `metadata.name`.
+    #[serde(default, borrow)]
+    pub name: Option<Str<'a>>,
+    /// `metadata.labels`.
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<Str<'a>, Str<'a>>,
+    /// `metadata.annotations`.
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub annotations: BTreeMap<Str<'a>, Str<'a>>,
+}
+
+impl KubeNode<'_> {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.get(key).map(|v| &**v)
+    }
+
+    /// The value of annotation `key`.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.get(key).map(|v| &**v)
+    }
+}
+
 /// A `nodes.longhorn.io` object.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct LonghornNode<'a> {

@@ -422,6 +422,92 @@ pub fn default_data_path_setting(env: &mut Env) {
         .stdout_has("setting.longhorn.io/default-data-path created");
 }
 
+const DEFAULT_DISKS: &str = "node.longhorn.io/default-disks-config";
+
+/// Scenario 6b: the default-disks annotation of a Kubernetes node labelled
+/// create-default-disk=config is judged when it is written; unlabelled nodes
+/// never reach the guard.
+pub fn default_disks_annotation(env: &mut Env) {
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-disks-1", "0"))
+        .ok();
+    env.k
+        .run(&[
+            "label",
+            "node",
+            "e2e-disks-1",
+            "node.longhorn.io/create-default-disk=config",
+        ])
+        .ok()
+        .stdout_has("node/e2e-disks-1 labeled");
+
+    let bad = r#"[{"path":"/var/lib/longhorn"},{"name":"ssd","path":"/mnt/ssd"}]"#;
+    let outside = PathProblem::Outside(default_mounts());
+    let message = messages::default_disks_denial(
+        "e2e-disks-1",
+        &[messages::disk_item("ssd", "/mnt/ssd", &outside)],
+        &[&outside],
+        "/mnt/ssd",
+    );
+    env.k
+        .run(&[
+            "annotate",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}={bad}"),
+        ])
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("default-disks.longhorn-talos-guard.io")
+        ));
+    env.k
+        .run(&[
+            "annotate",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}=[{{\"path\":\"/var/lib/longhorn\"}}"),
+        ])
+        .failed()
+        .stderr_has("is not a JSON list of disks (EOF while parsing a list");
+    let good = r#"[{"path":"/var/lib/longhorn","allowScheduling":true}]"#;
+    env.k
+        .run(&[
+            "annotate",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}={good}"),
+        ])
+        .ok()
+        .stdout_has("node/e2e-disks-1 annotated");
+
+    // Without the label Longhorn ignores the annotation, and so does the guard.
+    env.k
+        .with_manifest(&["create"], &kubernetes_node("e2e-disks-2", "0"))
+        .ok();
+    env.k
+        .run(&[
+            "annotate",
+            "node",
+            "e2e-disks-2",
+            &format!("{DEFAULT_DISKS}={bad}"),
+        ])
+        .ok()
+        .stdout_has("node/e2e-disks-2 annotated");
+    // Labelling it config afterwards makes Longhorn read it: judged then.
+    env.k
+        .run(&[
+            "label",
+            "node",
+            "e2e-disks-2",
+            "node.longhorn.io/create-default-disk=config",
+        ])
+        .failed()
+        .stderr_has(&denied_by("default-disks.longhorn-talos-guard.io"))
+        .stderr_has("disk \"ssd\": path \"/mnt/ssd\"");
+}
+
 /// Scenario 7: The guard is killed: namespaces, nodes and default-data-path fail
 /// closed; pods, other settings, label-only node updates, other namespaces
 /// and kube-system go on.
@@ -479,6 +565,16 @@ pub fn guard_down_follows_failure_policy(env: &mut Env) {
         ])
         .ok()
         .stdout_has("node.longhorn.io/e2e-node-good labeled");
+    env.k
+        .run(&[
+            "annotate",
+            "--overwrite",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}=[{{\"path\":\"/mnt/other\"}}]"),
+        ])
+        .ok()
+        .stdout_has("node/e2e-disks-1 annotated");
     env.k
         .with_manifest(
             &["create"],
