@@ -389,6 +389,70 @@ fn patch_delete_removes_the_matching_document_only() {
     assert!(findings.iter().all(|f| f.code != codes::HUGEPAGES));
 }
 
+// --- default disks from machine.nodeLabels and machine.nodeAnnotations
+
+#[test]
+fn default_disks_outside_the_visible_locations_get_the_webhooks_message() {
+    use longhorn_talos_guard::policy::messages::{self, PathProblem};
+    let findings = lint(&["default-disks.yaml"]);
+    let f = only(&findings, codes::DEFAULT_DISKS);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.line,
+        Some(line_of("default-disks.yaml", "default-disks-config"))
+    );
+    let outside = PathProblem::Outside("/var/lib/longhorn".into());
+    let webhook = messages::default_disks_denial(
+        "(this machine)",
+        &[messages::disk_item("fast", "/var/mnt/fast", &outside)],
+        &[&outside],
+        "/var/mnt/fast",
+    );
+    assert_eq!(f.message, webhook);
+    assert_eq!(codes_of(&findings), [codes::DEFAULT_DISKS]);
+}
+
+/// Lints the default-disks fixture with `patch` (named `file`) merged over it.
+fn lint_default_disks_with(file: &str, patch: &str) -> Vec<Finding> {
+    let c = talos::load(&[fixture("default-disks.yaml"), (file.into(), patch.into())]).unwrap();
+    talos::lint(&c, &LintOptions::default())
+}
+
+#[test]
+fn a_user_volume_for_the_default_disk_clears_it() {
+    let volume = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: fast\n";
+    assert!(lint_default_disks_with("fast.yaml", volume).is_empty());
+}
+
+#[test]
+fn default_disks_without_the_config_label_are_ignored_by_longhorn() {
+    let patch = "machine:\n  nodeLabels:\n    node.longhorn.io/create-default-disk: \"true\"\n";
+    let findings = lint_default_disks_with("labels.yaml", patch);
+    let f = only(&findings, codes::DEFAULT_DISKS_UNUSED);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message
+            .ends_with("machine.nodeLabels sets it to \"true\""),
+        "{}",
+        f.message
+    );
+    assert_eq!(codes_of(&findings), [codes::DEFAULT_DISKS_UNUSED]);
+}
+
+#[test]
+fn unreadable_default_disks_are_an_error() {
+    let patch = "machine:\n  nodeAnnotations:\n    node.longhorn.io/default-disks-config: '/var/lib/longhorn'\n";
+    let findings = lint_default_disks_with("p.yaml", patch);
+    let f = only(&findings, codes::DEFAULT_DISKS);
+    assert!(
+        f.message.contains("is not a JSON list of disks"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.file, "p.yaml");
+}
+
+// --- V2 data engine
 // --- V2 data engine
 
 #[test]

@@ -28,6 +28,8 @@ use crate::policy::paths::HostPath;
 /// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
 /// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
+/// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or lie outside the data locations this config makes visible (the webhook's own policy and message). |
+/// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
 pub mod codes {
     /// The schematic lacks a required system extension.
     pub const MISSING_EXTENSIONS: &str = "LTG-T001";
@@ -59,6 +61,10 @@ pub mod codes {
     pub const KERNEL_MODULES: &str = "LTG-T031";
     /// Talos before 1.8 wipes `/var/lib/longhorn` on upgrade without `--preserve`.
     pub const UPGRADE_PRESERVE: &str = "LTG-T040";
+    /// The default disks of the node annotation are not visible to the kubelet.
+    pub const DEFAULT_DISKS: &str = "LTG-T050";
+    /// The default disks annotation without the label that makes Longhorn read it.
+    pub const DEFAULT_DISKS_UNUSED: &str = "LTG-T051";
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
@@ -206,7 +212,74 @@ pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
     check_pod_security(config, options, &mut out);
     check_v2(config, options, &mut out);
     check_upgrade(config, &mut out);
+    check_default_disks(config, &mut out);
     out
+}
+
+/// The default disks Talos puts on the node (`machine.nodeLabels` and
+/// `machine.nodeAnnotations`), judged by the webhook's own policy against
+/// the data locations this config makes visible.
+fn check_default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
+    use crate::policy::default_disks::{ANNOTATION, LABEL};
+    use crate::policy::objects::{KubeNode, KubeNodeMeta, Str};
+    use crate::policy::{Facts, Operation, Pair, Phase, Request, Subject, evaluate};
+
+    let Some(annotation) = config.node_annotations.get(ANNOTATION) else {
+        return;
+    };
+    let label = config.node_labels.get(LABEL);
+    if label.map(|l| l.value.as_str()) != Some("config") {
+        let set = match label {
+            Some(l) => format!("sets it to {:?}", l.value),
+            None => "does not set it".to_string(),
+        };
+        out.push(at(
+            Severity::Warning,
+            codes::DEFAULT_DISKS_UNUSED,
+            annotation,
+            format!(
+                "machine.nodeAnnotations lists Longhorn's default disks ({ANNOTATION}), but Longhorn \
+reads them only on nodes labelled {LABEL}=config, and machine.nodeLabels {set}"
+            ),
+            Some(format!("machine:\n  nodeLabels:\n    {LABEL}: config\n")),
+        ));
+        return;
+    }
+    let mounts = super::mounts_to_entries(&super::derive_mounts(config));
+    let Ok(cfg) = crate::config::ConfigFile {
+        allowed_mounts: Some(mounts),
+        ..Default::default()
+    }
+    .validate("the machine config") else {
+        return;
+    };
+    let node = KubeNode {
+        metadata: KubeNodeMeta {
+            name: Some(Str::from("(this machine)")),
+            labels: [(Str::from(LABEL), Str::from("config"))].into(),
+            annotations: [(Str::from(ANNOTATION), Str::from(annotation.value.as_str()))].into(),
+        },
+    };
+    let request = Request {
+        operation: Operation::Create,
+        name: Str::from("(this machine)"),
+        namespace: Str::default(),
+        username: Str::from("talos lint"),
+        subject: Subject::KubeNode(Pair {
+            object: Some(node),
+            old: None,
+        }),
+    };
+    let verdict = evaluate(Phase::Validate, &request, &cfg, &Facts::default());
+    if let Some(denial) = verdict.denial {
+        out.push(at(
+            Severity::Error,
+            codes::DEFAULT_DISKS,
+            annotation,
+            denial,
+            None,
+        ));
+    }
 }
 
 fn at<T>(

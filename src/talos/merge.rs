@@ -322,10 +322,16 @@ fn apply_legacy(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRe
                 config.extra_mounts.push(sourced(mount, &origin, line));
             }
         }
-        for (key, value) in machine.sysctls.0.unwrap_or_default() {
-            if let Some(v) = text(&value.value) {
-                let line = value.referenced.line();
-                config.sysctls.insert(key, sourced(v, &origin, line));
+        // Maps merge key by key, the later document winning.
+        for (map, into) in [
+            (machine.sysctls, &mut config.sysctls),
+            (machine.node_labels, &mut config.node_labels),
+            (machine.node_annotations, &mut config.node_annotations),
+        ] {
+            for (key, value) in map.0.unwrap_or_default() {
+                if let Some(v) = text(&value.value) {
+                    into.insert(key, sourced(v, &origin, value.referenced.line()));
+                }
             }
         }
         if let Some(kernel) = machine.kernel.0 {

@@ -222,6 +222,10 @@ pub struct MachineConfig {
     pub raw_volumes: Vec<Sourced<String>>,
     /// The official extensions of the last Image Factory schematic.
     pub schematic: Option<Sourced<Vec<String>>>,
+    /// `machine.nodeLabels`, merged key by key.
+    pub node_labels: BTreeMap<String, Sourced<String>>,
+    /// `machine.nodeAnnotations`, merged key by key.
+    pub node_annotations: BTreeMap<String, Sourced<String>>,
     /// `machine.install.extraKernelArgs`, appended across patches.
     pub install_kernel_args: Vec<Sourced<String>>,
     /// `customization.extraKernelArgs` of the last schematic.

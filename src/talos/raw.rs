@@ -189,6 +189,10 @@ pub(crate) struct RawMachine {
     pub(crate) sysctls: ScalarMap,
     #[serde(default)]
     pub(crate) kernel: Lenient<RawKernel>,
+    #[serde(default)]
+    pub(crate) node_labels: ScalarMap,
+    #[serde(default)]
+    pub(crate) node_annotations: ScalarMap,
 }
 
 #[derive(Debug, Default, Deserialize)]
