@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
-use common::{FakeFacts, fixture_object, review_fixture};
+use common::{FakeFacts, LONGHORN_LABELS, fixture_object, review_fixture};
 use http_body_util::BodyExt as _;
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::policy::Hugepages;
@@ -114,15 +114,6 @@ fn apply_patch(resp: &Value, fixture: &str) -> Value {
     doc
 }
 
-const SIX: [(&str, &str); 6] = [
-    ("pod-security.kubernetes.io/enforce", "privileged"),
-    ("pod-security.kubernetes.io/enforce-version", "latest"),
-    ("pod-security.kubernetes.io/audit", "privileged"),
-    ("pod-security.kubernetes.io/audit-version", "latest"),
-    ("pod-security.kubernetes.io/warn", "privileged"),
-    ("pod-security.kubernetes.io/warn-version", "latest"),
-];
-
 #[tokio::test]
 async fn mutate_adds_the_six_labels() {
     let app = app();
@@ -133,7 +124,7 @@ async fn mutate_adds_the_six_labels() {
         let resp = review(&app, "/mutate", fixture).await;
         assert_allowed(&resp);
         let doc = apply_patch(&resp, fixture);
-        for (k, v) in SIX {
+        for (k, v) in LONGHORN_LABELS {
             assert_eq!(doc["metadata"]["labels"][k], v, "{fixture}: {k}");
         }
         // The patched object now passes validation.

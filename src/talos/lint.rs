@@ -245,13 +245,15 @@ reads them only on nodes labelled {LABEL}=config, and machine.nodeLabels {set}"
         ));
         return;
     }
-    let mounts = super::mounts_to_entries(&super::derive_mounts(config));
-    let Ok(cfg) = crate::config::ConfigFile {
-        allowed_mounts: Some(mounts),
+    let cfg = crate::config::Config {
+        allowed_mounts: super::derive_mounts(config)
+            .into_iter()
+            .map(|m| crate::config::AllowedMount {
+                path: m.path,
+                propagation: m.propagation,
+            })
+            .collect(),
         ..Default::default()
-    }
-    .validate("the machine config") else {
-        return;
     };
     let node = KubeNode {
         metadata: KubeNodeMeta {
@@ -290,13 +292,8 @@ fn at<T>(
     fix: Option<String>,
 ) -> Finding {
     Finding {
-        severity,
-        code,
-        file: item.origin.file.clone(),
         line: Some(item.line),
-        document: Some(item.origin.clone()),
-        message,
-        fix,
+        ..at_document(severity, code, &item.origin, message, fix)
     }
 }
 

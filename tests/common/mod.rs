@@ -25,6 +25,18 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The six labels Longhorn's docs ask for on its namespace, written out from
+/// the docs rather than taken from the policy, so that a wrong constant there
+/// fails the tests.
+pub const LONGHORN_LABELS: [(&str, &str); 6] = [
+    ("pod-security.kubernetes.io/enforce", "privileged"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/audit", "privileged"),
+    ("pod-security.kubernetes.io/audit-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "privileged"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
 /// The bytes of `tests/fixtures/admission/<name>.json`.
 pub fn review_fixture(name: &str) -> Vec<u8> {
     let path = fixture_path(&format!("admission/{name}.json"));

@@ -13,21 +13,12 @@ use rcgen::{
 };
 
 use super::Env;
+use super::common::LONGHORN_LABELS;
 use super::controlplane::wait;
 use super::guard::Guard;
 
 const NS: &str = "longhorn-system";
 const FORBIDDEN: &str = "Error from server (Forbidden)";
-
-/// The six labels Longhorn's docs ask for on its namespace.
-const LONGHORN_LABELS: [(&str, &str); 6] = [
-    ("pod-security.kubernetes.io/enforce", "privileged"),
-    ("pod-security.kubernetes.io/enforce-version", "latest"),
-    ("pod-security.kubernetes.io/audit", "privileged"),
-    ("pod-security.kubernetes.io/audit-version", "latest"),
-    ("pod-security.kubernetes.io/warn", "privileged"),
-    ("pod-security.kubernetes.io/warn-version", "latest"),
-];
 
 fn denied_by(webhook: &str) -> String {
     format!("admission webhook \"{webhook}\" denied the request: ")
