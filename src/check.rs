@@ -34,10 +34,14 @@ pub enum CheckError {
 }
 
 /// What the webhook would do with one object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Outcome {
     /// A kind the webhook does not judge (`apiVersion`, `kind`).
-    Ignored(String),
+    Ignored {
+        /// `apiVersion kind` of the object.
+        what: String,
+    },
     /// The object was evaluated.
     Judged {
         /// The denial message, if denied.
@@ -50,7 +54,7 @@ pub enum Outcome {
 }
 
 /// One object of the input and its outcome.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ObjectResult {
     /// The file it came from (`-` for standard input).
     pub file: String,
@@ -61,6 +65,7 @@ pub struct ObjectResult {
     /// `namespace/name`, or `name` for cluster-scoped objects.
     pub name: String,
     /// What the webhook would do.
+    #[serde(flatten)]
     pub outcome: Outcome,
 }
 
@@ -217,11 +222,13 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
         }
     };
     let Some(request) = decoded.request else {
-        return Outcome::Ignored(format!(
-            "{} {}",
-            object["apiVersion"].as_str().unwrap_or("?"),
-            object["kind"].as_str().unwrap_or("?")
-        ));
+        return Outcome::Ignored {
+            what: format!(
+                "{} {}",
+                object["apiVersion"].as_str().unwrap_or("?"),
+                object["kind"].as_str().unwrap_or("?")
+            ),
+        };
     };
     let facts = Facts {
         hugepages: Some(Hugepages::Unknown("offline check, no cluster".into())),
@@ -289,6 +296,13 @@ pub fn check(
     Ok(results)
 }
 
+/// Renders the results as pretty JSON (`check -o json`): one entry per object.
+pub fn render_json(results: &[ObjectResult]) -> String {
+    let mut out = serde_json::to_string_pretty(results).expect("check results serialise");
+    out.push('\n');
+    out
+}
+
 /// Renders the results for a terminal, with a summary line.
 pub fn render(results: &[ObjectResult]) -> String {
     let mut out = String::new();
@@ -296,7 +310,7 @@ pub fn render(results: &[ObjectResult]) -> String {
     for r in results {
         let at = format!("{} (object {}) {} {}", r.file, r.index, r.kind, r.name);
         match &r.outcome {
-            Outcome::Ignored(what) => ignored.push(what.clone()),
+            Outcome::Ignored { what } => ignored.push(what.clone()),
             Outcome::Judged {
                 denial,
                 warnings,
