@@ -7,8 +7,8 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::policy::objects::{self, Str};
-use crate::policy::{Kind, Operation, Pair, Request, Subject, Verdict};
+use crate::policy::objects::Str;
+use crate::policy::{AnyObject, Kind, Operation, Request, Subject, Verdict};
 
 /// The only review version this webhook speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -72,15 +72,6 @@ struct UserInfo<'a> {
     username: Str<'a>,
 }
 
-/// A typed `object` or `oldObject`.
-enum AnyObject<'a> {
-    Namespace(objects::Namespace<'a>),
-    Pod(objects::Pod<'a>),
-    LonghornNode(objects::LonghornNode<'a>),
-    Setting(objects::Setting<'a>),
-    KubeNode(objects::KubeNode<'a>),
-}
-
 /// `object` or `oldObject` as read: typed when the kind was known by then,
 /// raw when the kind came later in the document.
 enum Slot<'a> {
@@ -115,26 +106,11 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         let (kind, field) = (self.kind, self.field);
-        let wrap = |e: D::Error| {
+        AnyObject::deserialize(kind, d).map_err(|e| {
             D::Error::custom(format!(
                 "request.{field} is not a valid {}: {e}",
                 kind.as_str()
             ))
-        };
-        Ok(match kind {
-            Kind::Namespace => Option::deserialize(d)
-                .map_err(wrap)?
-                .map(AnyObject::Namespace),
-            Kind::Pod => Option::deserialize(d).map_err(wrap)?.map(AnyObject::Pod),
-            Kind::LonghornNode => Option::deserialize(d)
-                .map_err(wrap)?
-                .map(AnyObject::LonghornNode),
-            Kind::LonghornSetting => Option::deserialize(d)
-                .map_err(wrap)?
-                .map(AnyObject::Setting),
-            Kind::KubeNode => Option::deserialize(d)
-                .map_err(wrap)?
-                .map(AnyObject::KubeNode),
         })
     }
 }
@@ -249,17 +225,6 @@ fn resolve<'a>(
     }
 }
 
-fn pair<'a, T>(
-    object: Option<AnyObject<'a>>,
-    old: Option<AnyObject<'a>>,
-    pick: fn(AnyObject<'a>) -> Option<T>,
-) -> Pair<T> {
-    Pair {
-        object: object.and_then(pick),
-        old: old.and_then(pick),
-    }
-}
-
 /// Decodes an AdmissionReview body.
 pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
     // One UTF-8 check for the whole body, so strings are not checked one by one.
@@ -296,28 +261,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
         Some(kind) => {
             let object = resolve(req.object, kind, "object")?;
             let old = resolve(req.old_object, kind, "oldObject")?;
-            Some(match kind {
-                Kind::Namespace => Subject::Namespace(pair(object, old, |o| match o {
-                    AnyObject::Namespace(n) => Some(n),
-                    _ => None,
-                })),
-                Kind::Pod => Subject::Pod(pair(object, old, |o| match o {
-                    AnyObject::Pod(p) => Some(p),
-                    _ => None,
-                })),
-                Kind::LonghornNode => Subject::LonghornNode(pair(object, old, |o| match o {
-                    AnyObject::LonghornNode(n) => Some(n),
-                    _ => None,
-                })),
-                Kind::LonghornSetting => Subject::LonghornSetting(pair(object, old, |o| match o {
-                    AnyObject::Setting(s) => Some(s),
-                    _ => None,
-                })),
-                Kind::KubeNode => Subject::KubeNode(pair(object, old, |o| match o {
-                    AnyObject::KubeNode(n) => Some(n),
-                    _ => None,
-                })),
-            })
+            Some(Subject::from_objects(kind, object, old))
         }
     };
     Ok(Decoded {
@@ -356,6 +300,8 @@ struct ResponseOut<'a> {
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch: Option<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    audit_annotations: std::collections::BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
@@ -367,8 +313,17 @@ struct StatusOut<'a> {
 
 /// Encodes the response review for `uid`. A denial carries `status.code: 403`
 /// and `reason: Forbidden`; a patch is sent base64-encoded with
-/// `patchType: JSONPatch` (never as a number array).
+/// `patchType: JSONPatch` (never as a number array). The IDs of the rules
+/// that denied or warned go in `auditAnnotations` (`denied-by`, `flagged-by`;
+/// the API server prefixes them with the webhook's name).
 pub fn encode(uid: &str, verdict: &Verdict) -> Vec<u8> {
+    let mut audit_annotations = std::collections::BTreeMap::new();
+    if !verdict.denied_by.is_empty() {
+        audit_annotations.insert("denied-by", verdict.denied_by.join(","));
+    }
+    if !verdict.flagged_by.is_empty() {
+        audit_annotations.insert("flagged-by", verdict.flagged_by.join(","));
+    }
     let patch = (!verdict.patch.is_empty()).then(|| {
         let json = serde_json::to_vec(&verdict.patch).expect("a JSON Patch always serialises");
         base64::engine::general_purpose::STANDARD.encode(json)
@@ -387,6 +342,7 @@ pub fn encode(uid: &str, verdict: &Verdict) -> Vec<u8> {
             warnings: &verdict.warnings,
             patch_type: patch.as_ref().map(|_| "JSONPatch"),
             patch,
+            audit_annotations,
         },
     };
     serde_json::to_vec(&review).expect("a response review always serialises")
@@ -507,6 +463,7 @@ mod tests {
             denial: Some("no".into()),
             warnings: vec!["w".into()],
             patch: vec![],
+            ..Verdict::default()
         };
         let out: Value = serde_json::from_slice(&encode("abc", &v)).unwrap();
         assert_eq!(
@@ -514,6 +471,21 @@ mod tests {
             json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "response": {"uid": "abc", "allowed": false, "warnings": ["w"],
                     "status": {"code": 403, "reason": "Forbidden", "message": "no"}}})
+        );
+    }
+
+    #[test]
+    fn rule_ids_go_in_audit_annotations() {
+        let v = Verdict {
+            denial: Some("no".into()),
+            denied_by: vec!["LTG-W010", "LTG-W020"],
+            flagged_by: vec!["LTG-W002"],
+            ..Verdict::default()
+        };
+        let out: Value = serde_json::from_slice(&encode("abc", &v)).unwrap();
+        assert_eq!(
+            out["response"]["auditAnnotations"],
+            json!({"denied-by": "LTG-W010,LTG-W020", "flagged-by": "LTG-W002"})
         );
     }
 

@@ -1,13 +1,14 @@
 //! `check`: evaluates Kubernetes manifests offline as CREATE requests, through
-//! the same decode, mutate-then-validate and policy code the webhook runs.
+//! the same typed objects, mutate-then-validate and rules the webhook runs
+//! (no AdmissionReview is built: the objects are decoded directly).
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::admission;
 use crate::config::Config;
-use crate::policy::{self, Facts, Hugepages, Phase};
+use crate::pipeline;
+use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject};
 
 /// The user the offline requests are made as.
 pub const CHECK_USER: &str = "longhorn-talos-guard-check";
@@ -176,52 +177,47 @@ pub fn parse_objects(file: &str, text: &str) -> Result<Vec<Value>, CheckError> {
     Ok(out)
 }
 
-fn review_for(object: &Value, default_namespace: &str, uid: &str) -> Value {
-    let api_version = object["apiVersion"].as_str().unwrap_or("");
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let kind = object["kind"].as_str().unwrap_or("");
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
+/// The object as the API server would send it for a CREATE: the namespace
+/// filled in for a namespaced object without one.
+fn as_created(object: &Value, kind: &str, default_namespace: &str) -> (Value, String) {
     let namespace = match object["metadata"]["namespace"].as_str() {
-        Some(ns) => ns,
-        None if kind == "Namespace" => "",
-        None => default_namespace,
+        Some(ns) => ns.to_string(),
+        None if kind == "Namespace" => String::new(),
+        None => default_namespace.to_string(),
     };
     let mut object = object.clone();
     if !namespace.is_empty() && object["metadata"].is_object() {
-        object["metadata"]["namespace"] = Value::from(namespace);
+        object["metadata"]["namespace"] = Value::from(namespace.as_str());
     }
-    json!({
-        "apiVersion": admission::API_VERSION,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": group, "version": version, "kind": kind},
-            "operation": "CREATE",
-            "name": name,
-            "namespace": namespace,
-            "userInfo": {"username": CHECK_USER},
-            "object": object,
-            "dryRun": true,
-        }
+    (object, namespace)
+}
+
+/// The typed CREATE request for `object` of `kind`, or why the API server
+/// would not send it.
+fn request_for<'v>(
+    kind: Kind,
+    object: &'v Value,
+    namespace: &'v str,
+) -> Result<Request<'v>, String> {
+    let typed = AnyObject::deserialize(kind, object)
+        .map_err(|e| format!("request.object is not a valid {}: {e}", kind.as_str()))?;
+    Ok(Request {
+        operation: Operation::Create,
+        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
+        namespace: Str::from(namespace),
+        username: Str::from(CHECK_USER),
+        subject: Subject::from_objects(kind, typed, None),
     })
 }
 
 /// Evaluates one object as the API server would call the webhook for a
-/// CREATE: the mutating webhook first, then validation of the mutated object.
+/// CREATE: the mutating webhook first, then validation of the mutated
+/// object, through the same pipeline as the webhook.
 pub fn check_object(object: &Value, config: &Config, default_namespace: &str) -> Outcome {
-    let mut review = review_for(object, default_namespace, "offline-check");
-    let body = serde_json::to_vec(&review).expect("a JSON value serialises");
-    let decoded = match admission::decode(&body) {
-        Ok(d) => d,
-        Err(e) => {
-            return Outcome::Judged {
-                denial: Some(format!("the API server would not send this object: {e}")),
-                warnings: vec![],
-                added_labels: vec![],
-            };
-        }
-    };
-    let Some(request) = decoded.request else {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let kind_name = object["kind"].as_str().unwrap_or("");
+    let Some(kind) = Kind::from_group_kind(group, kind_name) else {
         return Outcome::Ignored {
             what: format!(
                 "{} {}",
@@ -230,25 +226,29 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
             ),
         };
     };
-    let facts = Facts {
-        hugepages: Some(Hugepages::Unknown("offline check, no cluster".into())),
+    let (mut object, namespace) = as_created(object, kind_name, default_namespace);
+    let unsendable = |e: String| Outcome::Judged {
+        denial: Some(format!("the API server would not send this object: {e}")),
+        warnings: vec![],
+        added_labels: vec![],
     };
-    let mutation = policy::evaluate(Phase::Mutate, &request, config, &facts);
+    let facts = pipeline::offline_facts("offline check, no cluster");
+    let mutation = match request_for(kind, &object, &namespace) {
+        Ok(request) => pipeline::judge(Phase::Mutate, &request, config, &facts).0,
+        Err(e) => return unsendable(e),
+    };
     let mut added_labels = Vec::new();
-    let mut mutated_body = None;
     if !mutation.patch.is_empty() {
-        let before = review["request"]["object"].clone();
-        if json_patch::patch(&mut review["request"]["object"], &mutation.patch).is_ok() {
-            added_labels = added(&before, &review["request"]["object"]);
-            mutated_body = Some(serde_json::to_vec(&review).expect("a JSON value serialises"));
+        let before = object.clone();
+        if json_patch::patch(&mut object, &mutation.patch).is_ok() {
+            added_labels = added(&before, &object);
+        } else {
+            object = before;
         }
     }
-    let verdict = match mutated_body.as_deref().map(admission::decode) {
-        Some(Ok(admission::Decoded {
-            request: Some(mutated),
-            ..
-        })) => policy::evaluate(Phase::Validate, &mutated, config, &facts),
-        _ => policy::evaluate(Phase::Validate, &request, config, &facts),
+    let verdict = match request_for(kind, &object, &namespace) {
+        Ok(request) => pipeline::judge(Phase::Validate, &request, config, &facts).0,
+        Err(e) => return unsendable(e),
     };
     let mut warnings = mutation.warnings;
     warnings.extend(verdict.warnings);

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
+use crate::base::quantity;
 use crate::policy::Hugepages;
-use crate::quantity;
 
 /// The node resource Longhorn's V2 engine needs.
 pub const HUGEPAGES_RESOURCE: &str = "hugepages-2Mi";

@@ -1,123 +1,49 @@
 //! The policy configuration: the YAML file format, its embedded defaults, and
-//! the validated [`Config`] every policy reads. Parsed once per (re)load.
+//! the validated [`Config`] every rule reads. Parsed once per (re)load; the
+//! files it is read from (and Talos machine configs) are in [`crate::source`].
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::paths::HostPath;
-use crate::quantity;
+use crate::base::longhorn::{DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES};
+use crate::base::quantity;
+use crate::base::{AllowedMount, HostPath, Level, Mode, Propagation};
 
-/// The Longhorn namespace name Longhorn installs into by default.
-pub const DEFAULT_LONGHORN_NAMESPACE: &str = "longhorn-system";
-/// The data path from Longhorn's Talos guide (`machine.kubelet.extraMounts`).
-pub const DEFAULT_ALLOWED_MOUNT: &str = "/var/lib/longhorn";
-/// Longhorn's `data-engine-memory-size` default: 2048 MiB of 2 MiB hugepages.
-pub const DEFAULT_V2_MIN_HUGEPAGES: &str = "2Gi";
-
-/// A Pod Security Admission level, spelled exactly as the API server accepts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// No restrictions: what Longhorn's pods need.
-    Privileged,
-    /// Talos's cluster-wide default.
-    Baseline,
-    /// The strictest level.
-    Restricted,
-}
-
-impl Level {
-    /// Parses a label value; only the exact lower-case spellings are levels.
-    pub fn from_label(value: &str) -> Option<Level> {
-        match value {
-            "privileged" => Some(Level::Privileged),
-            "baseline" => Some(Level::Baseline),
-            "restricted" => Some(Level::Restricted),
-            _ => None,
-        }
-    }
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Privileged => "privileged",
-            Level::Baseline => "baseline",
-            Level::Restricted => "restricted",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Mount propagation of a host path as the kubelet container sees it (the
-/// option given in a Talos `extraMounts` entry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Propagation {
-    /// `rshared`: mounts made by Longhorn below it reach the host and back.
-    Rshared,
-    /// `rslave`: host mounts propagate in, pod mounts do not propagate out.
-    Rslave,
-    /// No propagation.
-    Private,
-}
-
-impl Propagation {
-    /// The option name as written in a Talos machine config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Propagation::Rshared => "rshared",
-            Propagation::Rslave => "rslave",
-            Propagation::Private => "private",
-        }
-    }
-}
-
-impl fmt::Display for Propagation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a policy does with a violation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Deny the request.
-    Enforce,
-    /// Allow it, with an AdmissionResponse warning kubectl prints.
-    Warn,
-    /// Do not evaluate the policy.
-    Off,
-}
-
-/// A host path the kubelet container can see, and its propagation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedMount {
-    /// The normalised host path.
-    pub path: HostPath,
-    /// Its propagation in the kubelet container.
-    pub propagation: Propagation,
-}
-
-/// The mode of each policy.
+/// A rule as the configuration knows it: its ID and its group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleKey {
+    /// The rule's stable ID (`LTG-W010`).
+    pub id: &'static str,
+    /// Its group (`diskPaths`).
+    pub group: &'static str,
+}
+
+/// The mode of every rule, resolved from the `policies:` section: an entry
+/// for a rule ID (`LTG-W010`) wins over one for its group (`diskPaths`);
+/// rules not named are enforced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policies {
-    /// Namespace Pod Security labels (validate and mutate).
-    pub namespace_pod_security: Mode,
-    /// Longhorn disk paths and the `default-data-path` setting.
-    pub disk_paths: Mode,
-    /// V2 block disk prerequisites (hugepages on the node).
-    pub block_disks: Mode,
-    /// Host path volumes of pods in the Longhorn namespace.
-    pub pod_host_paths: Mode,
+    modes: Vec<(RuleKey, Mode)>,
+}
+
+impl Policies {
+    /// The mode of the rule `id` (`enforce` for a rule this config does not know).
+    pub fn mode(&self, id: &str) -> Mode {
+        self.modes
+            .iter()
+            .find(|(k, _)| k.id == id)
+            .map_or(Mode::Enforce, |(_, m)| *m)
+    }
+
+    /// Sets the mode of every rule `key` names (its ID or its group).
+    pub fn set(&mut self, key: &str, mode: Mode) {
+        for (k, m) in &mut self.modes {
+            if k.id == key || k.group == key {
+                *m = mode;
+            }
+        }
+    }
 }
 
 /// The validated configuration all policies read.
@@ -135,7 +61,7 @@ pub struct Config {
     pub exempt_usernames: Vec<String>,
     /// Minimum `hugepages-2Mi` capacity, in bytes, a node needs for V2 block disks.
     pub v2_min_hugepages_bytes: u64,
-    /// The mode of each policy.
+    /// The mode of each rule.
     pub policies: Policies,
 }
 
@@ -158,9 +84,6 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
-    /// A Talos machine config given for the allowed mounts could not be read.
-    #[error("{0}")]
-    Talos(#[from] crate::talos::TalosError),
     /// A field has a value the webhook cannot use.
     #[error("config {origin}: {field}: {message}")]
     Invalid {
@@ -171,70 +94,6 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
-}
-
-/// Where the configuration comes from: an optional YAML file and optional
-/// Talos machine configs whose mounts are added to `allowedMounts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigSource {
-    /// The webhook's configuration file; the embedded defaults when `None`.
-    pub file: Option<PathBuf>,
-    /// Talos machine configs and patches, merged in order. When given, the
-    /// mounts derived from them replace the default `allowedMounts` (and are
-    /// added to a list the file sets explicitly).
-    pub talos_files: Vec<PathBuf>,
-}
-
-impl ConfigSource {
-    /// Every file the configuration is built from (to watch for changes).
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.file.iter().chain(&self.talos_files).cloned().collect()
-    }
-
-    /// The raw bytes of every file, in [`ConfigSource::files`] order, to tell
-    /// whether anything changed since the last load.
-    pub fn snapshot(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
-        self.files()
-            .iter()
-            .map(|p| {
-                std::fs::read(p).map_err(|source| ConfigError::Read {
-                    path: p.display().to_string(),
-                    source,
-                })
-            })
-            .collect()
-    }
-
-    /// Reads, merges and validates everything.
-    pub fn load(&self) -> Result<Config, ConfigError> {
-        let (mut file, origin) = match &self.file {
-            None => (ConfigFile::default(), "embedded defaults".to_string()),
-            Some(path) => {
-                let origin = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: origin.clone(),
-                    source,
-                })?;
-                (ConfigFile::parse(&text, &origin)?, origin)
-            }
-        };
-        if !self.talos_files.is_empty() {
-            let mut inputs = Vec::with_capacity(self.talos_files.len());
-            for path in &self.talos_files {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                inputs.push((path.display().to_string(), text));
-            }
-            let machine = crate::talos::load(&inputs)?;
-            let derived = crate::talos::mounts_to_entries(&crate::talos::derive_mounts(&machine));
-            let mut list = file.allowed_mounts.take().unwrap_or_default();
-            list.extend(derived);
-            file.allowed_mounts = Some(list);
-        }
-        file.validate(&origin)
-    }
 }
 
 /// The configuration file as written (camelCase YAML); every field optional.
@@ -259,9 +118,9 @@ pub struct ConfigFile {
     /// Minimum `hugepages-2Mi` for V2 block disks, as a Kubernetes quantity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2_min_hugepages: Option<String>,
-    /// Policy modes.
+    /// Rule modes, by rule ID or rule group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policies: Option<PoliciesEntry>,
+    pub policies: Option<BTreeMap<String, Mode>>,
 }
 
 /// One `allowedMounts` entry.
@@ -283,38 +142,7 @@ pub struct NodeEntry {
     pub allowed_mounts: Vec<MountEntry>,
 }
 
-/// The `policies` section.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PoliciesEntry {
-    /// See [`Policies::namespace_pod_security`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_pod_security: Option<Mode>,
-    /// See [`Policies::disk_paths`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_paths: Option<Mode>,
-    /// See [`Policies::block_disks`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_disks: Option<Mode>,
-    /// See [`Policies::pod_host_paths`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_host_paths: Option<Mode>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        ConfigFile::default()
-            .validate("embedded defaults")
-            .expect("the embedded defaults are valid")
-    }
-}
-
 impl Config {
-    /// Parses and validates YAML text; `origin` names it in errors.
-    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        ConfigFile::parse(text, origin)?.validate(origin)
-    }
-
     /// The allowed mounts for `node`: its own list when configured, else the global one.
     pub fn mounts_for_node(&self, node: &str) -> &[AllowedMount] {
         self.node_allowed_mounts
@@ -341,8 +169,19 @@ impl ConfigFile {
         })
     }
 
-    /// Checks every field and applies the defaults.
-    pub fn validate(self, origin: &str) -> Result<Config, ConfigError> {
+    /// Appends mounts (derived from a Talos machine config) to
+    /// `allowedMounts`. When the file leaves `allowedMounts` unset, the
+    /// added mounts replace the default list.
+    pub fn add_mounts(&mut self, entries: impl IntoIterator<Item = MountEntry>) {
+        self.allowed_mounts
+            .get_or_insert_with(Vec::new)
+            .extend(entries);
+    }
+
+    /// Checks every field and applies the defaults. `rules` are the rules a
+    /// `policies:` key may name (the registry's; see
+    /// [`crate::policy::registry::validate`]).
+    pub fn validate(self, origin: &str, rules: &[RuleKey]) -> Result<Config, ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {
             origin: origin.to_string(),
             field,
@@ -350,7 +189,7 @@ impl ConfigFile {
         };
         let longhorn_namespace = self
             .longhorn_namespace
-            .unwrap_or_else(|| DEFAULT_LONGHORN_NAMESPACE.to_string());
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
         if !is_dns_label(&longhorn_namespace) {
             return Err(invalid(
                 "longhornNamespace".into(),
@@ -361,7 +200,7 @@ impl ConfigFile {
         }
         let allowed_mounts = match self.allowed_mounts {
             None => vec![AllowedMount {
-                path: HostPath::parse(DEFAULT_ALLOWED_MOUNT).expect("default mount is absolute"),
+                path: HostPath::parse(DATA_PATH).expect("default mount is absolute"),
                 propagation: Propagation::Rshared,
             }],
             Some(list) => mounts(&list, "allowedMounts", &invalid)?,
@@ -394,12 +233,29 @@ impl ConfigFile {
                 format!("{hugepages:?} is not a quantity: {e}"),
             )
         })?;
-        let p = self.policies.unwrap_or_default();
+        let entries = self.policies.unwrap_or_default();
+        if let Some(key) = entries.keys().find(|k| {
+            !rules
+                .iter()
+                .any(|r| r.id == k.as_str() || r.group == k.as_str())
+        }) {
+            return Err(invalid(
+                format!("policies.{key}"),
+                "not a rule ID or rule group (see the README's rule table)".into(),
+            ));
+        }
         let policies = Policies {
-            namespace_pod_security: p.namespace_pod_security.unwrap_or(Mode::Enforce),
-            disk_paths: p.disk_paths.unwrap_or(Mode::Enforce),
-            block_disks: p.block_disks.unwrap_or(Mode::Enforce),
-            pod_host_paths: p.pod_host_paths.unwrap_or(Mode::Enforce),
+            modes: rules
+                .iter()
+                .map(|r| {
+                    let mode = entries
+                        .get(r.id)
+                        .or_else(|| entries.get(r.group))
+                        .copied()
+                        .unwrap_or(Mode::Enforce);
+                    (*r, mode)
+                })
+                .collect(),
         };
         Ok(Config {
             longhorn_namespace,
@@ -463,7 +319,7 @@ mod tests {
         assert_eq!(c.allowed_mounts[0].path.as_str(), "/var/lib/longhorn");
         assert_eq!(c.allowed_mounts[0].propagation, Propagation::Rshared);
         assert_eq!(c.v2_min_hugepages_bytes, 2 << 30);
-        assert_eq!(c.policies.disk_paths, Mode::Enforce);
+        assert_eq!(c.policies.mode("LTG-W010"), Mode::Enforce);
     }
 
     #[test]
@@ -495,8 +351,8 @@ policies:
         );
         assert_eq!(c.mounts_for_node("worker-2").len(), 2);
         assert_eq!(c.v2_min_hugepages_bytes, 4 << 30);
-        assert_eq!(c.policies.pod_host_paths, Mode::Warn);
-        assert_eq!(c.policies.block_disks, Mode::Off);
+        assert_eq!(c.policies.mode("LTG-W030"), Mode::Warn);
+        assert_eq!(c.policies.mode("LTG-W020"), Mode::Off);
         assert!(c.is_exempt("system:serviceaccount:longhorn-system:longhorn-service-account"));
     }
 
@@ -512,6 +368,8 @@ policies:
                 "nodes.a.allowedMounts[0].path",
             ),
             ("exemptUsernames: ['']", "exemptUsernames[0]"),
+            ("policies: {diskPath: warn}", "policies.diskPath"),
+            ("policies: {LTG-W999: warn}", "policies.LTG-W999"),
         ];
         for (text, field) in cases {
             let err = Config::from_yaml(text, "f.yaml").unwrap_err().to_string();

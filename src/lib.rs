@@ -1,19 +1,31 @@
 //! longhorn-talos-guard: an admission webhook and offline checks that keep
 //! Longhorn's data and privileges right on Talos Linux.
 //!
-//! The policies in [`policy`] are pure; [`admission`] maps them to the
-//! AdmissionReview wire format; [`server`] serves them over HTTPS; [`talos`]
-//! reads Talos machine configs for the offline checks.
+//! Layers, bottom up (each uses only the ones below it):
+//! - [`base`]: host paths, modes, quantities, Longhorn and Talos constants;
+//! - [`config`]: the configuration file format and the validated [`config::Config`];
+//! - [`talos`]: reading and merging Talos machine configs;
+//! - [`policy`]: the rules (one file each), their registry, and the renderer of every sentence;
+//! - [`admission`]: the AdmissionReview wire format; [`cluster`]: facts from the API server;
+//! - [`pipeline`]: decode → facts → rules → verdict → encode;
+//! - front ends: [`server`], [`check`], [`lint`] (`talos lint`), [`source`]
+//!   (loading the configuration from files), [`selfmanaged`], [`bench`].
+
+#![deny(missing_docs)]
 
 pub mod admission;
+pub mod base;
 pub mod bench;
 pub mod certs;
 pub mod check;
 pub mod cluster;
 pub mod config;
+pub mod lint;
+pub mod pipeline;
 pub mod policy;
-pub mod quantity;
+
 pub mod selfmanaged;
 pub mod server;
+pub mod source;
 pub mod talos;
 pub mod watch;

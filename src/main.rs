@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
-use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::selfmanaged::{SelfManaged, Timings};
+use longhorn_talos_guard::source::ConfigSource;
 use longhorn_talos_guard::{bench, certs, server, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
@@ -354,7 +354,7 @@ fn talos_lint(
     longhorn_namespace: String,
 ) -> anyhow::Result<u8> {
     let config = read_talos(files)?;
-    let findings = talos::lint(
+    let findings = longhorn_talos_guard::lint::lint(
         &config,
         &talos::LintOptions {
             v2,

@@ -14,8 +14,9 @@ use axum::http::Request;
 use http_body_util::BodyExt as _;
 use longhorn_talos_guard::check::{self, Outcome};
 use longhorn_talos_guard::cluster::NoCluster;
-use longhorn_talos_guard::config::{Config, ConfigSource};
+use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::server::router::{AppState, router};
+use longhorn_talos_guard::source::ConfigSource;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use common::{FakeFacts, Proto, https, review_fixture};
 use longhorn_talos_guard::bench::{self, LoadOptions};
 use longhorn_talos_guard::cluster::{KubeNodes, NodeFacts};
-use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::policy::Hugepages;
 use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
+use longhorn_talos_guard::source::ConfigSource;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

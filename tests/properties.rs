@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use longhorn_talos_guard::admission;
+use longhorn_talos_guard::base::HostPath;
 use longhorn_talos_guard::config::Config;
-use longhorn_talos_guard::policy::paths::HostPath;
 use longhorn_talos_guard::policy::{self, Facts, Phase};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -1,7 +1,8 @@
 //! Integration tests of `talos`: the fixtures in tests/fixtures/talos, loaded,
 //! merged, linted and turned into allowed mounts as the CLI will do it.
 
-use longhorn_talos_guard::config::{Config, Propagation};
+use longhorn_talos_guard::base::Propagation;
+use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::talos::{
     self, DerivedMount, Finding, LintOptions, MachineConfig, MountOrigin, Severity, TalosError,
     VolumeKind, codes,
@@ -19,7 +20,7 @@ fn load(names: &[&str]) -> MachineConfig {
 }
 
 fn lint_with(names: &[&str], options: &LintOptions) -> Vec<Finding> {
-    talos::lint(&load(names), options)
+    longhorn_talos_guard::lint::lint(&load(names), options)
 }
 
 fn lint(names: &[&str]) -> Vec<Finding> {
@@ -36,7 +37,7 @@ fn v2() -> LintOptions {
 /// Lints one in-memory file with the V2 checks on.
 fn lint_v2_text(file: &str, text: &str) -> Vec<Finding> {
     let c = talos::load(&[(file.into(), text.into())]).unwrap_or_else(|e| panic!("{text}: {e}"));
-    talos::lint(&c, &v2())
+    longhorn_talos_guard::lint::lint(&c, &v2())
 }
 
 fn codes_of(findings: &[Finding]) -> Vec<&'static str> {
@@ -213,7 +214,7 @@ fn a_user_volume_is_a_data_location() {
 fn kubernetes_manifests_alone_are_not_judged_for_data_paths() {
     let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: longhorn-system}\n";
     let c = talos::load(&[("ns.yaml".into(), text.into())]).unwrap();
-    assert!(talos::lint(&c, &LintOptions::default()).is_empty());
+    assert!(longhorn_talos_guard::lint::lint(&c, &LintOptions::default()).is_empty());
 }
 
 #[test]
@@ -339,13 +340,13 @@ fn a_kube_admission_control_config_document_is_read() {
     // The layout of Talos 1.14's reference: one document per plugin.
     let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  apiVersion: pod-security.admission.config.k8s.io/v1alpha1\n  kind: PodSecurityConfiguration\n  defaults:\n    enforce: restricted\n    enforce-version: latest\n  exemptions:\n    namespaces: [kube-system]\n";
     let c = talos::load(&[base.clone(), ("admission.yaml".into(), doc.into())]).unwrap();
-    let findings = talos::lint(&c, &LintOptions::default());
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
     let f = only(&findings, codes::POD_SECURITY);
     assert_eq!(f.file, "admission.yaml");
     assert!(f.message.contains("\"restricted\""));
     let privileged = doc.replace("restricted", "privileged");
     let c = talos::load(&[base, ("admission.yaml".into(), privileged)]).unwrap();
-    assert!(talos::lint(&c, &LintOptions::default()).is_empty());
+    assert!(longhorn_talos_guard::lint::lint(&c, &LintOptions::default()).is_empty());
 }
 
 #[test]
@@ -355,7 +356,7 @@ fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
     let lint_of = |docs: &[(&str, String)]| {
         let mut inputs = vec![base.clone()];
         inputs.extend(docs.iter().map(|(f, t)| (f.to_string(), t.clone())));
-        talos::lint(&talos::load(&inputs).unwrap(), &LintOptions::default())
+        longhorn_talos_guard::lint::lint(&talos::load(&inputs).unwrap(), &LintOptions::default())
     };
     let findings = lint_of(&[("gen.yaml", doc.into())]);
     assert_eq!(only(&findings, codes::POD_SECURITY).file, "gen.yaml");
@@ -383,7 +384,7 @@ fn patch_delete_removes_the_matching_document_only() {
     .unwrap();
     let volumes: Vec<_> = c.volumes.iter().map(|v| v.value.name.as_str()).collect();
     assert_eq!(volumes, ["other"]);
-    let findings = talos::lint(&c, &v2());
+    let findings = longhorn_talos_guard::lint::lint(&c, &v2());
     let f = only(&findings, codes::KERNEL_MODULES);
     assert!(f.message.ends_with("not loaded: vfio_pci"), "{}", f.message);
     assert!(findings.iter().all(|f| f.code != codes::HUGEPAGES));
@@ -393,7 +394,9 @@ fn patch_delete_removes_the_matching_document_only() {
 
 #[test]
 fn default_disks_outside_the_visible_locations_get_the_webhooks_message() {
-    use longhorn_talos_guard::policy::messages::{self, PathProblem};
+    use longhorn_talos_guard::base::HostPath;
+    use longhorn_talos_guard::policy::PathProblem;
+    use longhorn_talos_guard::policy::render as messages;
     let findings = lint(&["default-disks.yaml"]);
     let f = only(&findings, codes::DEFAULT_DISKS);
     assert_eq!(f.severity, Severity::Error);
@@ -401,7 +404,7 @@ fn default_disks_outside_the_visible_locations_get_the_webhooks_message() {
         f.line,
         Some(line_of("default-disks.yaml", "default-disks-config"))
     );
-    let outside = PathProblem::Outside("/var/lib/longhorn".into());
+    let outside = PathProblem::Outside(vec![HostPath::parse("/var/lib/longhorn").unwrap()]);
     let webhook = messages::default_disks_denial(
         "(this machine)",
         &[messages::disk_item("fast", "/var/mnt/fast", &outside)],
@@ -415,7 +418,7 @@ fn default_disks_outside_the_visible_locations_get_the_webhooks_message() {
 /// Lints the default-disks fixture with `patch` (named `file`) merged over it.
 fn lint_default_disks_with(file: &str, patch: &str) -> Vec<Finding> {
     let c = talos::load(&[fixture("default-disks.yaml"), (file.into(), patch.into())]).unwrap();
-    talos::lint(&c, &LintOptions::default())
+    longhorn_talos_guard::lint::lint(&c, &LintOptions::default())
 }
 
 #[test]
@@ -518,7 +521,7 @@ fn v2_in_1_14_style_suggests_documents() {
         .replace("vm.nr_hugepages: 2048", "vm.nr_hugepages: 1000");
     let text = text.replace("name: vfio-pci", "name: br_netfilter");
     let c = talos::load(&[("f.yaml".into(), text)]).unwrap();
-    let findings = talos::lint(&c, &v2());
+    let findings = longhorn_talos_guard::lint::lint(&c, &v2());
     assert_eq!(
         codes_of(&findings),
         [codes::HUGEPAGES, codes::KERNEL_MODULES]
@@ -862,7 +865,7 @@ fn odd_paths_and_file_names_stay_valid_yaml() {
 #[test]
 fn mounts_to_entries_keeps_path_and_propagation() {
     let mounts = talos::derive_mounts(&load(&["v1.10-user-volume-and-var-lib.yaml"]));
-    let entries = talos::mounts_to_entries(&mounts);
+    let entries = longhorn_talos_guard::source::mount_entries(&mounts);
     let got: Vec<_> = entries
         .iter()
         .map(|e| (e.path.as_str(), e.propagation))

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::{FakeFacts, Proto, https, review_fixture};
 use longhorn_talos_guard::cluster::NodeFacts;
-use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::policy::Hugepages;
 use longhorn_talos_guard::server::{self, CertSource, ServeOptions};
+use longhorn_talos_guard::source::ConfigSource;
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 

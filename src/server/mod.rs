@@ -13,8 +13,8 @@ use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::cluster::NodeFacts;
-use crate::config::ConfigSource;
 use crate::selfmanaged::SelfManaged;
+use crate::source::ConfigSource;
 
 pub mod limit;
 pub mod metrics;

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::metrics;
-use crate::admission;
 use crate::cluster::NodeFacts;
 use crate::config::Config;
-use crate::policy::{self, Facts, Phase};
+use crate::pipeline;
+use crate::policy::Phase;
 
 /// The default request body limit: an UPDATE carries two copies of the object.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -121,71 +121,24 @@ fn refuse(endpoint: &'static str, status: StatusCode, reason: String) -> Respons
     (status, format!("{reason}\n")).into_response()
 }
 
-/// Handles one AdmissionReview body end to end.
+/// Handles one AdmissionReview body end to end through [`pipeline::review`].
 pub async fn review(state: &AppState, phase: Phase, body: &[u8]) -> Response {
     let started = Instant::now();
     let endpoint = endpoint(phase);
-    let decoded = match admission::decode(body) {
-        Ok(d) => d,
-        Err(e) => return refuse(endpoint, StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let (group, kind) = &decoded.group_kind;
-    let Some(req) = &decoded.request else {
-        tracing::debug!(uid = %decoded.uid, group = %group, kind = %kind, "kind not handled; allowed");
-        let out = admission::encode(&decoded.uid, &policy::Verdict::default());
-        metrics::review(
-            endpoint,
-            "other",
-            decoded.operation.as_str(),
-            "allowed",
-            started.elapsed().as_secs_f64(),
-        );
-        return json(out);
-    };
     let config = state.config.load();
-    let mut facts = Facts::default();
-    if phase == Phase::Validate
-        && let Some(node) = policy::node_lookup(req, &config)
-    {
-        facts.hugepages = Some(state.facts.hugepages(&node).await);
-    }
-    let verdict = policy::evaluate(phase, req, &config, &facts);
-    let decision = match (&verdict.denial, verdict.patch.is_empty()) {
-        (Some(message), _) => {
-            tracing::info!(
-                uid = %decoded.uid,
-                kind = %kind,
-                namespace = %req.namespace,
-                name = %req.name,
-                user = %req.username,
-                operation = decoded.operation.as_str(),
-                dry_run = decoded.dry_run,
-                reason = ?message,
-                "denied"
+    match pipeline::review(phase, body, &config, state.facts.as_ref()).await {
+        Ok(done) => {
+            metrics::review(
+                endpoint,
+                done.kind,
+                done.operation,
+                done.decision,
+                started.elapsed().as_secs_f64(),
             );
-            "denied"
+            json(done.body)
         }
-        (None, false) => {
-            tracing::info!(uid = %decoded.uid, kind = %kind, name = %req.name, user = %req.username,
-                operations = verdict.patch.len(), "patched");
-            "patched"
-        }
-        (None, true) if !verdict.warnings.is_empty() => {
-            tracing::info!(uid = %decoded.uid, kind = %kind, namespace = %req.namespace, name = %req.name,
-                user = %req.username, warnings = ?verdict.warnings, "allowed with warnings");
-            "warned"
-        }
-        (None, true) => "allowed",
-    };
-    let out = admission::encode(&decoded.uid, &verdict);
-    metrics::review(
-        endpoint,
-        req.subject.kind().as_str(),
-        decoded.operation.as_str(),
-        decision,
-        started.elapsed().as_secs_f64(),
-    );
-    json(out)
+        Err(e) => refuse(endpoint, StatusCode::BAD_REQUEST, e.to_string()),
+    }
 }
 
 fn json(body: Vec<u8>) -> Response {

@@ -6,8 +6,12 @@ use std::fmt;
 use serde::Serialize;
 
 use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
-use crate::config::DEFAULT_LONGHORN_NAMESPACE;
-use crate::policy::paths::HostPath;
+use crate::base::HostPath;
+use crate::base::longhorn::{
+    DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES, V2_MODULES,
+    hugepages_for,
+};
+use crate::base::talos::{extra_mount_patch, hugepages_patch, is_valid_volume_name};
 
 /// The stable finding codes.
 ///
@@ -124,7 +128,7 @@ impl Default for LintOptions {
     fn default() -> Self {
         LintOptions {
             v2: false,
-            longhorn_namespace: DEFAULT_LONGHORN_NAMESPACE.to_string(),
+            longhorn_namespace: DEFAULT_NAMESPACE.to_string(),
         }
     }
 }
@@ -197,11 +201,8 @@ pub fn render_text(findings: &[Finding]) -> String {
 
 /// The system extensions Longhorn's Talos guide requires.
 const REQUIRED_EXTENSIONS: [&str; 2] = ["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"];
-/// The kernel modules the V2 data engine needs.
-const V2_MODULES: [&str; 2] = ["nvme_tcp", "vfio_pci"];
 /// 1024 pages of 2 MiB: Longhorn's `data-engine-memory-size` default of 2 GiB.
-const MIN_HUGEPAGES: u64 = 1024;
-const LONGHORN_DATA_PATH: &str = "/var/lib/longhorn";
+const MIN_HUGEPAGES: u64 = hugepages_for(DEFAULT_V2_MIN_HUGEPAGES_BYTES);
 
 /// Runs every check on a merged machine config.
 pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
@@ -212,79 +213,11 @@ pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
     check_pod_security(config, options, &mut out);
     check_v2(config, options, &mut out);
     check_upgrade(config, &mut out);
-    check_default_disks(config, &mut out);
     out
 }
 
-/// The default disks Talos puts on the node (`machine.nodeLabels` and
-/// `machine.nodeAnnotations`), judged by the webhook's own policy against
-/// the data locations this config makes visible.
-fn check_default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
-    use crate::policy::default_disks::{ANNOTATION, LABEL};
-    use crate::policy::objects::{KubeNode, KubeNodeMeta, Str};
-    use crate::policy::{Facts, Operation, Pair, Phase, Request, Subject, evaluate};
-
-    let Some(annotation) = config.node_annotations.get(ANNOTATION) else {
-        return;
-    };
-    let label = config.node_labels.get(LABEL);
-    if label.map(|l| l.value.as_str()) != Some("config") {
-        let set = match label {
-            Some(l) => format!("sets it to {:?}", l.value),
-            None => "does not set it".to_string(),
-        };
-        out.push(at(
-            Severity::Warning,
-            codes::DEFAULT_DISKS_UNUSED,
-            annotation,
-            format!(
-                "machine.nodeAnnotations lists Longhorn's default disks ({ANNOTATION}), but Longhorn \
-reads them only on nodes labelled {LABEL}=config, and machine.nodeLabels {set}"
-            ),
-            Some(format!("machine:\n  nodeLabels:\n    {LABEL}: config\n")),
-        ));
-        return;
-    }
-    let cfg = crate::config::Config {
-        allowed_mounts: super::derive_mounts(config)
-            .into_iter()
-            .map(|m| crate::config::AllowedMount {
-                path: m.path,
-                propagation: m.propagation,
-            })
-            .collect(),
-        ..Default::default()
-    };
-    let node = KubeNode {
-        metadata: KubeNodeMeta {
-            name: Some(Str::from("(this machine)")),
-            labels: [(Str::from(LABEL), Str::from("config"))].into(),
-            annotations: [(Str::from(ANNOTATION), Str::from(annotation.value.as_str()))].into(),
-        },
-    };
-    let request = Request {
-        operation: Operation::Create,
-        name: Str::from("(this machine)"),
-        namespace: Str::default(),
-        username: Str::from("talos lint"),
-        subject: Subject::KubeNode(Pair {
-            object: Some(node),
-            old: None,
-        }),
-    };
-    let verdict = evaluate(Phase::Validate, &request, &cfg, &Facts::default());
-    if let Some(denial) = verdict.denial {
-        out.push(at(
-            Severity::Error,
-            codes::DEFAULT_DISKS,
-            annotation,
-            denial,
-            None,
-        ));
-    }
-}
-
-fn at<T>(
+/// A finding at a sourced value: its file, line and document.
+pub fn at<T>(
     severity: Severity,
     code: &'static str,
     item: &Sourced<T>,
@@ -450,15 +383,13 @@ fn check_extensions(config: &MachineConfig, out: &mut Vec<Finding>) {
 
 fn extra_mount_fix(index: usize, path: &str, bind: &str) -> String {
     format!(
-        "# replace machine.kubelet.extraMounts[{index}] with:\nmachine:\n  kubelet:\n    extraMounts:\n      - destination: {p}\n        type: bind\n        source: {p}\n        options: [{bind}, rshared, rw]\n",
-        p = yaml_str(path)
+        "# replace machine.kubelet.extraMounts[{index}] with:\n{}",
+        extra_mount_patch(&yaml_str(path), bind)
     )
 }
 
 fn guide_extra_mount_fix() -> String {
-    format!(
-        "machine:\n  kubelet:\n    extraMounts:\n      - destination: {LONGHORN_DATA_PATH}\n        type: bind\n        source: {LONGHORN_DATA_PATH}\n        options: [bind, rshared, rw]\n"
-    )
+    extra_mount_patch(LONGHORN_DATA_PATH, "bind")
 }
 
 fn user_volume_fix() -> String {
@@ -639,11 +570,6 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
     }
 }
 
-/// Talos's rule for volume names: 1 to 34 of `[A-Za-z0-9-]`.
-pub(crate) fn is_valid_volume_name(name: &str) -> bool {
-    (1..=34).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 /// A valid name close to `name`: other characters become '-', cut to 34.
 fn suggest_volume_name(name: &str) -> String {
     let cleaned: String = name
@@ -758,13 +684,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         return;
     };
     let docs = config.uses_documents();
-    let hugepages_fix = if docs {
-        format!(
-            "apiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"{MIN_HUGEPAGES}\"\n"
-        )
-    } else {
-        format!("machine:\n  sysctls:\n    vm.nr_hugepages: \"{MIN_HUGEPAGES}\"\n")
-    };
+    let hugepages_fix = hugepages_patch(MIN_HUGEPAGES, docs);
     let need = format!(
         "{why} needs at least {MIN_HUGEPAGES} hugepages of 2 MiB (2 GiB, Longhorn's data-engine-memory-size default)"
     );

@@ -19,13 +19,13 @@ mod mounts;
 mod raw;
 
 pub use lint::{
-    Finding, LintOptions, Severity, codes, exit_code, lint, render_finding, render_text,
+    Finding, LintOptions, Severity, at, codes, exit_code, lint, render_finding, render_text,
 };
 pub use model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     TalosVersion, Volume, VolumeKind,
 };
-pub use mounts::{DerivedMount, MountOrigin, derive_mounts, mounts_config_yaml, mounts_to_entries};
+pub use mounts::{DerivedMount, MountOrigin, derive_mounts, mounts_config_yaml};
 
 /// Why the inputs could not be read as Talos machine configs. The CLI exits
 /// with status 2 on any of these.

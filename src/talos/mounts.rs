@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 
-use super::lint::is_valid_volume_name;
 use super::model::{DocumentRef, MachineConfig, VolumeKind};
-use crate::config::{MountEntry, Propagation};
-use crate::policy::paths::HostPath;
+use crate::base::talos::is_valid_volume_name;
+use crate::base::{HostPath, Propagation};
 
 /// What put a host path into the kubelet's view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,18 +119,6 @@ pub fn derive_mounts(config: &MachineConfig) -> Vec<DerivedMount> {
         });
     }
     out
-}
-
-/// The mounts as `allowedMounts` entries of the webhook's config file
-/// (what `serve --talos-config` uses).
-pub fn mounts_to_entries(mounts: &[DerivedMount]) -> Vec<MountEntry> {
-    mounts
-        .iter()
-        .map(|m| MountEntry {
-            path: m.path.as_str().to_string(),
-            propagation: Some(m.propagation),
-        })
-        .collect()
 }
 
 /// Keeps a comment on one line whatever a file name holds.

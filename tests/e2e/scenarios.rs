@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use longhorn_talos_guard::config::{Config, Level};
-use longhorn_talos_guard::policy::messages::{self, EnforceProblem, PathProblem};
+use longhorn_talos_guard::base::{HostPath, Level};
+use longhorn_talos_guard::config::Config;
+use longhorn_talos_guard::policy::render as messages;
+use longhorn_talos_guard::policy::{EnforceProblem, PathProblem};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -89,9 +91,13 @@ value: {value:?}
     )
 }
 
-/// The allowed mounts of the default config, as messages list them.
-fn default_mounts() -> String {
-    messages::mount_list(&Config::default().allowed_mounts)
+/// The allowed mounts of the default config.
+fn default_mounts() -> Vec<HostPath> {
+    Config::default()
+        .allowed_mounts
+        .into_iter()
+        .map(|m| m.path)
+        .collect()
 }
 
 /// Creates the `default` ServiceAccount (no controller-manager makes it).
@@ -363,6 +369,7 @@ pub fn block_disks_use_node_hugepages(env: &mut Env) {
     let message = messages::hugepages_denial(
         "e2e-worker-1",
         &[messages::hugepages_item("nvme", "e2e-worker-1", 0, need)],
+        need,
     );
     env.k
         .with_manifest(&["create"], &block_disk_node("e2e-worker-1"))

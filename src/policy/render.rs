@@ -1,19 +1,186 @@
-//! Every sentence a user reads in a denial or a warning is built here, so the
-//! wording stays consistent: the object, the field, the value, the rule, the fix.
+//! The one renderer: every sentence a person reads in a denial, a warning,
+//! `check`'s output or `talos lint`'s default-disk finding is written here
+//! from the rules' structured [`Violation`]s, so the wording can change
+//! without touching a rule: the object, the field, the value, the rule, the fix.
 
-use super::default_disks::{ANNOTATION, LABEL};
-use crate::config::{AllowedMount, Level};
-use crate::quantity::format_bytes;
+use crate::base::longhorn::{
+    CREATE_DEFAULT_DISK_LABEL as LABEL, DATA_PATH, DEFAULT_DISKS_ANNOTATION as ANNOTATION,
+    HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
+};
+use crate::base::quantity::format_bytes;
+use crate::base::talos::{extra_mount_inline, volume_name_of};
+use crate::base::{AllowedMount, HostPath};
+use crate::policy::violation::{DiskSource, EnforceProblem, PathProblem, Problem, Violation};
 
 /// kubectl prints warnings on one line; Kubernetes advises keeping them short.
 pub const MAX_WARNING_CHARS: usize = 119;
 
-/// The label prefix of Pod Security Admission.
-pub const PSA_PREFIX: &str = "pod-security.kubernetes.io/";
-
 /// Why Longhorn needs `privileged`, in one clause.
 const WHY_PRIVILEGED: &str = "Longhorn's manager, instance-manager and CSI plugin pods run privileged \
 containers with hostPath volumes, which Pod Security baseline and restricted reject";
+
+/// The denial message for one rule's violations (all from one object).
+pub fn denial(violations: &[Violation]) -> String {
+    let Some(first) = violations.first() else {
+        return String::new();
+    };
+    match &first.problem {
+        Problem::DiskPath { source, node, .. } => {
+            let items: Vec<String> = violations.iter().filter_map(item).collect();
+            let problems: Vec<&PathProblem> = violations
+                .iter()
+                .filter_map(|v| match &v.problem {
+                    Problem::DiskPath { problem, .. } => Some(problem),
+                    _ => None,
+                })
+                .collect();
+            let example = violations
+                .iter()
+                .filter_map(|v| match &v.problem {
+                    Problem::DiskPath { path, problem, .. } if *problem != PathProblem::Root => {
+                        HostPath::parse(path).ok()
+                    }
+                    _ => None,
+                })
+                .next()
+                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
+            match source {
+                DiskSource::LonghornNode => node_denial(node, &items, &problems, &example),
+                DiskSource::DefaultDisks => default_disks_denial(node, &items, &problems, &example),
+            }
+        }
+        Problem::Hugepages { node, need, .. } => {
+            let items: Vec<String> = violations.iter().filter_map(item).collect();
+            hugepages_denial(node, &items, *need)
+        }
+        Problem::PodHostPath { namespace, pod, .. }
+        | Problem::PodPropagation { namespace, pod, .. } => {
+            let items: Vec<String> = violations.iter().filter_map(item).collect();
+            let example = violations
+                .iter()
+                .filter_map(|v| match &v.problem {
+                    Problem::PodHostPath {
+                        path,
+                        problem: PathProblem::Outside(_),
+                        ..
+                    } => HostPath::parse(path).ok(),
+                    _ => None,
+                })
+                .next()
+                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
+            pod_denial(namespace, pod, &items, &example)
+        }
+        _ => violations
+            .iter()
+            .filter_map(sentence)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// One item of a multi-item denial (a disk, a volume), if the problem is one.
+fn item(v: &Violation) -> Option<String> {
+    Some(match &v.problem {
+        Problem::DiskPath {
+            disk,
+            path,
+            problem,
+            ..
+        } => disk_item(disk, path, problem),
+        Problem::Hugepages {
+            node,
+            disk,
+            have,
+            need,
+        } => hugepages_item(disk, node, *have, *need),
+        Problem::PodHostPath {
+            volume,
+            path,
+            problem,
+            ..
+        } => pod_volume_item(volume, path, problem),
+        Problem::PodPropagation {
+            container,
+            volume,
+            path,
+            mount,
+            ..
+        } => pod_propagation_item(container, volume, path, mount),
+        _ => return None,
+    })
+}
+
+/// A problem whose denial is one whole sentence.
+fn sentence(v: &Violation) -> Option<String> {
+    Some(match &v.problem {
+        Problem::NamespaceEnforce { namespace, problem } => namespace_enforce(namespace, problem),
+        Problem::DefaultDisksUnreadable { node, error } => default_disks_unreadable(node, error),
+        Problem::DataPathSetting {
+            setting,
+            value,
+            problem,
+        } => {
+            let example = HostPath::parse(value)
+                .ok()
+                .filter(|p| !p.is_root())
+                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
+            setting_denial(setting, value, problem, &example)
+        }
+        _ => return None,
+    })
+}
+
+/// The short form of a violation (under 120 characters): what `warn` mode
+/// and problems that never deny put in the response's `warnings`.
+pub fn short(v: &Violation) -> String {
+    match &v.problem {
+        Problem::NamespaceEnforce { namespace, problem } => {
+            namespace_enforce_short(namespace, problem)
+        }
+        Problem::NamespaceNoisyLabel {
+            namespace,
+            mode,
+            value,
+        } => namespace_noisy_label(namespace, mode, value),
+        Problem::DiskPath {
+            node, disk, path, ..
+        } => disk_item_short(node, disk, path),
+        Problem::DiskPreexisting { node, disk, path } => disk_preexisting(node, disk, path),
+        Problem::DefaultDisksUnreadable { node, .. } => default_disks_unreadable_short(node),
+        Problem::DataPathSetting { setting, value, .. }
+        | Problem::DataPathSettingUnchanged { setting, value } => setting_short(setting, value),
+        Problem::Hugepages {
+            node, have, need, ..
+        } => hugepages_short(node, *have, *need),
+        Problem::HugepagesUnknown { node, why } => hugepages_unknown(node, why),
+        Problem::PodHostPath {
+            namespace,
+            pod,
+            volume,
+            ..
+        }
+        | Problem::PodPropagation {
+            namespace,
+            pod,
+            volume,
+            ..
+        } => pod_short(namespace, pod, volume),
+    }
+}
+
+/// The warnings for a list of violations: one short form each, except that
+/// the block disks of one node share one hugepages warning.
+pub fn warnings(violations: &[Violation]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(violations.len());
+    for v in violations {
+        let text = short(v);
+        if matches!(v.problem, Problem::Hugepages { .. }) && out.contains(&text) {
+            continue;
+        }
+        out.push(text);
+    }
+    out
+}
 
 /// Cuts `text` to [`MAX_WARNING_CHARS`] characters, marking the cut.
 pub fn warning(text: String) -> String {
@@ -26,13 +193,13 @@ pub fn warning(text: String) -> String {
 }
 
 /// The allowed mounts as a comma-separated list.
-pub fn mount_list(mounts: &[AllowedMount]) -> String {
+pub fn mount_list(mounts: &[HostPath]) -> String {
     if mounts.is_empty() {
         return "none configured".to_string();
     }
     mounts
         .iter()
-        .map(|m| m.path.as_str())
+        .map(HostPath::as_str)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -47,17 +214,6 @@ pub fn object_denial(header: &str, items: &[String], fix: &str) -> String {
     out.push_str("\nFix: ");
     out.push_str(fix);
     out
-}
-
-/// What is wrong with a namespace's enforce label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnforceProblem {
-    /// Set to a valid level other than privileged.
-    Level(Level),
-    /// Set to something that is not a level.
-    Invalid(String),
-    /// Absent, and the cluster default is not privileged.
-    Absent(Level),
 }
 
 /// The denial for a Longhorn namespace that would not run privileged.
@@ -106,40 +262,27 @@ pub fn namespace_noisy_label(ns: &str, mode: &str, value: &str) -> String {
     ))
 }
 
-/// What is wrong with one Longhorn data path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathProblem {
-    /// Not an absolute path (the text says how).
-    Invalid(String),
-    /// `/` itself.
-    Root,
-    /// Not inside any allowed mount.
-    Outside(String),
-    /// A block disk path that is neither a device under /dev nor a PCI address.
-    NotDevice,
+/// True when the fix is to mount the path into the kubelet.
+fn needs_mount(problem: &PathProblem) -> bool {
+    matches!(problem, PathProblem::Outside(_) | PathProblem::Root)
 }
 
-impl PathProblem {
-    /// True when the fix is to mount the path into the kubelet.
-    fn needs_mount(&self) -> bool {
-        matches!(self, PathProblem::Outside(_) | PathProblem::Root)
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            PathProblem::Invalid(why) => format!("is not usable: {why}"),
-            PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
-            PathProblem::Outside(mounts) => format!("is outside the allowed mounts ({mounts})"),
-            PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
-(ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
-                .into(),
+fn describe(problem: &PathProblem) -> String {
+    match problem {
+        PathProblem::Invalid(why) => format!("is not usable: {why}"),
+        PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
+        PathProblem::Outside(mounts) => {
+            format!("is outside the allowed mounts ({})", mount_list(mounts))
         }
+        PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
+(ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
+            .into(),
     }
 }
 
 /// One problem on one disk of a Longhorn node.
 pub fn disk_item(disk: &str, path: &str, problem: &PathProblem) -> String {
-    format!("disk {disk:?}: path {path:?} {}", problem.describe())
+    format!("disk {disk:?}: path {path:?} {}", describe(problem))
 }
 
 /// The short form of [`disk_item`], for warnings.
@@ -156,23 +299,12 @@ pub fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
     ))
 }
 
-/// The user volume a path under `/var/mnt/<name>` would belong to.
-fn user_volume_name(path: &str) -> Option<&str> {
-    let name = path.strip_prefix("/var/mnt/")?.split('/').next()?;
-    let valid = (1..=34).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    valid.then_some(name)
-}
-
 fn mount_fix(problems: &[&PathProblem], example: &str) -> String {
     let mut fix = String::new();
-    if problems.iter().any(|p| p.needs_mount()) {
-        let extra_mount = format!(
-            "machine.kubelet.extraMounts: [{{destination: {example}, type: bind, source: {example}, \
-options: [bind, rshared, rw]}}]"
-        );
+    if problems.iter().any(|p| needs_mount(p)) {
+        let extra_mount = extra_mount_inline(example);
         // Under /var/mnt, Talos's own answer is a user volume of that name.
-        let how = match user_volume_name(example) {
+        let how = match volume_name_of(example) {
             Some(name) => format!(
                 "a Talos UserVolumeConfig named {name} (Talos mounts it at /var/mnt/{name}), or {extra_mount}"
             ),
@@ -281,7 +413,7 @@ pub fn default_disks_unreadable_short(node: &str) -> String {
 pub fn setting_denial(name: &str, value: &str, problem: &PathProblem, example: &str) -> String {
     format!(
         "Longhorn setting {name:?}: value {value:?} {}. Fix: {}",
-        problem.describe(),
+        describe(problem),
         mount_fix(&[problem], example)
     )
 }
@@ -307,17 +439,37 @@ the V2 data engine needs at least {}",
     )
 }
 
-/// The fix for missing hugepages.
-pub const HUGEPAGES_FIX: &str = "in the node's Talos machine config set machine.sysctls: \
-{vm.nr_hugepages: \"1024\"} (1024 x 2 MiB = 2 GiB) and machine.kernel.modules: [{name: nvme_tcp}, \
-{name: vfio_pci}], apply it, and wait until the Kubernetes Node reports hugepages-2Mi.";
+/// `2Gi` as people write it in prose: `2 GiB`.
+fn prose_bytes(bytes: u64) -> String {
+    let s = format_bytes(bytes);
+    match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => format!("{} {}B", &s[..i], &s[i..]),
+        None => format!("{s} bytes"),
+    }
+}
 
-/// The denial for block disks on a node without hugepages.
-pub fn hugepages_denial(node: &str, items: &[String]) -> String {
+/// The fix for missing hugepages, for a minimum of `need` bytes.
+pub fn hugepages_fix(need: u64) -> String {
+    let pages = hugepages_for(need);
+    let modules: Vec<String> = V2_MODULES
+        .iter()
+        .map(|m| format!("{{name: {m}}}"))
+        .collect();
+    format!(
+        "in the node's Talos machine config set machine.sysctls: {{vm.nr_hugepages: \"{pages}\"}} \
+({pages} x 2 MiB = {}) and machine.kernel.modules: [{}], apply it, and wait until the Kubernetes \
+Node reports hugepages-2Mi.",
+        prose_bytes(pages * HUGEPAGE_BYTES),
+        modules.join(", ")
+    )
+}
+
+/// The denial for block disks on a node without `need` bytes of hugepages.
+pub fn hugepages_denial(node: &str, items: &[String], need: u64) -> String {
     object_denial(
         &format!("Longhorn node {node:?}: V2 prerequisites missing:"),
         items,
-        HUGEPAGES_FIX,
+        &hugepages_fix(need),
     )
 }
 
@@ -343,9 +495,10 @@ pub fn pod_volume_item(volume: &str, path: &str, problem: &PathProblem) -> Strin
         "volume {volume:?}: hostPath {path:?} {}",
         match problem {
             PathProblem::Outside(mounts) => format!(
-                "is neither inside an allowed mount ({mounts}) nor one of the system paths Longhorn's pods use"
+                "is neither inside an allowed mount ({}) nor one of the system paths Longhorn's pods use",
+                mount_list(mounts)
             ),
-            other => other.describe(),
+            other => describe(other),
         }
     )
 }

@@ -1,0 +1,61 @@
+//! Longhorn's names and paths, in one place (Longhorn v1.10 to v1.12).
+
+/// The namespace Longhorn installs into by default.
+pub const DEFAULT_NAMESPACE: &str = "longhorn-system";
+
+/// Longhorn's default data path and the folder of its control files
+/// (`default-data-path` default; engine binaries, sockets, logs).
+pub const DATA_PATH: &str = "/var/lib/longhorn";
+
+/// The setting holding the data path of default disks.
+pub const DEFAULT_DATA_PATH_SETTING: &str = "default-data-path";
+
+/// The node label that makes Longhorn read [`DEFAULT_DISKS_ANNOTATION`] (value `config`).
+pub const CREATE_DEFAULT_DISK_LABEL: &str = "node.longhorn.io/create-default-disk";
+
+/// The node annotation listing the default disks, as JSON.
+pub const DEFAULT_DISKS_ANNOTATION: &str = "node.longhorn.io/default-disks-config";
+
+/// The label prefix of Pod Security Admission.
+pub const PSA_PREFIX: &str = "pod-security.kubernetes.io/";
+
+/// The labels Longhorn recommends on its namespace, with their values.
+pub const NAMESPACE_LABELS: [(&str, &str); 6] = [
+    ("pod-security.kubernetes.io/enforce", "privileged"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/audit", "privileged"),
+    ("pod-security.kubernetes.io/audit-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "privileged"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
+/// Longhorn's `data-engine-memory-size` default: 2048 MiB of 2 MiB hugepages.
+pub const DEFAULT_V2_MIN_HUGEPAGES: &str = "2Gi";
+
+/// [`DEFAULT_V2_MIN_HUGEPAGES`] in bytes.
+pub const DEFAULT_V2_MIN_HUGEPAGES_BYTES: u64 = 2 << 30;
+
+/// The size of one hugepage the V2 data engine uses.
+pub const HUGEPAGE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// The kernel modules the V2 data engine needs (Longhorn's Talos guide).
+pub const V2_MODULES: [&str; 2] = ["nvme_tcp", "vfio_pci"];
+
+/// The number of 2 MiB hugepages that hold `bytes`, rounded up.
+pub const fn hugepages_for(bytes: u64) -> u64 {
+    bytes.div_ceil(HUGEPAGE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_counts() {
+        // Longhorn's Talos guide: vm.nr_hugepages 1024 for the 2 GiB default.
+        assert_eq!(hugepages_for(2 << 30), 1024);
+        assert_eq!(hugepages_for(4 << 30), 2048);
+        assert_eq!(hugepages_for(1), 1);
+        assert_eq!(hugepages_for(0), 0);
+    }
+}

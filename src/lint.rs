@@ -1,0 +1,91 @@
+//! `talos lint`: the Talos checks of [`talos::lint`] plus the webhook's own
+//! rules on what a machine config puts on its Kubernetes node (Longhorn's
+//! default disks, LTG-T050 and LTG-T051), through the same pipeline, so the
+//! webhook and the lint cannot disagree.
+
+use crate::base::AllowedMount;
+use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
+use crate::config::Config;
+use crate::pipeline;
+use crate::policy::objects::{KubeNode, KubeNodeMeta, Str};
+use crate::policy::{Operation, Pair, Phase, Request, Subject};
+use crate::talos::{self, Finding, LintOptions, MachineConfig, Severity, codes};
+
+/// The name the lint gives the machine's node in messages.
+const THIS_MACHINE: &str = "(this machine)";
+
+/// Every finding of `talos lint` on a merged machine config.
+pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
+    let mut out = talos::lint(config, options);
+    default_disks(config, &mut out);
+    out
+}
+
+/// The default disks Talos puts on the node (`machine.nodeLabels` and
+/// `machine.nodeAnnotations`), judged by the webhook's own rule against the
+/// data locations this config makes visible.
+fn default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
+    let Some(annotation) = config.node_annotations.get(DEFAULT_DISKS_ANNOTATION) else {
+        return;
+    };
+    let label = config.node_labels.get(CREATE_DEFAULT_DISK_LABEL);
+    if label.map(|l| l.value.as_str()) != Some("config") {
+        let set = match label {
+            Some(l) => format!("sets it to {:?}", l.value),
+            None => "does not set it".to_string(),
+        };
+        out.push(talos::at(
+            Severity::Warning,
+            codes::DEFAULT_DISKS_UNUSED,
+            annotation,
+            format!(
+                "machine.nodeAnnotations lists Longhorn's default disks ({DEFAULT_DISKS_ANNOTATION}), but Longhorn \
+reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and machine.nodeLabels {set}"
+            ),
+            Some(format!("machine:\n  nodeLabels:\n    {CREATE_DEFAULT_DISK_LABEL}: config\n")),
+        ));
+        return;
+    }
+    let cfg = Config {
+        allowed_mounts: talos::derive_mounts(config)
+            .into_iter()
+            .map(|m| AllowedMount {
+                path: m.path,
+                propagation: m.propagation,
+            })
+            .collect(),
+        ..Config::default()
+    };
+    let node = KubeNode {
+        metadata: KubeNodeMeta {
+            name: Some(Str::from(THIS_MACHINE)),
+            labels: [(Str::from(CREATE_DEFAULT_DISK_LABEL), Str::from("config"))].into(),
+            annotations: [(
+                Str::from(DEFAULT_DISKS_ANNOTATION),
+                Str::from(annotation.value.as_str()),
+            )]
+            .into(),
+        },
+    };
+    let request = Request {
+        operation: Operation::Create,
+        name: Str::from(THIS_MACHINE),
+        namespace: Str::default(),
+        username: Str::from("talos lint"),
+        subject: Subject::KubeNode(Pair {
+            object: Some(node),
+            old: None,
+        }),
+    };
+    let facts = pipeline::offline_facts("talos lint, no cluster");
+    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
+    if let Some(denial) = verdict.denial {
+        out.push(talos::at(
+            Severity::Error,
+            codes::DEFAULT_DISKS,
+            annotation,
+            denial,
+            None,
+        ));
+    }
+}

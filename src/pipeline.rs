@@ -1,0 +1,141 @@
+//! The one review pipeline every front end calls:
+//! decode → facts → rules → verdict → encode.
+//!
+//! The server and `bench` enter with an AdmissionReview body ([`review`]);
+//! `check` enters with a typed object it decoded from a manifest
+//! ([`judge`]); `talos lint` with the typed object a machine config puts on
+//! its node. All of them reach the same [`crate::policy::evaluate`].
+
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+use crate::admission::{self, Decoded, ReviewError};
+use crate::cluster::NodeFacts;
+use crate::config::Config;
+use crate::policy::{self, FactQuery, Facts, Hugepages, Phase, Request, Verdict};
+
+/// One review, done: what was decided and the response body.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// `kind` label for logs and metrics (`other` for kinds no rule reads).
+    pub kind: &'static str,
+    /// `request.operation`.
+    pub operation: &'static str,
+    /// The rules' verdict.
+    pub verdict: Verdict,
+    /// `denied`, `patched`, `warned` or `allowed`.
+    pub decision: &'static str,
+    /// The response AdmissionReview, JSON.
+    pub body: Vec<u8>,
+}
+
+/// Looks up the cluster facts the rules that run on `req` need.
+pub async fn facts(phase: Phase, req: &Request<'_>, cfg: &Config, source: &dyn NodeFacts) -> Facts {
+    let mut facts = Facts::default();
+    for query in policy::registry::fact_queries(phase, req, cfg) {
+        match query {
+            FactQuery::Hugepages(node) => facts.hugepages = Some(source.hugepages(&node).await),
+        }
+    }
+    facts
+}
+
+/// The facts of an offline run (`check`, `talos lint`): nothing from a
+/// cluster, and every look-up says so.
+pub fn offline_facts(why: &str) -> Facts {
+    Facts {
+        hugepages: Some(Hugepages::Unknown(why.to_string())),
+    }
+}
+
+/// Evaluates the rules on a typed request and names the decision.
+pub fn judge(
+    phase: Phase,
+    req: &Request<'_>,
+    cfg: &Config,
+    facts: &Facts,
+) -> (Verdict, &'static str) {
+    let verdict = policy::evaluate(phase, req, cfg, facts);
+    let decision = match (&verdict.denial, verdict.patch.is_empty()) {
+        (Some(_), _) => "denied",
+        (None, false) => "patched",
+        (None, true) if !verdict.warnings.is_empty() => "warned",
+        (None, true) => "allowed",
+    };
+    (verdict, decision)
+}
+
+/// Reviews one AdmissionReview body end to end, in one tracing span that
+/// carries the uid, kind, object, user, the rules that fired and the decision.
+pub async fn review(
+    phase: Phase,
+    body: &[u8],
+    cfg: &Config,
+    source: &dyn NodeFacts,
+) -> Result<Reviewed, ReviewError> {
+    let decoded = admission::decode(body)?;
+    let span = tracing::info_span!(
+        "review",
+        uid = %decoded.uid,
+        kind = %decoded.group_kind.1,
+        namespace = Empty,
+        name = Empty,
+        user = Empty,
+        operation = decoded.operation.as_str(),
+        dry_run = decoded.dry_run,
+        rules = Empty,
+        decision = Empty,
+    );
+    Ok(reviewed(phase, &decoded, cfg, source)
+        .instrument(span)
+        .await)
+}
+
+async fn reviewed(
+    phase: Phase,
+    decoded: &Decoded<'_>,
+    cfg: &Config,
+    source: &dyn NodeFacts,
+) -> Reviewed {
+    let span = tracing::Span::current();
+    let operation = decoded.operation.as_str();
+    let Some(req) = &decoded.request else {
+        tracing::debug!(group = %decoded.group_kind.0, "kind not handled; allowed");
+        span.record("decision", "allowed");
+        return Reviewed {
+            kind: "other",
+            operation,
+            verdict: Verdict::default(),
+            decision: "allowed",
+            body: admission::encode(&decoded.uid, &Verdict::default()),
+        };
+    };
+    span.record("namespace", &*req.namespace);
+    span.record("name", &*req.name);
+    span.record("user", &*req.username);
+    let facts = facts(phase, req, cfg, source).await;
+    let (verdict, decision) = judge(phase, req, cfg, &facts);
+    let rules: Vec<&str> = verdict
+        .denied_by
+        .iter()
+        .chain(&verdict.flagged_by)
+        .copied()
+        .collect();
+    span.record("rules", rules.join(",").as_str());
+    span.record("decision", decision);
+    match decision {
+        "denied" => {
+            tracing::info!(reason = ?verdict.denial.as_deref().unwrap_or_default(), "denied")
+        }
+        "patched" => tracing::info!(operations = verdict.patch.len(), "patched"),
+        "warned" => tracing::info!(warnings = ?verdict.warnings, "allowed with warnings"),
+        _ => {}
+    }
+    Reviewed {
+        kind: req.subject.kind().as_str(),
+        operation,
+        body: admission::encode(&decoded.uid, &verdict),
+        verdict,
+        decision,
+    }
+}

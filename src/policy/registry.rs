@@ -1,0 +1,217 @@
+//! The registry: every rule with its stable ID, and the one place where
+//! modes, exempt users, operations and kinds decide whether a rule runs and
+//! what its violations do (deny, warn or nothing).
+//!
+//! Adding a rule: write its file under [`super::rules`] and add one line to
+//! [`RULES`].
+
+use json_patch::PatchOperation;
+
+use super::rules;
+use super::{FactQuery, Facts, Kind, Operation, Phase, Request, Verdict, Violation};
+use crate::base::Mode;
+use crate::config::{Config, ConfigError, ConfigFile, RuleKey};
+use crate::policy::render;
+
+/// One rule: what it reads, and a pure check.
+pub struct Rule {
+    /// The stable ID (`LTG-W010`): in denials' audit annotations, logs,
+    /// metric labels and the config's `policies:` key.
+    pub id: &'static str,
+    /// The group whose `policies:` key also sets this rule's mode
+    /// (`diskPaths`); an entry for the ID wins.
+    pub group: &'static str,
+    /// What the rule enforces, in one line.
+    pub summary: &'static str,
+    /// The endpoint it runs on.
+    pub phase: Phase,
+    /// The kinds of object it reads.
+    pub kinds: &'static [Kind],
+    /// The operations it reads.
+    pub operations: &'static [Operation],
+    /// Username prefixes whose requests this rule only warns about, even in
+    /// `enforce` mode (the nodes' own requests, say).
+    pub warn_only_users: &'static [&'static str],
+    /// The cluster facts it needs for a request, looked up before [`Rule::check`].
+    pub facts: fn(&Request<'_>, &Config) -> Vec<FactQuery>,
+    /// The check itself: pure, no I/O.
+    pub check: fn(&Request<'_>, &Config, &Facts) -> Outcome,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule").field("id", &self.id).finish()
+    }
+}
+
+/// What one rule found on one request, before modes are applied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Problems with what the request changes: deny in `enforce`, warn in `warn`.
+    pub violations: Vec<Violation>,
+    /// Problems that never deny (already there before, a failed look-up).
+    pub warnings: Vec<Violation>,
+    /// JSON Patch operations (mutating rules only).
+    pub patch: Vec<PatchOperation>,
+}
+
+/// For rules that need no cluster fact.
+pub fn no_facts(_: &Request<'_>, _: &Config) -> Vec<FactQuery> {
+    Vec::new()
+}
+
+/// Every rule, in evaluation order.
+pub static RULES: &[&Rule] = &[
+    &rules::namespace_labels::RULE,
+    &rules::namespace_privileged::RULE,
+    &rules::node_disk_paths::RULE,
+    &rules::data_path_setting::RULE,
+    &rules::default_disks::RULE,
+    &rules::v2_hugepages::RULE,
+    &rules::pod_host_paths::RULE,
+];
+
+/// The rule with this ID.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// True when `key` is a rule ID or a rule group (a valid `policies:` key).
+pub fn is_policy_key(key: &str) -> bool {
+    RULES.iter().any(|r| r.id == key || r.group == key)
+}
+
+/// Validates a parsed config file against this registry.
+pub fn validate(file: ConfigFile, origin: &str) -> Result<Config, ConfigError> {
+    let keys: Vec<RuleKey> = RULES
+        .iter()
+        .map(|r| RuleKey {
+            id: r.id,
+            group: r.group,
+        })
+        .collect();
+    file.validate(origin, &keys)
+}
+
+impl Config {
+    /// Parses and validates YAML text; `origin` names it in errors. (Here,
+    /// next to the registry, because only the registry knows the rule IDs.)
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        validate(ConfigFile::parse(text, origin)?, origin)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        validate(ConfigFile::default(), "embedded defaults")
+            .expect("the embedded defaults are valid")
+    }
+}
+
+/// The mode `rule` runs in for a request by `username`.
+pub fn mode(rule: &Rule, cfg: &Config, username: &str) -> Mode {
+    match cfg.policies.mode(rule.id) {
+        Mode::Enforce if rule.warn_only_users.iter().any(|p| username.starts_with(p)) => Mode::Warn,
+        m => m,
+    }
+}
+
+/// The rules that run on `req` in `phase`, each with its mode (never `off`).
+pub fn applicable<'r>(
+    phase: Phase,
+    req: &'r Request<'_>,
+    cfg: &'r Config,
+) -> impl Iterator<Item = (&'static Rule, Mode)> + 'r {
+    let exempt = phase == Phase::Validate && cfg.is_exempt(&req.username);
+    let kind = req.subject.kind();
+    RULES
+        .iter()
+        .copied()
+        .filter(move |r| {
+            !exempt
+                && r.phase == phase
+                && r.kinds.contains(&kind)
+                && r.operations.contains(&req.operation)
+        })
+        .map(move |r| (r, mode(r, cfg, &req.username)))
+        .filter(|(_, m)| *m != Mode::Off)
+}
+
+/// The cluster facts the rules that run on `req` need.
+pub fn fact_queries(phase: Phase, req: &Request<'_>, cfg: &Config) -> Vec<FactQuery> {
+    let mut out = Vec::new();
+    for (rule, _) in applicable(phase, req, cfg) {
+        for q in (rule.facts)(req, cfg) {
+            if !out.contains(&q) {
+                out.push(q);
+            }
+        }
+    }
+    out
+}
+
+/// Runs every rule that applies to `req` in `phase` and applies its mode.
+pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
+    let mut verdict = Verdict::default();
+    for (rule, mode) in applicable(phase, req, cfg) {
+        let out = (rule.check)(req, cfg, facts);
+        let mut flagged = !out.warnings.is_empty() || !out.patch.is_empty();
+        verdict.warnings.extend(render::warnings(&out.warnings));
+        verdict.patch.extend(out.patch);
+        if !out.violations.is_empty() {
+            match mode {
+                Mode::Enforce => {
+                    let text = render::denial(&out.violations);
+                    verdict.denial = Some(match verdict.denial.take() {
+                        Some(prev) => format!("{prev}\n{text}"),
+                        None => text,
+                    });
+                    verdict.denied_by.push(rule.id);
+                }
+                Mode::Warn => {
+                    verdict.warnings.extend(render::warnings(&out.violations));
+                    flagged = true;
+                }
+                Mode::Off => {}
+            }
+        }
+        if flagged {
+            verdict.flagged_by.push(rule.id);
+        }
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(
+                r.id.len() == 8
+                    && r.id.starts_with("LTG-W")
+                    && r.id[5..].bytes().all(|b| b.is_ascii_digit()),
+                "{}",
+                r.id
+            );
+            assert!(!r.kinds.is_empty() && !r.operations.is_empty(), "{}", r.id);
+            assert!(
+                RULES[i + 1..].iter().all(|o| o.id != r.id),
+                "duplicate {}",
+                r.id
+            );
+            assert!(rule(r.id).is_some());
+        }
+    }
+
+    #[test]
+    fn an_id_entry_wins_over_its_group() {
+        let cfg = Config::from_yaml("policies: {diskPaths: warn, LTG-W011: off}", "t").unwrap();
+        let by_id = |id| mode(rule(id).unwrap(), &cfg, "admin");
+        assert_eq!(by_id("LTG-W010"), Mode::Warn);
+        assert_eq!(by_id("LTG-W011"), Mode::Off);
+        assert_eq!(by_id("LTG-W002"), Mode::Enforce);
+    }
+}

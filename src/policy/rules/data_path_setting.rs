@@ -1,0 +1,66 @@
+//! LTG-W011: Longhorn's `default-data-path` setting must name a usable data
+//! path inside the global allowed mounts (Longhorn creates default disks
+//! there). An unchanged bad value only warns.
+
+use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
+use crate::config::Config;
+use crate::policy::disks::check_data_path;
+use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
+
+/// The rule.
+pub static RULE: Rule = Rule {
+    id: "LTG-W011",
+    group: "diskPaths",
+    summary: "the default-data-path setting lies inside an allowed mount",
+    phase: Phase::Validate,
+    kinds: &[Kind::LonghornSetting],
+    operations: &[Operation::Create, Operation::Update],
+    warn_only_users: &[],
+    facts: no_facts,
+    check,
+};
+
+fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    let Subject::LonghornSetting(pair) = &req.subject else {
+        return out;
+    };
+    let Some(setting) = &pair.object else {
+        return out;
+    };
+    let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
+    if name != DEFAULT_DATA_PATH_SETTING {
+        return out;
+    }
+    let Some(value) = setting.value.as_deref() else {
+        return out;
+    };
+    let Err(problem) = check_data_path(value, &cfg.allowed_mounts) else {
+        return out;
+    };
+    let unchanged = req.operation == Operation::Update
+        && pair.old.as_ref().and_then(|o| o.value.as_deref()) == Some(value);
+    let (setting, value_s) = (name.to_string(), value.to_string());
+    if unchanged {
+        out.warnings.push(Violation {
+            field: "value".into(),
+            value: value_s.clone(),
+            problem: Problem::DataPathSettingUnchanged {
+                setting,
+                value: value_s,
+            },
+        });
+    } else {
+        out.violations.push(Violation {
+            field: "value".into(),
+            value: value_s.clone(),
+            problem: Problem::DataPathSetting {
+                setting,
+                value: value_s,
+                problem,
+            },
+        });
+    }
+    out
+}

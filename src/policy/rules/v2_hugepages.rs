@@ -1,0 +1,79 @@
+//! LTG-W020: a new V2 block disk needs its node to report at least
+//! `v2MinHugepages` of `hugepages-2Mi` (Longhorn's `data-engine-memory-size`).
+//! The node's capacity is a cluster fact, looked up before the check.
+
+use super::{node_disks, node_name};
+use crate::config::Config;
+use crate::policy::registry::{Outcome, Rule};
+use crate::policy::{
+    FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
+};
+
+/// The rule.
+pub static RULE: Rule = Rule {
+    id: "LTG-W020",
+    group: "blockDisks",
+    summary: "a node with a new V2 block disk reports enough hugepages-2Mi",
+    phase: Phase::Validate,
+    kinds: &[Kind::LonghornNode],
+    operations: &[Operation::Create, Operation::Update],
+    warn_only_users: &[],
+    facts,
+    check,
+};
+
+/// The new or changed block disks of the request, and the node's name.
+fn new_block_disks<'r>(req: &'r Request<'_>) -> Option<(&'r str, Vec<&'r str>)> {
+    let Subject::LonghornNode(pair) = &req.subject else {
+        return None;
+    };
+    let node = pair.object.as_ref()?;
+    let disks: Vec<&str> = node_disks(req, pair)
+        .into_iter()
+        .filter(|(_, d, judged)| *judged && d.is_block())
+        .map(|(disk, _, _)| disk)
+        .collect();
+    (!disks.is_empty()).then(|| (node_name(req, node), disks))
+}
+
+fn facts(req: &Request<'_>, _: &Config) -> Vec<FactQuery> {
+    new_block_disks(req)
+        .map(|(node, _)| vec![FactQuery::Hugepages(node.to_string())])
+        .unwrap_or_default()
+}
+
+fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    let Some((node, disks)) = new_block_disks(req) else {
+        return out;
+    };
+    let need = cfg.v2_min_hugepages_bytes;
+    let unknown = |why: &str| Violation {
+        field: "status.allocatable[\"hugepages-2Mi\"]".into(),
+        value: String::new(),
+        problem: Problem::HugepagesUnknown {
+            node: node.to_string(),
+            why: why.to_string(),
+        },
+    };
+    match &facts.hugepages {
+        Some(Hugepages::Known(have)) if *have < need => {
+            for disk in disks {
+                out.violations.push(Violation {
+                    field: format!("spec.disks.{disk}.diskType"),
+                    value: "block".into(),
+                    problem: Problem::Hugepages {
+                        node: node.to_string(),
+                        disk: disk.to_string(),
+                        have: *have,
+                        need,
+                    },
+                });
+            }
+        }
+        Some(Hugepages::Known(_)) => {}
+        Some(Hugepages::Unknown(why)) => out.warnings.push(unknown(why)),
+        None => out.warnings.push(unknown("no look-up was made")),
+    }
+    out
+}
