@@ -21,6 +21,8 @@ mod guard;
 mod kubectl;
 #[path = "e2e/process.rs"]
 mod process;
+#[path = "e2e/recorder.rs"]
+mod recorder;
 #[path = "e2e/scenarios.rs"]
 mod scenarios;
 
@@ -165,7 +167,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 12] = [
+    let list: [Scenario; 13] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -210,6 +212,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
         (
             "9 deployment manifests: server dry run, pod template admitted by restricted",
             deploy::deployment_passes_restricted_and_server_validation,
+        ),
+        (
+            "10 real AdmissionReview bodies recorded or compared",
+            scenarios::record_admission_reviews,
         ),
     ];
     let mut failed = Vec::new();

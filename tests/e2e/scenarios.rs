@@ -740,3 +740,167 @@ pub fn certificate_rotation_under_load(env: &mut Env) {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Scenario 10: real AdmissionReview bodies. A recording webhook with the
+/// shipped rules and selectors (plus DELETEs of Longhorn objects) sees the
+/// same requests as the guard while kubectl drives a handful of
+/// representative ones; the bodies and the guard's live verdicts are written
+/// with `LTG_RECORD=1` or compared with the committed ones
+/// (tests/fixtures/admission/recorded/), and every body must carry
+/// `request.kind` before `request.object` and `request.oldObject`.
+pub fn record_admission_reviews(env: &mut Env) {
+    use super::recorder::{Recorder, Session};
+
+    let recorder = Recorder::start();
+    recorder.install(env);
+    let mut s = Session::new(&recorder);
+    let ns_denied = denied_by("namespaces.longhorn-talos-guard.io");
+
+    // Namespaces: the guard's mutating webhook patches a create; the
+    // namespace exists, so the create fails in storage after admission.
+    let run = env.k.run(&["create", "namespace", NS]);
+    let run = run
+        .failed()
+        .stderr_has("Error from server (AlreadyExists)")
+        .stderr_lacks("admission webhook");
+    s.step("namespace-create", &run, &["mutate", "validate"]);
+    let run = env
+        .k
+        .with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(&baseline_denial());
+    s.step(
+        "namespace-create-baseline-dryrun",
+        &run,
+        &["mutate", "validate"],
+    );
+    let run = env
+        .k
+        .run(&["label", "--overwrite", "namespace", NS, "e2e-record=1"])
+        .ok();
+    s.step("namespace-update-label", &run, &["mutate", "validate"]);
+    let run = env
+        .k
+        .run(&[
+            "label",
+            "--overwrite",
+            "namespace",
+            NS,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ])
+        .failed()
+        .stderr_has(&ns_denied);
+    s.step("namespace-update-restricted", &run, &["mutate", "validate"]);
+
+    // Pods in the Longhorn namespace.
+    let run = env
+        .k
+        .with_manifest(
+            &["create", "-n", NS],
+            &manager_pod("longhorn-manager-record"),
+        )
+        .ok();
+    s.step("pod-create", &run, &["validate"]);
+    let bad = manager_pod("bad-hostpath-record").replace(
+        "{name: proc, hostPath: {path: /proc/}}",
+        "{name: proc, hostPath: {path: /opt/data}}",
+    );
+    let run = env
+        .k
+        .with_manifest(&["create", "-n", NS], &bad)
+        .failed()
+        .stderr_has(&denied_by("pods.longhorn-talos-guard.io"));
+    s.step("pod-create-bad-hostpath", &run, &["validate"]);
+
+    // Longhorn nodes: a create with disks, an update adding one, a bad update, a delete.
+    let node = "e2e-record-node";
+    let run = env
+        .k
+        .with_manifest(
+            &["create"],
+            &longhorn_node(node, &[("default", "/var/lib/longhorn/")]),
+        )
+        .ok();
+    s.step("lhnode-create", &run, &["validate"]);
+    let patch = |disks: &str| {
+        env.k.run(&[
+            "patch",
+            "nodes.longhorn.io",
+            "-n",
+            NS,
+            node,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"disks":{disks}}}}}"#),
+        ])
+    };
+    let run = patch(
+        r#"{"data-1":{"path":"/var/lib/longhorn/data-1","diskType":"filesystem","allowScheduling":true,"storageReserved":0}}"#,
+    )
+    .ok();
+    s.step("lhnode-update-disks", &run, &["validate"]);
+    let run = patch(r#"{"data-1":{"path":"/opt/longhorn"}}"#)
+        .failed()
+        .stderr_has(&denied_by("nodes.longhorn-talos-guard.io"));
+    s.step("lhnode-update-bad-disk", &run, &["validate"]);
+    let run = env
+        .k
+        .run(&["delete", "nodes.longhorn.io", "-n", NS, node])
+        .ok();
+    s.step("lhnode-delete", &run, &["validate"]);
+
+    // The default-data-path setting (it exists: scenario 6 made it).
+    let run = env
+        .k
+        .with_manifest(
+            &["create", "--dry-run=server"],
+            &setting("default-data-path", "/opt/longhorn"),
+        )
+        .failed()
+        .stderr_has(&denied_by("settings.longhorn-talos-guard.io"));
+    s.step("setting-create-bad-dryrun", &run, &["validate"]);
+    let run = env
+        .k
+        .run(&[
+            "patch",
+            "settings.longhorn.io",
+            "-n",
+            NS,
+            "default-data-path",
+            "--type=merge",
+            "-p",
+            r#"{"value":"/var/lib/longhorn/"}"#,
+        ])
+        .ok();
+    s.step("setting-update", &run, &["validate"]);
+
+    // A Kubernetes node labelled create-default-disk=config (scenario 6b).
+    let good = r#"[{"path":"/var/lib/longhorn","allowScheduling":true}]"#;
+    let run = env
+        .k
+        .run(&[
+            "annotate",
+            "--overwrite",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}={good}"),
+        ])
+        .ok();
+    s.step("knode-update-annotation", &run, &["validate"]);
+    let run = env
+        .k
+        .run(&[
+            "annotate",
+            "--overwrite",
+            "node",
+            "e2e-disks-1",
+            &format!("{DEFAULT_DISKS}=[{{\"name\":\"ssd\",\"path\":\"/mnt/ssd\"}}]"),
+        ])
+        .failed()
+        .stderr_has(&denied_by("default-disks.longhorn-talos-guard.io"));
+    s.step("knode-update-annotation-bad", &run, &["validate"]);
+
+    let summary = s.finish();
+    recorder.uninstall(env);
+    eprint!("e2e: recorded bodies:\n{summary}");
+}
