@@ -344,7 +344,7 @@ fn client_config(ca_pem: &[u8], proto: Proto) -> anyhow::Result<Arc<rustls::Clie
     if roots.is_empty() {
         bail!("the CA file holds no certificate");
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(crate::server::tls::provider())
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();

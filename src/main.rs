@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
 use longhorn_talos_guard::config::ConfigSource;
 use longhorn_talos_guard::selfmanaged::{SelfManaged, Timings};
+use longhorn_talos_guard::tls::CertStore;
 use longhorn_talos_guard::{bench, certs, server, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
@@ -470,9 +471,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 sans,
                 args.timings.timings(),
             );
-            server::CertSource::SelfManaged {
-                manager: Arc::new(manager),
-                interval: Duration::from_secs(args.secret_poll_seconds.max(1)),
+            let manager = Arc::new(manager);
+            let interval = Duration::from_secs(args.secret_poll_seconds.max(1));
+            let first = tokio::select! {
+                first = manager.first_state(Duration::from_secs(30)) => first?,
+                () = &mut stop => {
+                    tracing::info!("stopped before serving");
+                    return Ok(());
+                }
+            };
+            let store = Arc::new(CertStore::from_pem(
+                &format!("secret {}", manager.secret_ref()),
+                first.cert.as_bytes(),
+                first.key.as_bytes(),
+            )?);
+            server::CertSource::Managed {
+                store,
+                refresh: Arc::new(move |store| manager.clone().spawn(store, interval)),
             }
         }
         _ => {

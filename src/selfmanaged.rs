@@ -21,8 +21,8 @@ use kube::{Api, Client};
 use time::{Duration, OffsetDateTime};
 
 use crate::certs::{self, Ca, CertError};
-use crate::server::CertStore;
-use crate::server::metrics;
+use crate::metrics;
+use crate::tls::{CertStore, TlsError};
 
 /// Annotation on the Secret: Unix time at which the current CA was introduced.
 pub const ROTATED_AT: &str = "longhorn-talos-guard.io/ca-rotated-at";
@@ -114,7 +114,7 @@ pub enum SelfManagedError {
     Conflict(String),
     /// The new serving pair is unusable (never expected from our own Secret).
     #[error(transparent)]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] TlsError),
 }
 
 fn at(unix: i64) -> OffsetDateTime {

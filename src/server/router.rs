@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::metrics;
 use crate::admission;
 use crate::cluster::NodeFacts;
 use crate::config::Config;
+use crate::metrics;
 use crate::policy::{self, Facts, Phase};
 
 /// The default request body limit: an UPDATE carries two copies of the object.

@@ -1,6 +1,7 @@
-//! The serving certificate: loaded from PEM files, swapped atomically on
-//! reload, and handed to rustls on every handshake. A bad new pair keeps the
-//! last good one.
+//! The serving certificate store, a service of both the HTTPS server and the
+//! self-managed reconciler: a pair loaded from PEM files or memory, swapped
+//! atomically on reload and handed to rustls on every handshake. A bad new
+//! pair keeps the last good one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
