@@ -141,18 +141,27 @@ pub fn info(pem: &str) -> Result<CertInfo, String> {
     })
 }
 
-/// Every certificate of a PEM bundle, each as its own PEM text.
+/// Every certificate of a PEM bundle, each as its own PEM text (other
+/// sections and text between them are dropped). The sections are found by
+/// rustls-pki-types' PEM reader; each text is the bundle's own bytes for it.
 pub fn split_bundle(bundle: &str) -> Vec<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::{PemObject, SliceIter};
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let bytes = bundle.as_bytes();
+    let mut iter: SliceIter<'_, CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes);
     let mut out = Vec::new();
-    let mut current = String::new();
-    for line in bundle.lines() {
-        if line.starts_with("-----BEGIN ") {
-            current.clear();
-        }
-        current.push_str(line);
-        current.push('\n');
-        if line.starts_with("-----END ") {
-            out.push(std::mem::take(&mut current));
+    loop {
+        let start = bytes.len() - iter.remainder().len();
+        let Some(Ok(_)) = iter.next() else { break };
+        let end = bytes.len() - iter.remainder().len();
+        // The reader consumed from `start` (text and skipped sections
+        // included) to the end of this certificate's END line.
+        let section = &bundle[start..end];
+        if let Some(at) = section.rfind(BEGIN) {
+            let mut pem = section[at..].trim_end().to_string();
+            pem.push('\n');
+            out.push(pem);
         }
     }
     out
@@ -297,5 +306,26 @@ mod tests {
             err.to_string(),
             "\"not a name!\" is neither a DNS name nor an IP address"
         );
+    }
+
+    #[test]
+    fn split_bundle_returns_each_certificate_and_drops_the_rest() {
+        let a = generate(&default_sans(), 1, 1).unwrap();
+        let b = generate(&default_sans(), 1, 1).unwrap();
+        // Text before, between and after; a key section in the middle; CRLF.
+        let bundle = format!(
+            "# trusted CAs\n{}\n{}junk\r\n{}\n",
+            a.ca_pem.trim_end(),
+            a.key_pem,
+            b.ca_pem.replace('\n', "\r\n")
+        );
+        let parts = split_bundle(&bundle);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[0], a.ca_pem);
+        assert_eq!(
+            info(&parts[1]).unwrap().subject,
+            info(&b.ca_pem).unwrap().subject
+        );
+        assert!(split_bundle("no PEM here").is_empty());
     }
 }
