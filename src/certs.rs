@@ -47,7 +47,7 @@ pub fn service_sans(service: &str, namespace: &str) -> Vec<String> {
 pub enum CertError {
     /// rcgen refused the parameters (a SAN that is not a DNS name or IP, ...).
     #[error("cannot make certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
     /// A subject alternative name is neither a DNS name nor an IP address.
     #[error("{0:?} is neither a DNS name nor an IP address")]
     San(String),
@@ -55,13 +55,21 @@ pub enum CertError {
     #[error("the CA certificate is unusable: {0}")]
     Ca(String),
     /// Writing a file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         /// The file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+// By hand rather than `#[from]`: the message already carries rcgen's text,
+// and a `source` as well would print it twice in an error chain.
+impl From<rcgen::Error> for CertError {
+    fn from(e: rcgen::Error) -> Self {
+        CertError::Generate(e)
+    }
 }
 
 /// A CA and a serving certificate signed by it, in PEM.
@@ -237,7 +245,7 @@ fn name(cn: &str) -> DistinguishedName {
 pub fn write(dir: &Path, certs: &DevCerts) -> Result<(), CertError> {
     let err = |path: &Path| {
         let path = path.display().to_string();
-        move |source| CertError::Write { path, source }
+        move |error| CertError::Write { path, error }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     for (file, text, private) in [

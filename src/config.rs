@@ -159,7 +159,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A Talos machine config given for the allowed mounts could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Talos(#[from] crate::talos::TalosError),
     /// A field has a value the webhook cannot use.
     #[error("config {origin}: {field}: {message}")]

@@ -102,12 +102,12 @@ pub enum SelfManagedError {
     #[error(transparent)]
     Cert(#[from] CertError),
     /// A call to the API server failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Api {
         /// What was being done (`get secret longhorn-talos-guard/longhorn-talos-guard-tls`).
         what: String,
         /// The client error.
-        source: kube::Error,
+        error: kube::Error,
     },
     /// Another replica wrote the Secret first; read it again.
     #[error("secret {0} changed under us; will re-read it")]
@@ -315,9 +315,9 @@ impl SelfManaged {
 
     fn api_err(&self, what: &str) -> impl Fn(kube::Error) -> SelfManagedError + '_ {
         let what = format!("{what} {}", self.secret_ref());
-        move |source| SelfManagedError::Api {
+        move |error| SelfManagedError::Api {
             what: what.clone(),
-            source,
+            error,
         }
     }
 

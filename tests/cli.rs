@@ -271,3 +271,21 @@ fn talos_config_replaces_the_default_mounts() {
             .contains("broken.yaml:7")
     );
 }
+
+#[test]
+fn check_names_a_broken_talos_config_once() {
+    let (code, out, err) = run(
+        &[
+            "check",
+            "--talos-config",
+            "tests/fixtures/talos/broken.yaml",
+            &format!("{MANIFESTS}/setting.json"),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
+    );
+}

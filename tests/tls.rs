@@ -355,3 +355,20 @@ fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls.key: no usable private key"), "{err}");
 }
+
+#[test]
+fn a_missing_certificate_file_is_named_with_its_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = serve_cmd(tmp.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cert = tmp.path().join("tls.crt");
+    assert!(
+        err.ends_with(&format!(
+            "error: cannot read {}: No such file or directory (os error 2)\n",
+            cert.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
