@@ -289,3 +289,39 @@ fn check_names_a_broken_talos_config_once() {
         "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
     );
 }
+
+/// `n` ConfigMaps, one YAML document each.
+fn config_maps(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n"))
+        .collect()
+}
+
+#[test]
+fn check_reads_more_than_1024_documents_and_refuses_a_flood_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("many.yaml");
+    std::fs::write(&many, config_maps(1100)).unwrap();
+    let many = many.to_str().unwrap();
+    let (code, out, err) = run(&["check", many], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with(
+            "1100 objects: 0 denied, 0 allowed, 1100 not judged by the webhook (v1 ConfigMap x1100)\n"
+        ),
+        "{}",
+        &out[out.len().saturating_sub(200)..]
+    );
+
+    let flood = dir.path().join("flood.yaml");
+    std::fs::write(&flood, "---\n".repeat(10_001)).unwrap();
+    let flood = flood.to_str().unwrap();
+    let (code, out, err) = run(&["check", flood], None);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {flood}: more than 10000 YAML documents in one input; split it into several files\n"
+        )
+    );
+}
