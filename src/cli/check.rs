@@ -1,0 +1,36 @@
+//! `check`: Kubernetes manifests judged offline, as the webhook would on CREATE.
+
+use std::path::PathBuf;
+
+use longhorn_talos_guard::check;
+use longhorn_talos_guard::config::ConfigSource;
+
+/// Arguments of `check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Policy configuration file (YAML); the embedded defaults without it.
+    #[arg(long, env = "LTG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Talos machine config(s) whose mounts are added to allowedMounts; repeatable.
+    #[arg(long = "talos-config", env = "LTG_TALOS_CONFIG", value_delimiter = ',')]
+    talos_config: Vec<PathBuf>,
+    /// Namespace for namespaced objects that name none (like kubectl -n).
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// Manifest files (YAML or JSON), folders (searched recursively), or - for stdin.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Runs `check`: status 1 when anything would be denied.
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let source = ConfigSource {
+        file: args.config,
+        talos_files: args.talos_config,
+    };
+    let config = source.load()?;
+    let inputs = check::read_inputs(&args.files)?;
+    let results = check::check(&inputs, &config, &args.namespace)?;
+    print!("{}", check::render(&results));
+    Ok(u8::from(results.iter().any(|r| r.denied())))
+}

@@ -1,0 +1,93 @@
+//! `talos lint` and `talos mounts`: Talos machine configs read offline.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use longhorn_talos_guard::talos;
+
+use super::OutputFormat;
+
+/// Subcommands of `talos`.
+#[derive(Subcommand)]
+pub enum TalosCommand {
+    /// Check machine configs, patches and Image Factory schematics against
+    /// Longhorn's Talos guide. Exit status 1 on errors, 2 on unreadable input.
+    Lint {
+        /// Check the V2 data engine prerequisites (implied by a RawVolumeConfig).
+        #[arg(long)]
+        v2: bool,
+        /// Output format.
+        #[arg(long, default_value = "text")]
+        format: OutputFormat,
+        /// The namespace Longhorn is installed in (for the Pod Security check).
+        #[arg(long, default_value = "longhorn-system")]
+        longhorn_namespace: String,
+        /// Files, merged in order as Talos applies patches (later wins).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the allowedMounts the machine config gives the kubelet, as webhook config YAML.
+    Mounts {
+        /// Files, merged in order as Talos applies patches (later wins).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs a `talos` subcommand.
+pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
+    match command {
+        TalosCommand::Lint {
+            v2,
+            format,
+            longhorn_namespace,
+            files,
+        } => lint(&files, v2, format, longhorn_namespace),
+        TalosCommand::Mounts { files } => mounts(&files),
+    }
+}
+
+fn read(files: &[PathBuf]) -> anyhow::Result<talos::MachineConfig> {
+    let mut inputs = Vec::with_capacity(files.len());
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        inputs.push((f.display().to_string(), text));
+    }
+    Ok(talos::load(&inputs)?)
+}
+
+fn lint(
+    files: &[PathBuf],
+    v2: bool,
+    format: OutputFormat,
+    longhorn_namespace: String,
+) -> anyhow::Result<u8> {
+    let config = read(files)?;
+    let findings = talos::lint(
+        &config,
+        &talos::LintOptions {
+            v2,
+            longhorn_namespace,
+        },
+    );
+    match format {
+        OutputFormat::Text => print!("{}", talos::render_text(&findings)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+    }
+    Ok(talos::exit_code(&findings) as u8)
+}
+
+fn mounts(files: &[PathBuf]) -> anyhow::Result<u8> {
+    let config = read(files)?;
+    let mounts = talos::derive_mounts(&config);
+    if mounts.is_empty() {
+        eprintln!(
+            "no host path is mounted into the kubelet by these files (no extraMounts, no user volumes)"
+        );
+        return Ok(1);
+    }
+    print!("{}", talos::mounts_config_yaml(&mounts));
+    Ok(0)
+}
