@@ -373,6 +373,7 @@ impl ChildServer {
         let dir = std::env::temp_dir().join(format!("ltg-bench-{}", std::process::id()));
         let certs = crate::certs::generate(&crate::certs::default_sans(), 1, 1)?;
         crate::certs::write(&dir, &certs)?;
+        let ready = dir.join("ready");
         let started = Instant::now();
         let mut child = Command::new(exe)
             .args([
@@ -384,30 +385,29 @@ impl ChildServer {
                 "--cert-dir",
             ])
             .arg(&dir)
+            .arg("--ready-file")
+            .arg(&ready)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", exe.display()))?;
-        let stderr = child.stderr.take().context("child stderr")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            let mut sent = false;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if !sent && let Some(addr) = serving_addr(&line) {
-                    let _ = tx.send(addr);
-                    sent = true;
-                }
+        let addr = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                break text.trim().parse::<SocketAddr>().with_context(|| {
+                    format!("the server wrote {text:?} to {}", ready.display())
+                })?;
             }
-        });
-        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(10)))
-            .await?
-            .context("the server did not report its address within 10 s")?;
+            if let Some(status) = child.try_wait()? {
+                bail!("the server exited {status} before listening");
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                bail!("the server did not report its address within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
         let mut server = ChildServer {
             child,
             addr,
@@ -472,12 +472,6 @@ impl Drop for ChildServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The address in the server's "serving admission reviews on https://ADDR/validate" line.
-pub fn serving_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("serving admission reviews on https://").nth(1)?;
-    rest.split('/').next()?.parse().ok()
 }
 
 /// Formats bytes as MiB with one decimal.

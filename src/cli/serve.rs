@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// Milliseconds a Node look-up may take (keep it below the webhook's timeoutSeconds).
     #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value_t = 2000)]
     lookup_timeout_ms: u64,
+    /// Once listening, write the bound address (`host:port` and a newline) to
+    /// this file, atomically (a temporary file renamed into place); removed on
+    /// a clean exit. For scripts and tests that listen on port 0.
+    #[arg(long, env = "LTG_READY_FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -223,8 +228,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         certs,
         config: ConfigSource {
-            file: args.config,
-            talos_files: args.talos_config,
+            file: args.config.clone(),
+            talos_files: args.talos_config.clone(),
         },
         max_body_bytes: args.max_body_bytes,
         drain_timeout: Duration::from_secs(args.drain_seconds),
@@ -239,8 +244,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, running.local_addr)?;
+    }
     stop.await;
-    running.shutdown().await
+    let result = running.shutdown().await;
+    if let Some(path) = &args.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// Writes `addr` and a newline to `path` through a temporary file in the
+/// same folder, so that a reader sees the whole address or no file.
+fn write_ready_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .with_context(|| format!("cannot write the ready file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write the ready file {}", path.display())
+    })
 }
 
 /// The certificate files of `--cert-mode files`: explicit, a folder, or
