@@ -6,7 +6,6 @@
 //! reads Talos machine configs for the offline checks.
 
 pub mod admission;
-pub mod bench;
 pub mod certs;
 pub mod check;
 pub mod cluster;

@@ -28,6 +28,7 @@ enum Command {
     #[command(subcommand)]
     Talos(talos::TalosCommand),
     /// Measure the policies in-process, or a server under HTTPS load.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
     /// Evaluate Kubernetes manifests offline, as the webhook would judge them
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Certs(command) => certs::run(command),
         Command::Talos(command) => talos::run(command),
         Command::Check(args) => check::run(args),
+        #[cfg(feature = "bench")]
         Command::Bench(command) => cli::bench::run(command),
     };
     match result {
