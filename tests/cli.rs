@@ -272,22 +272,15 @@ fn talos_config_replaces_the_default_mounts() {
     );
 }
 
-#[test]
-fn check_names_a_broken_talos_config_once() {
-    let (code, out, err) = run(
-        &[
-            "check",
-            "--talos-config",
-            "tests/fixtures/talos/broken.yaml",
-            &format!("{MANIFESTS}/setting.json"),
-        ],
-        None,
-    );
-    assert_eq!(code, 2, "{out}");
-    assert_eq!(
-        err,
-        "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
-    );
+/// `n` allowed Longhorn Settings, one YAML document each.
+fn settings(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: longhorn.io/v1beta2\nkind: Setting\nmetadata:\n  name: default-data-path\n  namespace: longhorn-system\n  labels: {{n: \"{i}\"}}\nvalue: /var/lib/longhorn/\n"
+            )
+        })
+        .collect()
 }
 
 /// `n` ConfigMaps, one YAML document each.
@@ -295,6 +288,33 @@ fn config_maps(n: usize) -> String {
     (0..n)
         .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n"))
         .collect()
+}
+
+#[test]
+fn check_stops_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead as _;
+    // Far more output than a pipe buffers (64 KiB on Linux): the writes after
+    // the reader closes fail with EPIPE, as with `check big.yaml | head -1`.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, settings(5000)).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("check")
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("allowed "), "{first}");
+    assert_eq!(err, "", "nothing on stderr, no panic");
+    // Every object is allowed: the status check gives anyway.
+    assert_eq!(out.status.code(), Some(0), "{err}");
 }
 
 #[test]
@@ -323,5 +343,23 @@ fn check_reads_more_than_1024_documents_and_refuses_a_flood_by_name() {
         format!(
             "error: {flood}: more than 10000 YAML documents in one input; split it into several files\n"
         )
+    );
+}
+
+#[test]
+fn check_names_a_broken_talos_config_once() {
+    let (code, out, err) = run(
+        &[
+            "check",
+            "--talos-config",
+            "tests/fixtures/talos/broken.yaml",
+            &format!("{MANIFESTS}/setting.json"),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
     );
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use longhorn_talos_guard::certs;
 
+use super::emit;
+
 /// Validity of a dev CA, in days.
 pub const DEV_CA_DAYS: i64 = 3650;
 
@@ -47,6 +49,5 @@ fn dev(out: &Path, extra: Vec<String>, days: i64) -> anyhow::Result<()> {
         sans = sans.join(", ")
     );
     eprintln!("caBundle:");
-    println!("{}", made.ca_bundle());
-    Ok(())
+    emit(&format!("{}\n", made.ca_bundle()))
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use longhorn_talos_guard::check;
 use longhorn_talos_guard::config::ConfigSource;
 
+use super::emit;
+
 /// Arguments of `check`.
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -31,6 +33,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let config = source.load()?;
     let inputs = check::read_inputs(&args.files)?;
     let results = check::check(&inputs, &config, &args.namespace)?;
-    print!("{}", check::render(&results));
+    emit(&check::render(&results))?;
     Ok(u8::from(results.iter().any(|r| r.denied())))
 }

@@ -8,6 +8,8 @@ pub mod check;
 pub mod serve;
 pub mod talos;
 
+use std::io::Write as _;
+
 use clap::ValueEnum;
 
 // The variants carry no doc comments: clap would list them as help text and
@@ -42,5 +44,18 @@ pub fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Writes `text` to standard output. A reader that went away (`... | head -1`)
+/// is a normal end of the output, not an error: the rest is dropped and the
+/// command still exits with its own status.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
     }
 }

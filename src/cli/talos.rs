@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use longhorn_talos_guard::talos;
 
-use super::OutputFormat;
+use super::{OutputFormat, emit};
 
 /// Subcommands of `talos`.
 #[derive(Subcommand)]
@@ -72,10 +72,10 @@ fn lint(
             longhorn_namespace,
         },
     );
-    match format {
-        OutputFormat::Text => print!("{}", talos::render_text(&findings)),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-    }
+    emit(&match format {
+        OutputFormat::Text => talos::render_text(&findings),
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&findings)?),
+    })?;
     Ok(talos::exit_code(&findings) as u8)
 }
 
@@ -88,6 +88,6 @@ fn mounts(files: &[PathBuf]) -> anyhow::Result<u8> {
         );
         return Ok(1);
     }
-    print!("{}", talos::mounts_config_yaml(&mounts));
+    emit(&talos::mounts_config_yaml(&mounts))?;
     Ok(0)
 }

@@ -14,11 +14,19 @@ use clap::Subcommand;
 use http_body_util::Full;
 use serde::Serialize;
 
+use super::emit;
 use longhorn_talos_guard::admission;
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::policy::{self, Facts, Phase};
 
 pub mod load;
+
+/// `println!` through [`emit`]: a closed pipe ends the output quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
 
 use load::{LoadOptions, Proto, client_config, connect, send};
 
@@ -330,12 +338,12 @@ fn policy_cmd(fixture: Option<Fixture>, seconds: f64, json: bool) -> anyhow::Res
         reports.push(policy(f, Duration::from_secs_f64(seconds))?);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        out!("{}", serde_json::to_string_pretty(&reports)?);
         return Ok(0);
     }
-    println!("fixture    bytes   reviews/s   ns/review   (one thread: decode, evaluate, encode)");
+    out!("fixture    bytes   reviews/s   ns/review   (one thread: decode, evaluate, encode)");
     for r in &reports {
-        println!(
+        out!(
             "{:<9} {:>6} {:>11.0} {:>11.0}",
             r.fixture.name(),
             r.bytes,
@@ -424,24 +432,23 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
             "idle_rss_bytes": idle,
             "peak_rss_bytes": peak,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         match &child {
-            Some(c) => println!(
+            Some(c) => out!(
                 "server: {} started by bench, ready in {:.1} ms, idle RSS {}",
                 addr,
                 c.ready_after.as_secs_f64() * 1000.0,
                 mib(idle.unwrap_or(0))
             ),
-            None => println!("server: {addr} (--target)"),
+            None => out!("server: {addr} (--target)"),
         }
-        println!(
+        out!(
             "{:?}, {} connections, {duration} s measured after {warmup} s warm-up",
-            proto, opts.concurrency
+            proto,
+            opts.concurrency
         );
-        println!(
-            "endpoint                      req/s     p50 µs   p90 µs   p99 µs   max µs   errors"
-        );
+        out!("endpoint                      req/s     p50 µs   p90 µs   p99 µs   max µs   errors");
         for (name, r) in [
             (
                 format!(
@@ -454,7 +461,7 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
             ("GET /healthz".to_string(), &health),
         ] {
             let errors: Vec<String> = r.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            println!(
+            out!(
                 "{:<28} {:>8.0} {:>9} {:>8} {:>8} {:>8}   {}",
                 name,
                 r.requests_per_sec,
@@ -469,9 +476,9 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
                 }
             );
         }
-        println!("admission/healthz throughput: {:.0}%", ratio * 100.0);
+        out!("admission/healthz throughput: {:.0}%", ratio * 100.0);
         if let Some(p) = peak {
-            println!("server peak RSS: {}", mib(p));
+            out!("server peak RSS: {}", mib(p));
         }
     }
     let failed = review.errors.values().sum::<u64>() + health.errors.values().sum::<u64>();
