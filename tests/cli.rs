@@ -363,3 +363,117 @@ fn check_names_a_broken_talos_config_once() {
         "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
     );
 }
+
+#[test]
+fn every_offline_command_takes_o_json() {
+    // check: the library's own JSON rendering of the same results.
+    let (code, out, _) = run(&["check", "-o", "json", MANIFESTS], None);
+    assert_eq!(code, 1);
+    let inputs =
+        check::read_inputs(&[Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFESTS)]).unwrap();
+    let results = check::check(&inputs, &Config::default(), "default").unwrap();
+    let expected: Value = serde_json::from_str(&check::render_json(&results)).unwrap();
+    let mut got: Value = serde_json::from_str(&out).unwrap();
+    // The library was given an absolute path; the binary the relative one.
+    for (g, e) in got
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(expected.as_array().unwrap())
+    {
+        assert!(
+            e["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(g["file"].as_str().unwrap())
+        );
+        g["file"] = e["file"].clone();
+    }
+    assert_eq!(got, expected);
+    let denied = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "longhorn-system/worker-2")
+        .unwrap();
+    assert_eq!(denied["outcome"], "judged");
+    assert!(
+        denied["denial"]
+            .as_str()
+            .unwrap()
+            .contains("disk \"fast\": path \"/var/lib/longhorn2\" is outside the allowed mounts"),
+        "{denied}"
+    );
+
+    // talos lint: -o is --format.
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "lint",
+            "-o",
+            "json",
+            "tests/fixtures/talos/legacy-no-rshared.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings[0]["code"], "LTG-T012");
+
+    // talos mounts: each derived mount and where it comes from.
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "mounts",
+            "-o",
+            "json",
+            "tests/fixtures/talos/v1.10-user-volume.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let mounts: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        mounts,
+        json!([{
+            "path": "/var/mnt/longhorn",
+            "propagation": "rslave",
+            "origin": {"type": "volume", "kind": "UserVolumeConfig", "name": "longhorn"},
+            "document": {
+                "file": "tests/fixtures/talos/v1.10-user-volume.yaml",
+                "index": 2,
+                "kind": "UserVolumeConfig",
+                "name": "longhorn",
+                "line": 10
+            },
+            "line": 10,
+            "from": "tests/fixtures/talos/v1.10-user-volume.yaml:10 (document 2, UserVolumeConfig): UserVolumeConfig longhorn"
+        }])
+    );
+    // No mount: still a JSON list, and status 1 as in text.
+    let (code, out, err) = run(
+        &[
+            "talos",
+            "mounts",
+            "-o",
+            "json",
+            "tests/fixtures/talos/legacy-no-mount.yaml",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (1, "[]\n"), "{err}");
+}
+
+#[cfg(feature = "bench")]
+#[test]
+fn bench_policy_takes_o_json_and_the_old_json_flag() {
+    for flag in [&["-o", "json"][..], &["--json"][..]] {
+        let mut args = vec!["bench", "policy", "--fixture", "pod", "--seconds", "0.05"];
+        args.extend_from_slice(flag);
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 0, "{err}");
+        let reports: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reports[0]["fixture"], "pod", "{out}");
+        assert!(reports[0]["reviews"].as_u64().unwrap() > 0, "{out}");
+    }
+}

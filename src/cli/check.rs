@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use longhorn_talos_guard::check;
 use longhorn_talos_guard::config::ConfigSource;
 
-use super::emit;
+use super::{OutputFormat, emit};
 
 /// Arguments of `check`.
 #[derive(clap::Args)]
@@ -19,6 +19,9 @@ pub struct CheckArgs {
     /// Namespace for namespaced objects that name none (like kubectl -n).
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
+    /// Output format.
+    #[arg(short = 'o', long, default_value = "text")]
+    format: OutputFormat,
     /// Manifest files (YAML or JSON), folders (searched recursively), or - for stdin.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -33,6 +36,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let config = source.load()?;
     let inputs = check::read_inputs(&args.files)?;
     let results = check::check(&inputs, &config, &args.namespace)?;
-    emit(&check::render(&results))?;
+    emit(&match args.format {
+        OutputFormat::Text => check::render(&results),
+        OutputFormat::Json => check::render_json(&results),
+    })?;
     Ok(u8::from(results.iter().any(|r| r.denied())))
 }

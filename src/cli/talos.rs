@@ -18,7 +18,7 @@ pub enum TalosCommand {
         #[arg(long)]
         v2: bool,
         /// Output format.
-        #[arg(long, default_value = "text")]
+        #[arg(short = 'o', long, default_value = "text")]
         format: OutputFormat,
         /// The namespace Longhorn is installed in (for the Pod Security check).
         #[arg(long, default_value = "longhorn-system")]
@@ -27,8 +27,12 @@ pub enum TalosCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the allowedMounts the machine config gives the kubelet, as webhook config YAML.
+    /// Print the allowedMounts the machine config gives the kubelet, as webhook
+    /// config YAML (text) or as a JSON list of the mounts and where each comes from.
     Mounts {
+        /// Output format.
+        #[arg(short = 'o', long, default_value = "text")]
+        format: OutputFormat,
         /// Files, merged in order as Talos applies patches (later wins).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -44,7 +48,7 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             longhorn_namespace,
             files,
         } => lint(&files, v2, format, longhorn_namespace),
-        TalosCommand::Mounts { files } => mounts(&files),
+        TalosCommand::Mounts { format, files } => mounts(&files, format),
     }
 }
 
@@ -79,15 +83,33 @@ fn lint(
     Ok(talos::exit_code(&findings) as u8)
 }
 
-fn mounts(files: &[PathBuf]) -> anyhow::Result<u8> {
+fn mounts(files: &[PathBuf], format: OutputFormat) -> anyhow::Result<u8> {
     let config = read(files)?;
     let mounts = talos::derive_mounts(&config);
+    if format == OutputFormat::Json {
+        let list: Vec<serde_json::Value> = mounts
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "path": m.path.as_str(),
+                    "propagation": m.propagation,
+                    "origin": m.origin,
+                    "document": m.document,
+                    "line": m.line,
+                    "from": m.describe(),
+                })
+            })
+            .collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
+    }
     if mounts.is_empty() {
         eprintln!(
             "no host path is mounted into the kubelet by these files (no extraMounts, no user volumes)"
         );
         return Ok(1);
     }
-    emit(&talos::mounts_config_yaml(&mounts))?;
+    if format == OutputFormat::Text {
+        emit(&talos::mounts_config_yaml(&mounts))?;
+    }
     Ok(0)
 }

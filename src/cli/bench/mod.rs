@@ -14,7 +14,7 @@ use clap::Subcommand;
 use http_body_util::Full;
 use serde::Serialize;
 
-use super::emit;
+use super::{OutputFormat, emit};
 use longhorn_talos_guard::admission;
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::policy::{self, Facts, Phase};
@@ -279,8 +279,11 @@ pub enum BenchCommand {
         /// Seconds per fixture.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
-        /// Print JSON.
-        #[arg(long)]
+        /// Output format.
+        #[arg(short = 'o', long, default_value = "text")]
+        format: OutputFormat,
+        /// The same as `-o json` (the flag of earlier releases).
+        #[arg(long, hide = true)]
         json: bool,
     },
     /// HTTPS load on /validate, then on /healthz with the same settings.
@@ -311,8 +314,11 @@ pub enum BenchCommand {
         /// Use HTTP/2.
         #[arg(long)]
         http2: bool,
-        /// Print JSON.
-        #[arg(long)]
+        /// Output format.
+        #[arg(short = 'o', long, default_value = "text")]
+        format: OutputFormat,
+        /// The same as `-o json` (the flag of earlier releases).
+        #[arg(long, hide = true)]
         json: bool,
     },
 }
@@ -323,8 +329,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<u8> {
         BenchCommand::Policy {
             fixture,
             seconds,
+            format,
             json,
-        } => policy_cmd(fixture, seconds, json),
+        } => policy_cmd(fixture, seconds, json || format == OutputFormat::Json),
         cmd @ BenchCommand::Http { .. } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(http_cmd(cmd))),
@@ -364,11 +371,13 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
         fixture,
         http1: _,
         http2,
+        format,
         json,
     } = cmd
     else {
         unreachable!("called for bench http only");
     };
+    let json = json || format == OutputFormat::Json;
     let proto = if http2 { Proto::Http2 } else { Proto::Http1 };
     let (child, addr, server_name, ca_pem) = match &target {
         None => {
