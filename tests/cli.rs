@@ -347,6 +347,37 @@ fn check_reads_more_than_1024_documents_and_refuses_a_flood_by_name() {
 }
 
 #[test]
+fn talos_readers_refuse_more_than_1024_documents_naming_the_file_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("machine.yaml");
+    let mut text = "version: v1alpha1\nmachine: {}\n".to_string();
+    for i in 0..1100 {
+        text.push_str(&format!(
+            "---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: mod{i}\n"
+        ));
+    }
+    std::fs::write(&big, text).unwrap();
+    let big = big.to_str().unwrap();
+    let expected = format!(
+        "error: {big}: more than 1024 YAML documents in one file; a Talos machine config holds a few, so this is not read (the limit is 1024)\n"
+    );
+    for args in [
+        vec!["talos", "lint", big],
+        vec!["talos", "mounts", big],
+        vec![
+            "check",
+            "--talos-config",
+            big,
+            "tests/fixtures/manifests/longhorn/setting.json",
+        ],
+    ] {
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert_eq!(err, expected, "{args:?}");
+    }
+}
+
+#[test]
 fn check_names_a_broken_talos_config_once() {
     let (code, out, err) = run(
         &[

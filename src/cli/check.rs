@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use longhorn_talos_guard::check;
-use longhorn_talos_guard::config::ConfigSource;
+use longhorn_talos_guard::config::{ConfigError, ConfigSource};
 
 use super::{OutputFormat, emit};
 
@@ -33,7 +33,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         file: args.config,
         talos_files: args.talos_config,
     };
-    let config = source.load()?;
+    let config = source.load().map_err(|e| match e {
+        ConfigError::Talos(e) => super::talos::explain(e),
+        e => e.into(),
+    })?;
     let inputs = check::read_inputs(&args.files)?;
     let results = check::check(&inputs, &config, &args.namespace)?;
     emit(&match args.format {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use longhorn_talos_guard::talos;
+use longhorn_talos_guard::talos::{self, TalosError};
 
 use super::{OutputFormat, emit};
 
@@ -59,7 +59,24 @@ fn read(files: &[PathBuf]) -> anyhow::Result<talos::MachineConfig> {
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
         inputs.push((f.display().to_string(), text));
     }
-    Ok(talos::load(&inputs)?)
+    talos::load(&inputs).map_err(explain)
+}
+
+/// The YAML reader stops a stream at its document budget with a bare
+/// `budget breached: Documents { .. }`; a machine config holds a handful of
+/// documents, so such a file is refused, saying why and what the limit is.
+pub fn explain(e: TalosError) -> anyhow::Error {
+    let limit = serde_saphyr::Budget::default().max_documents;
+    match &e {
+        TalosError::Parse { file, message, .. }
+            if message.starts_with("budget breached: Documents") =>
+        {
+            anyhow::anyhow!(
+                "{file}: more than {limit} YAML documents in one file; a Talos machine config holds a few, so this is not read (the limit is {limit})"
+            )
+        }
+        _ => e.into(),
+    }
 }
 
 fn lint(
