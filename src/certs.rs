@@ -47,7 +47,7 @@ pub fn service_sans(service: &str, namespace: &str) -> Vec<String> {
 pub enum CertError {
     /// rcgen refused the parameters (a SAN that is not a DNS name or IP, ...).
     #[error("cannot make certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
     /// A subject alternative name is neither a DNS name nor an IP address.
     #[error("{0:?} is neither a DNS name nor an IP address")]
     San(String),
@@ -55,13 +55,21 @@ pub enum CertError {
     #[error("the CA certificate is unusable: {0}")]
     Ca(String),
     /// Writing a file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         /// The file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+// By hand rather than `#[from]`: the message already carries rcgen's text,
+// and a `source` as well would print it twice in an error chain.
+impl From<rcgen::Error> for CertError {
+    fn from(e: rcgen::Error) -> Self {
+        CertError::Generate(e)
+    }
 }
 
 /// A CA and a serving certificate signed by it, in PEM.
@@ -141,18 +149,27 @@ pub fn info(pem: &str) -> Result<CertInfo, String> {
     })
 }
 
-/// Every certificate of a PEM bundle, each as its own PEM text.
+/// Every certificate of a PEM bundle, each as its own PEM text (other
+/// sections and text between them are dropped). The sections are found by
+/// rustls-pki-types' PEM reader; each text is the bundle's own bytes for it.
 pub fn split_bundle(bundle: &str) -> Vec<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::{PemObject, SliceIter};
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let bytes = bundle.as_bytes();
+    let mut iter: SliceIter<'_, CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes);
     let mut out = Vec::new();
-    let mut current = String::new();
-    for line in bundle.lines() {
-        if line.starts_with("-----BEGIN ") {
-            current.clear();
-        }
-        current.push_str(line);
-        current.push('\n');
-        if line.starts_with("-----END ") {
-            out.push(std::mem::take(&mut current));
+    loop {
+        let start = bytes.len() - iter.remainder().len();
+        let Some(Ok(_)) = iter.next() else { break };
+        let end = bytes.len() - iter.remainder().len();
+        // The reader consumed from `start` (text and skipped sections
+        // included) to the end of this certificate's END line.
+        let section = &bundle[start..end];
+        if let Some(at) = section.rfind(BEGIN) {
+            let mut pem = section[at..].trim_end().to_string();
+            pem.push('\n');
+            out.push(pem);
         }
     }
     out
@@ -228,7 +245,7 @@ fn name(cn: &str) -> DistinguishedName {
 pub fn write(dir: &Path, certs: &DevCerts) -> Result<(), CertError> {
     let err = |path: &Path| {
         let path = path.display().to_string();
-        move |source| CertError::Write { path, source }
+        move |error| CertError::Write { path, error }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     for (file, text, private) in [
@@ -297,5 +314,26 @@ mod tests {
             err.to_string(),
             "\"not a name!\" is neither a DNS name nor an IP address"
         );
+    }
+
+    #[test]
+    fn split_bundle_returns_each_certificate_and_drops_the_rest() {
+        let a = generate(&default_sans(), 1, 1).unwrap();
+        let b = generate(&default_sans(), 1, 1).unwrap();
+        // Text before, between and after; a key section in the middle; CRLF.
+        let bundle = format!(
+            "# trusted CAs\n{}\n{}junk\r\n{}\n",
+            a.ca_pem.trim_end(),
+            a.key_pem,
+            b.ca_pem.replace('\n', "\r\n")
+        );
+        let parts = split_bundle(&bundle);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[0], a.ca_pem);
+        assert_eq!(
+            info(&parts[1]).unwrap().subject,
+            info(&b.ca_pem).unwrap().subject
+        );
+        assert!(split_bundle("no PEM here").is_empty());
     }
 }

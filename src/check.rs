@@ -145,7 +145,26 @@ pub fn parse_objects(file: &str, text: &str) -> Result<Vec<Value>, CheckError> {
             v => vec![v],
         }
     } else {
-        serde_saphyr::from_multiple(text).map_err(|e| parse_err(e.to_string()))?
+        // serde-saphyr stops a stream after 1,024 documents by default; a
+        // rendered chart or a cluster dump can hold more. The bound stays
+        // (with the reader's node, event and byte budgets) against floods of
+        // `---` separators.
+        const MAX_DOCUMENTS: usize = 10_000;
+        let mut options = serde_saphyr::Options::default();
+        if let Some(budget) = options.budget.as_mut() {
+            budget.max_documents = MAX_DOCUMENTS;
+        }
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+            match e.without_snippet() {
+                serde_saphyr::Error::Budget {
+                    breach: serde_saphyr::budget::BudgetBreach::Documents { .. },
+                    ..
+                } => parse_err(format!(
+                    "more than {MAX_DOCUMENTS} YAML documents in one input; split it into several files"
+                )),
+                _ => parse_err(e.to_string()),
+            }
+        })?
     };
     let mut out = Vec::new();
     for doc in docs {

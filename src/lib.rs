@@ -8,24 +8,26 @@
 //! - [`policy`]: the rules (one file each), their registry, and the renderer of every sentence;
 //! - [`admission`]: the AdmissionReview wire format; [`cluster`]: facts from the API server;
 //! - [`pipeline`]: decode → facts → rules → verdict → encode;
+//! - services: [`tls`] (the certificate store), [`metrics`], [`watch`];
 //! - front ends: [`server`], [`check`], [`lint`] (`talos lint`), [`source`]
-//!   (loading the configuration from files), [`selfmanaged`], [`bench`].
+//!   (loading the configuration from files), [`selfmanaged`]; the binary's
+//!   `cli` module holds one module per command (and `bench`, a cargo feature).
 
 #![deny(missing_docs)]
 
 pub mod admission;
 pub mod base;
-pub mod bench;
 pub mod certs;
 pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod lint;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
-
 pub mod selfmanaged;
 pub mod server;
 pub mod source;
 pub mod talos;
+pub mod tls;
 pub mod watch;

@@ -21,8 +21,8 @@ use kube::{Api, Client};
 use time::{Duration, OffsetDateTime};
 
 use crate::certs::{self, Ca, CertError};
-use crate::server::CertStore;
-use crate::server::metrics;
+use crate::metrics;
+use crate::tls::{CertStore, TlsError};
 
 /// Annotation on the Secret: Unix time at which the current CA was introduced.
 pub const ROTATED_AT: &str = "longhorn-talos-guard.io/ca-rotated-at";
@@ -102,19 +102,19 @@ pub enum SelfManagedError {
     #[error(transparent)]
     Cert(#[from] CertError),
     /// A call to the API server failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Api {
         /// What was being done (`get secret longhorn-talos-guard/longhorn-talos-guard-tls`).
         what: String,
         /// The client error.
-        source: kube::Error,
+        error: kube::Error,
     },
     /// Another replica wrote the Secret first; read it again.
     #[error("secret {0} changed under us; will re-read it")]
     Conflict(String),
     /// The new serving pair is unusable (never expected from our own Secret).
     #[error(transparent)]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] TlsError),
 }
 
 fn at(unix: i64) -> OffsetDateTime {
@@ -315,9 +315,9 @@ impl SelfManaged {
 
     fn api_err(&self, what: &str) -> impl Fn(kube::Error) -> SelfManagedError + '_ {
         let what = format!("{what} {}", self.secret_ref());
-        move |source| SelfManagedError::Api {
+        move |error| SelfManagedError::Api {
             what: what.clone(),
-            source,
+            error,
         }
     }
 

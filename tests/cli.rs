@@ -272,3 +272,240 @@ fn talos_config_replaces_the_default_mounts() {
             .contains("broken.yaml:7")
     );
 }
+
+/// `n` allowed Longhorn Settings, one YAML document each.
+fn settings(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: longhorn.io/v1beta2\nkind: Setting\nmetadata:\n  name: default-data-path\n  namespace: longhorn-system\n  labels: {{n: \"{i}\"}}\nvalue: /var/lib/longhorn/\n"
+            )
+        })
+        .collect()
+}
+
+/// `n` ConfigMaps, one YAML document each.
+fn config_maps(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n"))
+        .collect()
+}
+
+#[test]
+fn check_stops_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead as _;
+    // Far more output than a pipe buffers (64 KiB on Linux): the writes after
+    // the reader closes fail with EPIPE, as with `check big.yaml | head -1`.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, settings(5000)).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("check")
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("allowed "), "{first}");
+    assert_eq!(err, "", "nothing on stderr, no panic");
+    // Every object is allowed: the status check gives anyway.
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn check_reads_more_than_1024_documents_and_refuses_a_flood_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("many.yaml");
+    std::fs::write(&many, config_maps(1100)).unwrap();
+    let many = many.to_str().unwrap();
+    let (code, out, err) = run(&["check", many], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with(
+            "1100 objects: 0 denied, 0 allowed, 1100 not judged by the webhook (v1 ConfigMap x1100)\n"
+        ),
+        "{}",
+        &out[out.len().saturating_sub(200)..]
+    );
+
+    let flood = dir.path().join("flood.yaml");
+    std::fs::write(&flood, "---\n".repeat(10_001)).unwrap();
+    let flood = flood.to_str().unwrap();
+    let (code, out, err) = run(&["check", flood], None);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {flood}: more than 10000 YAML documents in one input; split it into several files\n"
+        )
+    );
+}
+
+#[test]
+fn talos_readers_refuse_more_than_1024_documents_naming_the_file_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("machine.yaml");
+    let mut text = "version: v1alpha1\nmachine: {}\n".to_string();
+    for i in 0..1100 {
+        text.push_str(&format!(
+            "---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: mod{i}\n"
+        ));
+    }
+    std::fs::write(&big, text).unwrap();
+    let big = big.to_str().unwrap();
+    let expected = format!(
+        "error: {big}: more than 1024 YAML documents in one file; a Talos machine config holds a few, so this is not read (the limit is 1024)\n"
+    );
+    for args in [
+        vec!["talos", "lint", big],
+        vec!["talos", "mounts", big],
+        vec![
+            "check",
+            "--talos-config",
+            big,
+            "tests/fixtures/manifests/longhorn/setting.json",
+        ],
+    ] {
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert_eq!(err, expected, "{args:?}");
+    }
+}
+
+#[test]
+fn check_names_a_broken_talos_config_once() {
+    let (code, out, err) = run(
+        &[
+            "check",
+            "--talos-config",
+            "tests/fixtures/talos/broken.yaml",
+            &format!("{MANIFESTS}/setting.json"),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        err,
+        "error: tests/fixtures/talos/broken.yaml:7:10: cannot parse as a Talos machine config: illegal placement of ':' indicator\n"
+    );
+}
+
+#[test]
+fn every_offline_command_takes_o_json() {
+    // check: the library's own JSON rendering of the same results.
+    let (code, out, _) = run(&["check", "-o", "json", MANIFESTS], None);
+    assert_eq!(code, 1);
+    let inputs =
+        check::read_inputs(&[Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFESTS)]).unwrap();
+    let results = check::check(&inputs, &Config::default(), "default").unwrap();
+    let expected: Value = serde_json::from_str(&check::render_json(&results)).unwrap();
+    let mut got: Value = serde_json::from_str(&out).unwrap();
+    // The library was given an absolute path; the binary the relative one.
+    for (g, e) in got
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(expected.as_array().unwrap())
+    {
+        assert!(
+            e["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(g["file"].as_str().unwrap())
+        );
+        g["file"] = e["file"].clone();
+    }
+    assert_eq!(got, expected);
+    let denied = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "longhorn-system/worker-2")
+        .unwrap();
+    assert_eq!(denied["outcome"], "judged");
+    assert!(
+        denied["denial"]
+            .as_str()
+            .unwrap()
+            .contains("disk \"fast\": path \"/var/lib/longhorn2\" is outside the allowed mounts"),
+        "{denied}"
+    );
+
+    // talos lint: -o is --format.
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "lint",
+            "-o",
+            "json",
+            "tests/fixtures/talos/legacy-no-rshared.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    let findings: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings[0]["code"], "LTG-T012");
+
+    // talos mounts: each derived mount and where it comes from.
+    let (code, out, _) = run(
+        &[
+            "talos",
+            "mounts",
+            "-o",
+            "json",
+            "tests/fixtures/talos/v1.10-user-volume.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let mounts: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        mounts,
+        json!([{
+            "path": "/var/mnt/longhorn",
+            "propagation": "rslave",
+            "origin": {"type": "volume", "kind": "UserVolumeConfig", "name": "longhorn"},
+            "document": {
+                "file": "tests/fixtures/talos/v1.10-user-volume.yaml",
+                "index": 2,
+                "kind": "UserVolumeConfig",
+                "name": "longhorn",
+                "line": 10
+            },
+            "line": 10,
+            "from": "tests/fixtures/talos/v1.10-user-volume.yaml:10 (document 2, UserVolumeConfig): UserVolumeConfig longhorn"
+        }])
+    );
+    // No mount: still a JSON list, and status 1 as in text.
+    let (code, out, err) = run(
+        &[
+            "talos",
+            "mounts",
+            "-o",
+            "json",
+            "tests/fixtures/talos/legacy-no-mount.yaml",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (1, "[]\n"), "{err}");
+}
+
+#[cfg(feature = "bench")]
+#[test]
+fn bench_policy_takes_o_json_and_the_old_json_flag() {
+    for flag in [&["-o", "json"][..], &["--json"][..]] {
+        let mut args = vec!["bench", "policy", "--fixture", "pod", "--seconds", "0.05"];
+        args.extend_from_slice(flag);
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 0, "{err}");
+        let reports: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reports[0]["fixture"], "pod", "{out}");
+        assert!(reports[0]["reviews"].as_u64().unwrap() > 0, "{out}");
+    }
+}

@@ -3,14 +3,20 @@
 //! clients; drain and certificate rotation under load; slow node look-ups.
 
 mod common;
+/// The load generator of `bench http`, compiled here from its one source so
+/// that these tests need neither the `bench` feature nor a copy of it.
+#[allow(dead_code)]
+#[path = "../src/cli/bench/load.rs"]
+mod load;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use common::{FakeFacts, Proto, https, review_fixture};
-use longhorn_talos_guard::bench::{self, LoadOptions};
+use load::LoadOptions;
 use longhorn_talos_guard::cluster::{KubeNodes, NodeFacts};
 use longhorn_talos_guard::policy::Hugepages;
 use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
@@ -337,6 +343,12 @@ async fn connections_beyond_the_cap_are_refused() {
     s.running.shutdown().await.unwrap();
 }
 
+/// The Longhorn-manager-like pod CREATE, compact as the API server sends it.
+fn pod_review() -> Bytes {
+    let v: Value = serde_json::from_slice(&review_fixture("pod-create-longhorn-manager")).unwrap();
+    Bytes::from(serde_json::to_vec(&v).unwrap())
+}
+
 fn load_options(addr: SocketAddr, ca: &[u8], seconds: f64) -> LoadOptions {
     LoadOptions {
         addr,
@@ -345,7 +357,7 @@ fn load_options(addr: SocketAddr, ca: &[u8], seconds: f64) -> LoadOptions {
         concurrency: 4,
         duration: Duration::from_secs_f64(seconds),
         warmup: Duration::ZERO,
-        proto: bench::Proto::Http1,
+        proto: load::Proto::Http1,
     }
 }
 
@@ -354,9 +366,8 @@ async fn drain_under_load_answers_every_accepted_request() {
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let opts = load_options(addr, &ca, 2.0);
-    let load = tokio::spawn(async move {
-        bench::load(&opts, "/validate", Some(bench::Fixture::Pod.body())).await
-    });
+    let load =
+        tokio::spawn(async move { load::load(&opts, "/validate", Some(pod_review())).await });
     tokio::time::sleep(Duration::from_millis(700)).await;
     let state = s.running.state.clone();
     let t = Instant::now();
@@ -417,9 +428,9 @@ async fn certificate_rotation_under_load_fails_no_request() {
     });
     // Short runs back to back: new connections, so new handshakes see each certificate.
     let opts = load_options(addr, &trust, 0.4);
-    let mut report = bench::LoadReport::default();
+    let mut report = load::LoadReport::default();
     while !rotations.is_finished() {
-        let r = bench::load(&opts, "/validate", Some(bench::Fixture::Pod.body()))
+        let r = load::load(&opts, "/validate", Some(pod_review()))
             .await
             .unwrap();
         report.requests += r.requests;

@@ -1267,10 +1267,11 @@ fn the_binary_accepts_the_shipped_container_args() {
 }
 
 #[test]
-fn the_image_build_context_holds_every_file_the_crate_embeds() {
+fn the_image_build_context_holds_what_the_release_build_embeds_and_no_test_data() {
     // No Docker engine here, so the image is never built in CI: check instead
-    // that each include_bytes!/include_str! path is copied by the Dockerfile
-    // and not excluded by .dockerignore.
+    // that each include_bytes!/include_str! path of the default build is
+    // copied by the Dockerfile and kept by .dockerignore, and that nothing
+    // under tests/ (the fixtures the `bench` feature embeds) reaches the image.
     let root = repo();
     let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
     let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
@@ -1284,25 +1285,69 @@ fn the_image_build_context_holds_every_file_the_crate_embeds() {
         })
         .collect();
     let kept: Vec<&str> = ignore.lines().filter_map(|l| l.strip_prefix('!')).collect();
+    for path in copied.iter().chain(&kept) {
+        assert!(!path.starts_with("tests"), "the image context takes {path}");
+    }
+    for line in dockerfile.lines().filter(|l| l.contains("cargo build")) {
+        assert!(
+            !line.contains("--features") && !line.contains("--all-features"),
+            "the image builds with default features only: {line}"
+        );
+    }
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("\ndefault = []\n"), "no default features");
+    // The bench module, the one embedding test fixtures, is behind its feature.
+    let cli = std::fs::read_to_string(root.join("src/cli/mod.rs")).unwrap();
+    assert!(
+        cli.contains("#[cfg(feature = \"bench\")]\npub mod bench;"),
+        "src/cli/mod.rs declares bench behind its feature"
+    );
+    let bench_dir = root.join("src/cli/bench");
+    let canonical_root = std::fs::canonicalize(root).unwrap();
+    let mut sources = vec![root.join("src")];
     let mut embedded = Vec::new();
-    for entry in std::fs::read_dir(root.join("src")).unwrap().flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "rs") {
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
             let text = std::fs::read_to_string(&path).unwrap();
             for part in text
-                .split("include_bytes!(\"../")
+                .split("include_bytes!(\"")
                 .skip(1)
-                .chain(text.split("include_str!(\"../").skip(1))
+                .chain(text.split("include_str!(\"").skip(1))
             {
-                embedded.push(part[..part.find('"').unwrap()].to_string());
+                let rel = &part[..part.find('"').unwrap()];
+                let file = path.parent().unwrap().join(rel);
+                let file = std::fs::canonicalize(&file)
+                    .unwrap_or_else(|e| panic!("{}: {rel}: {e}", path.display()));
+                let file = file
+                    .strip_prefix(&canonical_root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                embedded.push((path.starts_with(&bench_dir), file));
             }
         }
     }
     assert!(
-        !embedded.is_empty(),
-        "src/bench.rs embeds the review fixtures"
+        embedded.iter().any(|(bench, _)| *bench),
+        "src/cli/bench embeds the review fixtures"
     );
-    for file in &embedded {
+    for (bench, file) in &embedded {
+        if *bench {
+            assert!(file.starts_with("tests/fixtures/"), "{file}");
+            continue;
+        }
+        assert!(
+            !file.starts_with("tests"),
+            "the release build embeds {file}"
+        );
         assert!(
             copied
                 .iter()

@@ -95,6 +95,11 @@ async fn serves_from_a_read_only_empty_directory_with_only_config_and_certs() {
     let work = tempfile::tempdir().expect("temp dir");
     chmod(work.path(), 0o555);
 
+    // The address is reported in a file of its own folder (an emptyDir in a
+    // pod), the one place serve may write, and only because it is told to.
+    let report = tempfile::tempdir().expect("temp dir");
+    chmod(report.path(), 0o777);
+    let ready_file = report.path().join("addr");
     let mut child = confined(work.path(), root)
         .args([
             "serve",
@@ -107,6 +112,8 @@ async fn serves_from_a_read_only_empty_directory_with_only_config_and_certs() {
         .arg(&certs)
         .arg("--config")
         .arg(&config)
+        .arg("--ready-file")
+        .arg(&ready_file)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start serve");
@@ -114,23 +121,19 @@ async fn serves_from_a_read_only_empty_directory_with_only_config_and_certs() {
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(15);
     let addr = loop {
-        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                let addr = longhorn_talos_guard::bench::serving_addr(&line);
-                log.push(line);
-                if let Some(addr) = addr {
-                    break addr;
-                }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "serve did not start from a read-only directory (exit {:?}):\n{}",
-                    child.try_wait().ok().flatten(),
-                    log.join("\n")
-                );
-            }
+        log.extend(lines.try_iter());
+        if let Some(addr) = common::read_ready_file(&ready_file) {
+            break addr;
         }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!(
+                "serve did not start from a read-only directory (exit {:?}):\n{}",
+                child.try_wait().ok().flatten(),
+                log.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     };
 
     let ready = https(addr, &ca, Proto::Http1, "GET", "/readyz", vec![]).await;

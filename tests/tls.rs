@@ -298,7 +298,10 @@ fn serve_cmd(cert_dir: &Path) -> Command {
 fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
     let tmp = tempfile::tempdir().unwrap();
     certs_dev(tmp.path());
+    let ready = tmp.path().join("ready");
     let mut child = serve_cmd(tmp.path())
+        .arg("--ready-file")
+        .arg(&ready)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -313,17 +316,20 @@ fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
             let _ = tx.send(line);
         }
     });
-    let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !log
-        .iter()
-        .any(|l: &String| l.contains("serving admission reviews"))
-    {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("server starts");
-        log.push(line);
-    }
+    let addr = loop {
+        if let Some(addr) = common::read_ready_file(&ready) {
+            break addr;
+        }
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "server starts and writes its address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "the bound port, not the requested 0");
+    let mut log: Vec<String> = Vec::new();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -347,6 +353,7 @@ fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
         log.contains("SIGTERM received") && log.contains("stopped"),
         "{log}"
     );
+    assert!(!ready.exists(), "the ready file is removed on a clean exit");
 
     // A key that is not PEM: the server refuses to start and names the file.
     std::fs::write(tmp.path().join("tls.key"), "garbage").unwrap();
@@ -354,4 +361,21 @@ fn binary_exits_zero_on_sigterm_and_refuses_bad_certificates() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls.key: no usable private key"), "{err}");
+}
+
+#[test]
+fn a_missing_certificate_file_is_named_with_its_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = serve_cmd(tmp.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cert = tmp.path().join("tls.crt");
+    assert!(
+        err.ends_with(&format!(
+            "error: cannot read {}: No such file or directory (os error 2)\n",
+            cert.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }

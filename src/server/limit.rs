@@ -64,7 +64,7 @@ where
             Err(_) => {
                 // Dropping `stream` closes the connection.
                 drop(stream);
-                super::metrics::refused_connection();
+                crate::metrics::refused_connection();
                 Box::pin(async { Err(io::Error::other("connection limit reached")) })
             }
         }

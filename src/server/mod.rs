@@ -13,16 +13,14 @@ use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::cluster::NodeFacts;
-use crate::selfmanaged::SelfManaged;
+use crate::metrics;
 use crate::source::ConfigSource;
+use crate::tls::CertStore;
 
 pub mod limit;
-pub mod metrics;
 pub mod router;
-pub mod tls;
 
 pub use router::{AppState, DEFAULT_MAX_BODY_BYTES};
-pub use tls::CertStore;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -47,6 +45,11 @@ pub struct ServeOptions {
     pub max_connections: usize,
 }
 
+/// Starts the task that keeps a [`CertStore`] current (the self-managed
+/// reconciler, wired in by the `serve` command); the server aborts the task
+/// on shutdown.
+pub type Refresh = Arc<dyn Fn(Arc<CertStore>) -> tokio::task::JoinHandle<()> + Send + Sync>;
+
 /// Where the serving certificate comes from.
 #[derive(Clone)]
 pub enum CertSource {
@@ -57,12 +60,13 @@ pub enum CertSource {
         /// The private key.
         key: PathBuf,
     },
-    /// A Secret kept by [`SelfManaged`], read again every `interval`.
-    SelfManaged {
-        /// The certificate lifecycle.
-        manager: Arc<SelfManaged>,
-        /// Time between reconciles.
-        interval: Duration,
+    /// A store filled by someone else (a Secret read through the API), kept
+    /// current by the task `refresh` starts.
+    Managed {
+        /// The store, holding the first pair.
+        store: Arc<CertStore>,
+        /// Starts the task that updates the store.
+        refresh: Refresh,
     },
 }
 
@@ -74,11 +78,10 @@ impl std::fmt::Debug for CertSource {
                 .field("cert", cert)
                 .field("key", key)
                 .finish(),
-            CertSource::SelfManaged { manager, interval } => f
-                .debug_struct("SelfManaged")
-                .field("secret", &manager.secret_ref())
-                .field("interval", interval)
-                .finish(),
+            CertSource::Managed { store, .. } => f
+                .debug_struct("Managed")
+                .field("store", store)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -120,17 +123,10 @@ impl Running {
 /// Loads the certificate and config, binds, and starts serving in the background.
 pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Result<Running> {
     let config = opts.config.load()?;
-    let certs = Arc::new(match &opts.certs {
-        CertSource::Files { cert, key } => CertStore::load(cert, key)?,
-        CertSource::SelfManaged { manager, .. } => {
-            let state = manager.first_state(Duration::from_secs(30)).await?;
-            CertStore::from_pem(
-                &format!("secret {}", manager.secret_ref()),
-                state.cert.as_bytes(),
-                state.key.as_bytes(),
-            )?
-        }
-    });
+    let certs = match &opts.certs {
+        CertSource::Files { cert, key } => Arc::new(CertStore::load(cert, key)?),
+        CertSource::Managed { store, .. } => store.clone(),
+    };
     metrics::handle();
     metrics::cert_expiry(certs.not_after());
 
@@ -163,9 +159,7 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
 
     let mut watchers = vec![match &opts.certs {
         CertSource::Files { .. } => spawn_cert_reload(&certs, opts.reload_interval),
-        CertSource::SelfManaged { manager, interval } => {
-            manager.clone().spawn(certs.clone(), *interval)
-        }
+        CertSource::Managed { refresh, .. } => refresh(certs.clone()),
     }];
     if !opts.config.files().is_empty() {
         watchers.push(spawn_config_reload(

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::metrics;
 use crate::cluster::NodeFacts;
 use crate::config::Config;
+use crate::metrics;
 use crate::pipeline;
 use crate::policy::Phase;
 

@@ -52,7 +52,29 @@ pub(crate) fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosEr
     Ok(config)
 }
 
+/// True when the parser stopped at its document budget.
+fn is_document_budget(mut e: &serde_saphyr::Error) -> bool {
+    use serde_saphyr::budget::BudgetBreach;
+    loop {
+        match e {
+            serde_saphyr::Error::WithSnippet { error, .. }
+            | serde_saphyr::Error::AliasError { error, .. } => e = error,
+            serde_saphyr::Error::Budget {
+                breach: BudgetBreach::Documents { .. },
+                ..
+            } => return true,
+            _ => return false,
+        }
+    }
+}
+
 fn parse_error(file: &str, e: &serde_saphyr::Error) -> TalosError {
+    if is_document_budget(e) {
+        return TalosError::TooManyDocuments {
+            file: file.to_string(),
+            limit: serde_saphyr::Budget::default().max_documents,
+        };
+    }
     let location = e.location();
     let text = e.without_snippet().to_string();
     let first = text.lines().next().unwrap_or_default();

@@ -43,6 +43,16 @@ pub enum TalosError {
         /// The parser's message.
         message: String,
     },
+    /// The file holds more YAML documents than the reader takes.
+    #[error(
+        "{file}: more than {limit} YAML documents in one file; a Talos machine config holds a few, so this is not read (the limit is {limit})"
+    )]
+    TooManyDocuments {
+        /// The input's file name.
+        file: String,
+        /// The most documents read from one file.
+        limit: usize,
+    },
     /// A document of a named kind (`UserVolumeConfig`, `KernelModuleConfig`, ...) has no `name`.
     #[error(
         "{file}:{line} (document {index}): the {kind} document has no `name`; Talos needs one to mount or load it"

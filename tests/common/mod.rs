@@ -184,3 +184,16 @@ pub async fn https(
         leaf,
     })
 }
+
+/// The address `serve --ready-file PATH` wrote, once it is there. The file
+/// appears whole (it is renamed into place) or not at all.
+pub fn read_ready_file(path: &Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let addr = text
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{}: {text:?} lacks its newline", path.display()));
+    Some(
+        addr.parse()
+            .unwrap_or_else(|e| panic!("{}: {addr:?}: {e}", path.display())),
+    )
+}

@@ -69,11 +69,13 @@ impl Guard {
             .args(["serve", "--kube", "auto"])
             .args(["--reload-seconds", "1", "--drain-seconds", "1"])
             .args(args);
+        let ready = log_dir.join(format!("{name}.addr"));
+        let _ = std::fs::remove_file(&ready);
+        cmd.arg("--ready-file").arg(&ready);
         let mut proc = Proc::spawn(name, cmd, log_dir);
         let start = Instant::now();
         let addr = loop {
-            let log = proc.log();
-            if let Some(addr) = longhorn_talos_guard::bench::serving_addr(&log) {
+            if let Some(addr) = crate::common::read_ready_file(&ready) {
                 break addr;
             }
             if let Some(status) = proc.exited() {
@@ -81,7 +83,7 @@ impl Guard {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "the guard did not log its address within 20 s\n{}",
+                "the guard did not write its address within 20 s\n{}",
                 proc.log_tail(40)
             );
             std::thread::sleep(Duration::from_millis(50));

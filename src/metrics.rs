@@ -1,5 +1,6 @@
-//! Prometheus metrics: admission requests by endpoint, kind, operation and
-//! decision; a latency histogram with real buckets; certificate expiry.
+//! Prometheus metrics, shared by the server and the self-managed reconciler:
+//! admission requests by endpoint, kind, operation and decision; a latency
+//! histogram with real buckets; certificate and CA expiry; reloads.
 
 use std::sync::OnceLock;
 

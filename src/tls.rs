@@ -1,6 +1,7 @@
-//! The serving certificate: loaded from PEM files, swapped atomically on
-//! reload, and handed to rustls on every handshake. A bad new pair keeps the
-//! last good one.
+//! The serving certificate store, a service of both the HTTPS server and the
+//! self-managed reconciler: a pair loaded from PEM files or memory, swapped
+//! atomically on reload and handed to rustls on every handshake. A bad new
+//! pair keeps the last good one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,12 @@ use rustls::sign::CertifiedKey;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// The PEM holds no usable certificate or key.
     #[error("{path}: {message}")]
@@ -33,14 +34,14 @@ pub enum TlsError {
         message: String,
     },
     /// rustls refused the pair (key type, or key not matching the certificate).
-    #[error("{cert} and {key} do not form a usable pair: {source}")]
+    #[error("{cert} and {key} do not form a usable pair: {error}")]
     Pair {
         /// The certificate file.
         cert: String,
         /// The key file.
         key: String,
-        /// rustls's error.
-        source: rustls::Error,
+        /// rustls's error (in the message, so not also a `source`).
+        error: rustls::Error,
     },
 }
 
@@ -103,9 +104,9 @@ impl fmt::Debug for CertStore {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
@@ -120,10 +121,10 @@ fn parse_pair(origin: &Origin, cert_pem: &[u8], key_pem: &[u8]) -> Result<Loaded
     let not_after = crate::certs::not_after(leaf).map_err(|e| pem_err(origin.cert_name(), e))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| pem_err(origin.key_name(), format!("no usable private key: {e}")))?;
-    let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|source| TlsError::Pair {
+    let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|error| TlsError::Pair {
         cert: origin.cert_name(),
         key: origin.key_name(),
-        source,
+        error,
     })?;
     Ok(Loaded {
         key: Arc::new(key),

@@ -1,0 +1,61 @@
+//! The subcommands of the `longhorn-talos-guard` binary, one module each;
+//! `main.rs` only parses the command line and dispatches here.
+
+#[cfg(feature = "bench")]
+pub mod bench;
+pub mod certs;
+pub mod check;
+pub mod serve;
+pub mod talos;
+
+use std::io::Write as _;
+
+use clap::ValueEnum;
+
+// The variants carry no doc comments: clap would list them as help text and
+// switch `--help` to its long layout.
+
+/// Output format of the offline commands (`-o`, as with kubectl).
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    // For people.
+    Text,
+    // For programs.
+    Json,
+}
+
+/// Format of the log on standard error.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    // Human-readable lines.
+    Text,
+    // One JSON object per line.
+    Json,
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Writes `text` to standard output. A reader that went away (`... | head -1`)
+/// is a normal end of the output, not an error: the rest is dropped and the
+/// command still exits with its own status.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}

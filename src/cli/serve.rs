@@ -1,0 +1,321 @@
+//! `serve`: the admission webhook over HTTPS. Wires the pieces the library
+//! keeps apart: node look-ups, the certificate source (files, or the
+//! self-managed reconciler feeding the certificate store) and the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
+use longhorn_talos_guard::selfmanaged::{SelfManaged, Timings};
+use longhorn_talos_guard::source::ConfigSource;
+use longhorn_talos_guard::tls::CertStore;
+use longhorn_talos_guard::{certs, server};
+
+use super::certs::DEV_CA_DAYS;
+
+const DEV_CERT_DIR: &str = "certs-dev";
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KubeMode {
+    /// Use the in-cluster service account or KUBECONFIG when present.
+    Auto,
+    /// Never contact the API server (node facts are reported as unknown).
+    Off,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "LTG_LISTEN", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Directory holding tls.crt and tls.key. Without it (and without
+    /// --tls-cert), certs-dev/ is used and dev certificates are made there if missing.
+    #[arg(long, env = "LTG_CERT_DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Serving certificate (PEM); overrides --cert-dir.
+    #[arg(long, env = "LTG_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); overrides --cert-dir.
+    #[arg(long, env = "LTG_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Policy configuration file (YAML), reloaded when it changes; the
+    /// embedded defaults without it.
+    #[arg(long, env = "LTG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Talos machine config(s) to derive allowedMounts from, reloaded when
+    /// they change; repeatable (merged in order, later wins).
+    #[arg(long = "talos-config", env = "LTG_TALOS_CONFIG", value_delimiter = ',')]
+    talos_config: Vec<PathBuf>,
+    /// Largest AdmissionReview body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "LTG_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "LTG_DRAIN_SECONDS", default_value_t = 10)]
+    drain_seconds: u64,
+    /// Seconds between re-reads of the certificate and config files, on top of file events.
+    #[arg(long, env = "LTG_RELOAD_SECONDS", default_value_t = 60)]
+    reload_seconds: u64,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, env = "LTG_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Most connections open at once; more are closed on accept.
+    #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Where the serving certificate comes from: `files` (--cert-dir, or
+    /// certs-dev/), `self-managed` (a CA and certificate kept in a Secret, the
+    /// CA written into the webhook configurations), or `auto`: self-managed
+    /// in a cluster unless certificate files are given, files otherwise.
+    #[arg(long, env = "LTG_CERT_MODE", default_value = "auto")]
+    cert_mode: CertMode,
+    /// Namespace of the guard (self-managed: where its Secret lives).
+    #[arg(long, env = "POD_NAMESPACE", default_value = certs::NAMESPACE)]
+    namespace: String,
+    /// Secret holding the self-managed CA and serving certificate.
+    #[arg(
+        long,
+        env = "LTG_SECRET_NAME",
+        default_value = "longhorn-talos-guard-tls"
+    )]
+    secret_name: String,
+    /// Name of the guard's Mutating- and ValidatingWebhookConfiguration, whose
+    /// caBundle self-managed mode writes (only those two objects).
+    #[arg(
+        long,
+        env = "LTG_WEBHOOK_CONFIGURATION",
+        default_value = "longhorn-talos-guard"
+    )]
+    webhook_configuration: String,
+    /// Service the API server dials; the self-managed certificate is valid for
+    /// its in-cluster names.
+    #[arg(long, env = "LTG_SERVICE_NAME", default_value = certs::SERVICE)]
+    service_name: String,
+    /// Extra name (DNS or IP) for the self-managed certificate; repeatable.
+    #[arg(long = "san")]
+    sans: Vec<String>,
+    /// Seconds between reads of the self-managed Secret (renewals by another
+    /// replica are served after at most this long).
+    #[arg(long, env = "LTG_SECRET_POLL_SECONDS", default_value_t = 30)]
+    secret_poll_seconds: u64,
+    #[command(flatten)]
+    timings: TimingArgs,
+    /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
+    #[arg(long, env = "LTG_KUBE", default_value = "auto")]
+    kube: KubeMode,
+    /// Milliseconds a Node look-up may take (keep it below the webhook's timeoutSeconds).
+    #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value_t = 2000)]
+    lookup_timeout_ms: u64,
+    /// Once listening, write the bound address (`host:port` and a newline) to
+    /// this file, atomically (a temporary file renamed into place); removed on
+    /// a clean exit. For scripts and tests that listen on port 0.
+    #[arg(long, env = "LTG_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CertMode {
+    /// Self-managed in a cluster unless certificate files are given; files otherwise.
+    Auto,
+    /// --cert-dir or --tls-cert/--tls-key (certs-dev/ without them).
+    Files,
+    /// A CA and certificate kept in a Secret; the CA written into the webhooks' caBundle.
+    SelfManaged,
+}
+
+/// Lifetimes of self-managed certificates (seconds). Hidden: the defaults
+/// are what a cluster wants; the tests shorten them.
+#[derive(clap::Args)]
+pub struct TimingArgs {
+    #[arg(long, hide = true, default_value_t = 3650 * 86_400)]
+    ca_validity_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 365 * 86_400)]
+    ca_renew_before_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 90 * 86_400)]
+    cert_validity_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 30 * 86_400)]
+    cert_renew_before_seconds: i64,
+    #[arg(long, hide = true, default_value_t = 600)]
+    ca_overlap_seconds: i64,
+}
+
+impl TimingArgs {
+    fn timings(&self) -> Timings {
+        Timings {
+            ca_validity: time::Duration::seconds(self.ca_validity_seconds),
+            ca_renew_before: time::Duration::seconds(self.ca_renew_before_seconds),
+            cert_validity: time::Duration::seconds(self.cert_validity_seconds),
+            cert_renew_before: time::Duration::seconds(self.cert_renew_before_seconds),
+            overlap: time::Duration::seconds(self.ca_overlap_seconds),
+        }
+    }
+}
+
+/// Runs `serve` until SIGTERM or Ctrl-C.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
+    tokio::pin!(stop);
+    let client = match args.kube {
+        KubeMode::Off => None,
+        KubeMode::Auto => match kube::Client::try_default().await {
+            Ok(client) => Some(client),
+            Err(e) => {
+                tracing::info!(reason = %e, "no Kubernetes API: node look-ups will report unknown");
+                None
+            }
+        },
+    };
+    let facts: Arc<dyn NodeFacts> = match &client {
+        None => Arc::new(NoCluster),
+        Some(client) => Arc::new(KubeNodes::new(
+            client.clone(),
+            Duration::from_millis(args.lookup_timeout_ms),
+            Duration::from_secs(30),
+        )),
+    };
+    let explicit_files = args.tls_cert.is_some() || args.cert_dir.is_some();
+    let mode = match args.cert_mode {
+        CertMode::Auto
+            if !explicit_files && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+        {
+            CertMode::SelfManaged
+        }
+        CertMode::Auto => CertMode::Files,
+        m => m,
+    };
+    let certs = match mode {
+        CertMode::SelfManaged => {
+            let client = client.context(
+                "--cert-mode self-managed needs the Kubernetes API (in-cluster service account or KUBECONFIG, and --kube auto)",
+            )?;
+            let mut sans = certs::service_sans(&args.service_name, &args.namespace);
+            sans.extend(args.sans.iter().cloned());
+            let manager = SelfManaged::new(
+                client,
+                &args.namespace,
+                &args.secret_name,
+                &args.webhook_configuration,
+                sans,
+                args.timings.timings(),
+            );
+            let manager = Arc::new(manager);
+            let interval = Duration::from_secs(args.secret_poll_seconds.max(1));
+            let first = tokio::select! {
+                first = manager.first_state(Duration::from_secs(30)) => first?,
+                () = &mut stop => {
+                    tracing::info!("stopped before serving");
+                    return Ok(());
+                }
+            };
+            let store = Arc::new(CertStore::from_pem(
+                &format!("secret {}", manager.secret_ref()),
+                first.cert.as_bytes(),
+                first.key.as_bytes(),
+            )?);
+            server::CertSource::Managed {
+                store,
+                refresh: Arc::new(move |store| manager.clone().spawn(store, interval)),
+            }
+        }
+        _ => {
+            let (cert, key) = cert_files(&args)?;
+            server::CertSource::Files { cert, key }
+        }
+    };
+    let opts = server::ServeOptions {
+        listen: args.listen,
+        certs,
+        config: ConfigSource {
+            file: args.config.clone(),
+            talos_files: args.talos_config.clone(),
+        },
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: Duration::from_secs(args.drain_seconds),
+        reload_interval: Duration::from_secs(args.reload_seconds.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    let running = tokio::select! {
+        running = server::start(&opts, facts) => running?,
+        () = &mut stop => {
+            tracing::info!("stopped before serving");
+            return Ok(());
+        }
+    };
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, running.local_addr)?;
+    }
+    stop.await;
+    let result = running.shutdown().await;
+    if let Some(path) = &args.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// Writes `addr` and a newline to `path` through a temporary file in the
+/// same folder, so that a reader sees the whole address or no file.
+fn write_ready_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .with_context(|| format!("cannot write the ready file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write the ready file {}", path.display())
+    })
+}
+
+/// The certificate files of `--cert-mode files`: explicit, a folder, or
+/// certs-dev/ (made when missing).
+fn cert_files(args: &ServeArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    Ok(match (&args.tls_cert, &args.tls_key, &args.cert_dir) {
+        (Some(c), Some(k), _) => (c.clone(), k.clone()),
+        (_, _, Some(dir)) => certs::pair_paths(dir),
+        _ => {
+            let dir = Path::new(DEV_CERT_DIR);
+            let (c, k) = certs::pair_paths(dir);
+            if !c.exists() || !k.exists() {
+                let made = certs::generate(&certs::default_sans(), 365, DEV_CA_DAYS)?;
+                certs::write(dir, &made)?;
+                tracing::info!(
+                    dir = DEV_CERT_DIR,
+                    "made dev certificates; trust certs-dev/ca.crt"
+                );
+            }
+            (c, k)
+        }
+    })
+}
+
+/// Registers SIGTERM and Ctrl-C handlers now (before the server starts, so
+/// that a signal during start-up is not lost to the default action) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+            _ = term => tracing::info!("SIGTERM received"),
+        }
+    })
+}
+
+/// Runs `serve` on a multi-threaded runtime; status 0 after a clean stop.
+pub fn main(args: ServeArgs) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(run(args)))
+        .map(|()| 0)
+}
