@@ -6,22 +6,27 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::base::longhorn::{DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES};
+use crate::base::longhorn::{DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES};
 use crate::base::quantity;
 use crate::base::{AllowedMount, HostPath, Level, Mode, Propagation};
+use crate::host::{self, Layout, Place};
 
-/// A rule as the configuration knows it: its ID and its group.
+/// A rule as the configuration knows it: its ID, its group, its default mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleKey {
     /// The rule's stable ID (`LTG-W010`).
     pub id: &'static str,
     /// Its group (`diskPaths`).
     pub group: &'static str,
+    /// Its mode when `policies:` names neither the ID nor the group.
+    pub default: Mode,
 }
 
 /// The mode of every rule, resolved from the `policies:` section: an entry
 /// for a rule ID (`LTG-W010`) wins over one for its group (`diskPaths`);
-/// rules not named are enforced.
+/// rules not named keep their default. A group entry sets only the rules
+/// whose default is `enforce` (a rule that warns by default changes only by
+/// its ID).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policies {
     modes: Vec<(RuleKey, Mode)>,
@@ -36,10 +41,11 @@ impl Policies {
             .map_or(Mode::Enforce, |(_, m)| *m)
     }
 
-    /// Sets the mode of every rule `key` names (its ID or its group).
+    /// Sets the mode of every rule `key` names (its ID, or its group for
+    /// rules enforced by default).
     pub fn set(&mut self, key: &str, mode: Mode) {
         for (k, m) in &mut self.modes {
-            if k.id == key || k.group == key {
+            if k.id == key || (k.group == key && k.default == Mode::Enforce) {
                 *m = mode;
             }
         }
@@ -53,9 +59,13 @@ pub struct Config {
     pub longhorn_namespace: String,
     /// The enforce level the API server applies to a namespace without the label.
     pub cluster_default_enforce: Level,
-    /// Host paths Longhorn data may live in, on every node without an override.
+    /// Host paths an operator vouches for as Longhorn data locations on every
+    /// node without an override (paths the host model cannot know: a volume
+    /// the guard cannot see). Empty by default: the host model already allows
+    /// `/var/lib/longhorn` and the user volumes under `/var/mnt`.
     pub allowed_mounts: Vec<AllowedMount>,
-    /// Per-node allowed mounts; a node listed here uses only its own list.
+    /// Per-node vouched paths; a node listed here uses only its own list. Not
+    /// checked against the Talos host model (for a node that is not Talos).
     pub node_allowed_mounts: BTreeMap<String, Vec<AllowedMount>>,
     /// Usernames whose requests skip validation (mutation still applies).
     pub exempt_usernames: Vec<String>,
@@ -63,6 +73,9 @@ pub struct Config {
     pub v2_min_hugepages_bytes: u64,
     /// The mode of each rule.
     pub policies: Policies,
+    /// The node layout read from Talos machine configs (`--talos-config`),
+    /// when given: the host model then knows the volumes and extraMounts.
+    pub host: Option<Layout>,
 }
 
 /// An error in a configuration file, naming the field or the YAML position.
@@ -169,14 +182,6 @@ impl ConfigFile {
         })
     }
 
-    /// Appends mounts (derived from a Talos machine config) to
-    /// `allowedMounts`. When the file leaves `allowedMounts` unset, the
-    /// added mounts replace the default list.
-    pub fn add_mounts(&mut self, entries: impl IntoIterator<Item = MountEntry>) {
-        self.allowed_mounts
-            .get_or_insert_with(Vec::new)
-            .extend(entries);
-    }
 
     /// Checks every field and applies the defaults. `rules` are the rules a
     /// `policies:` key may name (the registry's; see
@@ -199,11 +204,24 @@ impl ConfigFile {
             ));
         }
         let allowed_mounts = match self.allowed_mounts {
-            None => vec![AllowedMount {
-                path: HostPath::parse(DATA_PATH).expect("default mount is absolute"),
-                propagation: Propagation::Rshared,
-            }],
-            Some(list) => mounts(&list, "allowedMounts", &invalid)?,
+            None => Vec::new(),
+            Some(list) => {
+                let list = mounts(&list, "allowedMounts", &invalid)?;
+                for (i, m) in list.iter().enumerate() {
+                    if let Some(why) = never_data(&m.path) {
+                        return Err(invalid(
+                            format!("allowedMounts[{i}].path"),
+                            format!(
+                                "{:?} is {why} on a Talos node, so no Longhorn data can live there; list a path Talos \
+mounts (a user volume under /var/mnt/<name>) or, for a node that is not Talos, list the path under \
+nodes.<node>.allowedMounts",
+                                m.path.as_str()
+                            ),
+                        ));
+                    }
+                }
+                list
+            }
         };
         let mut node_allowed_mounts = BTreeMap::new();
         for (node, entry) in self.nodes.unwrap_or_default() {
@@ -248,11 +266,12 @@ impl ConfigFile {
             modes: rules
                 .iter()
                 .map(|r| {
+                    let group = entries.get(r.group).filter(|_| r.default == Mode::Enforce);
                     let mode = entries
                         .get(r.id)
-                        .or_else(|| entries.get(r.group))
+                        .or(group)
                         .copied()
-                        .unwrap_or(Mode::Enforce);
+                        .unwrap_or(r.default);
                     (*r, mode)
                 })
                 .collect(),
@@ -265,6 +284,7 @@ impl ConfigFile {
             exempt_usernames,
             v2_min_hugepages_bytes,
             policies,
+            host: None,
         })
     }
 }
@@ -296,6 +316,17 @@ fn mounts(
     Ok(out)
 }
 
+/// Why the host model rules out `path` as a place for data, if it does.
+fn never_data(path: &HostPath) -> Option<String> {
+    match host::classify(path, None) {
+        Place::ReadOnlyRoot { .. } => Some("on the read-only root filesystem".into()),
+        Place::Tmpfs { mount } => Some(format!("on the tmpfs {mount} (emptied at every boot)")),
+        Place::DevFs => Some("inside /dev (device nodes)".into()),
+        Place::KernelFs => Some("inside a kernel filesystem (/proc, /sys)".into()),
+        _ => None,
+    }
+}
+
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -315,9 +346,7 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.longhorn_namespace, "longhorn-system");
         assert_eq!(c.cluster_default_enforce, Level::Baseline);
-        assert_eq!(c.allowed_mounts.len(), 1);
-        assert_eq!(c.allowed_mounts[0].path.as_str(), "/var/lib/longhorn");
-        assert_eq!(c.allowed_mounts[0].propagation, Propagation::Rshared);
+        assert!(c.allowed_mounts.is_empty(), "the host model decides by default");
         assert_eq!(c.v2_min_hugepages_bytes, 2 << 30);
         assert_eq!(c.policies.mode("LTG-W010"), Mode::Enforce);
     }
@@ -361,6 +390,9 @@ policies:
         let cases = [
             ("allowedMounts: [{path: var/lib}]", "allowedMounts[0].path"),
             ("allowedMounts: [{path: /}]", "allowedMounts[0].path"),
+            // The host model: / is read-only on Talos, /run is tmpfs.
+            ("allowedMounts: [{path: /mnt/ssd}]", "allowedMounts[0].path: \"/mnt/ssd\" is on the read-only root"),
+            ("allowedMounts: [{path: /var/mnt/x}, {path: /run/x}]", "allowedMounts[1].path: \"/run/x\" is on the tmpfs /run"),
             ("longhornNamespace: Longhorn", "longhornNamespace"),
             ("v2MinHugepages: lots", "v2MinHugepages"),
             (

@@ -21,6 +21,7 @@ pub mod certs;
 pub mod check;
 pub mod cluster;
 pub mod config;
+pub mod host;
 pub mod lint;
 pub mod metrics;
 pub mod pipeline;

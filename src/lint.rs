@@ -3,7 +3,7 @@
 //! default disks, LTG-T050 and LTG-T051), through the same pipeline, so the
 //! webhook and the lint cannot disagree.
 
-use crate::base::AllowedMount;
+use crate::base::Mode;
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
 use crate::config::Config;
 use crate::pipeline;
@@ -46,14 +46,8 @@ reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and machin
         ));
         return;
     }
-    let cfg = Config {
-        allowed_mounts: talos::derive_mounts(config)
-            .into_iter()
-            .map(|m| AllowedMount {
-                path: m.path,
-                propagation: m.propagation,
-            })
-            .collect(),
+    let mut cfg = Config {
+        host: Some(talos::layout(config)),
         ..Config::default()
     };
     let node = KubeNode {
@@ -78,11 +72,26 @@ reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and machin
         }),
     };
     let facts = pipeline::offline_facts("talos lint, no cluster");
+    // Two passes through the same rules: what fails (an error), then, with
+    // only the EPHEMERAL rule enforced, what works but lives on EPHEMERAL.
+    cfg.policies.set("LTG-W013", Mode::Off);
     let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
     if let Some(denial) = verdict.denial {
         out.push(talos::at(
             Severity::Error,
             codes::DEFAULT_DISKS,
+            annotation,
+            denial,
+            None,
+        ));
+    }
+    cfg.policies.set("LTG-W012", Mode::Off);
+    cfg.policies.set("LTG-W013", Mode::Enforce);
+    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
+    if let Some(denial) = verdict.denial {
+        out.push(talos::at(
+            Severity::Warning,
+            codes::DEFAULT_DISKS_EPHEMERAL,
             annotation,
             denial,
             None,

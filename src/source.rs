@@ -1,7 +1,7 @@
 //! Where the configuration comes from: the webhook's YAML file (or the
-//! embedded defaults) and, optionally, Talos machine configs whose data
-//! locations are added to `allowedMounts`. Reads files; [`crate::config`]
-//! only validates text.
+//! embedded defaults) and, optionally, Talos machine configs that give the
+//! host model the node's layout. Reads files; [`crate::config`] only
+//! validates text.
 
 use std::path::PathBuf;
 
@@ -21,14 +21,15 @@ pub enum SourceError {
 }
 
 /// Where the configuration comes from: an optional YAML file and optional
-/// Talos machine configs whose mounts are added to `allowedMounts`.
+/// Talos machine configs that tell the host model the node's layout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigSource {
     /// The webhook's configuration file; the embedded defaults when `None`.
     pub file: Option<PathBuf>,
     /// Talos machine configs and patches, merged in order. When given, the
-    /// mounts derived from them replace the default `allowedMounts` (and are
-    /// added to a list the file sets explicitly).
+    /// host model knows the node's volumes (and their types), extraMounts,
+    /// `KubeletConfig` document and Talos version; `allowedMounts` is not
+    /// changed.
     pub talos_files: Vec<PathBuf>,
 }
 
@@ -61,22 +62,22 @@ impl ConfigSource {
 
     /// Reads, merges and validates everything.
     pub fn load(&self) -> Result<Config, SourceError> {
-        let (mut file, origin) = match &self.file {
+        let (file, origin) = match &self.file {
             None => (ConfigFile::default(), "embedded defaults".to_string()),
             Some(path) => {
                 let origin = path.display().to_string();
                 (ConfigFile::parse(&read(path)?, &origin)?, origin)
             }
         };
+        let mut config = registry::validate(file, &origin)?;
         if !self.talos_files.is_empty() {
             let mut inputs = Vec::with_capacity(self.talos_files.len());
             for path in &self.talos_files {
                 inputs.push((path.display().to_string(), read(path)?));
             }
-            let machine = talos::load(&inputs)?;
-            file.add_mounts(mount_entries(&talos::derive_mounts(&machine)));
+            config.host = Some(talos::layout(&talos::load(&inputs)?));
         }
-        Ok(registry::validate(file, &origin)?)
+        Ok(config)
     }
 }
 

@@ -9,6 +9,21 @@ pub fn is_valid_volume_name(name: &str) -> bool {
     (1..=34).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// A valid name close to `name`: other characters become '-', cut to 34.
+pub fn suggest_volume_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(34)
+        .collect();
+    let cleaned = cleaned.trim_matches('-');
+    if cleaned.is_empty() {
+        "longhorn".to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
 /// The mount point of the volume `name`.
 pub fn volume_mount_point(name: &str) -> String {
     format!("{VOLUME_MOUNT_ROOT}/{name}")

@@ -1,10 +1,11 @@
-//! Judging Longhorn data paths, shared by the rules that read disks (a
-//! Longhorn node's `spec.disks`, the default-disks annotation, the
-//! `default-data-path` setting).
+//! Judging Longhorn data paths with the Talos host model, shared by the
+//! rules that read disks (a Longhorn node's `spec.disks`, the default-disks
+//! annotation, the `default-data-path` setting).
 
-use super::violation::{DiskSource, PathProblem, Problem, Violation};
+use super::violation::{DiskSource, EphemeralWhy, PathProblem, Problem, Violation};
 use crate::base::paths::is_pci_address;
 use crate::base::{AllowedMount, HostPath};
+use crate::host::{self, Layout, Place, VolumeType};
 
 /// The allowed mount that contains `path`, the most specific one first.
 pub fn containing_mount<'m>(
@@ -17,20 +18,45 @@ pub fn containing_mount<'m>(
         .max_by_key(|m| m.path.as_str().len())
 }
 
-/// The paths of `mounts`, for a [`PathProblem::Outside`].
-pub fn mount_paths(mounts: &[AllowedMount]) -> Vec<HostPath> {
-    mounts.iter().map(|m| m.path.clone()).collect()
+/// What a data path is for Longhorn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataPath {
+    /// Longhorn can keep data there for good: a volume of its own, a path
+    /// the operator vouches for (`allowedMounts`), or Longhorn's own
+    /// `/var/lib/longhorn`.
+    Usable,
+    /// Works, but the data lives on the EPHEMERAL partition.
+    Ephemeral(EphemeralWhy),
+    /// Fails, or loses the data.
+    Unusable(PathProblem),
 }
 
-/// Checks a filesystem data path against the allowed mounts.
-pub fn check_data_path(raw: &str, mounts: &[AllowedMount]) -> Result<HostPath, PathProblem> {
-    let path = HostPath::parse(raw).map_err(|e| PathProblem::Invalid(e.to_string()))?;
+/// Judges a filesystem data path: `mounts` are the paths the operator
+/// vouches for, `layout` the node's machine config when known.
+pub fn data_path(raw: &str, mounts: &[AllowedMount], layout: Option<&Layout>) -> DataPath {
+    let path = match HostPath::parse(raw) {
+        Ok(p) => p,
+        Err(e) => return DataPath::Unusable(PathProblem::Invalid(e.to_string())),
+    };
     if path.is_root() {
-        return Err(PathProblem::Root);
+        return DataPath::Unusable(PathProblem::Root);
     }
-    match containing_mount(&path, mounts) {
-        Some(_) => Ok(path),
-        None => Err(PathProblem::Outside(mount_paths(mounts))),
+    if containing_mount(&path, mounts).is_some() {
+        return DataPath::Usable;
+    }
+    match host::classify(&path, layout) {
+        Place::HostRoot => DataPath::Unusable(PathProblem::Root),
+        Place::ReadOnlyRoot { .. } => DataPath::Unusable(PathProblem::ReadOnlyRoot),
+        Place::Tmpfs { mount } => DataPath::Unusable(PathProblem::Tmpfs(mount)),
+        Place::DevFs => DataPath::Unusable(PathProblem::DevFs),
+        Place::KernelFs => DataPath::Unusable(PathProblem::KernelFs),
+        Place::LonghornData | Place::AssumedVolume { .. } => DataPath::Usable,
+        Place::Volume(v) => match v.volume_type {
+            Some(VolumeType::Directory) => DataPath::Ephemeral(EphemeralWhy::DirectoryVolume(v.name)),
+            _ => DataPath::Usable,
+        },
+        Place::UndeclaredVolume { name } => DataPath::Ephemeral(EphemeralWhy::UndeclaredVolume(name)),
+        Place::Ephemeral => DataPath::Ephemeral(EphemeralWhy::Folder),
     }
 }
 
@@ -61,46 +87,53 @@ pub struct DiskToJudge<'d> {
     pub judged: bool,
 }
 
-/// Judges the disk paths of node `node` against `mounts`: a bad disk this
-/// request adds or changes is a violation, one that was already there a
-/// warning. Returns `(violations, warnings)`.
-pub fn judge_disks<'d>(
-    source: DiskSource,
+/// Where a set of disks is and what they are judged against.
+pub struct DiskContext<'c> {
+    /// Where the disks were written.
+    pub source: DiskSource,
+    /// The node's name.
+    pub node: &'c str,
+    /// The paths the operator vouches for on that node.
+    pub mounts: &'c [AllowedMount],
+    /// The node's machine config, when known.
+    pub layout: Option<&'c Layout>,
+}
+
+/// Disks that fail or lose data: a bad disk this request adds or changes is
+/// a violation, one that was already there a warning. Returns
+/// `(violations, warnings)`.
+pub fn unusable_disks<'d>(
+    ctx: &DiskContext<'_>,
     field: impl Fn(&str) -> String,
-    node: &str,
     disks: impl IntoIterator<Item = DiskToJudge<'d>>,
-    mounts: &[AllowedMount],
 ) -> (Vec<Violation>, Vec<Violation>) {
     let (mut violations, mut warnings) = (Vec::new(), Vec::new());
     for d in disks {
-        let checked = if d.block {
-            check_block_path(d.path)
+        let problem = if d.block {
+            check_block_path(d.path).err()
         } else {
-            check_data_path(d.path, mounts).map(|_| ())
+            match data_path(d.path, ctx.mounts, ctx.layout) {
+                DataPath::Unusable(p) => Some(p),
+                _ => None,
+            }
         };
-        let Err(problem) = checked else {
+        let Some(problem) = problem else {
             continue;
         };
+        let (node, disk, path) = (ctx.node.to_string(), d.name.to_string(), d.path.to_string());
         let (list, problem) = if d.judged {
             (
                 &mut violations,
                 Problem::DiskPath {
-                    source,
-                    node: node.to_string(),
-                    disk: d.name.to_string(),
-                    path: d.path.to_string(),
+                    source: ctx.source,
+                    node,
+                    disk,
+                    path,
                     problem,
                 },
             )
         } else {
-            (
-                &mut warnings,
-                Problem::DiskPreexisting {
-                    node: node.to_string(),
-                    disk: d.name.to_string(),
-                    path: d.path.to_string(),
-                },
-            )
+            (&mut warnings, Problem::DiskPreexisting { node, disk, path })
         };
         list.push(Violation {
             field: field(d.name),
@@ -109,4 +142,29 @@ pub fn judge_disks<'d>(
         });
     }
     (violations, warnings)
+}
+
+/// New or changed filesystem disks that keep their data on EPHEMERAL.
+pub fn ephemeral_disks<'d>(
+    ctx: &DiskContext<'_>,
+    field: impl Fn(&str) -> String,
+    disks: impl IntoIterator<Item = DiskToJudge<'d>>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for d in disks.into_iter().filter(|d| d.judged && !d.block) {
+        if let DataPath::Ephemeral(why) = data_path(d.path, ctx.mounts, ctx.layout) {
+            out.push(Violation {
+                field: field(d.name),
+                value: d.path.to_string(),
+                problem: Problem::DiskEphemeral {
+                    source: ctx.source,
+                    node: ctx.node.to_string(),
+                    disk: d.name.to_string(),
+                    path: d.path.to_string(),
+                    why,
+                },
+            });
+        }
+    }
+    out
 }

@@ -255,6 +255,10 @@ pub struct HostPathSource<'a> {
     /// `path`.
     #[serde(default, borrow)]
     pub path: Str<'a>,
+    /// `type`: empty or absent for no check; `Directory`, `DirectoryOrCreate`,
+    /// `File`, `FileOrCreate`, `Socket`, `CharDevice`, `BlockDevice`.
+    #[serde(default, borrow, rename = "type")]
+    pub path_type: Option<Str<'a>>,
 }
 
 /// A container, reduced to its volume mounts.
@@ -279,6 +283,12 @@ pub struct VolumeMount<'a> {
     /// `mountPropagation`: `None`, `HostToContainer` or `Bidirectional`.
     #[serde(default, borrow)]
     pub mount_propagation: Option<Str<'a>>,
+    /// `subPath`.
+    #[serde(default, borrow)]
+    pub sub_path: Option<Str<'a>>,
+    /// `subPathExpr`.
+    #[serde(default, borrow)]
+    pub sub_path_expr: Option<Str<'a>>,
 }
 
 /// The Kubernetes API accepts `null` for a list or map; treat it as empty.

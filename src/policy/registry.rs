@@ -21,6 +21,9 @@ pub struct Rule {
     /// The group whose `policies:` key also sets this rule's mode
     /// (`diskPaths`); an entry for the ID wins.
     pub group: &'static str,
+    /// The mode when `policies:` names neither the rule nor (for rules
+    /// enforced by default) its group.
+    pub default_mode: Mode,
     /// What the rule enforces, in one line.
     pub summary: &'static str,
     /// The endpoint it runs on.
@@ -67,8 +70,10 @@ pub static RULES: &[&Rule] = &[
     &rules::node_disk_paths::RULE,
     &rules::data_path_setting::RULE,
     &rules::default_disks::RULE,
+    &rules::data_on_ephemeral::RULE,
     &rules::v2_hugepages::RULE,
     &rules::pod_host_paths::RULE,
+    &rules::pod_tmpfs::RULE,
 ];
 
 /// The rule with this ID.
@@ -88,6 +93,7 @@ pub fn validate(file: ConfigFile, origin: &str) -> Result<Config, ConfigError> {
         .map(|r| RuleKey {
             id: r.id,
             group: r.group,
+            default: r.default_mode,
         })
         .collect();
     file.validate(origin, &keys)
@@ -161,7 +167,7 @@ pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) ->
         if !out.violations.is_empty() {
             match mode {
                 Mode::Enforce => {
-                    let text = render::denial(&out.violations);
+                    let text = render::denial(&out.violations, cfg.host.as_ref());
                     verdict.denial = Some(match verdict.denial.take() {
                         Some(prev) => format!("{prev}\n{text}"),
                         None => text,

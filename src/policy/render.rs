@@ -1,16 +1,20 @@
 //! The one renderer: every sentence a person reads in a denial, a warning,
 //! `check`'s output or `talos lint`'s default-disk finding is written here
 //! from the rules' structured [`Violation`]s, so the wording can change
-//! without touching a rule: the object, the field, the value, the rule, the fix.
+//! without touching a rule: the object, the field, the value, what happens on
+//! a Talos node, and a fix that is safe there.
 
+use crate::base::HostPath;
 use crate::base::longhorn::{
     CREATE_DEFAULT_DISK_LABEL as LABEL, DATA_PATH, DEFAULT_DISKS_ANNOTATION as ANNOTATION,
     HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
 };
 use crate::base::quantity::format_bytes;
-use crate::base::talos::{extra_mount_inline, volume_name_of};
-use crate::base::{AllowedMount, HostPath};
-use crate::policy::violation::{DiskSource, EnforceProblem, PathProblem, Problem, Violation};
+use crate::base::talos::{extra_mount_inline, suggest_volume_name, volume_mount_point};
+use crate::host::Layout;
+use crate::policy::violation::{
+    DiskSource, EnforceProblem, EphemeralWhy, PathProblem, PodPathProblem, Problem, Violation,
+};
 
 /// kubectl prints warnings on one line; Kubernetes advises keeping them short.
 pub const MAX_WARNING_CHARS: usize = 119;
@@ -19,14 +23,19 @@ pub const MAX_WARNING_CHARS: usize = 119;
 const WHY_PRIVILEGED: &str = "Longhorn's manager, instance-manager and CSI plugin pods run privileged \
 containers with hostPath volumes, which Pod Security baseline and restricted reject";
 
-/// The denial message for one rule's violations (all from one object).
-pub fn denial(violations: &[Violation]) -> String {
+/// The denial message for one rule's violations (all from one object);
+/// `layout` is the node's machine config when known (it picks a safe fix).
+pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
     let Some(first) = violations.first() else {
         return String::new();
     };
+    let items = || violations.iter().filter_map(item).collect::<Vec<_>>();
     match &first.problem {
-        Problem::DiskPath { source, node, .. } => {
-            let items: Vec<String> = violations.iter().filter_map(item).collect();
+        Problem::DiskPath {
+            source: source @ (DiskSource::LonghornNode | DiskSource::DefaultDisks),
+            node,
+            ..
+        } => {
             let problems: Vec<&PathProblem> = violations
                 .iter()
                 .filter_map(|v| match &v.problem {
@@ -36,45 +45,64 @@ pub fn denial(violations: &[Violation]) -> String {
                 .collect();
             let example = violations
                 .iter()
-                .filter_map(|v| match &v.problem {
-                    Problem::DiskPath { path, problem, .. } if *problem != PathProblem::Root => {
-                        HostPath::parse(path).ok()
-                    }
+                .find_map(|v| match &v.problem {
+                    Problem::DiskPath { path, .. } => Some(path.as_str()),
                     _ => None,
                 })
-                .next()
-                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
-            match source {
-                DiskSource::LonghornNode => node_denial(node, &items, &problems, &example),
-                DiskSource::DefaultDisks => default_disks_denial(node, &items, &problems, &example),
-            }
+                .unwrap_or(DATA_PATH);
+            let fix = path_fix(&problems, example, layout, None);
+            disks_denial(&subject(*source, node), &items(), &fix)
         }
-        Problem::Hugepages { node, need, .. } => {
-            let items: Vec<String> = violations.iter().filter_map(item).collect();
-            hugepages_denial(node, &items, *need)
+        Problem::DiskEphemeral {
+            source: source @ (DiskSource::LonghornNode | DiskSource::DefaultDisks),
+            node,
+            path,
+            ..
+        } => {
+            let noun = if violations.len() == 1 { "disk" } else { "disks" };
+            object_denial(
+                &format!(
+                    "{} {} {noun} on the EPHEMERAL partition:",
+                    subject(*source, node),
+                    violations.len()
+                ),
+                &items(),
+                &own_disk_fix(path, layout, None),
+            )
         }
-        Problem::PodHostPath { namespace, pod, .. }
-        | Problem::PodPropagation { namespace, pod, .. } => {
-            let items: Vec<String> = violations.iter().filter_map(item).collect();
-            let example = violations
-                .iter()
-                .filter_map(|v| match &v.problem {
-                    Problem::PodHostPath {
-                        path,
-                        problem: PathProblem::Outside(_),
-                        ..
-                    } => HostPath::parse(path).ok(),
-                    _ => None,
-                })
-                .next()
-                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
-            pod_denial(namespace, pod, &items, &example)
-        }
+        Problem::Hugepages { node, need, .. } => hugepages_denial(node, &items(), *need),
+        Problem::PodHostPath {
+            namespace, pod, ..
+        } => object_denial(
+            &format!("pod {namespace}/{pod}: host paths that fail on Talos:"),
+            &items(),
+            &pod_fix(violations, layout),
+        ),
+        Problem::PodTmpfs {
+            namespace, pod, ..
+        } => object_denial(
+            &format!("pod {namespace}/{pod}: host paths on a tmpfs:"),
+            &items(),
+            &format!(
+                "keep data under {DATA_PATH} or in a user volume under /var/mnt/<name>; /tmp, /system and /dev/shm are emptied at every boot."
+            ),
+        ),
         _ => violations
             .iter()
-            .filter_map(sentence)
+            .filter_map(|v| sentence(v, layout))
             .collect::<Vec<_>>()
             .join("\n"),
+    }
+}
+
+/// Who holds the disks, at the head of a disk denial.
+fn subject(source: DiskSource, node: &str) -> String {
+    match source {
+        DiskSource::DefaultDisks => format!(
+            "Kubernetes node {node:?}: annotation {ANNOTATION} (Longhorn creates these disks because \
+the node is labelled {LABEL}=config) has"
+        ),
+        _ => format!("Longhorn node {node:?}:"),
     }
 }
 
@@ -87,6 +115,9 @@ fn item(v: &Violation) -> Option<String> {
             problem,
             ..
         } => disk_item(disk, path, problem),
+        Problem::DiskEphemeral {
+            disk, path, why, ..
+        } => format!("disk {disk:?}: path {path:?} {}", ephemeral(why)),
         Problem::Hugepages {
             node,
             disk,
@@ -99,19 +130,20 @@ fn item(v: &Violation) -> Option<String> {
             problem,
             ..
         } => pod_volume_item(volume, path, problem),
-        Problem::PodPropagation {
-            container,
+        Problem::PodTmpfs {
             volume,
             path,
             mount,
             ..
-        } => pod_propagation_item(container, volume, path, mount),
+        } => format!(
+            "volume {volume:?}: hostPath {path:?} is on the tmpfs {mount}: what the pod keeps there is gone at the next reboot"
+        ),
         _ => return None,
     })
 }
 
 /// A problem whose denial is one whole sentence.
-fn sentence(v: &Violation) -> Option<String> {
+fn sentence(v: &Violation, layout: Option<&Layout>) -> Option<String> {
     Some(match &v.problem {
         Problem::NamespaceEnforce { namespace, problem } => namespace_enforce(namespace, problem),
         Problem::DefaultDisksUnreadable { node, error } => default_disks_unreadable(node, error),
@@ -119,13 +151,18 @@ fn sentence(v: &Violation) -> Option<String> {
             setting,
             value,
             problem,
-        } => {
-            let example = HostPath::parse(value)
-                .ok()
-                .filter(|p| !p.is_root())
-                .map_or_else(|| DATA_PATH.to_string(), |p| p.to_string());
-            setting_denial(setting, value, problem, &example)
-        }
+        } => setting_denial(setting, value, problem, layout),
+        Problem::DiskEphemeral {
+            source: DiskSource::Setting,
+            node: setting,
+            path,
+            why,
+            ..
+        } => format!(
+            "Longhorn setting {setting:?}: value {path:?} {}. Fix: {}",
+            ephemeral(why),
+            own_disk_fix(path, layout, Some(setting))
+        ),
         _ => return None,
     })
 }
@@ -143,12 +180,35 @@ pub fn short(v: &Violation) -> String {
             value,
         } => namespace_noisy_label(namespace, mode, value),
         Problem::DiskPath {
+            source: DiskSource::Setting,
+            node,
+            path,
+            ..
+        }
+        | Problem::DataPathSetting {
+            setting: node,
+            value: path,
+            ..
+        }
+        | Problem::DataPathSettingUnchanged {
+            setting: node,
+            value: path,
+        } => setting_short(node, path),
+        Problem::DiskPath {
             node, disk, path, ..
         } => disk_item_short(node, disk, path),
+        Problem::DiskEphemeral {
+            source, node, disk, path, ..
+        } => warning(match source {
+            DiskSource::Setting => format!(
+                "Longhorn setting {node}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
+            ),
+            _ => format!(
+                "node {node} disk {disk}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
+            ),
+        }),
         Problem::DiskPreexisting { node, disk, path } => disk_preexisting(node, disk, path),
         Problem::DefaultDisksUnreadable { node, .. } => default_disks_unreadable_short(node),
-        Problem::DataPathSetting { setting, value, .. }
-        | Problem::DataPathSettingUnchanged { setting, value } => setting_short(setting, value),
         Problem::Hugepages {
             node, have, need, ..
         } => hugepages_short(node, *have, *need),
@@ -158,13 +218,16 @@ pub fn short(v: &Violation) -> String {
             pod,
             volume,
             ..
-        }
-        | Problem::PodPropagation {
+        } => pod_short(namespace, pod, volume),
+        Problem::PodTmpfs {
             namespace,
             pod,
             volume,
+            mount,
             ..
-        } => pod_short(namespace, pod, volume),
+        } => warning(format!(
+            "pod {namespace}/{pod}: hostPath volume {volume} is on the tmpfs {mount}, emptied at every boot"
+        )),
     }
 }
 
@@ -190,18 +253,6 @@ pub fn warning(text: String) -> String {
     let mut cut: String = text.chars().take(MAX_WARNING_CHARS - 3).collect();
     cut.push_str("...");
     cut
-}
-
-/// The allowed mounts as a comma-separated list.
-pub fn mount_list(mounts: &[HostPath]) -> String {
-    if mounts.is_empty() {
-        return "none configured".to_string();
-    }
-    mounts
-        .iter()
-        .map(HostPath::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Joins a header and numbered items, then the fix.
@@ -262,21 +313,40 @@ pub fn namespace_noisy_label(ns: &str, mode: &str, value: &str) -> String {
     ))
 }
 
-/// True when the fix is to mount the path into the kubelet.
-fn needs_mount(problem: &PathProblem) -> bool {
-    matches!(problem, PathProblem::Outside(_) | PathProblem::Root)
-}
-
+/// What happens to data at a path with this problem, in one clause.
 fn describe(problem: &PathProblem) -> String {
     match problem {
         PathProblem::Invalid(why) => format!("is not usable: {why}"),
         PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
-        PathProblem::Outside(mounts) => {
-            format!("is outside the allowed mounts ({})", mount_list(mounts))
-        }
+        PathProblem::ReadOnlyRoot => "is on Talos's read-only root filesystem: Longhorn cannot create \
+longhorn-disk.cfg there, so a disk there never becomes Ready"
+            .into(),
+        PathProblem::Tmpfs(mount) => format!(
+            "is on the tmpfs {mount}: everything Longhorn writes there is gone at the next reboot, with no error"
+        ),
+        PathProblem::DevFs => "is inside /dev, which holds device nodes, not data (a V2 block disk \
+needs diskType: block)"
+            .into(),
+        PathProblem::KernelFs => "is inside a kernel filesystem (/proc or /sys), which cannot hold data".into(),
         PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
 (ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
             .into(),
+    }
+}
+
+/// Why a working path keeps its data on EPHEMERAL, in one clause.
+fn ephemeral(why: &EphemeralWhy) -> String {
+    const COST: &str = "the system disk's capacity, wiped by talosctl reset";
+    match why {
+        EphemeralWhy::Folder => format!(
+            "is a folder on Talos's EPHEMERAL partition ({COST}, and before Talos 1.8 by an upgrade without --preserve)"
+        ),
+        EphemeralWhy::UndeclaredVolume(name) => format!(
+            "is under /var/mnt/{name}, but the machine config declares no volume {name}: it is a plain folder on the EPHEMERAL partition ({COST}), not a disk of its own"
+        ),
+        EphemeralWhy::DirectoryVolume(name) => format!(
+            "is in the user volume {name} of volumeType: directory, a folder on the EPHEMERAL partition ({COST})"
+        ),
     }
 }
 
@@ -295,83 +365,94 @@ pub fn disk_item_short(node: &str, disk: &str, path: &str) -> String {
 /// A disk that was already wrong before this update.
 pub fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
     warning(format!(
-        "node {node} disk {disk}: existing path {path:?} is outside the allowed mounts"
+        "node {node} disk {disk}: existing path {path:?} fails or loses data on Talos"
     ))
 }
 
-fn mount_fix(problems: &[&PathProblem], example: &str) -> String {
-    let mut fix = String::new();
-    if problems.iter().any(|p| needs_mount(p)) {
-        let extra_mount = extra_mount_inline(example);
-        // Under /var/mnt, Talos's own answer is a user volume of that name.
-        let how = match volume_name_of(example) {
-            Some(name) => format!(
-                "a Talos UserVolumeConfig named {name} (Talos mounts it at /var/mnt/{name}), or {extra_mount}"
-            ),
-            None => {
-                format!("{extra_mount}, or a Talos UserVolumeConfig (mounted at /var/mnt/<name>)")
-            }
-        };
-        fix.push_str(&format!(
-            "on Talos the kubelet runs in a container and sees only the host paths mounted into it; \
-data Longhorn writes anywhere else stays inside that container and is lost. Use a path inside an \
-allowed mount, or make the path visible to the kubelet on every node: {how}; then add it to \
-allowedMounts in the longhorn-talos-guard config."
-        ));
+/// A user volume to suggest for data that was meant for `path`.
+fn own_disk_fix(path: &str, layout: Option<&Layout>, setting: Option<&str>) -> String {
+    if let Some(l) = layout.filter(|l| l.before(1, 10)) {
+        let (major, minor) = l.talos_version.unwrap_or((1, 9));
+        return format!(
+            "Talos {major}.{minor} has no user volumes: keep Longhorn's data under {DATA_PATH} (on EPHEMERAL), \
+or upgrade to Talos 1.10 or later and give Longhorn a UserVolumeConfig."
+        );
     }
-    if problems
-        .iter()
-        .any(|p| matches!(p, PathProblem::Invalid(_)))
-    {
+    let name = HostPath::parse(path)
+        .ok()
+        .and_then(|p| p.as_str().rsplit('/').next().map(str::to_string))
+        .map_or_else(|| "longhorn".to_string(), |n| suggest_volume_name(&n));
+    let mount = volume_mount_point(&name);
+    let then = match setting {
+        Some(s) => format!("set {s} to {mount}"),
+        None => format!("use {mount} as the disk path"),
+    };
+    format!(
+        "give Longhorn a disk of its own with a Talos UserVolumeConfig (apiVersion: v1alpha1, kind: \
+UserVolumeConfig, name: {name}, provisioning: {{diskSelector: {{match: \"!system_disk\"}}, minSize: 100GiB}}); \
+Talos mounts it at {mount}, where the kubelet sees it; then {then}."
+    )
+}
+
+/// The fix for disk paths that fail: a place that lasts, never an extraMount
+/// (its source would be on the read-only root, and Talos 1.14's KubeletConfig
+/// has none).
+fn path_fix(
+    problems: &[&PathProblem],
+    example: &str,
+    layout: Option<&Layout>,
+    setting: Option<&str>,
+) -> String {
+    let mut fix = String::new();
+    let lasting = problems.iter().any(|p| {
+        matches!(
+            p,
+            PathProblem::Root
+                | PathProblem::ReadOnlyRoot
+                | PathProblem::Tmpfs(_)
+                | PathProblem::DevFs
+                | PathProblem::KernelFs
+        )
+    });
+    if lasting {
+        fix.push_str(&own_disk_fix(example, layout, setting));
+        if !layout.is_some_and(|l| l.before(1, 10)) {
+            fix.push_str(&format!(
+                " Or keep it under {DATA_PATH}, Longhorn's default (on the EPHEMERAL partition)."
+            ));
+        }
+    }
+    let mut add = |text: &str| {
         if !fix.is_empty() {
             fix.push(' ');
         }
-        fix.push_str(
-            "Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.",
-        );
+        fix.push_str(text);
+    };
+    if problems.iter().any(|p| matches!(p, PathProblem::Invalid(_))) {
+        add("Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.");
     }
     if problems.iter().any(|p| matches!(p, PathProblem::NotDevice)) {
-        if !fix.is_empty() {
-            fix.push(' ');
-        }
-        fix.push_str(
-            "Give a block disk its device, e.g. /dev/disk/by-id/nvme-..., or its PCI address.",
-        );
+        add("Give a block disk its device, e.g. /dev/disk/by-id/nvme-..., or its PCI address.");
     }
     fix
 }
 
-/// The denial for a Longhorn node with bad disk paths.
-pub fn node_denial(
-    node: &str,
-    items: &[String],
-    problems: &[&PathProblem],
-    example: &str,
-) -> String {
-    disks_denial(
-        &format!("Longhorn node {node:?}:"),
-        items,
-        problems,
-        example,
-    )
-}
-
-/// `<subject> N disk problem(s):`, the items, then the fix for their problems.
-fn disks_denial(
-    subject: &str,
-    items: &[String],
-    problems: &[&PathProblem],
-    example: &str,
-) -> String {
+/// `<subject> N disk problem(s):`, the items, then the fix.
+fn disks_denial(subject: &str, items: &[String], fix: &str) -> String {
     let noun = if items.len() == 1 {
         "problem"
     } else {
         "problems"
     };
-    object_denial(
-        &format!("{subject} {} disk {noun}:", items.len()),
+    object_denial(&format!("{subject} {} disk {noun}:", items.len()), items, fix)
+}
+
+/// The denial for a Longhorn node with disk paths that fail on Talos.
+pub fn node_denial(node: &str, items: &[String], problems: &[&PathProblem], example: &str) -> String {
+    disks_denial(
+        &subject(DiskSource::LonghornNode, node),
         items,
-        &mount_fix(problems, example),
+        &path_fix(problems, example, None, None),
     )
 }
 
@@ -383,13 +464,9 @@ pub fn default_disks_denial(
     example: &str,
 ) -> String {
     disks_denial(
-        &format!(
-            "Kubernetes node {node:?}: annotation {ANNOTATION} (Longhorn creates these disks because \
-the node is labelled {LABEL}=config) has"
-        ),
+        &subject(DiskSource::DefaultDisks, node),
         items,
-        problems,
-        example,
+        &path_fix(problems, example, None, None),
     )
 }
 
@@ -410,18 +487,23 @@ pub fn default_disks_unreadable_short(node: &str) -> String {
 }
 
 /// The denial for the `default-data-path` setting.
-pub fn setting_denial(name: &str, value: &str, problem: &PathProblem, example: &str) -> String {
+pub fn setting_denial(
+    name: &str,
+    value: &str,
+    problem: &PathProblem,
+    layout: Option<&Layout>,
+) -> String {
     format!(
         "Longhorn setting {name:?}: value {value:?} {}. Fix: {}",
         describe(problem),
-        mount_fix(&[problem], example)
+        path_fix(&[problem], value, layout, Some(name))
     )
 }
 
 /// The short form of [`setting_denial`].
 pub fn setting_short(name: &str, value: &str) -> String {
     warning(format!(
-        "Longhorn setting {name}: {value:?} is not inside an allowed mount"
+        "Longhorn setting {name}: {value:?} is not a usable data path on Talos"
     ))
 }
 
@@ -489,50 +571,86 @@ pub fn hugepages_unknown(node: &str, why: &str) -> String {
     ))
 }
 
-/// A host path volume outside allowed mounts and system paths.
-pub fn pod_volume_item(volume: &str, path: &str, problem: &PathProblem) -> String {
-    format!(
-        "volume {volume:?}: hostPath {path:?} {}",
-        match problem {
-            PathProblem::Outside(mounts) => format!(
-                "is neither inside an allowed mount ({}) nor one of the system paths Longhorn's pods use",
-                mount_list(mounts)
-            ),
-            other => describe(other),
+/// A host path volume that fails on Talos.
+pub fn pod_volume_item(volume: &str, path: &str, problem: &PodPathProblem) -> String {
+    match problem {
+        PodPathProblem::Invalid(why) => {
+            format!("volume {volume:?}: hostPath {path:?} is not usable: {why}")
         }
-    )
-}
-
-/// A Bidirectional mount of an allowed mount whose propagation is not rshared.
-pub fn pod_propagation_item(
-    container: &str,
-    volume: &str,
-    path: &str,
-    mount: &AllowedMount,
-) -> String {
-    format!(
-        "container {container:?} mounts volume {volume:?} (hostPath {path:?}) Bidirectional, but the \
-allowed mount {} is {} in the kubelet, so mounts Longhorn makes there never reach the host",
-        mount.path, mount.propagation
-    )
-}
-
-/// The denial for a Longhorn pod.
-pub fn pod_denial(ns: &str, pod: &str, items: &[String], example: &str) -> String {
-    object_denial(
-        &format!("pod {ns}/{pod}: host paths the kubelet on Talos cannot serve safely:"),
-        items,
-        &format!(
-            "mount the host path into the kubelet with machine.kubelet.extraMounts: [{{destination: \
-{example}, type: bind, source: {example}, options: [bind, rshared, rw]}}] (rshared is what \
-Bidirectional needs), and list it in allowedMounts with propagation rshared."
+        PodPathProblem::ReadOnlyRoot => format!(
+            "volume {volume:?}: hostPath {path:?} is on Talos's read-only root filesystem, where containerd \
+cannot create it: the container fails with CreateContainerError (mkdir {path}: read-only file system)"
         ),
-    )
+        PodPathProblem::TypeCheckUnseen(t) => format!(
+            "volume {volume:?}: hostPath {path:?} has type {t}, which the kubelet checks inside its own \
+container, and Talos does not mount {path} into it: the pod never starts (hostPath type check failed)"
+        ),
+        PodPathProblem::FileOrCreateUnseen => format!(
+            "volume {volume:?}: hostPath {path:?} has type FileOrCreate: the kubelet creates the file inside \
+its own container, which does not see {path}, and containerd then finds no file on the host and makes a \
+directory there instead"
+        ),
+        PodPathProblem::SubPathUnseen {
+            container,
+            sub_path,
+        } => format!(
+            "container {container:?} mounts volume {volume:?} with subPath {sub_path:?}: the kubelet makes \
+subPath mounts inside its own container, which does not see hostPath {path:?}, so the subPath lands in \
+the kubelet's own filesystem (recreated at every kubelet restart) and its data is lost"
+        ),
+    }
+}
+
+/// The fix for pod host paths that fail on Talos.
+fn pod_fix(violations: &[Violation], layout: Option<&Layout>) -> String {
+    let problems: Vec<(&str, &PodPathProblem)> = violations
+        .iter()
+        .filter_map(|v| match &v.problem {
+            Problem::PodHostPath { path, problem, .. } => Some((path.as_str(), problem)),
+            _ => None,
+        })
+        .collect();
+    let mut fix = Vec::new();
+    if problems.iter().any(|(_, p)| matches!(p, PodPathProblem::ReadOnlyRoot)) {
+        fix.push(format!(
+            "keep host data under /var (e.g. {DATA_PATH}/...) or in a user volume under /var/mnt/<name>: \
+Talos's root filesystem is read-only."
+        ));
+    }
+    let unseen = problems.iter().find(|(_, p)| {
+        matches!(
+            p,
+            PodPathProblem::TypeCheckUnseen(_)
+                | PodPathProblem::FileOrCreateUnseen
+                | PodPathProblem::SubPathUnseen { .. }
+        )
+    });
+    if let Some((path, _)) = unseen {
+        if layout.is_some_and(|l| l.kubelet_config_document) {
+            fix.push(
+                "drop the hostPath type or the subPath (an untyped hostPath is not looked at by the kubelet), \
+or use a path the kubelet sees (/var/lib/kubelet/..., /var/mnt/<volume>): Talos 1.14's KubeletConfig has no \
+extraMounts."
+                    .to_string(),
+            );
+        } else {
+            let p = HostPath::parse(path).map_or_else(|_| path.to_string(), |p| p.to_string());
+            fix.push(format!(
+                "drop the hostPath type or the subPath (an untyped hostPath is not looked at by the kubelet), \
+or make the path visible to the kubelet with {} (its source is on /var, which Talos can create).",
+                extra_mount_inline(&p)
+            ));
+        }
+    }
+    if problems.iter().any(|(_, p)| matches!(p, PodPathProblem::Invalid(_))) {
+        fix.push("Write every hostPath as an absolute path.".to_string());
+    }
+    fix.join(" ")
 }
 
 /// The short form of a pod problem.
 pub fn pod_short(ns: &str, pod: &str, volume: &str) -> String {
     warning(format!(
-        "pod {ns}/{pod}: hostPath volume {volume} is not served safely by the kubelet on Talos"
+        "pod {ns}/{pod}: hostPath volume {volume} fails on Talos"
     ))
 }

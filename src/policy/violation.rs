@@ -2,7 +2,7 @@
 //! it, with everything the message and the fix need. No sentences here:
 //! [`crate::policy::render`] writes them.
 
-use crate::base::{AllowedMount, HostPath, Level};
+use crate::base::Level;
 
 /// One problem a rule found on the object under review.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,17 +26,58 @@ pub enum EnforceProblem {
     Absent(Level),
 }
 
-/// What is wrong with one Longhorn data path.
+/// What is wrong with one Longhorn data path (it fails, or loses data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathProblem {
     /// Not an absolute path (the text says how).
     Invalid(String),
     /// `/` itself.
     Root,
-    /// Not inside any of these allowed mounts.
-    Outside(Vec<HostPath>),
+    /// On Talos's read-only root filesystem: nothing can be created there.
+    ReadOnlyRoot,
+    /// On a tmpfs (the one named): emptied at every boot.
+    Tmpfs(&'static str),
+    /// Inside `/dev`: device nodes, not a place for data.
+    DevFs,
+    /// Inside `/proc` or `/sys`: a kernel filesystem.
+    KernelFs,
     /// A block disk path that is neither a device under /dev nor a PCI address.
     NotDevice,
+}
+
+/// Why a data path that works keeps its data on the EPHEMERAL partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EphemeralWhy {
+    /// A folder on `/var` or `/opt` outside any volume.
+    Folder,
+    /// Under `/var/mnt/<name>`, but the machine config declares no such volume.
+    UndeclaredVolume(String),
+    /// A `UserVolumeConfig` of `volumeType: directory`.
+    DirectoryVolume(String),
+}
+
+/// What a pod's host path volume does wrong on Talos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodPathProblem {
+    /// Not an absolute path.
+    Invalid(String),
+    /// On the read-only root outside the trees Talos ships: containerd
+    /// cannot create it and the container never starts.
+    ReadOnlyRoot,
+    /// A hostPath `type` the kubelet checks in its own container, which does
+    /// not see this host path: the check fails and the pod never starts.
+    TypeCheckUnseen(String),
+    /// `FileOrCreate` on a path the kubelet cannot see: the kubelet makes the
+    /// file in its own container, containerd then makes a directory on the host.
+    FileOrCreateUnseen,
+    /// A `subPath` of a volume the kubelet cannot see: the kubelet makes it in
+    /// its own filesystem, a snapshot recreated at every kubelet restart.
+    SubPathUnseen {
+        /// The container.
+        container: String,
+        /// The subPath.
+        sub_path: String,
+    },
 }
 
 /// Where a disk path was written.
@@ -46,6 +87,8 @@ pub enum DiskSource {
     LonghornNode,
     /// The default-disks annotation of a Kubernetes node.
     DefaultDisks,
+    /// The `default-data-path` setting (Longhorn's default disk on every node).
+    Setting,
 }
 
 /// The kinds of problem, each with the data its message needs.
@@ -80,6 +123,19 @@ pub enum Problem {
         path: String,
         /// What is wrong.
         problem: PathProblem,
+    },
+    /// A disk path that works but keeps its data on EPHEMERAL.
+    DiskEphemeral {
+        /// Where the disk was written.
+        source: DiskSource,
+        /// The node's name (the setting's name for `default-data-path`).
+        node: String,
+        /// The disk's name.
+        disk: String,
+        /// The path as written.
+        path: String,
+        /// Why it is on EPHEMERAL.
+        why: EphemeralWhy,
     },
     /// A bad disk that was there before this request (a warning only).
     DiskPreexisting {
@@ -131,7 +187,7 @@ pub enum Problem {
         /// Why.
         why: String,
     },
-    /// A pod's host path volume the kubelet on Talos cannot serve safely.
+    /// A pod's host path volume that fails on Talos.
     PodHostPath {
         /// The pod's namespace.
         namespace: String,
@@ -142,21 +198,19 @@ pub enum Problem {
         /// The host path as written.
         path: String,
         /// What is wrong.
-        problem: PathProblem,
+        problem: PodPathProblem,
     },
-    /// A Bidirectional mount of an allowed mount that is not rshared.
-    PodPropagation {
+    /// A pod's host path on a tmpfs: what it writes is gone at the next reboot.
+    PodTmpfs {
         /// The pod's namespace.
         namespace: String,
         /// The pod's name.
         pod: String,
-        /// The container.
-        container: String,
         /// The volume's name.
         volume: String,
         /// The host path as written.
         path: String,
-        /// The allowed mount it lies in.
-        mount: AllowedMount,
+        /// The tmpfs.
+        mount: &'static str,
     },
 }

@@ -7,11 +7,12 @@ use serde::Serialize;
 
 use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
 use crate::base::HostPath;
+use crate::host::{self, Place};
 use crate::base::longhorn::{
     DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES, V2_MODULES,
     hugepages_for,
 };
-use crate::base::talos::{extra_mount_patch, hugepages_patch, is_valid_volume_name};
+use crate::base::talos::{extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name};
 
 /// The stable finding codes.
 ///
@@ -19,27 +20,30 @@ use crate::base::talos::{extra_mount_patch, hugepages_patch, is_valid_volume_nam
 /// |------|----------|---------|
 /// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
 /// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
-/// | `LTG-T010` | error | No Longhorn data location is visible to the kubelet (no extraMount, no user/existing/external volume). |
+/// | `LTG-T010` | note | No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL. |
 /// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
-/// | `LTG-T012` | error | An extraMount lacks `rshared`. |
-/// | `LTG-T013` | error | An extraMount lacks `rw` (or is `ro`). |
+/// | `LTG-T012` | note | An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it). |
+/// | `LTG-T013` | error | An extraMount is `ro` (the kubelet cannot create DirectoryOrCreate paths below it). |
 /// | `LTG-T014` | error | An extraMount's source and destination differ, or one is missing or not absolute. |
 /// | `LTG-T015` | error | `machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it). |
 /// | `LTG-T016` | warning | `/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's). |
 /// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
 /// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
+/// | `LTG-T019` | error | An extraMount's source is on the read-only root: Talos cannot create it and the kubelet does not start. |
+/// | `LTG-T053` | warning | An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL). |
 /// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
 /// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
 /// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
-/// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or lie outside the data locations this config makes visible (the webhook's own policy and message). |
+/// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
+/// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
 /// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
 pub mod codes {
     /// The schematic lacks a required system extension.
     pub const MISSING_EXTENSIONS: &str = "LTG-T001";
     /// `machine.install.extensions` has no effect since Talos 1.10.
     pub const INSTALL_EXTENSIONS: &str = "LTG-T002";
-    /// No data location is visible to the kubelet.
+    /// No volume of its own for Longhorn's data.
     pub const NO_DATA_LOCATION: &str = "LTG-T010";
     /// An extraMount is not a bind mount.
     pub const NOT_BIND: &str = "LTG-T011";
@@ -57,6 +61,10 @@ pub mod codes {
     pub const VOLUME_NAME: &str = "LTG-T017";
     /// A user volume of type directory.
     pub const DIRECTORY_VOLUME: &str = "LTG-T018";
+    /// An extraMount whose source is on the read-only root.
+    pub const SOURCE_ON_READ_ONLY_ROOT: &str = "LTG-T019";
+    /// An extraMount of `/var/mnt/<name>` with no such volume.
+    pub const UNDECLARED_VOLUME: &str = "LTG-T053";
     /// The Longhorn namespace is not privileged under PodSecurity admission.
     pub const POD_SECURITY: &str = "LTG-T020";
     /// Too few hugepages for the V2 data engine.
@@ -69,6 +77,8 @@ pub mod codes {
     pub const DEFAULT_DISKS: &str = "LTG-T050";
     /// The default disks annotation without the label that makes Longhorn read it.
     pub const DEFAULT_DISKS_UNUSED: &str = "LTG-T051";
+    /// A default disk of the node annotation on EPHEMERAL.
+    pub const DEFAULT_DISKS_EPHEMERAL: &str = "LTG-T052";
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
@@ -401,6 +411,7 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
     if !config.has_machine_config() {
         return;
     }
+    let layout = super::layout(config);
     for (i, m) in config.extra_mounts.iter().enumerate() {
         let mount = &m.value;
         let field = format!("machine.kubelet.extraMounts[{i}]");
@@ -477,29 +488,53 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
         }
         if !mount.has_option("rshared") {
             out.push(at(
-                Severity::Error,
+                Severity::Note,
                 codes::NOT_RSHARED,
                 m,
                 format!(
-                    "{field} ({shown}) lacks the rshared option: Longhorn mounts volumes below its data path with Bidirectional propagation, which needs a shared mount in the kubelet container; without it the mounts stay inside the container and pods see empty folders"
+                    "{field} ({shown}) lacks the rshared option that Longhorn's Talos guide lists; nothing fails without it: Longhorn's pods get their host paths from containerd in the host's mount namespace, not through the kubelet's view, and Talos's own Longhorn test runs Longhorn with no extraMount at all"
                 ),
                 fix.clone(),
             ));
         }
-        if mount.has_option("ro") || !mount.has_option("rw") {
-            let why = if mount.has_option("ro") {
-                "is read-only (ro)"
-            } else {
-                "lacks the rw option"
-            };
+        if mount.has_option("ro") {
             out.push(at(
                 Severity::Error,
                 codes::NOT_RW,
                 m,
                 format!(
-                    "{field} ({shown}) {why}: Longhorn writes replica data below it; Longhorn's Talos guide mounts it with rw"
+                    "{field} ({shown}) is read-only (ro) in the kubelet container: the kubelet creates DirectoryOrCreate host paths (Longhorn's instance-manager log folder among them) in its own view, which fails on a read-only mount, and the pod never starts; Longhorn's Talos guide mounts it rw"
                 ),
-                fix,
+                fix.clone(),
+            ));
+        }
+        if let Some(Ok(src)) = &source
+            && host::classify(src, None) == (Place::ReadOnlyRoot { system_tree: false })
+        {
+            out.push(at(
+                Severity::Error,
+                codes::SOURCE_ON_READ_ONLY_ROOT,
+                m,
+                format!(
+                    "{field} has its source {src} on Talos's read-only root filesystem: Talos creates an extraMount's source before it starts the kubelet, which fails there, and the kubelet service does not start (siderolabs/talos#11441); for a disk of its own give Longhorn a UserVolumeConfig (Talos mounts it at /var/mnt/<name>, which the kubelet already sees) and drop this extraMount"
+                ),
+                Some(user_volume_fix()),
+            ));
+        }
+        if let Some(Ok(d)) = &dest
+            && let Place::UndeclaredVolume { name } = host::classify(d, Some(&layout))
+        {
+            out.push(at(
+                Severity::Warning,
+                codes::UNDECLARED_VOLUME,
+                m,
+                format!(
+                    "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition (the system disk's capacity, wiped by talosctl reset), not a disk of its own; declare a UserVolumeConfig named {name}"
+                ),
+                Some(format!(
+                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
+                    yaml_str(&name)
+                )),
             ));
         }
     }
@@ -516,24 +551,24 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
         ));
     }
 
-    if config.extra_mounts.is_empty() && config.volumes.is_empty() {
-        let (fix, how) = if config.kubelet_config.is_some() {
+    if config.volumes.is_empty() && config.extra_mounts.is_empty() {
+        let (how, fix) = if layout.before(1, 10) {
             (
-                user_volume_fix(),
-                "add a UserVolumeConfig (mounted at /var/mnt/<name>) and set Longhorn's data path to it",
+                "Talos before 1.10 has no user volumes, so that is the place; Longhorn's guide for it also adds an extraMount of /var/lib/longhorn (bind, rshared, rw), which nothing in Longhorn needs to work",
+                guide_extra_mount_fix(),
             )
         } else {
             (
-                guide_extra_mount_fix(),
-                "add the extraMount from Longhorn's Talos guide, or (Talos 1.10+) a UserVolumeConfig named longhorn with Longhorn's data path at /var/mnt/longhorn",
+                "for a disk of its own add a UserVolumeConfig and set Longhorn's data path to /var/mnt/<name>",
+                user_volume_fix(),
             )
         };
         out.push(at_config(
             config,
-            Severity::Error,
+            Severity::Note,
             codes::NO_DATA_LOCATION,
             format!(
-                "no Longhorn data location is visible to the kubelet: there is no machine.kubelet.extraMounts entry and no UserVolumeConfig, ExistingVolumeConfig or ExternalVolumeConfig; Longhorn's default data path {LONGHORN_DATA_PATH} would then exist only inside the kubelet container and its data would be lost; {how}"
+                "no UserVolumeConfig, ExistingVolumeConfig or ExternalVolumeConfig: Longhorn keeps its data in its default {LONGHORN_DATA_PATH}, on the EPHEMERAL partition (the system disk's capacity, kept across reboots and upgrades from Talos 1.8, wiped by talosctl reset); {how}"
             ),
             Some(fix),
         ));
@@ -567,21 +602,6 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
                 ));
             }
         }
-    }
-}
-
-/// A valid name close to `name`: other characters become '-', cut to 34.
-fn suggest_volume_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(34)
-        .collect();
-    let cleaned = cleaned.trim_matches('-');
-    if cleaned.is_empty() {
-        "longhorn".to_string()
-    } else {
-        cleaned.to_string()
     }
 }
 

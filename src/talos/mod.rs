@@ -25,7 +25,7 @@ pub use model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     TalosVersion, Volume, VolumeKind,
 };
-pub use mounts::{DerivedMount, MountOrigin, derive_mounts, mounts_config_yaml};
+pub use mounts::{DerivedMount, MountOrigin, derive_mounts, layout, mounts_config_yaml};
 
 /// Why the inputs could not be read as Talos machine configs. The CLI exits
 /// with status 2 on any of these.

@@ -4,8 +4,41 @@
 use serde::Serialize;
 
 use super::model::{DocumentRef, MachineConfig, VolumeKind};
+use crate::base::longhorn::DATA_PATH;
 use crate::base::talos::is_valid_volume_name;
 use crate::base::{HostPath, Propagation};
+use crate::host::{self, DeclaredVolume, Layout, Place, VolumeType};
+
+/// The node layout a machine config describes, for the host model: its
+/// volumes (with their types), its extraMounts, whether it uses a
+/// `KubeletConfig` document, and the Talos version of its installer.
+pub fn layout(config: &MachineConfig) -> Layout {
+    Layout {
+        volumes: config
+            .volumes
+            .iter()
+            .filter(|v| is_valid_volume_name(&v.value.name))
+            .map(|v| DeclaredVolume {
+                name: v.value.name.clone(),
+                kind: v.value.kind.as_str(),
+                volume_type: match v.value.kind {
+                    VolumeKind::UserVolumeConfig => {
+                        VolumeType::from_user_volume(v.value.volume_type.as_deref())
+                    }
+                    _ => Some(VolumeType::Mounted),
+                },
+            })
+            .collect(),
+        extra_mounts: config
+            .extra_mounts
+            .iter()
+            .filter_map(|m| HostPath::parse(m.value.destination.as_deref()?).ok())
+            .filter(|p| !p.is_root())
+            .collect(),
+        kubelet_config_document: config.kubelet_config.is_some(),
+        talos_version: config.talos_version().map(|v| (v.major, v.minor)),
+    }
+}
 
 /// What put a host path into the kubelet's view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,7 +55,13 @@ pub enum MountOrigin {
         kind: VolumeKind,
         /// Its name.
         name: String,
+        /// `partition`, `disk`, `directory` (on EPHEMERAL) or `mounted`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        volume_type: Option<VolumeType>,
     },
+    /// Longhorn's own default data and control path, which its pods mount
+    /// whatever `default-data-path` is (on EPHEMERAL).
+    LonghornDefault,
 }
 
 /// A host path Longhorn data may live in, as the machine config shows it.
@@ -45,7 +84,22 @@ impl DerivedMount {
     pub fn describe(&self) -> String {
         let what = match &self.origin {
             MountOrigin::ExtraMount { index } => format!("machine.kubelet.extraMounts[{index}]"),
-            MountOrigin::Volume { kind, name } => format!("{kind} {name}"),
+            MountOrigin::Volume {
+                kind,
+                name,
+                volume_type,
+            } => match volume_type {
+                Some(VolumeType::Directory) => {
+                    format!("{kind} {name} (volumeType: directory, a folder on EPHEMERAL)")
+                }
+                Some(t) => format!("{kind} {name} ({})", t.as_str()),
+                None => format!("{kind} {name}"),
+            },
+            MountOrigin::LonghornDefault => {
+                return format!(
+                    "{DATA_PATH}: Longhorn's default data path and control files (its pods mount it on every node; on EPHEMERAL)"
+                );
+            }
         };
         format!(
             "{}:{} (document {}, {}): {what}",
@@ -65,27 +119,36 @@ fn propagation_of(options: &[String]) -> Propagation {
     }
 }
 
-/// The host paths the kubelet container can see, per the machine config.
+/// The data locations the host model finds in a machine config, for the
+/// webhook's `allowedMounts`:
 ///
-/// - Each `machine.kubelet.extraMounts` destination, with the propagation
-///   its options name (`rshared`, `rslave`, else private). Entries without an
-///   absolute destination, or mounting `/`, are skipped (`talos lint`
-///   reports them); a later entry for the same path replaces an earlier one.
-/// - `/var/mnt/<name>` for every user, existing and external volume with a
-///   valid name, as `rslave`. Talos 1.10+ bind-mounts `/var/mnt` into the
-///   kubelet container read-only: volumes mounted on the host later still
-///   appear inside it (host-to-container propagation), but the kubelet cannot
-///   mount or write anything there, so nothing propagates back. `rslave` is
-///   what the kubelet's view actually offers; a pod asking for Bidirectional
-///   propagation there needs an `rshared` extraMount for that path, which
-///   then takes the path's place in this list.
+/// - every user, existing and external volume with a valid name, at
+///   `/var/mnt/<name>` (with its type; a `directory` volume is listed, and
+///   its comment says it is a folder on EPHEMERAL);
+/// - each `machine.kubelet.extraMounts` destination that can hold data on
+///   Talos (not on the read-only root, a tmpfs or a kernel filesystem:
+///   `talos lint` reports those), with the propagation its options name;
+/// - always `/var/lib/longhorn`: Longhorn's pods mount its control paths
+///   there whatever the config says, so the list never drops it.
+///
+/// The kubelet sees `/var/mnt` (read-only, Talos 1.10+): volumes there appear
+/// in its container as `rslave`.
 pub fn derive_mounts(config: &MachineConfig) -> Vec<DerivedMount> {
+    let layout = layout(config);
     let mut out: Vec<DerivedMount> = Vec::new();
     for (index, m) in config.extra_mounts.iter().enumerate() {
         let Some(Ok(path)) = m.value.destination.as_deref().map(HostPath::parse) else {
             continue;
         };
-        if path.is_root() {
+        let holds_data = !matches!(
+            host::classify(&path, Some(&layout)),
+            Place::HostRoot
+                | Place::ReadOnlyRoot { .. }
+                | Place::Tmpfs { .. }
+                | Place::DevFs
+                | Place::KernelFs
+        );
+        if !holds_data {
             continue;
         }
         out.retain(|d| d.path != path);
@@ -97,10 +160,12 @@ pub fn derive_mounts(config: &MachineConfig) -> Vec<DerivedMount> {
             line: m.line,
         });
     }
-    for v in &config.volumes {
-        if !is_valid_volume_name(&v.value.name) {
-            continue;
-        }
+    for (v, declared) in config
+        .volumes
+        .iter()
+        .filter(|v| is_valid_volume_name(&v.value.name))
+        .zip(&layout.volumes)
+    {
         let Ok(path) = HostPath::parse(&v.value.mount_point()) else {
             continue;
         };
@@ -113,9 +178,32 @@ pub fn derive_mounts(config: &MachineConfig) -> Vec<DerivedMount> {
             origin: MountOrigin::Volume {
                 kind: v.value.kind,
                 name: v.value.name.clone(),
+                volume_type: declared.volume_type,
             },
             document: v.origin.clone(),
             line: v.line,
+        });
+    }
+    let longhorn = HostPath::parse(DATA_PATH).expect("Longhorn's data path is absolute");
+    if !out.iter().any(|d| d.path == longhorn) {
+        let document = config
+            .legacy
+            .clone()
+            .or_else(|| config.documents.first().cloned())
+            .unwrap_or(DocumentRef {
+                file: config.inputs.first().cloned().unwrap_or_default(),
+                index: 0,
+                kind: String::new(),
+                name: None,
+                line: 0,
+                foreign: false,
+            });
+        out.push(DerivedMount {
+            path: longhorn,
+            propagation: Propagation::Rslave,
+            origin: MountOrigin::LonghornDefault,
+            line: document.line,
+            document,
         });
     }
     out
@@ -133,7 +221,7 @@ fn comment_text(s: &str) -> String {
 /// as `allowedMounts: []` (the webhook then allows no data path).
 pub fn mounts_config_yaml(mounts: &[DerivedMount]) -> String {
     let mut out = String::from(
-        "# Allowed mounts derived from the Talos machine config by longhorn-talos-guard.\n",
+        "# Data locations the Talos host model finds in the machine config (longhorn-talos-guard talos mounts).\n",
     );
     if mounts.is_empty() {
         out.push_str(

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use longhorn_talos_guard::base::{HostPath, Level};
+use longhorn_talos_guard::base::Level;
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::policy::render as messages;
 use longhorn_talos_guard::policy::{EnforceProblem, PathProblem};
@@ -89,15 +89,6 @@ metadata:
 value: {value:?}
 "
     )
-}
-
-/// The allowed mounts of the default config.
-fn default_mounts() -> Vec<HostPath> {
-    Config::default()
-        .allowed_mounts
-        .into_iter()
-        .map(|m| m.path)
-        .collect()
 }
 
 /// Creates the `default` ServiceAccount (no controller-manager makes it).
@@ -240,43 +231,39 @@ pub fn privileged_pod_only_in_longhorn_namespace(env: &mut Env) {
         .stderr_has("hostPath volumes")
         .stderr_lacks("admission webhook");
 
-    // The guard's own pod check: a host path outside the allowed mounts.
+    // The guard's own pod check: a host path on Talos's read-only root, which
+    // containerd cannot create.
     let bad = manager_pod("bad-hostpath-e2e").replace(
         "{name: proc, hostPath: {path: /proc/}}",
-        "{name: proc, hostPath: {path: /opt/data}}",
+        "{name: proc, hostPath: {path: /mnt/data}}",
     );
     env.k
         .with_manifest(&["create", "-n", NS], &bad)
         .failed()
         .stderr_has(FORBIDDEN)
         .stderr_has(&format!(
-            "{}pod longhorn-system/bad-hostpath-e2e: host paths the kubelet on Talos cannot serve safely:",
+            "{}pod longhorn-system/bad-hostpath-e2e: host paths that fail on Talos:",
             denied_by("pods.longhorn-talos-guard.io")
         ))
-        .stderr_has("volume \"proc\": hostPath \"/opt/data\"");
+        .stderr_has("volume \"proc\": hostPath \"/mnt/data\" is on Talos's read-only root filesystem");
 }
 
 /// Scenario 5: Longhorn nodes: bad disks denied (each named), a good one created; a
 /// server-side dry run gives the same verdicts and stores nothing.
 pub fn longhorn_node_disks(env: &mut Env) {
     let bad_disks = [
-        ("data-1", "/var/mnt/extra"),
-        ("data-2", "/opt/longhorn"),
+        ("data-1", "/mnt/ssd"),
+        ("data-2", "/run/longhorn"),
         ("default", "/var/lib/longhorn/"),
     ];
     let bad = longhorn_node("e2e-node-bad", &bad_disks);
     let good = longhorn_node("e2e-node-good", &[("default", "/var/lib/longhorn/")]);
-    let outside = PathProblem::Outside(default_mounts());
+    let (ro, tmpfs) = (PathProblem::ReadOnlyRoot, PathProblem::Tmpfs("/run"));
     let items = vec![
-        messages::disk_item("data-1", "/var/mnt/extra", &outside),
-        messages::disk_item("data-2", "/opt/longhorn", &outside),
+        messages::disk_item("data-1", "/mnt/ssd", &ro),
+        messages::disk_item("data-2", "/run/longhorn", &tmpfs),
     ];
-    let message = messages::node_denial(
-        "e2e-node-bad",
-        &items,
-        &[&outside, &outside],
-        "/var/mnt/extra",
-    );
+    let message = messages::node_denial("e2e-node-bad", &items, &[&ro, &tmpfs], "/mnt/ssd");
     let expected = format!("{}{message}", denied_by("nodes.longhorn-talos-guard.io"));
 
     for dry_run in [true, false] {
@@ -289,8 +276,8 @@ pub fn longhorn_node_disks(env: &mut Env) {
             .failed()
             .stderr_has(FORBIDDEN)
             .stderr_has(&expected)
-            .stderr_has("disk \"data-1\": path \"/var/mnt/extra\"")
-            .stderr_has("disk \"data-2\": path \"/opt/longhorn\"")
+            .stderr_has("disk \"data-1\": path \"/mnt/ssd\"")
+            .stderr_has("disk \"data-2\": path \"/run/longhorn\"")
             .stderr_lacks("disk \"default\"");
         let created = env.k.with_manifest(&args, &good).ok();
         let get = env
@@ -394,17 +381,16 @@ pub fn block_disks_use_node_hugepages(env: &mut Env) {
         .stderr_has(&format!("Warning: {warning}"));
 }
 
-/// Scenario 6: The setting `default-data-path` outside the allowed mounts is denied.
+/// Scenario 6: The setting `default-data-path` on Talos's read-only root is denied.
 pub fn default_data_path_setting(env: &mut Env) {
-    let outside = PathProblem::Outside(default_mounts());
     let message = messages::setting_denial(
         "default-data-path",
-        "/opt/longhorn",
-        &outside,
-        "/opt/longhorn",
+        "/mnt/ssd",
+        &PathProblem::ReadOnlyRoot,
+        None,
     );
     env.k
-        .with_manifest(&["create"], &setting("default-data-path", "/opt/longhorn"))
+        .with_manifest(&["create"], &setting("default-data-path", "/mnt/ssd"))
         .failed()
         .stderr_has(FORBIDDEN)
         .stderr_has(&format!(
@@ -440,11 +426,11 @@ pub fn default_disks_annotation(env: &mut Env) {
         .stdout_has("node/e2e-disks-1 labeled");
 
     let bad = r#"[{"path":"/var/lib/longhorn"},{"name":"ssd","path":"/mnt/ssd"}]"#;
-    let outside = PathProblem::Outside(default_mounts());
+    let ro = PathProblem::ReadOnlyRoot;
     let message = messages::default_disks_denial(
         "e2e-disks-1",
-        &[messages::disk_item("ssd", "/mnt/ssd", &outside)],
-        &[&outside],
+        &[messages::disk_item("ssd", "/mnt/ssd", &ro)],
+        &[&ro],
         "/mnt/ssd",
     );
     env.k
@@ -652,7 +638,7 @@ pub fn certificate_rotation_under_load(env: &mut Env) {
     let rounds = 24;
     let loop_thread = {
         let (k, done, failures) = (env.k.clone(), done.clone(), failures.clone());
-        let bad = longhorn_node("e2e-rotation-bad", &[("data", "/opt/longhorn")]);
+        let bad = longhorn_node("e2e-rotation-bad", &[("data", "/mnt/ssd")]);
         std::thread::spawn(move || {
             for i in 0..rounds {
                 // A create the guard allows, and one it must answer with a denial.

@@ -1,10 +1,11 @@
-//! LTG-W011: Longhorn's `default-data-path` setting must name a usable data
-//! path inside the global allowed mounts (Longhorn creates default disks
-//! there). An unchanged bad value only warns.
+//! LTG-W011: Longhorn's `default-data-path` setting (where Longhorn creates
+//! the default disk of every node) must not be where a disk fails or loses
+//! its data on Talos. An unchanged bad value only warns.
 
 use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
+use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::disks::check_data_path;
+use crate::policy::disks::{DataPath, data_path};
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
@@ -12,7 +13,8 @@ use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Vi
 pub static RULE: Rule = Rule {
     id: "LTG-W011",
     group: "diskPaths",
-    summary: "the default-data-path setting lies inside an allowed mount",
+    default_mode: Mode::Enforce,
+    summary: "the default-data-path setting is not on the read-only root, a tmpfs or a kernel filesystem",
     phase: Phase::Validate,
     kinds: &[Kind::LonghornSetting],
     operations: &[Operation::Create, Operation::Update],
@@ -36,7 +38,8 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let Some(value) = setting.value.as_deref() else {
         return out;
     };
-    let Err(problem) = check_data_path(value, &cfg.allowed_mounts) else {
+    let DataPath::Unusable(problem) = data_path(value, &cfg.allowed_mounts, cfg.host.as_ref())
+    else {
         return out;
     };
     let unchanged = req.operation == Operation::Update

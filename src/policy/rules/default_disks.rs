@@ -13,17 +13,20 @@
 use serde::Deserialize;
 
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
+use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::disks::{DiskToJudge, judge_disks};
+use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::objects::KubeNode;
+use crate::policy::Subject;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::violation::DiskSource;
-use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
+use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
 pub static RULE: Rule = Rule {
     id: "LTG-W012",
     group: "diskPaths",
+    default_mode: Mode::Enforce,
     summary: "the default disks of a node labelled create-default-disk=config are usable",
     phase: Phase::Validate,
     kinds: &[Kind::KubeNode],
@@ -36,12 +39,63 @@ pub static RULE: Rule = Rule {
 /// One disk of the annotation: the fields judged (Longhorn reads more).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DefaultDisk {
+pub(crate) struct DefaultDisk {
     #[serde(default)]
     name: Option<String>,
     path: String,
     #[serde(default)]
     disk_type: Option<String>,
+}
+
+/// The default disks a request writes, read as Longhorn reads them.
+pub(crate) struct Annotated<'r> {
+    /// The node's name.
+    pub node: &'r str,
+    /// The annotation's text.
+    pub raw: &'r str,
+    /// True when this request sets or changes what Longhorn reads.
+    pub judged: bool,
+    /// The disks, or the parser's error.
+    pub disks: Result<Vec<DefaultDisk>, serde_json::Error>,
+    /// The field the annotation is in.
+    pub field: String,
+}
+
+impl Annotated<'_> {
+    /// The disks with their display names (`[i]` for an unnamed one).
+    pub fn to_judge(&self, disks: &[DefaultDisk]) -> Vec<(String, String, bool)> {
+        disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    d.name.clone().unwrap_or_else(|| format!("[{i}]")),
+                    d.path.clone(),
+                    d.disk_type.as_deref() == Some("block"),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The default disks of a Kubernetes node request, if Longhorn will read any.
+pub(crate) fn annotated<'r>(req: &'r Request<'_>) -> Option<Annotated<'r>> {
+    let Subject::KubeNode(pair) = &req.subject else {
+        return None;
+    };
+    let node = pair.object.as_ref()?;
+    let raw = annotation(node)?;
+    let judged = match (req.operation, &pair.old) {
+        (Operation::Update, Some(old)) => annotation(old) != Some(raw),
+        _ => true,
+    };
+    Some(Annotated {
+        node: node.metadata.name.as_deref().unwrap_or(&req.name),
+        raw,
+        judged,
+        disks: serde_json::from_str(raw),
+        field: format!("metadata.annotations[\"{DEFAULT_DISKS_ANNOTATION}\"]"),
+    })
 }
 
 /// The annotation Longhorn will read from `node`: only with the label at `config`.
@@ -55,33 +109,21 @@ fn annotation<'n>(node: &'n KubeNode<'_>) -> Option<&'n str> {
 
 fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let mut out = Outcome::default();
-    let Subject::KubeNode(pair) = &req.subject else {
+    let Some(a) = annotated(req) else {
         return out;
     };
-    let Some(node) = &pair.object else {
-        return out;
-    };
-    let Some(raw) = annotation(node) else {
-        return out;
-    };
-    let judged = match (req.operation, &pair.old) {
-        (Operation::Update, Some(old)) => annotation(old) != Some(raw),
-        _ => true,
-    };
-    let name = node.metadata.name.as_deref().unwrap_or(&req.name);
-    let field = format!("metadata.annotations[\"{DEFAULT_DISKS_ANNOTATION}\"]");
-    let disks: Vec<DefaultDisk> = match serde_json::from_str(raw) {
+    let disks = match &a.disks {
         Ok(disks) => disks,
         Err(e) => {
             let v = Violation {
-                field,
-                value: raw.to_string(),
+                field: a.field.clone(),
+                value: a.raw.to_string(),
                 problem: Problem::DefaultDisksUnreadable {
-                    node: name.to_string(),
+                    node: a.node.to_string(),
                     error: e.to_string(),
                 },
             };
-            if judged {
+            if a.judged {
                 out.violations.push(v);
             } else {
                 out.warnings.push(v);
@@ -89,24 +131,20 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             return out;
         }
     };
-    let labels: Vec<String> = disks
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d.name.clone().unwrap_or_else(|| format!("[{i}]")))
-        .collect();
-    let to_judge = disks.iter().zip(&labels).map(|(d, label)| DiskToJudge {
-        name: label,
-        path: &d.path,
-        block: d.disk_type.as_deref() == Some("block"),
-        judged,
-    });
-    let (violations, warnings) = judge_disks(
-        DiskSource::DefaultDisks,
-        |_| field.clone(),
+    let named = a.to_judge(disks);
+    let to_judge = named.iter().map(|(name, path, block)| DiskToJudge {
         name,
-        to_judge,
-        cfg.mounts_for_node(name),
-    );
+        path,
+        block: *block,
+        judged: a.judged,
+    });
+    let ctx = DiskContext {
+        source: DiskSource::DefaultDisks,
+        node: a.node,
+        mounts: cfg.mounts_for_node(a.node),
+        layout: cfg.host.as_ref(),
+    };
+    let (violations, warnings) = unusable_disks(&ctx, |_| a.field.clone(), to_judge);
     out.violations = violations;
     out.warnings = warnings;
     out

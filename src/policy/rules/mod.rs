@@ -1,11 +1,13 @@
 //! One file per rule; each declares its `RULE` for the registry.
 
+pub mod data_on_ephemeral;
 pub mod data_path_setting;
 pub mod default_disks;
 pub mod namespace_labels;
 pub mod namespace_privileged;
 pub mod node_disk_paths;
 pub mod pod_host_paths;
+pub mod pod_tmpfs;
 pub mod v2_hugepages;
 
 use super::objects::{LonghornDisk, LonghornNode, Namespace};

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::longhorn_namespace;
 use crate::base::longhorn::NAMESPACE_LABELS;
+use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
@@ -16,6 +17,7 @@ use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 pub static RULE: Rule = Rule {
     id: "LTG-W001",
     group: "namespacePodSecurity",
+    default_mode: Mode::Enforce,
     summary: "add the six Pod Security labels Longhorn recommends to its namespace",
     phase: Phase::Mutate,
     kinds: &[Kind::Namespace],

@@ -5,6 +5,7 @@
 use super::longhorn_namespace;
 use crate::base::Level;
 use crate::base::longhorn::PSA_PREFIX;
+use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::{
@@ -15,6 +16,7 @@ use crate::policy::{
 pub static RULE: Rule = Rule {
     id: "LTG-W002",
     group: "namespacePodSecurity",
+    default_mode: Mode::Enforce,
     summary: "the Longhorn namespace's effective Pod Security enforce level is privileged",
     phase: Phase::Validate,
     kinds: &[Kind::Namespace],

@@ -1,10 +1,12 @@
-//! LTG-W010: every disk of a `nodes.longhorn.io` object must be usable: a
-//! filesystem disk inside an allowed mount, a block disk a device or a PCI
+//! LTG-W010: no disk of a `nodes.longhorn.io` object may sit where it fails
+//! or loses its data on Talos (the read-only root, a tmpfs, `/dev`, `/proc`,
+//! `/sys`, `/`, a relative path), and a block disk must be a device or a PCI
 //! address. Ratcheting: only disks the request adds or changes deny.
 
 use super::{node_disks, node_name};
+use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::disks::{DiskToJudge, judge_disks};
+use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
@@ -13,7 +15,8 @@ use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 pub static RULE: Rule = Rule {
     id: "LTG-W010",
     group: "diskPaths",
-    summary: "Longhorn node disks lie inside an allowed mount (filesystem) or are devices (block)",
+    default_mode: Mode::Enforce,
+    summary: "Longhorn node disks are not on the read-only root, a tmpfs or a kernel filesystem",
     phase: Phase::Validate,
     kinds: &[Kind::LonghornNode],
     operations: &[Operation::Create, Operation::Update],
@@ -37,13 +40,14 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         block: d.is_block(),
         judged: *judged,
     });
-    let (violations, warnings) = judge_disks(
-        DiskSource::LonghornNode,
-        |disk| format!("spec.disks.{disk}.path"),
-        name,
-        judged,
-        cfg.mounts_for_node(name),
-    );
+    let ctx = DiskContext {
+        source: DiskSource::LonghornNode,
+        node: name,
+        mounts: cfg.mounts_for_node(name),
+        layout: cfg.host.as_ref(),
+    };
+    let (violations, warnings) =
+        unusable_disks(&ctx, |disk| format!("spec.disks.{disk}.path"), judged);
     Outcome {
         violations,
         warnings,

@@ -1,23 +1,30 @@
-//! LTG-W030: host path volumes of pods created in the Longhorn namespace:
-//! each must be inside an allowed mount or a system path Longhorn's own pods
-//! use, and a Bidirectional mount needs an rshared allowed mount.
+//! LTG-W030: host path volumes of pods created in the Longhorn namespace,
+//! judged for what really fails on Talos: a path on the read-only root
+//! outside the trees Talos ships (containerd cannot create it:
+//! `CreateContainerError`), and the places where the kubelet's own view
+//! matters: a typed hostPath, `FileOrCreate` or a `subPath` on a host path
+//! the kubelet container does not see. Everything Longhorn's own pods mount
+//! (the whole host, `/dev`, `/proc`, `/sys`, `/boot`, `/etc`, `/lib/modules`,
+//! `/var/lib/kubelet/...`, `/var/lib/longhorn/...` untyped or
+//! `DirectoryOrCreate`, the disk paths) passes on every Talos layout.
 
 use std::borrow::Cow;
 
-use crate::base::{AllowedMount, HostPath, Propagation};
+use crate::base::{AllowedMount, HostPath, Mode};
 use crate::config::Config;
-use crate::policy::disks::{containing_mount, mount_paths};
-use crate::policy::objects::Pod;
+use crate::host::{self, Place};
+use crate::policy::disks::containing_mount;
+use crate::policy::objects::{Pod, Volume};
 use crate::policy::registry::{Outcome, Rule, no_facts};
-use crate::policy::{
-    Facts, Kind, Operation, PathProblem, Phase, Problem, Request, Subject, Violation,
-};
+use crate::policy::violation::PodPathProblem;
+use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule. Volumes are immutable after creation, so only CREATE is judged.
 pub static RULE: Rule = Rule {
     id: "LTG-W030",
     group: "podHostPaths",
-    summary: "host path volumes of Longhorn pods are served safely by the kubelet on Talos",
+    default_mode: Mode::Enforce,
+    summary: "host path volumes of pods in the Longhorn namespace can be served on Talos",
     phase: Phase::Validate,
     kinds: &[Kind::Pod],
     operations: &[Operation::Create],
@@ -26,28 +33,10 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-/// Host paths (and everything below them) that Longhorn's manager,
-/// instance-manager and CSI pods mount and that Talos provides to the kubelet.
-pub const SYSTEM_PATHS: [&str; 8] = [
-    "/dev",
-    "/proc",
-    "/sys",
-    "/boot",
-    "/etc",
-    "/lib/modules",
-    "/run",
-    "/var/lib/kubelet",
-];
-
-fn is_system_path(path: &HostPath) -> bool {
-    // instance-manager mounts the whole host at /host: `/` exactly is allowed.
-    path.is_root() || SYSTEM_PATHS.iter().any(|s| path.is_within_normalised(s))
-}
-
-/// The mounts a pod may use: its node's when it is bound to one that has its
-/// own list, else the global list and every node's list (a DaemonSet pod may
-/// land on any node).
-fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
+/// The paths the operator vouches for, for a pod: its node's when it is
+/// bound to one that has its own list, else the global list and every node's
+/// list (a DaemonSet pod may land on any node).
+pub(crate) fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
     if let Some(node) = pod.spec.node_name.as_deref()
         && cfg.node_allowed_mounts.contains_key(node)
     {
@@ -67,17 +56,18 @@ fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
     Cow::Owned(all)
 }
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
-    let mut out = Outcome::default();
+/// A pod of the Longhorn namespace with its namespace and display name.
+pub(crate) fn longhorn_pod<'r>(
+    req: &'r Request<'_>,
+    cfg: &Config,
+) -> Option<(&'r Pod<'r>, &'r str, &'r str)> {
     let Subject::Pod(pair) = &req.subject else {
-        return out;
+        return None;
     };
-    let Some(pod) = &pair.object else {
-        return out;
-    };
+    let pod = pair.object.as_ref()?;
     let ns = pod.metadata.namespace.as_deref().unwrap_or(&req.namespace);
     if ns != cfg.longhorn_namespace {
-        return out;
+        return None;
     }
     let name = pod.metadata.name.as_deref().unwrap_or(&req.name);
     let name = if name.is_empty() {
@@ -85,69 +75,91 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     } else {
         name
     };
+    Some((pod, ns, name))
+}
+
+/// True when the kubelet's view of `place` certainly lacks what the host
+/// has there: a writable host area (EPHEMERAL or a volume) it does not see.
+/// (On the read-only root or a tmpfs the kubelet's own image has folders of
+/// the same names, so nothing certain can be said.)
+fn kubelet_certainly_lacks(path: &HostPath, place: &Place, cfg: &Config) -> bool {
+    let writable_area = matches!(
+        place,
+        Place::Ephemeral
+            | Place::LonghornData
+            | Place::Volume(_)
+            | Place::UndeclaredVolume { .. }
+    );
+    writable_area && host::kubelet_sees(path, cfg.host.as_ref()) == Some(false)
+}
+
+fn problem_of(pod: &Pod, volume: &Volume, cfg: &Config, mounts: &[AllowedMount]) -> Vec<PodPathProblem> {
+    let Some(host) = &volume.host_path else {
+        return Vec::new();
+    };
+    let path = match HostPath::parse(&host.path) {
+        Ok(p) => p,
+        Err(e) => return vec![PodPathProblem::Invalid(e.to_string())],
+    };
+    if containing_mount(&path, mounts).is_some() {
+        return Vec::new();
+    }
+    let place = host::classify(&path, cfg.host.as_ref());
+    if place == (Place::ReadOnlyRoot { system_tree: false }) {
+        return vec![PodPathProblem::ReadOnlyRoot];
+    }
+    if !kubelet_certainly_lacks(&path, &place, cfg) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    match host.path_type.as_deref().unwrap_or_default() {
+        "" | "DirectoryOrCreate" => {}
+        "FileOrCreate" => out.push(PodPathProblem::FileOrCreateUnseen),
+        other => out.push(PodPathProblem::TypeCheckUnseen(other.to_string())),
+    }
+    for container in pod.spec.all_containers() {
+        for m in container.volume_mounts.iter().filter(|m| m.name == volume.name) {
+            let sub = m
+                .sub_path
+                .as_deref()
+                .or(m.sub_path_expr.as_deref())
+                .filter(|s| !s.is_empty());
+            if let Some(sub) = sub {
+                out.push(PodPathProblem::SubPathUnseen {
+                    container: container.name.to_string(),
+                    sub_path: sub.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    let Some((pod, ns, name)) = longhorn_pod(req, cfg) else {
+        return out;
+    };
     let mounts = pod_mounts(pod, cfg);
     for (i, volume) in pod.spec.volumes.iter().enumerate() {
-        let Some(host) = &volume.host_path else {
-            continue;
-        };
-        let problem = match HostPath::parse(&host.path) {
-            Err(e) => Some(PathProblem::Invalid(e.to_string())),
-            Ok(p) if is_system_path(&p) => None,
-            Ok(p) => match containing_mount(&p, &mounts) {
-                None => Some(PathProblem::Outside(mount_paths(&mounts))),
-                Some(mount) => {
-                    bidirectional(pod, &volume.name, &host.path, mount, ns, name, &mut out);
-                    None
-                }
-            },
-        };
-        if let Some(problem) = problem {
+        for problem in problem_of(pod, volume, cfg, &mounts) {
+            let path = volume
+                .host_path
+                .as_ref()
+                .map(|h| h.path.to_string())
+                .unwrap_or_default();
             out.violations.push(Violation {
-                field: format!("spec.volumes[{i}].hostPath.path"),
-                value: host.path.to_string(),
+                field: format!("spec.volumes[{i}].hostPath"),
+                value: path.clone(),
                 problem: Problem::PodHostPath {
                     namespace: ns.to_string(),
                     pod: name.to_string(),
                     volume: volume.name.to_string(),
-                    path: host.path.to_string(),
+                    path,
                     problem,
                 },
             });
         }
     }
     out
-}
-
-fn bidirectional(
-    pod: &Pod,
-    volume: &str,
-    path: &str,
-    mount: &AllowedMount,
-    ns: &str,
-    name: &str,
-    out: &mut Outcome,
-) {
-    if mount.propagation == Propagation::Rshared {
-        return;
-    }
-    for container in pod.spec.all_containers() {
-        let bidirectional = container
-            .volume_mounts
-            .iter()
-            .any(|m| m.name == volume && m.mount_propagation.as_deref() == Some("Bidirectional"));
-        if bidirectional {
-            out.violations.push(Violation {
-                field: format!("spec.containers[name={}].volumeMounts", container.name),
-                value: "Bidirectional".into(),
-                problem: Problem::PodPropagation {
-                    namespace: ns.to_string(),
-                    pod: name.to_string(),
-                    container: container.name.to_string(),
-                    volume: volume.to_string(),
-                    path: path.to_string(),
-                    mount: mount.clone(),
-                },
-            });
-        }
-    }
 }

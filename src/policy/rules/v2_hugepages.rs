@@ -3,6 +3,7 @@
 //! The node's capacity is a cluster fact, looked up before the check.
 
 use super::{node_disks, node_name};
+use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::registry::{Outcome, Rule};
 use crate::policy::{
@@ -13,6 +14,7 @@ use crate::policy::{
 pub static RULE: Rule = Rule {
     id: "LTG-W020",
     group: "blockDisks",
+    default_mode: Mode::Enforce,
     summary: "a node with a new V2 block disk reports enough hugepages-2Mi",
     phase: Phase::Validate,
     kinds: &[Kind::LonghornNode],

@@ -71,16 +71,14 @@ fn a_bad_path_in_the_annotation_is_denied_with_every_disk_named() {
     assert!(msg.contains("2 disk problems"), "{msg}");
     assert!(
         msg.contains(
-            "disk \"fast\": path \"/mnt/ssd\" is outside the allowed mounts (/var/lib/longhorn)"
+            "disk \"fast\": path \"/mnt/ssd\" is on Talos's read-only root filesystem"
         ),
         "{msg}"
     );
     assert!(msg.contains("disk \"root\": path \"/\""), "{msg}");
     assert!(!msg.contains("[0]"), "the good disk is not named: {msg}");
-    assert!(
-        msg.contains("extraMounts: [{destination: /mnt/ssd"),
-        "{msg}"
-    );
+    assert!(msg.contains("use /var/mnt/ssd as the disk path"), "{msg}");
+    assert!(!msg.contains("extraMounts"), "{msg}");
 }
 
 #[test]

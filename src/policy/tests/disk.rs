@@ -52,39 +52,30 @@ fn create(disks: &[(&str, &str, &str)], cfg: &Config, facts: &Facts) -> Verdict 
 #[test]
 fn filesystem_path_table() {
     let cfg = Config::default();
+    // (path, denied, fragment); "" = allowed. Facts: ../shared/FACTS.md "Where data lands on a
+    // Talos node" (talos internal/app/machined/pkg/system/services/kubelet.go, longhorn-manager
+    // controller/node_controller.go: NoDiskInfo when longhorn-disk.cfg cannot be created).
     let cases = [
-        ("/var/lib/longhorn", true, ""),
-        ("/var/lib/longhorn/", true, ""),
-        ("/var/lib/longhorn/disk-2", true, ""),
-        ("/var/lib/longhorn/./x/../y", true, ""),
-        (
-            "/var/lib/longhorn2",
-            false,
-            "is outside the allowed mounts (/var/lib/longhorn)",
-        ),
-        (
-            "/var/lib/longhorn/../etc",
-            false,
-            "is outside the allowed mounts",
-        ),
-        (
-            "/var/lib/longhorn/../../../",
-            false,
-            "is / (the whole host)",
-        ),
-        ("/", false, "is / (the whole host)"),
-        ("var/lib/longhorn", false, "the path is relative"),
-        ("", false, "the path is empty"),
-        (
-            "/mnt/disk1",
-            false,
-            "sees only the host paths mounted into it",
-        ),
+        ("/var/lib/longhorn", false, ""),
+        ("/var/lib/longhorn/", false, ""),
+        ("/var/lib/longhorn/disk-2", false, ""),
+        ("/var/lib/longhorn/./x/../y", false, ""),
+        ("/var/mnt/longhorn", false, ""),
+        ("/var/lib/longhorn/../../../", true, "is / (the whole host)"),
+        ("/", true, "is / (the whole host)"),
+        ("var/lib/longhorn", true, "the path is relative"),
+        ("", true, "the path is empty"),
+        ("/mnt/disk1", true, "read-only root filesystem: Longhorn cannot create longhorn-disk.cfg"),
+        ("/mnt/ssd", true, "never becomes Ready"),
+        ("/run/longhorn", true, "tmpfs /run: everything Longhorn writes there is gone at the next reboot"),
+        ("/tmp/x", true, "tmpfs /tmp"),
+        ("/dev/sdb", true, "diskType: block"),
+        ("/proc/x", true, "kernel filesystem"),
     ];
-    for (path, allowed, fragment) in cases {
+    for (path, denied, fragment) in cases {
         let v = create(&[("d1", path, "")], &cfg, &Facts::default());
-        assert_eq!(v.allowed(), allowed, "{path:?}: {v:?}");
-        if !allowed {
+        assert_eq!(!v.allowed(), denied, "{path:?}: {v:?}");
+        if denied {
             let msg = v.denial.unwrap();
             assert!(msg.contains(fragment), "{path:?}: {msg}");
             assert!(
@@ -96,24 +87,89 @@ fn filesystem_path_table() {
                 "{msg}"
             );
             assert!(msg.contains("\nFix: "), "{msg}");
+            assert!(!msg.contains("extraMounts"), "never an extraMount: {msg}");
+        } else {
+            assert!(v.warnings.is_empty(), "{path}: {:?}", v.warnings);
         }
     }
 }
 
 #[test]
-fn outside_mount_fix_names_the_extra_mount() {
-    let v = create(
-        &[("d1", "/var/mnt/disk1/", "")],
-        &Config::default(),
-        &Facts::default(),
+fn ephemeral_paths_warn_by_default_and_deny_when_asked() {
+    let cfg = Config::default();
+    for path in ["/var/lib/longhorn2", "/opt/longhorn", "/var/lib/longhorn/../etc"] {
+        let v = create(&[("d1", path, "")], &cfg, &Facts::default());
+        assert!(v.allowed(), "{path}: {v:?}");
+        assert_eq!(v.flagged_by, ["LTG-W013"], "{path}");
+        assert!(v.warnings[0].contains("is on EPHEMERAL"), "{:?}", v.warnings);
+    }
+    let strict = Config::from_yaml("policies: {LTG-W013: enforce}", "t").unwrap();
+    let msg = create(&[("d1", "/opt/longhorn", "")], &strict, &Facts::default())
+        .denial
+        .unwrap();
+    assert!(msg.contains("1 disk on the EPHEMERAL partition"), "{msg}");
+    assert!(msg.contains("wiped by talosctl reset"), "{msg}");
+    // A group entry does not touch a rule that warns by default.
+    let group = Config::from_yaml("policies: {diskPaths: enforce}", "t").unwrap();
+    assert!(create(&[("d1", "/opt/longhorn", "")], &group, &Facts::default()).allowed());
+}
+
+#[test]
+fn a_known_layout_tells_volumes_from_plain_folders() {
+    use crate::host::{DeclaredVolume, Layout, VolumeType};
+    let cfg = Config {
+        host: Some(Layout {
+            volumes: vec![
+                DeclaredVolume {
+                    name: "longhorn".into(),
+                    kind: "UserVolumeConfig",
+                    volume_type: Some(VolumeType::Partition),
+                },
+                DeclaredVolume {
+                    name: "scratch".into(),
+                    kind: "UserVolumeConfig",
+                    volume_type: Some(VolumeType::Directory),
+                },
+            ],
+            talos_version: Some((1, 12)),
+            ..Layout::default()
+        }),
+        ..Config::default()
+    };
+    assert_eq!(
+        create(&[("d", "/var/mnt/longhorn/d", "")], &cfg, &Facts::default()),
+        Verdict::default()
     );
+    let v = create(&[("d", "/var/mnt/fast", "")], &cfg, &Facts::default());
+    assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
+    let v = create(&[("d", "/var/mnt/scratch", "")], &cfg, &Facts::default());
+    assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
+    // Without a machine config, /var/mnt/<name> is taken for a user volume.
+    assert_eq!(
+        create(&[("d", "/var/mnt/fast", "")], &Config::default(), &Facts::default()),
+        Verdict::default()
+    );
+}
+
+#[test]
+fn the_fix_is_a_user_volume_or_var_lib_longhorn() {
+    let v = create(&[("d1", "/mnt/ssd", "")], &Config::default(), &Facts::default());
     let msg = v.denial.unwrap();
-    assert!(
-        msg.contains("destination: /var/mnt/disk1, type: bind, source: /var/mnt/disk1, options: [bind, rshared, rw]"),
-        "{msg}"
-    );
-    assert!(msg.contains("UserVolumeConfig"), "{msg}");
-    assert!(msg.contains("allowedMounts"), "{msg}");
+    assert!(msg.contains("UserVolumeConfig, name: ssd"), "{msg}");
+    assert!(msg.contains("use /var/mnt/ssd as the disk path"), "{msg}");
+    assert!(msg.contains("Or keep it under /var/lib/longhorn"), "{msg}");
+    // Talos before 1.10 has no user volumes.
+    let old = Config {
+        host: Some(crate::host::Layout {
+            talos_version: Some((1, 7)),
+            ..Default::default()
+        }),
+        ..Config::default()
+    };
+    let msg = create(&[("d1", "/mnt/ssd", "")], &old, &Facts::default())
+        .denial
+        .unwrap();
+    assert!(msg.contains("Talos 1.7 has no user volumes"), "{msg}");
 }
 
 #[test]
@@ -121,7 +177,7 @@ fn several_violations_in_one_message() {
     let v = create(
         &[
             ("a", "/var/lib/longhorn", ""),
-            ("b", "/var/lib/longhorn2", ""),
+            ("b", "/run/longhorn", ""),
             ("c", "relative/path", ""),
             ("d", "/data", "filesystem"),
         ],
@@ -141,15 +197,11 @@ fn several_violations_in_one_message() {
 }
 
 #[test]
-fn per_node_mounts_override_the_global_list() {
-    let cfg = Config::from_yaml(
-        "nodes: {worker-1: {allowedMounts: [{path: /var/mnt/longhorn}]}}",
-        "t",
-    )
-    .unwrap();
-    assert!(create(&[("d", "/var/mnt/longhorn/d", "")], &cfg, &Facts::default()).allowed());
-    let v = create(&[("d", "/var/lib/longhorn", "")], &cfg, &Facts::default());
-    assert!(v.denial.unwrap().contains("(/var/mnt/longhorn)"));
+fn vouched_per_node_paths_are_allowed_on_that_node() {
+    let cfg = Config::from_yaml("nodes: {worker-1: {allowedMounts: [{path: /srv/longhorn}]}}", "t")
+        .unwrap();
+    assert!(create(&[("d", "/srv/longhorn/d", "")], &cfg, &Facts::default()).allowed());
+    assert!(!create(&[("d", "/srv/other", "")], &cfg, &Facts::default()).allowed());
 }
 
 #[test]
@@ -335,26 +387,21 @@ fn default_data_path_setting() {
     );
     let msg = judge(setting_request(
         Operation::Update,
-        "/var/lib/longhorn2/",
+        "/mnt/ssd/",
         Some("/var/lib/longhorn/"),
     ))
     .denial
     .unwrap();
     assert!(
         msg.starts_with(
-            "Longhorn setting \"default-data-path\": value \"/var/lib/longhorn2/\" is outside"
+            "Longhorn setting \"default-data-path\": value \"/mnt/ssd/\" is on Talos's read-only root"
         ),
         "{msg}"
     );
-    assert!(msg.contains("destination: /var/lib/longhorn2"), "{msg}");
-    // Under /var/mnt the fix names the user volume Talos would mount there.
-    let msg = judge(setting_request(Operation::Create, "/var/mnt/fast/", None))
-        .denial
-        .unwrap();
-    assert!(
-        msg.contains("a Talos UserVolumeConfig named fast (Talos mounts it at /var/mnt/fast)"),
-        "{msg}"
-    );
+    assert!(msg.contains("then set default-data-path to /var/mnt/ssd"), "{msg}");
+    // A folder on EPHEMERAL: a warning.
+    let v = judge(setting_request(Operation::Create, "/var/lib/longhorn2/", None));
+    assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
     // Unchanged bad value: ratcheted to a warning.
     let v = judge(setting_request(Operation::Update, "/data", Some("/data")));
     assert!(v.allowed() && v.warnings.len() == 1, "{v:?}");

@@ -1,10 +1,10 @@
 use crate::config::Config;
-use crate::policy::objects::Pod;
-use crate::policy::objects::{Container, HostPathSource, Meta, PodSpec, Volume, VolumeMount};
-use crate::policy::{Facts, Phase, Subject, evaluate};
-use crate::policy::{Operation, Pair, Request};
+use crate::host::{DeclaredVolume, Layout, VolumeType};
+use crate::policy::objects::{Container, HostPathSource, Meta, Pod, PodSpec, Volume, VolumeMount};
+use crate::policy::{Facts, Operation, Pair, Phase, Request, Subject, Verdict, evaluate};
 
-fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod<'static> {
+/// `(volume, path, type)`; `mounts` are `(volume, subPath)`.
+fn pod(ns: &str, volumes: &[(&str, &str, &str)], mounts: &[(&str, &str)]) -> Pod<'static> {
     Pod {
         metadata: Meta {
             name: Some("longhorn-manager-abcde".into()),
@@ -13,10 +13,11 @@ fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod<'stati
         spec: PodSpec {
             volumes: volumes
                 .iter()
-                .map(|(n, p)| Volume {
+                .map(|(n, p, t)| Volume {
                     name: n.to_string().into(),
                     host_path: Some(HostPathSource {
                         path: p.to_string().into(),
+                        path_type: (!t.is_empty()).then(|| t.to_string().into()),
                     }),
                 })
                 .chain([Volume {
@@ -26,11 +27,13 @@ fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod<'stati
                 .collect(),
             containers: vec![Container {
                 name: "longhorn-manager".into(),
-                volume_mounts: bidirectional
+                volume_mounts: mounts
                     .iter()
-                    .map(|n| VolumeMount {
+                    .map(|(n, sub)| VolumeMount {
                         name: n.to_string().into(),
                         mount_propagation: Some("Bidirectional".into()),
+                        sub_path: (!sub.is_empty()).then(|| sub.to_string().into()),
+                        sub_path_expr: None,
                     })
                     .collect(),
             }],
@@ -39,7 +42,7 @@ fn pod(ns: &str, volumes: &[(&str, &str)], bidirectional: &[&str]) -> Pod<'stati
     }
 }
 
-fn judge(p: Pod<'static>, op: Operation, cfg: &Config) -> crate::policy::Verdict {
+fn judge(p: Pod<'static>, op: Operation, cfg: &Config) -> Verdict {
     let req = Request {
         operation: op,
         name: "longhorn-manager-abcde".into(),
@@ -53,138 +56,135 @@ fn judge(p: Pod<'static>, op: Operation, cfg: &Config) -> crate::policy::Verdict
     evaluate(Phase::Validate, &req, cfg, &Facts::default())
 }
 
+/// The layout of Talos's own Longhorn CI: a directory user volume, no extraMount.
+fn talos_ci() -> Config {
+    Config {
+        host: Some(Layout {
+            volumes: vec![DeclaredVolume {
+                name: "longhorn".into(),
+                kind: "UserVolumeConfig",
+                volume_type: Some(VolumeType::Directory),
+            }],
+            talos_version: Some((1, 14)),
+            ..Layout::default()
+        }),
+        ..Config::default()
+    }
+}
+
 #[test]
-fn longhorn_manager_like_pod_is_allowed() {
+fn longhorn_manager_like_pod_is_allowed_with_and_without_a_layout() {
+    // longhorn/longhorn chart templates/daemonset-sa.yaml @ v1.12.1: untyped hostPaths,
+    // /var/lib/longhorn/ Bidirectional.
     let p = pod(
         "longhorn-system",
         &[
-            ("dev", "/dev/"),
-            ("proc", "/proc/"),
-            ("longhorn", "/var/lib/longhorn/"),
-            ("boot", "/boot/"),
-            ("host", "/"),
-            ("csi", "/var/lib/kubelet/plugins/kubernetes.io/csi"),
-            ("modules", "/lib/modules"),
+            ("dev", "/dev/", ""),
+            ("proc", "/proc/", ""),
+            ("longhorn", "/var/lib/longhorn/", ""),
+            ("boot", "/boot/", ""),
+            ("host", "/", ""),
+            ("csi", "/var/lib/kubelet/plugins/kubernetes.io/csi", "DirectoryOrCreate"),
+            ("modules", "/lib/modules", ""),
+            ("log", "/var/lib/longhorn/logs", "DirectoryOrCreate"),
         ],
-        &["longhorn", "csi"],
+        &[("longhorn", ""), ("csi", "")],
     );
-    let v = judge(p, Operation::Create, &Config::default());
-    assert!(v.allowed(), "{v:?}");
+    for cfg in [Config::default(), talos_ci()] {
+        let v = judge(p.clone(), Operation::Create, &cfg);
+        assert_eq!(v, Verdict::default(), "{:?}", cfg.host);
+    }
 }
 
 #[test]
 fn host_paths_table() {
-    let cfg = Config::default();
-    let cases = [
-        ("/var/lib/longhorn/engine-binaries", true),
-        ("/var/lib/longhorn2", false),
-        ("/home/data", false),
-        ("/var", false),
-        ("/devices", false),
-        ("/dev/../root", false),
-        ("relative", false),
-        ("/run/longhorn", true),
+    // (path, type, config, denied, text in the message)
+    let ci = talos_ci();
+    let default = Config::default();
+    let cases: [(&str, &str, &Config, bool, &str); 10] = [
+        // talos: / is a read-only squashfs; containerd MkdirAll fails (containerd v2.2
+        // internal/cri/opts/spec_linux_opts.go).
+        ("/mnt/ssd", "", &default, true, "CreateContainerError (mkdir /mnt/ssd: read-only file system)"),
+        ("/home/data", "", &default, true, "read-only root filesystem"),
+        // Inside a tree Talos ships: may exist, not judged.
+        ("/etc/iscsi", "", &default, false, ""),
+        ("/var/lib/longhorn2", "", &default, false, ""),
+        ("/run/longhorn", "", &default, false, ""),
+        // kubernetes pkg/volume/hostpath/host_path.go: typed checks run in the kubelet's namespace.
+        ("/var/lib/longhorn/x", "Directory", &ci, true, "has type Directory, which the kubelet checks"),
+        ("/var/lib/longhorn/x", "Directory", &default, false, ""),
+        ("/var/lib/longhorn/x", "FileOrCreate", &ci, true, "makes a directory there instead"),
+        ("/var/lib/longhorn/x", "DirectoryOrCreate", &ci, false, ""),
+        ("relative", "", &default, true, "the path is relative"),
     ];
-    for (path, allowed) in cases {
+    for (path, t, cfg, denied, text) in cases {
         let v = judge(
-            pod("longhorn-system", &[("v", path)], &[]),
+            pod("longhorn-system", &[("v", path, t)], &[]),
             Operation::Create,
-            &cfg,
+            cfg,
         );
-        assert_eq!(v.allowed(), allowed, "{path}: {v:?}");
-        if !allowed {
+        assert_eq!(!v.allowed(), denied, "{path} {t}: {v:?}");
+        if denied {
             let msg = v.denial.unwrap();
-            assert!(
-                msg.starts_with("pod longhorn-system/longhorn-manager-abcde: "),
-                "{msg}"
-            );
-            assert!(
-                msg.contains(&format!("volume \"v\": hostPath {path:?}")),
-                "{msg}"
-            );
+            assert!(msg.starts_with("pod longhorn-system/longhorn-manager-abcde: "), "{msg}");
+            assert!(msg.contains(text), "{path}: {msg}");
         }
     }
 }
 
 #[test]
-fn bidirectional_needs_rshared() {
-    let cfg = Config::from_yaml(
-        "allowedMounts: [{path: /var/mnt/longhorn, propagation: rslave}]",
-        "t",
-    )
-    .unwrap();
+fn a_sub_path_the_kubelet_cannot_see_is_denied() {
+    // kubernetes pkg/volume/util/subpath/subpath_linux.go: subPath binds are made by the kubelet.
+    let p = pod(
+        "longhorn-system",
+        &[("data", "/var/lib/longhorn", "")],
+        &[("data", "replicas")],
+    );
+    let msg = judge(p.clone(), Operation::Create, &talos_ci()).denial.unwrap();
+    assert!(msg.contains("with subPath \"replicas\""), "{msg}");
+    assert!(msg.contains("extraMounts"), "{msg}");
+    // Unknown layout (the guide's extraMount may be there): not judged.
+    assert!(judge(p, Operation::Create, &Config::default()).allowed());
+}
+
+#[test]
+fn tmpfs_data_is_a_warning() {
     let v = judge(
-        pod(
-            "longhorn-system",
-            &[("data", "/var/mnt/longhorn")],
-            &["data"],
-        ),
+        pod("longhorn-system", &[("v", "/tmp/x", "")], &[]),
         Operation::Create,
-        &cfg,
+        &Config::default(),
     );
-    let msg = v.denial.unwrap();
-    assert!(
-        msg.contains("container \"longhorn-manager\" mounts volume \"data\""),
-        "{msg}"
-    );
-    assert!(msg.contains("is rslave"), "{msg}");
-    // Same mount without Bidirectional: fine.
-    assert!(
-        judge(
-            pod("longhorn-system", &[("data", "/var/mnt/longhorn")], &[]),
-            Operation::Create,
-            &cfg
-        )
-        .allowed()
-    );
+    assert!(v.allowed());
+    assert_eq!(v.flagged_by, ["LTG-W031"]);
+    assert!(v.warnings[0].contains("tmpfs /tmp"), "{:?}", v.warnings);
 }
 
 #[test]
 fn other_namespaces_and_updates_are_untouched() {
     let cfg = Config::default();
+    assert!(judge(pod("default", &[("v", "/home", "")], &[]), Operation::Create, &cfg).allowed());
     assert!(
-        judge(
-            pod("default", &[("v", "/home")], &[]),
-            Operation::Create,
-            &cfg
-        )
-        .allowed()
-    );
-    assert!(
-        judge(
-            pod("longhorn-system", &[("v", "/home")], &[]),
-            Operation::Update,
-            &cfg
-        )
-        .allowed()
+        judge(pod("longhorn-system", &[("v", "/home", "")], &[]), Operation::Update, &cfg)
+            .allowed()
     );
 }
 
 #[test]
 fn warn_mode() {
     let cfg = Config::from_yaml("policies: {podHostPaths: warn}", "t").unwrap();
-    let v = judge(
-        pod("longhorn-system", &[("v", "/home")], &[]),
-        Operation::Create,
-        &cfg,
-    );
+    let v = judge(pod("longhorn-system", &[("v", "/home", "")], &[]), Operation::Create, &cfg);
     assert!(v.allowed());
     assert_eq!(v.warnings.len(), 1);
 }
 
 #[test]
-fn per_node_mounts_count_for_unbound_pods() {
-    let cfg =
-        Config::from_yaml("nodes: {w1: {allowedMounts: [{path: /var/mnt/fast}]}}", "t").unwrap();
+fn vouched_paths_count_for_unbound_pods_only_on_their_node() {
+    let cfg = Config::from_yaml("nodes: {w1: {allowedMounts: [{path: /srv/fast}]}}", "t").unwrap();
     assert!(
-        judge(
-            pod("longhorn-system", &[("v", "/var/mnt/fast/x")], &[]),
-            Operation::Create,
-            &cfg
-        )
-        .allowed()
+        judge(pod("longhorn-system", &[("v", "/srv/fast/x", "")], &[]), Operation::Create, &cfg)
+            .allowed()
     );
-    let mut bound = pod("longhorn-system", &[("v", "/var/lib/longhorn")], &[]);
+    let mut bound = pod("longhorn-system", &[("v", "/srv/other", "")], &[]);
     bound.spec.node_name = Some("w1".into());
     assert!(!judge(bound, Operation::Create, &cfg).allowed());
 }

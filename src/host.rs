@@ -1,0 +1,342 @@
+//! The Talos host model: what a host path is on a Talos node, and whether
+//! the kubelet container can see it. One pure module every rule asks; no
+//! other module hard-codes Talos paths.
+//!
+//! The facts (siderolabs/talos, kubelet, containerd and longhorn-manager
+//! source, late 2026; see the tests for each source):
+//! - `/` is a read-only squashfs: nothing can be created on it.
+//! - `/run` (and `/var/run`, which is `/run`), `/tmp`, `/system` and
+//!   `/dev/shm` are tmpfs, empty at every boot.
+//! - `/var` is the EPHEMERAL partition (kept across reboots and, from Talos
+//!   1.8, upgrades; wiped by `talosctl reset`); `/opt`, `/etc/cni` and
+//!   `/etc/kubernetes` are overlays stored on it.
+//! - User, existing and external volumes mount at `/var/mnt/<name>`;
+//!   `partition` and `disk` user volumes are their own filesystem,
+//!   `directory` ones a folder on EPHEMERAL. A `/var/mnt/<x>` without a
+//!   volume is a plain folder on EPHEMERAL.
+//! - The kubelet container sees a fixed set of host paths, `/var/mnt`
+//!   (read-only, 1.10+) and `machine.kubelet.extraMounts`.
+
+use crate::base::HostPath;
+use crate::base::longhorn::DATA_PATH;
+use crate::base::talos::{VOLUME_MOUNT_ROOT, is_valid_volume_name};
+
+/// The type of a volume Talos mounts at `/var/mnt/<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    /// A partition of its own (a `UserVolumeConfig`'s default).
+    Partition,
+    /// A whole disk of its own.
+    Disk,
+    /// A folder on the EPHEMERAL partition.
+    Directory,
+    /// An existing or external volume: a filesystem Talos mounts but did not make.
+    Mounted,
+}
+
+impl VolumeType {
+    /// Reads a `UserVolumeConfig`'s `volumeType` (absent: `partition`).
+    pub fn from_user_volume(volume_type: Option<&str>) -> Option<VolumeType> {
+        match volume_type {
+            None | Some("partition") => Some(VolumeType::Partition),
+            Some("disk") => Some(VolumeType::Disk),
+            Some("directory") => Some(VolumeType::Directory),
+            Some(_) => None,
+        }
+    }
+
+    /// The spelling in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeType::Partition => "partition",
+            VolumeType::Disk => "disk",
+            VolumeType::Directory => "directory",
+            VolumeType::Mounted => "mounted",
+        }
+    }
+
+    /// True when the volume is its own filesystem (not a folder on EPHEMERAL).
+    pub fn is_own_filesystem(self) -> bool {
+        !matches!(self, VolumeType::Directory)
+    }
+}
+
+/// A volume a machine config declares at `/var/mnt/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredVolume {
+    /// Its name.
+    pub name: String,
+    /// Its document kind (`UserVolumeConfig`, ...).
+    pub kind: &'static str,
+    /// Its type; `None` for a `volumeType` Talos does not know.
+    pub volume_type: Option<VolumeType>,
+}
+
+/// What a machine config tells about a node's host layout, when it is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The volumes mounted at `/var/mnt/<name>`.
+    pub volumes: Vec<DeclaredVolume>,
+    /// The destinations of `machine.kubelet.extraMounts`, normalised.
+    pub extra_mounts: Vec<HostPath>,
+    /// True when the config has a `KubeletConfig` document (Talos 1.14),
+    /// which has no extraMounts.
+    pub kubelet_config_document: bool,
+    /// The Talos minor version the installer image names (`(1, 10)`).
+    pub talos_version: Option<(u32, u32)>,
+}
+
+impl Layout {
+    /// True when the Talos version is known to be before `major.minor`.
+    pub fn before(&self, major: u32, minor: u32) -> bool {
+        self.talos_version.is_some_and(|v| v < (major, minor))
+    }
+
+    /// The volume named `name`, if declared.
+    pub fn volume(&self, name: &str) -> Option<&DeclaredVolume> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+}
+
+/// A tmpfs of the Talos host.
+pub const TMPFS: [&str; 5] = ["/run", "/var/run", "/tmp", "/system", "/dev/shm"];
+
+/// Top-level trees of Talos's read-only root that hold files Talos ships
+/// (a host path there may exist; elsewhere on the root nothing does).
+pub const SYSTEM_TREES: [&str; 7] = ["/bin", "/boot", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
+
+/// Overlays and folders stored on the EPHEMERAL partition.
+pub const EPHEMERAL: [&str; 4] = ["/var", "/opt", "/etc/cni", "/etc/kubernetes"];
+
+/// Host paths Talos mounts into the kubelet container, whatever the config.
+pub const KUBELET_MOUNTS: [&str; 15] = [
+    "/dev",
+    "/sys",
+    "/proc",
+    "/lib/modules",
+    "/etc/kubernetes",
+    "/etc/cni",
+    "/etc/nfsmount.conf",
+    "/etc/machine-id",
+    "/etc/os-release",
+    "/run",
+    "/var/run",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/var/log/containers",
+    "/var/log/pods",
+];
+
+/// What a host path is on a Talos node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// `/` itself: the whole host.
+    HostRoot,
+    /// On the read-only root filesystem. `system_tree` when inside a tree of
+    /// files Talos ships (`/etc`, `/usr`, ...), where the path may exist.
+    ReadOnlyRoot {
+        /// Inside one of [`SYSTEM_TREES`].
+        system_tree: bool,
+    },
+    /// On a tmpfs: emptied at every boot.
+    Tmpfs {
+        /// The tmpfs it is on (`/run`, `/tmp`, ...).
+        mount: &'static str,
+    },
+    /// Device nodes (`/dev`, devtmpfs).
+    DevFs,
+    /// A kernel filesystem (`/proc`, `/sys`).
+    KernelFs,
+    /// Longhorn's own default data and control path (`/var/lib/longhorn`),
+    /// on EPHEMERAL: what Longhorn's Talos guide uses.
+    LonghornData,
+    /// Inside a volume the machine config declares at `/var/mnt/<name>`.
+    Volume(DeclaredVolume),
+    /// Under `/var/mnt/<name>` while no machine config is known: a user
+    /// volume if the node has one, else a folder on EPHEMERAL.
+    AssumedVolume {
+        /// The `<name>`.
+        name: String,
+    },
+    /// Under `/var/mnt/<name>` of a machine config that declares no such
+    /// volume: a plain folder on EPHEMERAL.
+    UndeclaredVolume {
+        /// The `<name>`.
+        name: String,
+    },
+    /// Elsewhere on the EPHEMERAL partition (`/var`, `/opt`, ...).
+    Ephemeral,
+}
+
+impl Place {
+    /// True when data kept here lives on the EPHEMERAL partition (the system
+    /// disk's capacity, wiped by `talosctl reset`).
+    pub fn is_ephemeral(&self) -> bool {
+        match self {
+            Place::Ephemeral | Place::UndeclaredVolume { .. } | Place::LonghornData => true,
+            Place::Volume(v) => v.volume_type == Some(VolumeType::Directory),
+            _ => false,
+        }
+    }
+}
+
+/// What `path` is on a Talos node with `layout` (`None`: the machine config
+/// is not known).
+pub fn classify(path: &HostPath, layout: Option<&Layout>) -> Place {
+    if path.is_root() {
+        return Place::HostRoot;
+    }
+    if let Some(mount) = TMPFS.into_iter().find(|t| path.is_within_normalised(t)) {
+        return Place::Tmpfs { mount };
+    }
+    if path.is_within_normalised("/dev") {
+        return Place::DevFs;
+    }
+    if path.is_within_normalised("/proc") || path.is_within_normalised("/sys") {
+        return Place::KernelFs;
+    }
+    if path.is_within_normalised(DATA_PATH) {
+        return Place::LonghornData;
+    }
+    if let Some(rest) = path.as_str().strip_prefix(VOLUME_MOUNT_ROOT).and_then(|r| r.strip_prefix('/')) {
+        let name = rest.split('/').next().unwrap_or(rest);
+        if is_valid_volume_name(name) {
+            return match layout {
+                None => Place::AssumedVolume {
+                    name: name.to_string(),
+                },
+                Some(l) => match l.volume(name) {
+                    Some(v) => Place::Volume(v.clone()),
+                    None => Place::UndeclaredVolume {
+                        name: name.to_string(),
+                    },
+                },
+            };
+        }
+        return Place::Ephemeral;
+    }
+    if EPHEMERAL.iter().any(|e| path.is_within_normalised(e)) {
+        return Place::Ephemeral;
+    }
+    Place::ReadOnlyRoot {
+        system_tree: SYSTEM_TREES.iter().any(|t| path.is_within_normalised(t)),
+    }
+}
+
+/// Whether the kubelet container sees `path` as the host does: `Some(true)`
+/// or `Some(false)` when the answer is certain, `None` when it depends on a
+/// machine config that is not known.
+pub fn kubelet_sees(path: &HostPath, layout: Option<&Layout>) -> Option<bool> {
+    if KUBELET_MOUNTS.iter().any(|m| path.is_within_normalised(m)) {
+        return Some(true);
+    }
+    let Some(layout) = layout else {
+        // /var/mnt is mounted from Talos 1.10; extraMounts are unknown.
+        return None;
+    };
+    if path.is_within_normalised(VOLUME_MOUNT_ROOT) && !layout.before(1, 10) {
+        return Some(true);
+    }
+    Some(layout.extra_mounts.iter().any(|m| path.is_within(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> HostPath {
+        HostPath::parse(s).unwrap()
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            volumes: vec![
+                DeclaredVolume {
+                    name: "longhorn".into(),
+                    kind: "UserVolumeConfig",
+                    volume_type: Some(VolumeType::Partition),
+                },
+                DeclaredVolume {
+                    name: "scratch".into(),
+                    kind: "UserVolumeConfig",
+                    volume_type: Some(VolumeType::Directory),
+                },
+            ],
+            extra_mounts: vec![p("/var/lib/longhorn")],
+            kubelet_config_document: false,
+            talos_version: Some((1, 10)),
+        }
+    }
+
+    #[test]
+    fn places_table() {
+        let l = layout();
+        let cases: [(&str, Option<&Layout>, Place); 20] = [
+            // talos: the root filesystem is a read-only squashfs (docs "Talos Linux filesystem", v1.10).
+            ("/mnt/ssd", None, Place::ReadOnlyRoot { system_tree: false }),
+            ("/data", None, Place::ReadOnlyRoot { system_tree: false }),
+            ("/home/x", None, Place::ReadOnlyRoot { system_tree: false }),
+            ("/etc/longhorn", None, Place::ReadOnlyRoot { system_tree: true }),
+            ("/usr/local/longhorn", None, Place::ReadOnlyRoot { system_tree: true }),
+            // talos internal/app/machined/pkg/system/... mounts /run, /system, /tmp as tmpfs (v1.10).
+            ("/run/longhorn", None, Place::Tmpfs { mount: "/run" }),
+            ("/var/run/x", None, Place::Tmpfs { mount: "/var/run" }),
+            ("/tmp/x", None, Place::Tmpfs { mount: "/tmp" }),
+            ("/system/x", None, Place::Tmpfs { mount: "/system" }),
+            ("/dev/shm/x", None, Place::Tmpfs { mount: "/dev/shm" }),
+            ("/dev/sdb", None, Place::DevFs),
+            ("/proc/1", None, Place::KernelFs),
+            // Longhorn's Talos guide: default-data-path /var/lib/longhorn on EPHEMERAL.
+            ("/var/lib/longhorn/disk-2", None, Place::LonghornData),
+            ("/var/lib/longhorn2", None, Place::Ephemeral),
+            ("/opt/longhorn", None, Place::Ephemeral),
+            // talos: user volumes mount at /var/mnt/<name> (UserVolumeConfig docs, v1.10).
+            (
+                "/var/mnt/longhorn/d",
+                Some(&l),
+                Place::Volume(l.volumes[0].clone()),
+            ),
+            (
+                "/var/mnt/fast",
+                Some(&l),
+                Place::UndeclaredVolume {
+                    name: "fast".into(),
+                },
+            ),
+            (
+                "/var/mnt/fast",
+                None,
+                Place::AssumedVolume {
+                    name: "fast".into(),
+                },
+            ),
+            ("/var/mnt/a_b", None, Place::Ephemeral),
+            ("/", None, Place::HostRoot),
+        ];
+        for (path, layout, want) in cases {
+            assert_eq!(classify(&p(path), layout), want, "{path}");
+        }
+        assert!(classify(&p("/var/mnt/scratch"), Some(&l)).is_ephemeral());
+        assert!(!classify(&p("/var/mnt/longhorn"), Some(&l)).is_ephemeral());
+    }
+
+    #[test]
+    fn kubelet_view() {
+        // talos internal/app/machined/pkg/system/services/kubelet.go (v1.10+): fixed mounts,
+        // /var/mnt read-only, plus machine.kubelet.extraMounts.
+        let l = layout();
+        assert_eq!(kubelet_sees(&p("/var/lib/kubelet/pods"), None), Some(true));
+        assert_eq!(kubelet_sees(&p("/var/lib/longhorn/x"), None), None);
+        assert_eq!(kubelet_sees(&p("/var/lib/longhorn/x"), Some(&l)), Some(true));
+        assert_eq!(kubelet_sees(&p("/var/mnt/longhorn"), Some(&l)), Some(true));
+        assert_eq!(kubelet_sees(&p("/opt/x"), Some(&l)), Some(false));
+        let old = Layout {
+            talos_version: Some((1, 9)),
+            ..Layout::default()
+        };
+        assert_eq!(kubelet_sees(&p("/var/mnt/x"), Some(&old)), Some(false));
+        let ci = Layout::default();
+        assert_eq!(kubelet_sees(&p("/var/lib/longhorn/logs"), Some(&ci)), Some(false));
+    }
+}

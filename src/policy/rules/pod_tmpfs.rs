@@ -1,0 +1,61 @@
+//! LTG-W031: a pod of the Longhorn namespace with a host path on `/tmp`,
+//! `/system` or `/dev/shm`: tmpfs on Talos, so whatever it keeps there is
+//! gone at the next reboot, with no error. Warns by default. (`/run` is
+//! tmpfs too but holds sockets and runtime state by design: not flagged.)
+
+use super::pod_host_paths::{longhorn_pod, pod_mounts};
+use crate::base::{HostPath, Mode};
+use crate::config::Config;
+use crate::host::{self, Place};
+use crate::policy::disks::containing_mount;
+use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
+
+/// The rule.
+pub static RULE: Rule = Rule {
+    id: "LTG-W031",
+    group: "podHostPaths",
+    default_mode: Mode::Warn,
+    summary: "Longhorn pods keep no host path data on a tmpfs that a reboot empties",
+    phase: Phase::Validate,
+    kinds: &[Kind::Pod],
+    operations: &[Operation::Create],
+    warn_only_users: &[],
+    facts: no_facts,
+    check,
+};
+
+fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    let Some((pod, ns, name)) = longhorn_pod(req, cfg) else {
+        return out;
+    };
+    let mounts = pod_mounts(pod, cfg);
+    for (i, volume) in pod.spec.volumes.iter().enumerate() {
+        let Some(hp) = &volume.host_path else {
+            continue;
+        };
+        let Ok(path) = HostPath::parse(&hp.path) else {
+            continue;
+        };
+        if containing_mount(&path, &mounts).is_some() {
+            continue;
+        }
+        if let Place::Tmpfs { mount } = host::classify(&path, cfg.host.as_ref())
+            && matches!(mount, "/tmp" | "/system" | "/dev/shm")
+        {
+            out.violations.push(Violation {
+                field: format!("spec.volumes[{i}].hostPath.path"),
+                value: hp.path.to_string(),
+                problem: Problem::PodTmpfs {
+                    namespace: ns.to_string(),
+                    pod: name.to_string(),
+                    volume: volume.name.to_string(),
+                    path: hp.path.to_string(),
+                    mount,
+                },
+            });
+        }
+    }
+    out
+}
