@@ -182,7 +182,6 @@ impl ConfigFile {
         })
     }
 
-
     /// Checks every field and applies the defaults. `rules` are the rules a
     /// `policies:` key may name (the registry's; see
     /// [`crate::policy::registry::validate`]).
@@ -267,11 +266,7 @@ nodes.<node>.allowedMounts",
                 .iter()
                 .map(|r| {
                     let group = entries.get(r.group).filter(|_| r.default == Mode::Enforce);
-                    let mode = entries
-                        .get(r.id)
-                        .or(group)
-                        .copied()
-                        .unwrap_or(r.default);
+                    let mode = entries.get(r.id).or(group).copied().unwrap_or(r.default);
                     (*r, mode)
                 })
                 .collect(),
@@ -346,7 +341,10 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.longhorn_namespace, "longhorn-system");
         assert_eq!(c.cluster_default_enforce, Level::Baseline);
-        assert!(c.allowed_mounts.is_empty(), "the host model decides by default");
+        assert!(
+            c.allowed_mounts.is_empty(),
+            "the host model decides by default"
+        );
         assert_eq!(c.v2_min_hugepages_bytes, 2 << 30);
         assert_eq!(c.policies.mode("LTG-W010"), Mode::Enforce);
     }
@@ -391,8 +389,14 @@ policies:
             ("allowedMounts: [{path: var/lib}]", "allowedMounts[0].path"),
             ("allowedMounts: [{path: /}]", "allowedMounts[0].path"),
             // The host model: / is read-only on Talos, /run is tmpfs.
-            ("allowedMounts: [{path: /mnt/ssd}]", "allowedMounts[0].path: \"/mnt/ssd\" is on the read-only root"),
-            ("allowedMounts: [{path: /var/mnt/x}, {path: /run/x}]", "allowedMounts[1].path: \"/run/x\" is on the tmpfs /run"),
+            (
+                "allowedMounts: [{path: /mnt/ssd}]",
+                "allowedMounts[0].path: \"/mnt/ssd\" is on the read-only root",
+            ),
+            (
+                "allowedMounts: [{path: /var/mnt/x}, {path: /run/x}]",
+                "allowedMounts[1].path: \"/run/x\" is on the tmpfs /run",
+            ),
             ("longhornNamespace: Longhorn", "longhornNamespace"),
             ("v2MinHugepages: lots", "v2MinHugepages"),
             (

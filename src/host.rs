@@ -199,7 +199,11 @@ pub fn classify(path: &HostPath, layout: Option<&Layout>) -> Place {
     if path.is_within_normalised(DATA_PATH) {
         return Place::LonghornData;
     }
-    if let Some(rest) = path.as_str().strip_prefix(VOLUME_MOUNT_ROOT).and_then(|r| r.strip_prefix('/')) {
+    if let Some(rest) = path
+        .as_str()
+        .strip_prefix(VOLUME_MOUNT_ROOT)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         let name = rest.split('/').next().unwrap_or(rest);
         if is_valid_volume_name(name) {
             return match layout {
@@ -277,8 +281,16 @@ mod tests {
             ("/mnt/ssd", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/data", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/home/x", None, Place::ReadOnlyRoot { system_tree: false }),
-            ("/etc/longhorn", None, Place::ReadOnlyRoot { system_tree: true }),
-            ("/usr/local/longhorn", None, Place::ReadOnlyRoot { system_tree: true }),
+            (
+                "/etc/longhorn",
+                None,
+                Place::ReadOnlyRoot { system_tree: true },
+            ),
+            (
+                "/usr/local/longhorn",
+                None,
+                Place::ReadOnlyRoot { system_tree: true },
+            ),
             // talos internal/app/machined/pkg/system/... mounts /run, /system, /tmp as tmpfs (v1.10).
             ("/run/longhorn", None, Place::Tmpfs { mount: "/run" }),
             ("/var/run/x", None, Place::Tmpfs { mount: "/var/run" }),
@@ -328,7 +340,10 @@ mod tests {
         let l = layout();
         assert_eq!(kubelet_sees(&p("/var/lib/kubelet/pods"), None), Some(true));
         assert_eq!(kubelet_sees(&p("/var/lib/longhorn/x"), None), None);
-        assert_eq!(kubelet_sees(&p("/var/lib/longhorn/x"), Some(&l)), Some(true));
+        assert_eq!(
+            kubelet_sees(&p("/var/lib/longhorn/x"), Some(&l)),
+            Some(true)
+        );
         assert_eq!(kubelet_sees(&p("/var/mnt/longhorn"), Some(&l)), Some(true));
         assert_eq!(kubelet_sees(&p("/opt/x"), Some(&l)), Some(false));
         let old = Layout {
@@ -337,6 +352,9 @@ mod tests {
         };
         assert_eq!(kubelet_sees(&p("/var/mnt/x"), Some(&old)), Some(false));
         let ci = Layout::default();
-        assert_eq!(kubelet_sees(&p("/var/lib/longhorn/logs"), Some(&ci)), Some(false));
+        assert_eq!(
+            kubelet_sees(&p("/var/lib/longhorn/logs"), Some(&ci)),
+            Some(false)
+        );
     }
 }

@@ -167,7 +167,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 13] = [
+    let list: [Scenario; 14] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -216,6 +216,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
         (
             "10 real AdmissionReview bodies recorded or compared",
             scenarios::record_admission_reviews,
+        ),
+        (
+            "11 Talos 1.10+ user-volume layout: Longhorn's pods admitted, disks judged",
+            scenarios::talos_user_volume_layout,
         ),
     ];
     let mut failed = Vec::new();

@@ -208,9 +208,9 @@ async fn longhorn_node_disks_over_the_wire() {
         &resp,
         &[
             "Longhorn node \"worker-1\": 2 disk problems:",
-            "disk \"data2\": path \"/var/lib/longhorn2\" is outside the allowed mounts (/var/lib/longhorn)",
-            "disk \"scratch\": path \"/var/lib/longhorn/../../../tmp\"",
-            "options: [bind, rshared, rw]",
+            "disk \"data2\": path \"/mnt/data2\" is on Talos's read-only root filesystem",
+            "disk \"scratch\": path \"/var/lib/longhorn/../../../tmp\" is on the tmpfs /tmp",
+            "a Talos UserVolumeConfig",
         ],
     );
     assert!(
@@ -224,7 +224,7 @@ async fn longhorn_node_disks_over_the_wire() {
     assert_allowed(&resp);
     assert_eq!(
         resp["warnings"][0],
-        "node worker-2 disk legacy: existing path \"/mnt/sdb\" is outside the allowed mounts"
+        "node worker-2 disk legacy: existing path \"/mnt/sdb\" fails or loses data on Talos"
     );
 }
 
@@ -261,7 +261,7 @@ async fn setting_and_pods_over_the_wire() {
     assert_denied(
         &review(&app, "/validate", "setting-update-data-path-bad").await,
         &[
-            "Longhorn setting \"default-data-path\": value \"/var/mnt/longhorn/\" is outside the allowed mounts",
+            "Longhorn setting \"default-data-path\": value \"/mnt/longhorn/\" is on Talos's read-only root filesystem",
         ],
     );
     assert_allowed(&review(&app, "/validate", "pod-create-longhorn-manager").await);
@@ -277,38 +277,45 @@ async fn setting_and_pods_over_the_wire() {
 
 #[tokio::test]
 async fn default_disks_annotation_over_the_wire() {
-    // kubectl annotate on a node labelled create-default-disk=config.
+    // kubectl annotate on a node labelled create-default-disk=config. Without a machine
+    // config /var/mnt/longhorn is taken for a user volume; /mnt/ssd is on the read-only root.
     let resp = review(&app(), "/validate", "knode-update-default-disks-bad").await;
     assert_denied(
         &resp,
         &[
             "Kubernetes node \"worker-1\": annotation node.longhorn.io/default-disks-config",
-            "has 2 disk problems:",
-            "disk \"[0]\": path \"/var/mnt/longhorn\" is outside the allowed mounts (/var/lib/longhorn)",
-            "disk \"fast-ssd\": path \"/mnt/ssd\"",
-            "a Talos UserVolumeConfig named longhorn",
+            "has 1 disk problem:",
+            "disk \"fast-ssd\": path \"/mnt/ssd\" is on Talos's read-only root filesystem",
+            "UserVolumeConfig, name: ssd",
         ],
     );
-    // With the user volume allowed, only the second disk is left.
+    // A path vouched for on that node (not a Talos node, say) is allowed.
     let cfg = Config::from_yaml(
-        "allowedMounts: [{path: /var/lib/longhorn}, {path: /var/mnt/longhorn}]",
+        "nodes: {worker-1: {allowedMounts: [{path: /mnt/ssd}]}}",
         "t",
     )
     .unwrap();
     let app = app_with(cfg, Hugepages::Known(0));
-    let resp = review(&app, "/validate", "knode-update-default-disks-bad").await;
-    assert_denied(&resp, &["has 1 disk problem:", "disk \"fast-ssd\""]);
+    assert_allowed(&review(&app, "/validate", "knode-update-default-disks-bad").await);
 }
 
 #[tokio::test]
-async fn user_volume_config_allows_var_mnt() {
-    let cfg = Config::from_yaml(
-        "allowedMounts: [{path: /var/lib/longhorn}, {path: /var/mnt/longhorn}]",
-        "t",
-    )
-    .unwrap();
+async fn var_mnt_is_a_user_volume_unless_the_machine_config_says_otherwise() {
+    use longhorn_talos_guard::host::Layout;
+    // No machine config: /var/mnt/<name> is taken for a user volume (Longhorn's 1.10+ page).
+    assert_allowed(&review(&app(), "/validate", "setting-create-data-path-good").await);
+    let cfg = Config {
+        host: Some(Layout::default()),
+        ..Config::default()
+    };
     let app = app_with(cfg, Hugepages::Known(0));
-    assert_allowed(&review(&app, "/validate", "setting-update-data-path-bad").await);
+    let resp = review(&app, "/validate", "knode-update-default-disks-bad").await;
+    // A known config without a volume "longhorn": a plain folder on EPHEMERAL (a warning).
+    assert_eq!(
+        resp["warnings"][0],
+        "node worker-1 disk [0]: \"/var/mnt/longhorn\" is on EPHEMERAL (system disk, wiped by talosctl reset)",
+        "{resp}"
+    );
 }
 
 #[tokio::test]

@@ -181,7 +181,11 @@ fn each_defective_extra_mount_gets_its_own_error() {
     assert!(findings[0].message.contains("extraMounts[0]"));
     // siderolabs/talos#11441: Talos creates the source first; on the read-only root the
     // kubelet service does not start.
-    assert!(findings[1].message.contains("the kubelet service does not start"));
+    assert!(
+        findings[1]
+            .message
+            .contains("the kubelet service does not start")
+    );
     assert!(findings[2].message.contains("read-only"));
     assert!(findings[2].message.contains("extraMounts[1]"));
     // rbind is kept in the fix of an rbind mount.
@@ -205,10 +209,22 @@ fn no_volume_of_its_own_is_a_note() {
     let f = only(&findings, codes::NO_DATA_LOCATION);
     assert_eq!(f.severity, Severity::Note);
     assert_eq!(f.file, "legacy-no-mount.yaml");
-    assert!(f.message.contains("/var/lib/longhorn, on the EPHEMERAL partition"));
+    assert!(
+        f.message
+            .contains("/var/lib/longhorn, on the EPHEMERAL partition")
+    );
     // Talos 1.9 (this fixture's installer) has no user volumes: the guide's extraMount is the fix shown.
-    assert!(f.message.contains("Talos before 1.10 has no user volumes"), "{}", f.message);
-    assert!(f.fix.as_deref().unwrap().contains("destination: /var/lib/longhorn"));
+    assert!(
+        f.message.contains("Talos before 1.10 has no user volumes"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .contains("destination: /var/lib/longhorn")
+    );
     assert_eq!(talos::exit_code(&findings), 0);
 }
 
@@ -877,7 +893,11 @@ fn mounts_yaml_round_trips_through_the_webhook_config() {
 fn a_config_without_volumes_still_lists_longhorns_own_path() {
     let yaml = talos::mounts_config_yaml(&talos::derive_mounts(&load(&["legacy-no-mount.yaml"])));
     let config = Config::from_yaml(&yaml, "derived").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let got: Vec<&str> = config.allowed_mounts.iter().map(|m| m.path.as_str()).collect();
+    let got: Vec<&str> = config
+        .allowed_mounts
+        .iter()
+        .map(|m| m.path.as_str())
+        .collect();
     assert_eq!(got, ["/var/lib/longhorn"], "{yaml}");
 }
 

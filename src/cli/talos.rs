@@ -102,12 +102,6 @@ fn mounts(files: &[PathBuf], format: OutputFormat) -> anyhow::Result<u8> {
             .collect();
         emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
     }
-    if mounts.is_empty() {
-        eprintln!(
-            "no host path is mounted into the kubelet by these files (no extraMounts, no user volumes)"
-        );
-        return Ok(1);
-    }
     if format == OutputFormat::Text {
         emit(&talos::mounts_config_yaml(&mounts))?;
     }

@@ -52,10 +52,14 @@ pub fn data_path(raw: &str, mounts: &[AllowedMount], layout: Option<&Layout>) ->
         Place::KernelFs => DataPath::Unusable(PathProblem::KernelFs),
         Place::LonghornData | Place::AssumedVolume { .. } => DataPath::Usable,
         Place::Volume(v) => match v.volume_type {
-            Some(VolumeType::Directory) => DataPath::Ephemeral(EphemeralWhy::DirectoryVolume(v.name)),
+            Some(VolumeType::Directory) => {
+                DataPath::Ephemeral(EphemeralWhy::DirectoryVolume(v.name))
+            }
             _ => DataPath::Usable,
         },
-        Place::UndeclaredVolume { name } => DataPath::Ephemeral(EphemeralWhy::UndeclaredVolume(name)),
+        Place::UndeclaredVolume { name } => {
+            DataPath::Ephemeral(EphemeralWhy::UndeclaredVolume(name))
+        }
         Place::Ephemeral => DataPath::Ephemeral(EphemeralWhy::Folder),
     }
 }

@@ -59,7 +59,11 @@ pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
             path,
             ..
         } => {
-            let noun = if violations.len() == 1 { "disk" } else { "disks" };
+            let noun = if violations.len() == 1 {
+                "disk"
+            } else {
+                "disks"
+            };
             object_denial(
                 &format!(
                     "{} {} {noun} on the EPHEMERAL partition:",
@@ -71,16 +75,12 @@ pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
             )
         }
         Problem::Hugepages { node, need, .. } => hugepages_denial(node, &items(), *need),
-        Problem::PodHostPath {
-            namespace, pod, ..
-        } => object_denial(
+        Problem::PodHostPath { namespace, pod, .. } => object_denial(
             &format!("pod {namespace}/{pod}: host paths that fail on Talos:"),
             &items(),
             &pod_fix(violations, layout),
         ),
-        Problem::PodTmpfs {
-            namespace, pod, ..
-        } => object_denial(
+        Problem::PodTmpfs { namespace, pod, .. } => object_denial(
             &format!("pod {namespace}/{pod}: host paths on a tmpfs:"),
             &items(),
             &format!(
@@ -198,7 +198,11 @@ pub fn short(v: &Violation) -> String {
             node, disk, path, ..
         } => disk_item_short(node, disk, path),
         Problem::DiskEphemeral {
-            source, node, disk, path, ..
+            source,
+            node,
+            disk,
+            path,
+            ..
         } => warning(match source {
             DiskSource::Setting => format!(
                 "Longhorn setting {node}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
@@ -318,16 +322,22 @@ fn describe(problem: &PathProblem) -> String {
     match problem {
         PathProblem::Invalid(why) => format!("is not usable: {why}"),
         PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
-        PathProblem::ReadOnlyRoot => "is on Talos's read-only root filesystem: Longhorn cannot create \
+        PathProblem::ReadOnlyRoot => {
+            "is on Talos's read-only root filesystem: Longhorn cannot create \
 longhorn-disk.cfg there, so a disk there never becomes Ready"
-            .into(),
+                .into()
+        }
         PathProblem::Tmpfs(mount) => format!(
             "is on the tmpfs {mount}: everything Longhorn writes there is gone at the next reboot, with no error"
         ),
-        PathProblem::DevFs => "is inside /dev, which holds device nodes, not data (a V2 block disk \
+        PathProblem::DevFs => {
+            "is inside /dev, which holds device nodes, not data (a V2 block disk \
 needs diskType: block)"
-            .into(),
-        PathProblem::KernelFs => "is inside a kernel filesystem (/proc or /sys), which cannot hold data".into(),
+                .into()
+        }
+        PathProblem::KernelFs => {
+            "is inside a kernel filesystem (/proc or /sys), which cannot hold data".into()
+        }
         PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
 (ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
             .into(),
@@ -428,7 +438,10 @@ fn path_fix(
         }
         fix.push_str(text);
     };
-    if problems.iter().any(|p| matches!(p, PathProblem::Invalid(_))) {
+    if problems
+        .iter()
+        .any(|p| matches!(p, PathProblem::Invalid(_)))
+    {
         add("Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.");
     }
     if problems.iter().any(|p| matches!(p, PathProblem::NotDevice)) {
@@ -444,11 +457,20 @@ fn disks_denial(subject: &str, items: &[String], fix: &str) -> String {
     } else {
         "problems"
     };
-    object_denial(&format!("{subject} {} disk {noun}:", items.len()), items, fix)
+    object_denial(
+        &format!("{subject} {} disk {noun}:", items.len()),
+        items,
+        fix,
+    )
 }
 
 /// The denial for a Longhorn node with disk paths that fail on Talos.
-pub fn node_denial(node: &str, items: &[String], problems: &[&PathProblem], example: &str) -> String {
+pub fn node_denial(
+    node: &str,
+    items: &[String],
+    problems: &[&PathProblem],
+    example: &str,
+) -> String {
     disks_denial(
         &subject(DiskSource::LonghornNode, node),
         items,
@@ -611,7 +633,10 @@ fn pod_fix(violations: &[Violation], layout: Option<&Layout>) -> String {
         })
         .collect();
     let mut fix = Vec::new();
-    if problems.iter().any(|(_, p)| matches!(p, PodPathProblem::ReadOnlyRoot)) {
+    if problems
+        .iter()
+        .any(|(_, p)| matches!(p, PodPathProblem::ReadOnlyRoot))
+    {
         fix.push(format!(
             "keep host data under /var (e.g. {DATA_PATH}/...) or in a user volume under /var/mnt/<name>: \
 Talos's root filesystem is read-only."
@@ -642,7 +667,10 @@ or make the path visible to the kubelet with {} (its source is on /var, which Ta
             ));
         }
     }
-    if problems.iter().any(|(_, p)| matches!(p, PodPathProblem::Invalid(_))) {
+    if problems
+        .iter()
+        .any(|(_, p)| matches!(p, PodPathProblem::Invalid(_)))
+    {
         fix.push("Write every hostPath as an absolute path.".to_string());
     }
     fix.join(" ")

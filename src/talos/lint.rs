@@ -7,12 +7,14 @@ use serde::Serialize;
 
 use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
 use crate::base::HostPath;
-use crate::host::{self, Place};
 use crate::base::longhorn::{
     DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES, V2_MODULES,
     hugepages_for,
 };
-use crate::base::talos::{extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name};
+use crate::base::talos::{
+    extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
+};
+use crate::host::{self, Place};
 
 /// The stable finding codes.
 ///

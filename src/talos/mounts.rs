@@ -56,7 +56,7 @@ pub enum MountOrigin {
         /// Its name.
         name: String,
         /// `partition`, `disk`, `directory` (on EPHEMERAL) or `mounted`.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "volumeType", skip_serializing_if = "Option::is_none")]
         volume_type: Option<VolumeType>,
     },
     /// Longhorn's own default data and control path, which its pods mount

@@ -1,6 +1,7 @@
 //! The scenarios of issue 4, in order. Each drives the pinned kubectl and
 //! asserts what a user sees: the exit status, stdout and stderr.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use serde_json::Value;
 
 use super::Env;
 use super::common::LONGHORN_LABELS;
@@ -245,7 +247,9 @@ pub fn privileged_pod_only_in_longhorn_namespace(env: &mut Env) {
             "{}pod longhorn-system/bad-hostpath-e2e: host paths that fail on Talos:",
             denied_by("pods.longhorn-talos-guard.io")
         ))
-        .stderr_has("volume \"proc\": hostPath \"/mnt/data\" is on Talos's read-only root filesystem");
+        .stderr_has(
+            "volume \"proc\": hostPath \"/mnt/data\" is on Talos's read-only root filesystem",
+        );
 }
 
 /// Scenario 5: Longhorn nodes: bad disks denied (each named), a good one created; a
@@ -789,7 +793,7 @@ pub fn record_admission_reviews(env: &mut Env) {
     s.step("pod-create", &run, &["validate"]);
     let bad = manager_pod("bad-hostpath-record").replace(
         "{name: proc, hostPath: {path: /proc/}}",
-        "{name: proc, hostPath: {path: /opt/data}}",
+        "{name: proc, hostPath: {path: /mnt/data}}",
     );
     let run = env
         .k
@@ -825,7 +829,7 @@ pub fn record_admission_reviews(env: &mut Env) {
     )
     .ok();
     s.step("lhnode-update-disks", &run, &["validate"]);
-    let run = patch(r#"{"data-1":{"path":"/opt/longhorn"}}"#)
+    let run = patch(r#"{"data-1":{"path":"/mnt/ssd"}}"#)
         .failed()
         .stderr_has(&denied_by("nodes.longhorn-talos-guard.io"));
     s.step("lhnode-update-bad-disk", &run, &["validate"]);
@@ -840,7 +844,7 @@ pub fn record_admission_reviews(env: &mut Env) {
         .k
         .with_manifest(
             &["create", "--dry-run=server"],
-            &setting("default-data-path", "/opt/longhorn"),
+            &setting("default-data-path", "/mnt/ssd"),
         )
         .failed()
         .stderr_has(&denied_by("settings.longhorn-talos-guard.io"));
@@ -889,4 +893,97 @@ pub fn record_admission_reviews(env: &mut Env) {
     let summary = s.finish();
     recorder.uninstall(env);
     eprint!("e2e: recorded bodies:\n{summary}");
+}
+
+/// A pod of the Longhorn pod corpus (tests/fixtures/longhorn-pods/), made
+/// creatable without a controller-manager: no ServiceAccount, no token.
+fn corpus_pod(file: &str, name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/longhorn-pods")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut pod: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    pod["metadata"]["name"] = Value::from(name);
+    let spec = pod["spec"].as_object_mut().expect("a pod spec");
+    spec.remove("serviceAccountName");
+    spec.insert("automountServiceAccountToken".into(), Value::Bool(false));
+    pod.to_string()
+}
+
+/// Scenario 11: the guard started with the Talos 1.10+ layout Longhorn's docs
+/// give (a UserVolumeConfig named longhorn, default-data-path /var/mnt/longhorn)
+/// admits Longhorn's own pods (which still mount /var/lib/longhorn), denies a
+/// disk on the read-only root and warns about a /var/mnt folder with no volume.
+pub fn talos_user_volume_layout(env: &mut Env) {
+    let layout = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml");
+    let tls = env.cp.dir.path().join("guard-tls");
+    let (tls_s, layout_s) = (tls.to_string_lossy(), layout.to_string_lossy());
+    let guard = Guard::start_with(
+        "guard-talos-layout",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-dir",
+            &tls_s,
+            "--talos-config",
+            &layout_s,
+        ],
+        &env.cp.kubeconfig,
+        &env.cp.log_dir(),
+    );
+    let addr = guard.addr;
+    env.guard = Some(guard);
+    let ca = std::fs::read(tls.join("ca.crt")).expect("read the guard's ca.crt");
+    env.install_webhooks(&addr.to_string(), &ca, false);
+    // The ServiceAccount `default` of the namespace exists since scenario 4.
+
+    // Longhorn v1.12.1's own pods: manager (DaemonSet template), instance-manager, engine image.
+    for (file, name) in [
+        ("v1.12/longhorn-manager.yaml", "longhorn-manager-e2e-layout"),
+        (
+            "v1.12/instance-manager-v1.yaml",
+            "instance-manager-e2e-layout",
+        ),
+        ("v1.12/engine-image.yaml", "engine-image-e2e-layout"),
+    ] {
+        env.k
+            .with_manifest(&["create", "-n", NS], &corpus_pod(file, name))
+            .ok()
+            .stdout_has(&format!("pod/{name} created"))
+            .stderr_lacks("Warning");
+    }
+
+    let ro = PathProblem::ReadOnlyRoot;
+    let message = messages::node_denial(
+        "e2e-layout-bad",
+        &[messages::disk_item("ssd", "/mnt/ssd", &ro)],
+        &[&ro],
+        "/mnt/ssd",
+    );
+    env.k
+        .with_manifest(
+            &["create"],
+            &longhorn_node("e2e-layout-bad", &[("ssd", "/mnt/ssd")]),
+        )
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}{message}",
+            denied_by("nodes.longhorn-talos-guard.io")
+        ));
+    env.k
+        .with_manifest(
+            &["create"],
+            &longhorn_node("e2e-layout-good", &[("longhorn", "/var/mnt/longhorn/")]),
+        )
+        .ok()
+        .stderr_lacks("Warning");
+    env.k
+        .with_manifest(
+            &["create"],
+            &longhorn_node("e2e-layout-folder", &[("fast", "/var/mnt/fast")]),
+        )
+        .ok()
+        .stderr_has("Warning: node e2e-layout-folder disk fast: \"/var/mnt/fast\" is on EPHEMERAL");
 }

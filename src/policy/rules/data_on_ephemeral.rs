@@ -60,7 +60,10 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 return Outcome::default();
             };
             let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
-            let Some(value) = setting.value.as_deref().filter(|_| name == DEFAULT_DATA_PATH_SETTING)
+            let Some(value) = setting
+                .value
+                .as_deref()
+                .filter(|_| name == DEFAULT_DATA_PATH_SETTING)
             else {
                 return Outcome::default();
             };

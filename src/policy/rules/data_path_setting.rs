@@ -2,8 +2,8 @@
 //! the default disk of every node) must not be where a disk fails or loses
 //! its data on Talos. An unchanged bad value only warns.
 
-use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
 use crate::base::Mode;
+use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
 use crate::policy::registry::{Outcome, Rule, no_facts};

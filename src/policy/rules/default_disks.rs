@@ -12,12 +12,12 @@
 
 use serde::Deserialize;
 
-use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
 use crate::base::Mode;
+use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
 use crate::config::Config;
+use crate::policy::Subject;
 use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::objects::KubeNode;
-use crate::policy::Subject;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};

@@ -7,8 +7,8 @@ use json_patch::{AddOperation, PatchOperation};
 use serde_json::{Map, Value};
 
 use super::longhorn_namespace;
-use crate::base::longhorn::NAMESPACE_LABELS;
 use crate::base::Mode;
+use crate::base::longhorn::NAMESPACE_LABELS;
 use crate::config::Config;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};

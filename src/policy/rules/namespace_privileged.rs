@@ -4,8 +4,8 @@
 
 use super::longhorn_namespace;
 use crate::base::Level;
-use crate::base::longhorn::PSA_PREFIX;
 use crate::base::Mode;
+use crate::base::longhorn::PSA_PREFIX;
 use crate::config::Config;
 use crate::policy::registry::{Outcome, Rule, no_facts};
 use crate::policy::{

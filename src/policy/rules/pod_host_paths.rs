@@ -85,15 +85,17 @@ pub(crate) fn longhorn_pod<'r>(
 fn kubelet_certainly_lacks(path: &HostPath, place: &Place, cfg: &Config) -> bool {
     let writable_area = matches!(
         place,
-        Place::Ephemeral
-            | Place::LonghornData
-            | Place::Volume(_)
-            | Place::UndeclaredVolume { .. }
+        Place::Ephemeral | Place::LonghornData | Place::Volume(_) | Place::UndeclaredVolume { .. }
     );
     writable_area && host::kubelet_sees(path, cfg.host.as_ref()) == Some(false)
 }
 
-fn problem_of(pod: &Pod, volume: &Volume, cfg: &Config, mounts: &[AllowedMount]) -> Vec<PodPathProblem> {
+fn problem_of(
+    pod: &Pod,
+    volume: &Volume,
+    cfg: &Config,
+    mounts: &[AllowedMount],
+) -> Vec<PodPathProblem> {
     let Some(host) = &volume.host_path else {
         return Vec::new();
     };
@@ -118,7 +120,11 @@ fn problem_of(pod: &Pod, volume: &Volume, cfg: &Config, mounts: &[AllowedMount])
         other => out.push(PodPathProblem::TypeCheckUnseen(other.to_string())),
     }
     for container in pod.spec.all_containers() {
-        for m in container.volume_mounts.iter().filter(|m| m.name == volume.name) {
+        for m in container
+            .volume_mounts
+            .iter()
+            .filter(|m| m.name == volume.name)
+        {
             let sub = m
                 .sub_path
                 .as_deref()

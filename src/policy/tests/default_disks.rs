@@ -70,9 +70,7 @@ fn a_bad_path_in_the_annotation_is_denied_with_every_disk_named() {
     );
     assert!(msg.contains("2 disk problems"), "{msg}");
     assert!(
-        msg.contains(
-            "disk \"fast\": path \"/mnt/ssd\" is on Talos's read-only root filesystem"
-        ),
+        msg.contains("disk \"fast\": path \"/mnt/ssd\" is on Talos's read-only root filesystem"),
         "{msg}"
     );
     assert!(msg.contains("disk \"root\": path \"/\""), "{msg}");

@@ -65,9 +65,17 @@ fn filesystem_path_table() {
         ("/", true, "is / (the whole host)"),
         ("var/lib/longhorn", true, "the path is relative"),
         ("", true, "the path is empty"),
-        ("/mnt/disk1", true, "read-only root filesystem: Longhorn cannot create longhorn-disk.cfg"),
+        (
+            "/mnt/disk1",
+            true,
+            "read-only root filesystem: Longhorn cannot create longhorn-disk.cfg",
+        ),
         ("/mnt/ssd", true, "never becomes Ready"),
-        ("/run/longhorn", true, "tmpfs /run: everything Longhorn writes there is gone at the next reboot"),
+        (
+            "/run/longhorn",
+            true,
+            "tmpfs /run: everything Longhorn writes there is gone at the next reboot",
+        ),
         ("/tmp/x", true, "tmpfs /tmp"),
         ("/dev/sdb", true, "diskType: block"),
         ("/proc/x", true, "kernel filesystem"),
@@ -97,11 +105,19 @@ fn filesystem_path_table() {
 #[test]
 fn ephemeral_paths_warn_by_default_and_deny_when_asked() {
     let cfg = Config::default();
-    for path in ["/var/lib/longhorn2", "/opt/longhorn", "/var/lib/longhorn/../etc"] {
+    for path in [
+        "/var/lib/longhorn2",
+        "/opt/longhorn",
+        "/var/lib/longhorn/../etc",
+    ] {
         let v = create(&[("d1", path, "")], &cfg, &Facts::default());
         assert!(v.allowed(), "{path}: {v:?}");
         assert_eq!(v.flagged_by, ["LTG-W013"], "{path}");
-        assert!(v.warnings[0].contains("is on EPHEMERAL"), "{:?}", v.warnings);
+        assert!(
+            v.warnings[0].contains("is on EPHEMERAL"),
+            "{:?}",
+            v.warnings
+        );
     }
     let strict = Config::from_yaml("policies: {LTG-W013: enforce}", "t").unwrap();
     let msg = create(&[("d1", "/opt/longhorn", "")], &strict, &Facts::default())
@@ -146,14 +162,22 @@ fn a_known_layout_tells_volumes_from_plain_folders() {
     assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
     // Without a machine config, /var/mnt/<name> is taken for a user volume.
     assert_eq!(
-        create(&[("d", "/var/mnt/fast", "")], &Config::default(), &Facts::default()),
+        create(
+            &[("d", "/var/mnt/fast", "")],
+            &Config::default(),
+            &Facts::default()
+        ),
         Verdict::default()
     );
 }
 
 #[test]
 fn the_fix_is_a_user_volume_or_var_lib_longhorn() {
-    let v = create(&[("d1", "/mnt/ssd", "")], &Config::default(), &Facts::default());
+    let v = create(
+        &[("d1", "/mnt/ssd", "")],
+        &Config::default(),
+        &Facts::default(),
+    );
     let msg = v.denial.unwrap();
     assert!(msg.contains("UserVolumeConfig, name: ssd"), "{msg}");
     assert!(msg.contains("use /var/mnt/ssd as the disk path"), "{msg}");
@@ -198,8 +222,11 @@ fn several_violations_in_one_message() {
 
 #[test]
 fn vouched_per_node_paths_are_allowed_on_that_node() {
-    let cfg = Config::from_yaml("nodes: {worker-1: {allowedMounts: [{path: /srv/longhorn}]}}", "t")
-        .unwrap();
+    let cfg = Config::from_yaml(
+        "nodes: {worker-1: {allowedMounts: [{path: /srv/longhorn}]}}",
+        "t",
+    )
+    .unwrap();
     assert!(create(&[("d", "/srv/longhorn/d", "")], &cfg, &Facts::default()).allowed());
     assert!(!create(&[("d", "/srv/other", "")], &cfg, &Facts::default()).allowed());
 }
@@ -398,9 +425,16 @@ fn default_data_path_setting() {
         ),
         "{msg}"
     );
-    assert!(msg.contains("then set default-data-path to /var/mnt/ssd"), "{msg}");
+    assert!(
+        msg.contains("then set default-data-path to /var/mnt/ssd"),
+        "{msg}"
+    );
     // A folder on EPHEMERAL: a warning.
-    let v = judge(setting_request(Operation::Create, "/var/lib/longhorn2/", None));
+    let v = judge(setting_request(
+        Operation::Create,
+        "/var/lib/longhorn2/",
+        None,
+    ));
     assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
     // Unchanged bad value: ratcheted to a warning.
     let v = judge(setting_request(Operation::Update, "/data", Some("/data")));

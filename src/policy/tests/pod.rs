@@ -84,7 +84,11 @@ fn longhorn_manager_like_pod_is_allowed_with_and_without_a_layout() {
             ("longhorn", "/var/lib/longhorn/", ""),
             ("boot", "/boot/", ""),
             ("host", "/", ""),
-            ("csi", "/var/lib/kubelet/plugins/kubernetes.io/csi", "DirectoryOrCreate"),
+            (
+                "csi",
+                "/var/lib/kubelet/plugins/kubernetes.io/csi",
+                "DirectoryOrCreate",
+            ),
             ("modules", "/lib/modules", ""),
             ("log", "/var/lib/longhorn/logs", "DirectoryOrCreate"),
         ],
@@ -104,16 +108,40 @@ fn host_paths_table() {
     let cases: [(&str, &str, &Config, bool, &str); 10] = [
         // talos: / is a read-only squashfs; containerd MkdirAll fails (containerd v2.2
         // internal/cri/opts/spec_linux_opts.go).
-        ("/mnt/ssd", "", &default, true, "CreateContainerError (mkdir /mnt/ssd: read-only file system)"),
-        ("/home/data", "", &default, true, "read-only root filesystem"),
+        (
+            "/mnt/ssd",
+            "",
+            &default,
+            true,
+            "CreateContainerError (mkdir /mnt/ssd: read-only file system)",
+        ),
+        (
+            "/home/data",
+            "",
+            &default,
+            true,
+            "read-only root filesystem",
+        ),
         // Inside a tree Talos ships: may exist, not judged.
         ("/etc/iscsi", "", &default, false, ""),
         ("/var/lib/longhorn2", "", &default, false, ""),
         ("/run/longhorn", "", &default, false, ""),
         // kubernetes pkg/volume/hostpath/host_path.go: typed checks run in the kubelet's namespace.
-        ("/var/lib/longhorn/x", "Directory", &ci, true, "has type Directory, which the kubelet checks"),
+        (
+            "/var/lib/longhorn/x",
+            "Directory",
+            &ci,
+            true,
+            "has type Directory, which the kubelet checks",
+        ),
         ("/var/lib/longhorn/x", "Directory", &default, false, ""),
-        ("/var/lib/longhorn/x", "FileOrCreate", &ci, true, "makes a directory there instead"),
+        (
+            "/var/lib/longhorn/x",
+            "FileOrCreate",
+            &ci,
+            true,
+            "makes a directory there instead",
+        ),
         ("/var/lib/longhorn/x", "DirectoryOrCreate", &ci, false, ""),
         ("relative", "", &default, true, "the path is relative"),
     ];
@@ -126,7 +154,10 @@ fn host_paths_table() {
         assert_eq!(!v.allowed(), denied, "{path} {t}: {v:?}");
         if denied {
             let msg = v.denial.unwrap();
-            assert!(msg.starts_with("pod longhorn-system/longhorn-manager-abcde: "), "{msg}");
+            assert!(
+                msg.starts_with("pod longhorn-system/longhorn-manager-abcde: "),
+                "{msg}"
+            );
             assert!(msg.contains(text), "{path}: {msg}");
         }
     }
@@ -140,7 +171,9 @@ fn a_sub_path_the_kubelet_cannot_see_is_denied() {
         &[("data", "/var/lib/longhorn", "")],
         &[("data", "replicas")],
     );
-    let msg = judge(p.clone(), Operation::Create, &talos_ci()).denial.unwrap();
+    let msg = judge(p.clone(), Operation::Create, &talos_ci())
+        .denial
+        .unwrap();
     assert!(msg.contains("with subPath \"replicas\""), "{msg}");
     assert!(msg.contains("extraMounts"), "{msg}");
     // Unknown layout (the guide's extraMount may be there): not judged.
@@ -162,17 +195,32 @@ fn tmpfs_data_is_a_warning() {
 #[test]
 fn other_namespaces_and_updates_are_untouched() {
     let cfg = Config::default();
-    assert!(judge(pod("default", &[("v", "/home", "")], &[]), Operation::Create, &cfg).allowed());
     assert!(
-        judge(pod("longhorn-system", &[("v", "/home", "")], &[]), Operation::Update, &cfg)
-            .allowed()
+        judge(
+            pod("default", &[("v", "/home", "")], &[]),
+            Operation::Create,
+            &cfg
+        )
+        .allowed()
+    );
+    assert!(
+        judge(
+            pod("longhorn-system", &[("v", "/home", "")], &[]),
+            Operation::Update,
+            &cfg
+        )
+        .allowed()
     );
 }
 
 #[test]
 fn warn_mode() {
     let cfg = Config::from_yaml("policies: {podHostPaths: warn}", "t").unwrap();
-    let v = judge(pod("longhorn-system", &[("v", "/home", "")], &[]), Operation::Create, &cfg);
+    let v = judge(
+        pod("longhorn-system", &[("v", "/home", "")], &[]),
+        Operation::Create,
+        &cfg,
+    );
     assert!(v.allowed());
     assert_eq!(v.warnings.len(), 1);
 }
@@ -181,8 +229,12 @@ fn warn_mode() {
 fn vouched_paths_count_for_unbound_pods_only_on_their_node() {
     let cfg = Config::from_yaml("nodes: {w1: {allowedMounts: [{path: /srv/fast}]}}", "t").unwrap();
     assert!(
-        judge(pod("longhorn-system", &[("v", "/srv/fast/x", "")], &[]), Operation::Create, &cfg)
-            .allowed()
+        judge(
+            pod("longhorn-system", &[("v", "/srv/fast/x", "")], &[]),
+            Operation::Create,
+            &cfg
+        )
+        .allowed()
     );
     let mut bound = pod("longhorn-system", &[("v", "/srv/other", "")], &[]);
     bound.spec.node_name = Some("w1".into());
