@@ -926,3 +926,19 @@ fn mounts_to_entries_keeps_path_and_propagation() {
         ]
     );
 }
+
+#[test]
+fn no_fix_suggests_an_extra_mount_on_the_read_only_root() {
+    // siderolabs/talos#11441: an extraMount source Talos cannot create stops the kubelet.
+    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /mnt/ssd, source: /mnt/ssd, type: bind, options: [bind, rw]}\n";
+    let c = talos::load(&[("ro.yaml".into(), text.into())]).unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    assert!(
+        codes_of(&findings).contains(&codes::SOURCE_ON_READ_ONLY_ROOT),
+        "{findings:#?}"
+    );
+    for f in &findings {
+        let fix = f.fix.as_deref().unwrap_or_default();
+        assert!(!fix.contains("source: /mnt/ssd"), "{}: {fix}", f.code);
+    }
+}

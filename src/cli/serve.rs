@@ -46,8 +46,9 @@ pub struct ServeArgs {
     /// embedded defaults without it.
     #[arg(long, env = "LTG_CONFIG")]
     config: Option<PathBuf>,
-    /// Talos machine config(s) to derive allowedMounts from, reloaded when
-    /// they change; repeatable (merged in order, later wins).
+    /// Talos machine config(s) of the nodes, for the host model (volumes and
+    /// their types, extraMounts, KubeletConfig, version), reloaded when they
+    /// change; repeatable (merged in order, later wins).
     #[arg(long = "talos-config", env = "LTG_TALOS_CONFIG", value_delimiter = ',')]
     talos_config: Vec<PathBuf>,
     /// Largest AdmissionReview body accepted, in bytes (larger ones get 413).

@@ -434,7 +434,12 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
         } else {
             "bind"
         };
-        let fix = Some(extra_mount_fix(i, &fix_path, bind));
+        // Never an extraMount whose source Talos cannot create (the read-only
+        // root, where the kubelet would not start): a user volume instead.
+        let fix = match HostPath::parse(&fix_path).map(|p| host::classify(&p, None)) {
+            Ok(Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. }) => Some(user_volume_fix()),
+            _ => Some(extra_mount_fix(i, &fix_path, bind)),
+        };
         match (&dest, &source) {
             (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
                 Severity::Error,
