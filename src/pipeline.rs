@@ -91,6 +91,18 @@ pub async fn review(
         .await)
 }
 
+/// [`review`] with the facts already known (an offline run, `bench`): the
+/// same decode, rules and encode, with no look-up and no span.
+pub fn review_with(
+    phase: Phase,
+    body: &[u8],
+    cfg: &Config,
+    facts: &Facts,
+) -> Result<Reviewed, ReviewError> {
+    let decoded = admission::decode(body)?;
+    Ok(finish(phase, &decoded, cfg, facts))
+}
+
 async fn reviewed(
     phase: Phase,
     decoded: &Decoded<'_>,
@@ -98,10 +110,44 @@ async fn reviewed(
     source: &dyn NodeFacts,
 ) -> Reviewed {
     let span = tracing::Span::current();
+    if let Some(req) = &decoded.request {
+        span.record("namespace", &*req.namespace);
+        span.record("name", &*req.name);
+        span.record("user", &*req.username);
+    }
+    let facts = match &decoded.request {
+        Some(req) => facts(phase, req, cfg, source).await,
+        None => Facts::default(),
+    };
+    let done = finish(phase, decoded, cfg, &facts);
+    let rules: Vec<&str> = done
+        .verdict
+        .denied_by
+        .iter()
+        .chain(&done.verdict.flagged_by)
+        .copied()
+        .collect();
+    span.record("rules", rules.join(",").as_str());
+    span.record("decision", done.decision);
+    match done.decision {
+        "denied" => tracing::info!(
+            reason = ?done.verdict.denial.as_deref().unwrap_or_default(),
+            "denied"
+        ),
+        "patched" => tracing::info!(operations = done.verdict.patch.len(), "patched"),
+        "warned" => tracing::info!(warnings = ?done.verdict.warnings, "allowed with warnings"),
+        _ if decoded.request.is_none() => {
+            tracing::debug!(group = %decoded.group_kind.0, "kind not handled; allowed")
+        }
+        _ => {}
+    }
+    done
+}
+
+/// The rules on a decoded review with its facts, and the encoded answer.
+fn finish(phase: Phase, decoded: &Decoded<'_>, cfg: &Config, facts: &Facts) -> Reviewed {
     let operation = decoded.operation.as_str();
     let Some(req) = &decoded.request else {
-        tracing::debug!(group = %decoded.group_kind.0, "kind not handled; allowed");
-        span.record("decision", "allowed");
         return Reviewed {
             kind: "other",
             operation,
@@ -110,27 +156,7 @@ async fn reviewed(
             body: admission::encode(&decoded.uid, &Verdict::default()),
         };
     };
-    span.record("namespace", &*req.namespace);
-    span.record("name", &*req.name);
-    span.record("user", &*req.username);
-    let facts = facts(phase, req, cfg, source).await;
-    let (verdict, decision) = judge(phase, req, cfg, &facts);
-    let rules: Vec<&str> = verdict
-        .denied_by
-        .iter()
-        .chain(&verdict.flagged_by)
-        .copied()
-        .collect();
-    span.record("rules", rules.join(",").as_str());
-    span.record("decision", decision);
-    match decision {
-        "denied" => {
-            tracing::info!(reason = ?verdict.denial.as_deref().unwrap_or_default(), "denied")
-        }
-        "patched" => tracing::info!(operations = verdict.patch.len(), "patched"),
-        "warned" => tracing::info!(warnings = ?verdict.warnings, "allowed with warnings"),
-        _ => {}
-    }
+    let (verdict, decision) = judge(phase, req, cfg, facts);
     Reviewed {
         kind: req.subject.kind().as_str(),
         operation,

@@ -15,9 +15,9 @@ use http_body_util::Full;
 use serde::Serialize;
 
 use super::{OutputFormat, emit};
-use longhorn_talos_guard::admission;
 use longhorn_talos_guard::config::Config;
-use longhorn_talos_guard::policy::{self, Facts, Phase};
+use longhorn_talos_guard::pipeline;
+use longhorn_talos_guard::policy::{Facts, Phase};
 
 pub mod load;
 
@@ -122,10 +122,13 @@ pub fn policy(fixture: Fixture, duration: Duration) -> anyhow::Result<PolicyRepo
     let start = Instant::now();
     while start.elapsed() < duration {
         for _ in 0..64 {
-            let decoded = admission::decode(std::hint::black_box(body))?;
-            let request = decoded.request.context("fixture kind is handled")?;
-            let verdict = policy::evaluate(Phase::Validate, &request, &config, &facts);
-            std::hint::black_box(admission::encode(&decoded.uid, &verdict));
+            let done = pipeline::review_with(
+                Phase::Validate,
+                std::hint::black_box(body),
+                &config,
+                &facts,
+            )?;
+            std::hint::black_box(done.body);
         }
         reviews += 64;
     }

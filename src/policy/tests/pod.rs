@@ -240,3 +240,33 @@ fn vouched_paths_count_for_unbound_pods_only_on_their_node() {
     bound.spec.node_name = Some("w1".into());
     assert!(!judge(bound, Operation::Create, &cfg).allowed());
 }
+
+#[test]
+fn on_a_kubelet_config_document_the_fix_names_no_extra_mount() {
+    // siderolabs/talos pkg/machinery/config/types/k8s/kubelet.go @ v1.14.0-rc.1: the
+    // KubeletConfig document has no extraMounts, and .machine.kubelet next to it is refused.
+    let cfg = Config {
+        host: Some(Layout {
+            kubelet_config_document: true,
+            talos_version: Some((1, 14)),
+            ..Layout::default()
+        }),
+        ..Config::default()
+    };
+    let msg = judge(
+        pod(
+            "longhorn-system",
+            &[("v", "/var/lib/longhorn/x", "Directory")],
+            &[],
+        ),
+        Operation::Create,
+        &cfg,
+    )
+    .denial
+    .unwrap();
+    assert!(
+        msg.contains("Talos 1.14's KubeletConfig has no extraMounts"),
+        "{msg}"
+    );
+    assert!(!msg.contains("machine.kubelet.extraMounts"), "{msg}");
+}
