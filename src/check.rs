@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_SETTING_CONFIGMAP, PATH_SETTINGS};
 use crate::config::Config;
 use crate::pipeline;
 use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject};
@@ -38,7 +39,8 @@ pub enum CheckError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Outcome {
-    /// A kind the webhook does not judge (`apiVersion`, `kind`).
+    /// An object the shipped webhooks are not called for (a kind no rule
+    /// reads, or outside their selectors): `apiVersion kind`.
     Ignored {
         /// `apiVersion kind` of the object.
         what: String,
@@ -229,6 +231,32 @@ fn request_for<'v>(
     })
 }
 
+/// True when the shipped webhook configurations (manifests/base/webhooks.yaml)
+/// send a CREATE of this object to the guard: their namespace and object
+/// selectors and match conditions, written out for the offline run (a test
+/// holds the two in step). Objects the API server would never send are not
+/// judged offline either, so CI gives no denial a cluster would not.
+pub fn sent_to_webhook(kind: Kind, object: &Value, namespace: &str, config: &Config) -> bool {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let in_longhorn = namespace == config.longhorn_namespace;
+    match kind {
+        Kind::Namespace => name == config.longhorn_namespace,
+        Kind::Pod
+        | Kind::DaemonSet
+        | Kind::Deployment
+        | Kind::StatefulSet
+        | Kind::ReplicaSet
+        | Kind::Job
+        | Kind::CronJob
+        | Kind::LonghornNode => in_longhorn,
+        Kind::LonghornSetting => in_longhorn && PATH_SETTINGS.contains(&name),
+        Kind::ConfigMap => in_longhorn && name == DEFAULT_SETTING_CONFIGMAP,
+        Kind::KubeNode => {
+            object["metadata"]["labels"][CREATE_DEFAULT_DISK_LABEL].as_str() == Some("config")
+        }
+    }
+}
+
 /// Evaluates one object as the API server would call the webhook for a
 /// CREATE: the mutating webhook first, then validation of the mutated
 /// object, through the same pipeline as the webhook.
@@ -236,16 +264,20 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
     let api_version = object["apiVersion"].as_str().unwrap_or("");
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let kind_name = object["kind"].as_str().unwrap_or("");
+    let ignored = || Outcome::Ignored {
+        what: format!(
+            "{} {}",
+            object["apiVersion"].as_str().unwrap_or("?"),
+            object["kind"].as_str().unwrap_or("?")
+        ),
+    };
     let Some(kind) = Kind::from_group_kind(group, kind_name) else {
-        return Outcome::Ignored {
-            what: format!(
-                "{} {}",
-                object["apiVersion"].as_str().unwrap_or("?"),
-                object["kind"].as_str().unwrap_or("?")
-            ),
-        };
+        return ignored();
     };
     let (mut object, namespace) = as_created(object, kind_name, default_namespace);
+    if !sent_to_webhook(kind, &object, &namespace, config) {
+        return ignored();
+    }
     let unsendable = |e: String| Outcome::Judged {
         denial: Some(format!("the API server would not send this object: {e}")),
         warnings: vec![],
@@ -373,7 +405,7 @@ pub fn render(results: &[ObjectResult]) -> String {
         .map(|k| format!("{k} x{}", ignored.iter().filter(|i| *i == k).count()))
         .collect();
     out.push_str(&format!(
-        "{} {}: {denied} denied, {allowed} allowed, {} not judged by the webhook{}\n",
+        "{} {}: {denied} denied, {allowed} allowed, {} not sent to the webhook{}\n",
         results.len(),
         if results.len() == 1 {
             "object"

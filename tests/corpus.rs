@@ -157,6 +157,52 @@ async fn every_longhorn_pod_is_admitted_on_every_talos_layout() {
     assert!(judged >= 3 * 22 * 2 * 6, "{judged} cases");
 }
 
+/// The pod as the template of a controller of `kind` (what Longhorn's chart
+/// and manager ship as DaemonSets and Deployments).
+fn as_template(kind: &str, pod: &Value) -> Value {
+    let (api_version, spec) = match kind {
+        "CronJob" => (
+            "batch/v1",
+            json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec": pod["spec"]}}}}),
+        ),
+        "Job" => ("batch/v1", json!({"template": {"spec": pod["spec"]}})),
+        _ => (
+            "apps/v1",
+            json!({"selector": {}, "template": {"spec": pod["spec"]}}),
+        ),
+    };
+    json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": pod["metadata"]["name"], "namespace": "longhorn-system"},
+        "spec": spec
+    })
+}
+
+#[test]
+fn every_longhorn_pod_template_is_admitted_on_every_talos_layout() {
+    let configs = configs();
+    for (name, pod) in pods() {
+        for kind in ["DaemonSet", "Deployment", "StatefulSet", "Job", "CronJob"] {
+            let controller = as_template(kind, &pod);
+            for (layout, config) in &configs {
+                match check::check_object(&controller, config, "longhorn-system") {
+                    Outcome::Judged {
+                        denial, warnings, ..
+                    } => {
+                        assert_eq!(denial, None, "{kind} of {name} under {layout}");
+                        assert!(
+                            warnings.is_empty(),
+                            "{kind} of {name} under {layout}: {warnings:?}"
+                        );
+                    }
+                    other => panic!("{kind} of {name} under {layout}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn the_corpus_holds_the_host_paths_longhorn_hard_codes() {
     // FACTS "Where data lands on a Talos node": Longhorn 1.10 to 1.12 mount these whatever

@@ -167,7 +167,7 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
 
     // 2a runs first: a create can only be denied before the namespace exists.
-    let list: [Scenario; 14] = [
+    let list: [Scenario; 15] = [
         (
             "2a apply enforce=baseline denied (create)",
             scenarios::apply_baseline_denied_on_create,
@@ -221,6 +221,10 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
             "11 Talos 1.10+ user-volume layout: Longhorn's pods admitted, disks judged",
             scenarios::talos_user_volume_layout,
         ),
+        (
+            "12 helm-style install: default-setting ConfigMap and pod templates judged",
+            scenarios::helm_style_install,
+        ),
     ];
     let mut failed = Vec::new();
     for (name, scenario) in list {
@@ -272,9 +276,9 @@ fn shipped_webhooks_spell_out_every_default() {
     for doc in &docs {
         for hook in &doc.webhooks {
             let policy = match hook.name.as_str() {
-                "pods.longhorn-talos-guard.io" | "default-disks.longhorn-talos-guard.io" => {
-                    "Ignore"
-                }
+                "pods.longhorn-talos-guard.io"
+                | "pod-controllers.longhorn-talos-guard.io"
+                | "default-disks.longhorn-talos-guard.io" => "Ignore",
                 _ => "Fail",
             };
             assert_eq!(hook.side_effects.as_deref(), Some("None"), "{}", hook.name);
@@ -309,6 +313,8 @@ fn shipped_webhooks_spell_out_every_default() {
             "ValidatingWebhookConfiguration/nodes.longhorn-talos-guard.io",
             "ValidatingWebhookConfiguration/settings.longhorn-talos-guard.io",
             "ValidatingWebhookConfiguration/default-disks.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/default-settings.longhorn-talos-guard.io",
+            "ValidatingWebhookConfiguration/pod-controllers.longhorn-talos-guard.io",
         ]
     );
 }

@@ -419,7 +419,7 @@ fn assert_webhooks(r: &Rendered, longhorn_ns: &str) {
         .as_ref()
         .expect("ports")[0];
     let all = hooks(r);
-    assert_eq!(all.len(), 6, "six webhooks");
+    assert_eq!(all.len(), 8, "eight webhooks");
     for hook in &all {
         let svc = hook
             .client

@@ -10,6 +10,19 @@ pub const DATA_PATH: &str = "/var/lib/longhorn";
 /// The setting holding the data path of default disks.
 pub const DEFAULT_DATA_PATH_SETTING: &str = "default-data-path";
 
+/// The setting of Longhorn 1.13 that moves the control files (engine
+/// binaries, sockets, logs) out of `/var/lib/longhorn`.
+pub const DEFAULT_CONTROL_PATH_SETTING: &str = "default-control-path";
+
+/// The settings whose value is a host path the guard judges like a disk path.
+pub const PATH_SETTINGS: [&str; 2] = [DEFAULT_DATA_PATH_SETTING, DEFAULT_CONTROL_PATH_SETTING];
+
+/// The ConfigMap Longhorn's Helm chart writes `defaultSettings` into.
+pub const DEFAULT_SETTING_CONFIGMAP: &str = "longhorn-default-setting";
+
+/// The key of that ConfigMap Longhorn reads: a flat YAML map of settings.
+pub const DEFAULT_SETTING_KEY: &str = "default-setting.yaml";
+
 /// The node label that makes Longhorn read [`DEFAULT_DISKS_ANNOTATION`] (value `config`).
 pub const CREATE_DEFAULT_DISK_LABEL: &str = "node.longhorn.io/create-default-disk";
 

@@ -103,10 +103,32 @@ macro_rules! kinds {
     };
 }
 
+impl<'a> Subject<'a> {
+    /// The controller kind and its objects, when the subject is a pod controller.
+    pub fn pod_controller(&self) -> Option<(&'static str, &Pair<objects::PodController<'a>>)> {
+        match self {
+            Subject::DaemonSet(p) => Some(("DaemonSet", p)),
+            Subject::Deployment(p) => Some(("Deployment", p)),
+            Subject::StatefulSet(p) => Some(("StatefulSet", p)),
+            Subject::ReplicaSet(p) => Some(("ReplicaSet", p)),
+            Subject::Job(p) => Some(("Job", p)),
+            Subject::CronJob(p) => Some(("CronJob", p)),
+            _ => None,
+        }
+    }
+}
+
 kinds! {
     Namespace => ("", "Namespace", "Namespace", Namespace),
     Pod => ("", "Pod", "Pod", Pod),
     LonghornNode => ("longhorn.io", "Node", "nodes.longhorn.io", LonghornNode),
     LonghornSetting => ("longhorn.io", "Setting", "settings.longhorn.io", Setting),
     KubeNode => ("", "Node", "Node", KubeNode),
+    ConfigMap => ("", "ConfigMap", "ConfigMap", ConfigMap),
+    DaemonSet => ("apps", "DaemonSet", "DaemonSet", PodController),
+    Deployment => ("apps", "Deployment", "Deployment", PodController),
+    StatefulSet => ("apps", "StatefulSet", "StatefulSet", PodController),
+    ReplicaSet => ("apps", "ReplicaSet", "ReplicaSet", PodController),
+    Job => ("batch", "Job", "Job", PodController),
+    CronJob => ("batch", "CronJob", "CronJob", PodController),
 }

@@ -195,6 +195,76 @@ pub struct Setting<'a> {
     pub value: Option<Str<'a>>,
 }
 
+/// A core/v1 ConfigMap: Longhorn's `longhorn-default-setting` is the one read.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct ConfigMap<'a> {
+    /// Its metadata.
+    #[serde(default, borrow)]
+    pub metadata: Meta<'a>,
+    /// `data`.
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub data: BTreeMap<Str<'a>, Str<'a>>,
+}
+
+/// A pod controller (DaemonSet, Deployment, StatefulSet, ReplicaSet, Job,
+/// CronJob), reduced to its pod template.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PodController<'a> {
+    /// Its metadata.
+    #[serde(default, borrow)]
+    pub metadata: Meta<'a>,
+    /// `spec`.
+    #[serde(default, borrow)]
+    pub spec: ControllerSpec<'a>,
+}
+
+/// The part of a controller's spec that holds the pod template.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerSpec<'a> {
+    /// `spec.template` (every controller but CronJob).
+    #[serde(default, borrow)]
+    pub template: Option<PodTemplate<'a>>,
+    /// `spec.jobTemplate` (CronJob).
+    #[serde(default, borrow)]
+    pub job_template: Option<JobTemplate<'a>>,
+}
+
+/// `spec.jobTemplate` of a CronJob.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct JobTemplate<'a> {
+    /// `spec.jobTemplate.spec`.
+    #[serde(default, borrow)]
+    pub spec: JobSpec<'a>,
+}
+
+/// `spec.jobTemplate.spec` of a CronJob: a Job's spec.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct JobSpec<'a> {
+    /// `spec.jobTemplate.spec.template`.
+    #[serde(default, borrow)]
+    pub template: Option<PodTemplate<'a>>,
+}
+
+/// A pod template.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PodTemplate<'a> {
+    /// `template.spec`.
+    #[serde(default, borrow)]
+    pub spec: PodSpec<'a>,
+}
+
+impl<'a> PodController<'a> {
+    /// The pod spec its pods are made from.
+    pub fn pod_spec(&self) -> Option<&PodSpec<'a>> {
+        match (&self.spec.template, &self.spec.job_template) {
+            (Some(t), _) => Some(&t.spec),
+            (None, Some(j)) => j.spec.template.as_ref().map(|t| &t.spec),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A core/v1 Pod, reduced to its host path volumes and mounts.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Pod<'a> {

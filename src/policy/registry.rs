@@ -32,9 +32,9 @@ pub struct Rule {
     pub kinds: &'static [Kind],
     /// The operations it reads.
     pub operations: &'static [Operation],
-    /// Username prefixes whose requests this rule only warns about, even in
-    /// `enforce` mode (the nodes' own requests, say).
-    pub warn_only_users: &'static [&'static str],
+    /// Users whose requests this rule only warns about, even in `enforce`
+    /// mode (the nodes' own requests, Longhorn's own service accounts).
+    pub warn_only: fn(&str, &Config) -> bool,
     /// The cluster facts it needs for a request, looked up before [`Rule::check`].
     pub facts: fn(&Request<'_>, &Config) -> Vec<FactQuery>,
     /// The check itself: pure, no I/O.
@@ -58,6 +58,29 @@ pub struct Outcome {
     pub patch: Vec<PatchOperation>,
 }
 
+/// For rules that deny whoever writes.
+pub fn nobody(_: &str, _: &Config) -> bool {
+    false
+}
+
+/// The service accounts of the Longhorn namespace (longhorn-manager and the
+/// other Longhorn components): their Setting and Node writes follow from
+/// objects a person wrote and the guard judged (the `longhorn-default-setting`
+/// ConfigMap, the Node's annotation); a denial there would only crash-loop the
+/// manager, so they are warned, never denied.
+pub fn longhorn_itself(username: &str, cfg: &Config) -> bool {
+    username
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(ns, _)| ns == cfg.longhorn_namespace)
+}
+
+/// The nodes' own requests (the kubelet registering its node with
+/// `--node-labels`), and Longhorn's own service accounts.
+pub fn nodes_and_longhorn(username: &str, cfg: &Config) -> bool {
+    username.starts_with("system:node:") || longhorn_itself(username, cfg)
+}
+
 /// For rules that need no cluster fact.
 pub fn no_facts(_: &Request<'_>, _: &Config) -> Vec<FactQuery> {
     Vec::new()
@@ -70,6 +93,7 @@ pub static RULES: &[&Rule] = &[
     &rules::node_disk_paths::RULE,
     &rules::data_path_setting::RULE,
     &rules::default_disks::RULE,
+    &rules::default_setting_configmap::RULE,
     &rules::data_on_ephemeral::RULE,
     &rules::v2_hugepages::RULE,
     &rules::pod_host_paths::RULE,
@@ -117,7 +141,7 @@ impl Default for Config {
 /// The mode `rule` runs in for a request by `username`.
 pub fn mode(rule: &Rule, cfg: &Config, username: &str) -> Mode {
     match cfg.policies.mode(rule.id) {
-        Mode::Enforce if rule.warn_only_users.iter().any(|p| username.starts_with(p)) => Mode::Warn,
+        Mode::Enforce if (rule.warn_only)(username, cfg) => Mode::Warn,
         m => m,
     }
 }

@@ -7,7 +7,7 @@
 use crate::base::HostPath;
 use crate::base::longhorn::{
     CREATE_DEFAULT_DISK_LABEL as LABEL, DATA_PATH, DEFAULT_DISKS_ANNOTATION as ANNOTATION,
-    HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
+    DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
 };
 use crate::base::quantity::format_bytes;
 use crate::base::talos::{extra_mount_inline, suggest_volume_name, volume_mount_point};
@@ -75,13 +75,29 @@ pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
             )
         }
         Problem::Hugepages { node, need, .. } => hugepages_denial(node, &items(), *need),
-        Problem::PodHostPath { namespace, pod, .. } => object_denial(
-            &format!("pod {namespace}/{pod}: host paths that fail on Talos:"),
+        Problem::PodHostPath {
+            owner,
+            namespace,
+            pod,
+            ..
+        } => object_denial(
+            &format!(
+                "{}: host paths that fail on Talos:",
+                pod_subject(*owner, namespace, pod)
+            ),
             &items(),
             &pod_fix(violations, layout),
         ),
-        Problem::PodTmpfs { namespace, pod, .. } => object_denial(
-            &format!("pod {namespace}/{pod}: host paths on a tmpfs:"),
+        Problem::PodTmpfs {
+            owner,
+            namespace,
+            pod,
+            ..
+        } => object_denial(
+            &format!(
+                "{}: host paths on a tmpfs:",
+                pod_subject(*owner, namespace, pod)
+            ),
             &items(),
             &format!(
                 "keep data under {DATA_PATH} or in a user volume under /var/mnt/<name>; /tmp, /system and /dev/shm are emptied at every boot."
@@ -92,6 +108,32 @@ pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
             .filter_map(|v| sentence(v, layout))
             .collect::<Vec<_>>()
             .join("\n"),
+    }
+}
+
+/// A setting as Longhorn's Helm chart names it: `default-data-path` is
+/// `default-data-path (Helm: defaultSettings.defaultDataPath)`.
+fn helm_setting(setting: &str) -> String {
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in setting.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            camel.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    format!("{setting} (Helm: defaultSettings.{camel})")
+}
+
+/// `pod ns/name`, or `DaemonSet ns/name (pod template)`.
+fn pod_subject(owner: Option<&str>, namespace: &str, pod: &str) -> String {
+    match owner {
+        None => format!("pod {namespace}/{pod}"),
+        Some(kind) => format!("{kind} {namespace}/{pod} (pod template)"),
     }
 }
 
@@ -163,6 +205,33 @@ fn sentence(v: &Violation, layout: Option<&Layout>) -> Option<String> {
             ephemeral(why),
             own_disk_fix(path, layout, Some(setting))
         ),
+        Problem::DiskEphemeral {
+            source: DiskSource::SettingsConfigMap,
+            node: configmap,
+            disk: setting,
+            path,
+            why,
+        } => format!(
+            "ConfigMap {configmap}: {DEFAULT_SETTING_KEY} sets {setting} to {path:?}, which {}. Fix: {}",
+            ephemeral(why),
+            own_disk_fix(path, layout, Some(&helm_setting(setting)))
+        ),
+        Problem::DefaultSettingPath {
+            configmap,
+            setting,
+            value,
+            problem,
+        } => format!(
+            "ConfigMap {configmap}: {DEFAULT_SETTING_KEY} sets {setting} to {value:?}, which {}; \
+longhorn-manager creates that Setting from it, and a failure there stops the manager at start. Fix: {}",
+            describe(problem),
+            path_fix(&[problem], value, layout, Some(&helm_setting(setting)))
+        ),
+        Problem::DefaultSettingUnreadable { configmap, error } => format!(
+            "ConfigMap {configmap}: {DEFAULT_SETTING_KEY} is not a YAML map of settings Longhorn can read \
+({error}); longhorn-manager reads it at start and stops on the error. Fix: write it as a flat map of \
+setting names, e.g. default-data-path: /var/mnt/longhorn (Helm: defaultSettings.defaultDataPath)."
+        ),
         _ => return None,
     })
 }
@@ -207,30 +276,67 @@ pub fn short(v: &Violation) -> String {
             DiskSource::Setting => format!(
                 "Longhorn setting {node}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
             ),
+            DiskSource::SettingsConfigMap => format!(
+                "ConfigMap {node}: {disk} {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
+            ),
             _ => format!(
                 "node {node} disk {disk}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
             ),
         }),
         Problem::DiskPreexisting { node, disk, path } => disk_preexisting(node, disk, path),
+        Problem::DefaultSettingPath {
+            configmap,
+            setting,
+            value,
+            ..
+        }
+        | Problem::DefaultSettingPathUnchanged {
+            configmap,
+            setting,
+            value,
+        } => warning(format!(
+            "ConfigMap {configmap}: {setting} {value:?} is not a usable data path on Talos"
+        )),
+        Problem::DefaultSettingUnreadable { configmap, .. } => warning(format!(
+            "ConfigMap {configmap}: {DEFAULT_SETTING_KEY} is not readable YAML; longhorn-manager would not start"
+        )),
+        Problem::DefaultSettingIgnoredKey { configmap, key } => {
+            let name = configmap.rsplit('/').next().unwrap_or(configmap);
+            warning(format!(
+                "ConfigMap {name}: data.{key} is ignored; Longhorn reads {DEFAULT_SETTING_KEY}"
+            ))
+        }
         Problem::DefaultDisksUnreadable { node, .. } => default_disks_unreadable_short(node),
         Problem::Hugepages {
             node, have, need, ..
         } => hugepages_short(node, *have, *need),
         Problem::HugepagesUnknown { node, why } => hugepages_unknown(node, why),
         Problem::PodHostPath {
+            owner: None,
             namespace,
             pod,
             volume,
             ..
         } => pod_short(namespace, pod, volume),
+        Problem::PodHostPath {
+            owner: Some(kind),
+            namespace,
+            pod,
+            volume,
+            ..
+        } => warning(format!(
+            "{kind} {namespace}/{pod}: template hostPath volume {volume} fails on Talos"
+        )),
         Problem::PodTmpfs {
+            owner,
             namespace,
             pod,
             volume,
             mount,
             ..
         } => warning(format!(
-            "pod {namespace}/{pod}: hostPath volume {volume} is on the tmpfs {mount}, emptied at every boot"
+            "{}: hostPath volume {volume} is on the tmpfs {mount}, emptied at every boot",
+            pod_subject(*owner, namespace, pod)
         )),
     }
 }

@@ -89,6 +89,9 @@ pub enum DiskSource {
     DefaultDisks,
     /// The `default-data-path` setting (Longhorn's default disk on every node).
     Setting,
+    /// A setting in the `longhorn-default-setting` ConfigMap (`node` holds
+    /// `namespace/name`, `disk` the setting's name).
+    SettingsConfigMap,
 }
 
 /// The kinds of problem, each with the data its message needs.
@@ -169,6 +172,41 @@ pub enum Problem {
         /// Its value.
         value: String,
     },
+    /// A path setting in the `longhorn-default-setting` ConfigMap that fails.
+    DefaultSettingPath {
+        /// The ConfigMap as `namespace/name`.
+        configmap: String,
+        /// The setting (`default-data-path`).
+        setting: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        problem: PathProblem,
+    },
+    /// The same, unchanged by this update (a warning only).
+    DefaultSettingPathUnchanged {
+        /// The ConfigMap as `namespace/name`.
+        configmap: String,
+        /// The setting.
+        setting: String,
+        /// Its value.
+        value: String,
+    },
+    /// `default-setting.yaml` is not a YAML map Longhorn can read.
+    DefaultSettingUnreadable {
+        /// The ConfigMap as `namespace/name`.
+        configmap: String,
+        /// The parser's message, with line and column.
+        error: String,
+    },
+    /// A key of the ConfigMap's `data` other than `default-setting.yaml`:
+    /// Longhorn ignores it (a warning only).
+    DefaultSettingIgnoredKey {
+        /// The ConfigMap as `namespace/name`.
+        configmap: String,
+        /// The key.
+        key: String,
+    },
     /// A new block disk on a node with too few hugepages.
     Hugepages {
         /// The node's name.
@@ -189,6 +227,8 @@ pub enum Problem {
     },
     /// A pod's host path volume that fails on Talos.
     PodHostPath {
+        /// The controller kind when the pod spec is a controller's template.
+        owner: Option<&'static str>,
         /// The pod's namespace.
         namespace: String,
         /// The pod's name.
@@ -202,6 +242,8 @@ pub enum Problem {
     },
     /// A pod's host path on a tmpfs: what it writes is gone at the next reboot.
     PodTmpfs {
+        /// The controller kind when the pod spec is a controller's template.
+        owner: Option<&'static str>,
         /// The pod's namespace.
         namespace: String,
         /// The pod's name.

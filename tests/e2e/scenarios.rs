@@ -537,6 +537,34 @@ pub fn guard_down_follows_failure_policy(env: &mut Env) {
         .stderr_has("Error from server (InternalError)")
         .stderr_has(&failed_calling("settings.longhorn-talos-guard.io"));
 
+    // longhorn-manager's own writes are not sent to the fail-closed webhooks
+    // (matchConditions), so a manager that restarts while the guard is down
+    // does not crash-loop: its Node create goes through.
+    let manager = format!("system:serviceaccount:{NS}:longhorn-service-account");
+    let rbac = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: e2e-longhorn-nodes, namespace: {NS}}}
+rules:
+  - {{apiGroups: [longhorn.io], resources: [nodes, settings], verbs: [create, get, update, patch]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: e2e-longhorn-nodes, namespace: {NS}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: e2e-longhorn-nodes}}
+subjects:
+  - {{kind: ServiceAccount, name: longhorn-service-account, namespace: {NS}}}
+"
+    );
+    env.k.with_manifest(&["apply"], &rbac).ok();
+    env.k
+        .with_manifest(
+            &["create", &format!("--as={manager}")],
+            &longhorn_node("e2e-node-by-manager", &[("default", "/var/lib/longhorn/")]),
+        )
+        .ok()
+        .stdout_has("node.longhorn.io/e2e-node-by-manager created");
+
     // Fail open (failurePolicy: Ignore) and out of scope (matchConditions).
     env.k
         .with_manifest(&["create", "-n", NS], &manager_pod("longhorn-manager-down"))
@@ -986,4 +1014,73 @@ pub fn talos_user_volume_layout(env: &mut Env) {
         )
         .ok()
         .stderr_has("Warning: node e2e-layout-folder disk fast: \"/var/mnt/fast\" is on EPHEMERAL");
+}
+
+/// Scenario 12: what `helm install` of Longhorn writes is judged at the door:
+/// the longhorn-default-setting ConfigMap (a bad defaultDataPath is refused
+/// with the guard's message) and pod templates of controllers (a DaemonSet
+/// with a host path on the read-only root is refused; Longhorn's own manager
+/// DaemonSet is admitted).
+pub fn helm_style_install(env: &mut Env) {
+    let configmap = |path: &str| {
+        format!(
+            "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: longhorn-default-setting, namespace: {NS}}}
+data:
+  default-setting.yaml: |
+    default-data-path: {path}
+    replica-soft-anti-affinity: \"true\"
+"
+        )
+    };
+    env.k
+        .with_manifest(&["apply"], &configmap("/mnt/ssd"))
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}ConfigMap {NS}/longhorn-default-setting: default-setting.yaml sets default-data-path to \"/mnt/ssd\", which is on Talos's read-only root filesystem",
+            denied_by("default-settings.longhorn-talos-guard.io")
+        ));
+    env.k
+        .with_manifest(&["apply"], &configmap("/var/mnt/longhorn"))
+        .ok()
+        .stdout_has("configmap/longhorn-default-setting created");
+    // Any other ConfigMap never reaches the guard.
+    env.k
+        .with_manifest(
+            &["apply"],
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: e2e-other, namespace: {NS}}}\ndata: {{default-setting.yaml: \"default-data-path: /mnt/ssd\"}}\n"),
+        )
+        .ok();
+
+    let pod: Value = serde_json::from_str(&corpus_pod("v1.12/longhorn-manager.yaml", "x")).unwrap();
+    let daemonset = |name: &str, spec: &Value| {
+        serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": spec}
+            }
+        })
+        .to_string()
+    };
+    env.k
+        .with_manifest(&["apply"], &daemonset("longhorn-manager", &pod["spec"]))
+        .ok()
+        .stdout_has("daemonset.apps/longhorn-manager created")
+        .stderr_lacks("Warning");
+    let mut bad = pod["spec"].clone();
+    bad["volumes"][0]["hostPath"]["path"] = Value::from("/mnt/ssd");
+    let volume = bad["volumes"][0]["name"].as_str().unwrap().to_string();
+    env.k
+        .with_manifest(&["apply"], &daemonset("bad-daemonset", &bad))
+        .failed()
+        .stderr_has(FORBIDDEN)
+        .stderr_has(&format!(
+            "{}DaemonSet {NS}/bad-daemonset (pod template): host paths that fail on Talos:\n  - volume \"{volume}\": hostPath \"/mnt/ssd\"",
+            denied_by("pod-controllers.longhorn-talos-guard.io")
+        ));
 }

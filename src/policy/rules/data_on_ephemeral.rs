@@ -6,12 +6,13 @@
 //! `/var/lib/longhorn` (its Talos guide's path) is not flagged.
 
 use super::default_disks::annotated;
+use super::default_setting_configmap::{default_setting_configmap, settings};
 use super::{node_disks, node_name};
 use crate::base::Mode;
-use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
+use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, ephemeral_disks};
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
@@ -22,9 +23,14 @@ pub static RULE: Rule = Rule {
     default_mode: Mode::Warn,
     summary: "new Longhorn data paths are not plain folders on the EPHEMERAL partition",
     phase: Phase::Validate,
-    kinds: &[Kind::LonghornNode, Kind::LonghornSetting, Kind::KubeNode],
+    kinds: &[
+        Kind::LonghornNode,
+        Kind::LonghornSetting,
+        Kind::KubeNode,
+        Kind::ConfigMap,
+    ],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: longhorn_itself,
     facts: no_facts,
     check,
 };
@@ -63,7 +69,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             let Some(value) = setting
                 .value
                 .as_deref()
-                .filter(|_| name == DEFAULT_DATA_PATH_SETTING)
+                .filter(|_| PATH_SETTINGS.contains(&name))
             else {
                 return Outcome::default();
             };
@@ -109,6 +115,38 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                     block: *block,
                     judged: a.judged,
                 }),
+            )
+        }
+        Subject::ConfigMap(_) => {
+            let Some((cm, old, configmap)) = default_setting_configmap(req, cfg) else {
+                return Outcome::default();
+            };
+            let Some(Ok(values)) = settings(cm) else {
+                return Outcome::default();
+            };
+            let before = old.and_then(settings).and_then(Result::ok);
+            let ctx = DiskContext {
+                source: DiskSource::SettingsConfigMap,
+                node: &configmap,
+                mounts: &cfg.allowed_mounts,
+                layout,
+            };
+            let judged: Vec<DiskToJudge> = PATH_SETTINGS
+                .iter()
+                .filter_map(|s| {
+                    let value = values.get(*s)?;
+                    Some(DiskToJudge {
+                        name: s,
+                        path: value,
+                        block: false,
+                        judged: before.as_ref().and_then(|b| b.get(*s)) != Some(value),
+                    })
+                })
+                .collect();
+            ephemeral_disks(
+                &ctx,
+                |s| format!("data[\"default-setting.yaml\"] {s}"),
+                judged,
             )
         }
         _ => Vec::new(),

@@ -1,12 +1,13 @@
 //! LTG-W011: Longhorn's `default-data-path` setting (where Longhorn creates
-//! the default disk of every node) must not be where a disk fails or loses
-//! its data on Talos. An unchanged bad value only warns.
+//! the default disk of every node), and Longhorn 1.13's `default-control-path`,
+//! must not be where a disk fails or loses its data on Talos. An unchanged bad
+//! value only warns.
 
 use crate::base::Mode;
-use crate::base::longhorn::DEFAULT_DATA_PATH_SETTING;
+use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.
@@ -18,7 +19,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::LonghornSetting],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: longhorn_itself,
     facts: no_facts,
     check,
 };
@@ -32,7 +33,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         return out;
     };
     let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
-    if name != DEFAULT_DATA_PATH_SETTING {
+    if !PATH_SETTINGS.contains(&name) {
         return out;
     }
     let Some(value) = setting.value.as_deref() else {

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::policy::Subject;
 use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::objects::KubeNode;
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, no_facts, nodes_and_longhorn};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
 
@@ -31,7 +31,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::KubeNode],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &["system:node:"],
+    warn_only: nodes_and_longhorn,
     facts: no_facts,
     check,
 };

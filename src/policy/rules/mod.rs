@@ -3,6 +3,7 @@
 pub mod data_on_ephemeral;
 pub mod data_path_setting;
 pub mod default_disks;
+pub mod default_setting_configmap;
 pub mod namespace_labels;
 pub mod namespace_privileged;
 pub mod node_disk_paths;

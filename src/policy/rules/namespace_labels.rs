@@ -10,7 +10,7 @@ use super::longhorn_namespace;
 use crate::base::Mode;
 use crate::base::longhorn::NAMESPACE_LABELS;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
 /// The rule.
@@ -22,7 +22,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Mutate,
     kinds: &[Kind::Namespace],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: nobody,
     facts: no_facts,
     check,
 };

@@ -7,7 +7,7 @@ use crate::base::Level;
 use crate::base::Mode;
 use crate::base::longhorn::PSA_PREFIX;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{
     EnforceProblem, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
@@ -21,7 +21,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::Namespace],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: nobody,
     facts: no_facts,
     check,
 };

@@ -7,7 +7,7 @@ use super::{node_disks, node_name};
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
@@ -20,7 +20,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::LonghornNode],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: longhorn_itself,
     facts: no_facts,
     check,
 };

@@ -1,4 +1,5 @@
-//! LTG-W030: host path volumes of pods created in the Longhorn namespace,
+//! LTG-W030: host path volumes of pods (and pod templates of DaemonSets,
+//! Deployments, StatefulSets, ReplicaSets, Jobs and CronJobs) in the Longhorn namespace,
 //! judged for what really fails on Talos: a path on the read-only root
 //! outside the trees Talos ships (containerd cannot create it:
 //! `CreateContainerError`), and the places where the kubelet's own view
@@ -14,21 +15,33 @@ use crate::base::{AllowedMount, HostPath, Mode};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::disks::containing_mount;
-use crate::policy::objects::{Pod, Volume};
-use crate::policy::registry::{Outcome, Rule, no_facts};
+use crate::policy::objects::{PodSpec, Volume};
+use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
 use crate::policy::violation::PodPathProblem;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
-/// The rule. Volumes are immutable after creation, so only CREATE is judged.
+/// The kinds whose pod spec the pod rules read.
+pub(crate) const POD_KINDS: &[Kind] = &[
+    Kind::Pod,
+    Kind::DaemonSet,
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::ReplicaSet,
+    Kind::Job,
+    Kind::CronJob,
+];
+
+/// The rule. A Pod's volumes are immutable; a controller's template is
+/// judged on CREATE and on UPDATE for the volumes the update adds or changes.
 pub static RULE: Rule = Rule {
     id: "LTG-W030",
     group: "podHostPaths",
     default_mode: Mode::Enforce,
-    summary: "host path volumes of pods in the Longhorn namespace can be served on Talos",
+    summary: "host path volumes of pods and pod templates in the Longhorn namespace can be served on Talos",
     phase: Phase::Validate,
-    kinds: &[Kind::Pod],
-    operations: &[Operation::Create],
-    warn_only_users: &[],
+    kinds: POD_KINDS,
+    operations: &[Operation::Create, Operation::Update],
+    warn_only: nobody,
     facts: no_facts,
     check,
 };
@@ -36,8 +49,8 @@ pub static RULE: Rule = Rule {
 /// The paths the operator vouches for, for a pod: its node's when it is
 /// bound to one that has its own list, else the global list and every node's
 /// list (a DaemonSet pod may land on any node).
-pub(crate) fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
-    if let Some(node) = pod.spec.node_name.as_deref()
+pub(crate) fn pod_mounts<'c>(spec: &PodSpec, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
+    if let Some(node) = spec.node_name.as_deref()
         && cfg.node_allowed_mounts.contains_key(node)
     {
         return Cow::Borrowed(cfg.mounts_for_node(node));
@@ -56,26 +69,73 @@ pub(crate) fn pod_mounts<'c>(pod: &Pod, cfg: &'c Config) -> Cow<'c, [AllowedMoun
     Cow::Owned(all)
 }
 
-/// A pod of the Longhorn namespace with its namespace and display name.
-pub(crate) fn longhorn_pod<'r>(
-    req: &'r Request<'_>,
+/// A pod spec under review: a Pod's, or the pod template of a controller
+/// (as Kyverno's autogen does for pod policies, so that `kubectl apply` and
+/// `helm install` print the denial rather than a controller event).
+pub(crate) struct PodUnderReview<'r, 'a> {
+    /// The spec judged.
+    pub spec: &'r PodSpec<'a>,
+    /// The spec before an UPDATE: volumes it already had are not judged again.
+    pub old: Option<&'r PodSpec<'a>>,
+    /// The namespace.
+    pub namespace: &'r str,
+    /// The object's name.
+    pub name: &'r str,
+    /// The controller kind, for a pod template.
+    pub owner: Option<&'static str>,
+}
+
+impl PodUnderReview<'_, '_> {
+    /// True when the old spec had this very host path volume.
+    pub fn had(&self, volume: &Volume) -> bool {
+        self.old
+            .is_some_and(|old| old.volumes.iter().any(|v| v == volume))
+    }
+}
+
+/// The pod spec of a request in the Longhorn namespace, if it has one.
+pub(crate) fn pod_under_review<'r, 'a>(
+    req: &'r Request<'a>,
     cfg: &Config,
-) -> Option<(&'r Pod<'r>, &'r str, &'r str)> {
-    let Subject::Pod(pair) = &req.subject else {
-        return None;
+) -> Option<PodUnderReview<'r, 'a>> {
+    let (meta, spec, old, owner) = match &req.subject {
+        Subject::Pod(pair) => {
+            let pod = pair.object.as_ref()?;
+            (
+                &pod.metadata,
+                &pod.spec,
+                pair.old.as_ref().map(|p| &p.spec),
+                None,
+            )
+        }
+        subject => {
+            let (owner, pair) = subject.pod_controller()?;
+            let c = pair.object.as_ref()?;
+            let old = pair.old.as_ref().and_then(|o| o.pod_spec());
+            (&c.metadata, c.pod_spec()?, old, Some(owner))
+        }
     };
-    let pod = pair.object.as_ref()?;
-    let ns = pod.metadata.namespace.as_deref().unwrap_or(&req.namespace);
-    if ns != cfg.longhorn_namespace {
+    let namespace = meta.namespace.as_deref().unwrap_or(&req.namespace);
+    if namespace != cfg.longhorn_namespace {
         return None;
     }
-    let name = pod.metadata.name.as_deref().unwrap_or(&req.name);
+    let name = meta.name.as_deref().unwrap_or(&req.name);
     let name = if name.is_empty() {
         "(generated name)"
     } else {
         name
     };
-    Some((pod, ns, name))
+    Some(PodUnderReview {
+        spec,
+        old: if req.operation == Operation::Update {
+            old
+        } else {
+            None
+        },
+        namespace,
+        name,
+        owner,
+    })
 }
 
 /// True when the kubelet's view of `place` certainly lacks what the host
@@ -91,7 +151,7 @@ fn kubelet_certainly_lacks(path: &HostPath, place: &Place, cfg: &Config) -> bool
 }
 
 fn problem_of(
-    pod: &Pod,
+    spec: &PodSpec,
     volume: &Volume,
     cfg: &Config,
     mounts: &[AllowedMount],
@@ -119,7 +179,7 @@ fn problem_of(
         "FileOrCreate" => out.push(PodPathProblem::FileOrCreateUnseen),
         other => out.push(PodPathProblem::TypeCheckUnseen(other.to_string())),
     }
-    for container in pod.spec.all_containers() {
+    for container in spec.all_containers() {
         for m in container
             .volume_mounts
             .iter()
@@ -143,23 +203,32 @@ fn problem_of(
 
 fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let mut out = Outcome::default();
-    let Some((pod, ns, name)) = longhorn_pod(req, cfg) else {
+    let Some(pod) = pod_under_review(req, cfg) else {
         return out;
     };
-    let mounts = pod_mounts(pod, cfg);
+    let mounts = pod_mounts(pod.spec, cfg);
+    let prefix = if pod.owner.is_some() {
+        "spec.template."
+    } else {
+        ""
+    };
     for (i, volume) in pod.spec.volumes.iter().enumerate() {
-        for problem in problem_of(pod, volume, cfg, &mounts) {
+        if pod.had(volume) {
+            continue;
+        }
+        for problem in problem_of(pod.spec, volume, cfg, &mounts) {
             let path = volume
                 .host_path
                 .as_ref()
                 .map(|h| h.path.to_string())
                 .unwrap_or_default();
             out.violations.push(Violation {
-                field: format!("spec.volumes[{i}].hostPath"),
+                field: format!("{prefix}spec.volumes[{i}].hostPath"),
                 value: path.clone(),
                 problem: Problem::PodHostPath {
-                    namespace: ns.to_string(),
-                    pod: name.to_string(),
+                    owner: pod.owner,
+                    namespace: pod.namespace.to_string(),
+                    pod: pod.name.to_string(),
                     volume: volume.name.to_string(),
                     path,
                     problem,

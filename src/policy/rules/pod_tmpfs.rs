@@ -3,13 +3,13 @@
 //! gone at the next reboot, with no error. Warns by default. (`/run` is
 //! tmpfs too but holds sockets and runtime state by design: not flagged.)
 
-use super::pod_host_paths::{longhorn_pod, pod_mounts};
+use super::pod_host_paths::{POD_KINDS, pod_mounts, pod_under_review};
 use crate::base::{HostPath, Mode};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::disks::containing_mount;
-use crate::policy::registry::{Outcome, Rule, no_facts};
-use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
+use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
 pub static RULE: Rule = Rule {
@@ -18,20 +18,23 @@ pub static RULE: Rule = Rule {
     default_mode: Mode::Warn,
     summary: "Longhorn pods keep no host path data on a tmpfs that a reboot empties",
     phase: Phase::Validate,
-    kinds: &[Kind::Pod],
-    operations: &[Operation::Create],
-    warn_only_users: &[],
+    kinds: POD_KINDS,
+    operations: &[Operation::Create, Operation::Update],
+    warn_only: nobody,
     facts: no_facts,
     check,
 };
 
 fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let mut out = Outcome::default();
-    let Some((pod, ns, name)) = longhorn_pod(req, cfg) else {
+    let Some(pod) = pod_under_review(req, cfg) else {
         return out;
     };
-    let mounts = pod_mounts(pod, cfg);
+    let mounts = pod_mounts(pod.spec, cfg);
     for (i, volume) in pod.spec.volumes.iter().enumerate() {
+        if pod.had(volume) {
+            continue;
+        }
         let Some(hp) = &volume.host_path else {
             continue;
         };
@@ -48,8 +51,9 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 field: format!("spec.volumes[{i}].hostPath.path"),
                 value: hp.path.to_string(),
                 problem: Problem::PodTmpfs {
-                    namespace: ns.to_string(),
-                    pod: name.to_string(),
+                    owner: pod.owner,
+                    namespace: pod.namespace.to_string(),
+                    pod: pod.name.to_string(),
                     volume: volume.name.to_string(),
                     path: hp.path.to_string(),
                     mount,

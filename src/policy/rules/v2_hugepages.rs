@@ -5,7 +5,7 @@
 use super::{node_disks, node_name};
 use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule};
+use crate::policy::registry::{Outcome, Rule, longhorn_itself};
 use crate::policy::{
     FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
@@ -19,7 +19,7 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::LonghornNode],
     operations: &[Operation::Create, Operation::Update],
-    warn_only_users: &[],
+    warn_only: longhorn_itself,
     facts,
     check,
 };

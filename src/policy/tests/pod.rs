@@ -270,3 +270,56 @@ fn on_a_kubelet_config_document_the_fix_names_no_extra_mount() {
     );
     assert!(!msg.contains("machine.kubelet.extraMounts"), "{msg}");
 }
+
+fn controller(kind: &str, volumes: &[(&str, &str, &str)]) -> crate::policy::Subject<'static> {
+    use crate::policy::objects::{ControllerSpec, PodController, PodTemplate};
+    let p = pod("longhorn-system", volumes, &[]);
+    let c = PodController {
+        metadata: Meta {
+            name: Some("longhorn-manager".into()),
+            namespace: Some("longhorn-system".into()),
+        },
+        spec: ControllerSpec {
+            template: Some(PodTemplate { spec: p.spec }),
+            job_template: None,
+        },
+    };
+    let pair = Pair {
+        object: Some(c),
+        old: None,
+    };
+    match kind {
+        "DaemonSet" => Subject::DaemonSet(pair),
+        "Deployment" => Subject::Deployment(pair),
+        _ => Subject::Job(pair),
+    }
+}
+
+#[test]
+fn pod_templates_of_controllers_are_judged_and_named() {
+    // Kyverno's autogen idea: the template is judged so kubectl apply and helm install print
+    // the denial instead of an "Error creating" event on the controller.
+    for kind in ["DaemonSet", "Deployment", "Job"] {
+        let req = Request {
+            operation: Operation::Create,
+            name: "longhorn-manager".into(),
+            namespace: "longhorn-system".into(),
+            username: "admin".into(),
+            subject: controller(kind, &[("data", "/mnt/ssd", "")]),
+        };
+        let msg = evaluate(Phase::Validate, &req, &Config::default(), &Facts::default())
+            .denial
+            .unwrap();
+        assert!(
+            msg.starts_with(&format!(
+                "{kind} longhorn-system/longhorn-manager (pod template): host paths that fail on Talos:\n  - volume \"data\": hostPath \"/mnt/ssd\""
+            )),
+            "{msg}"
+        );
+        let ok = Request {
+            subject: controller(kind, &[("longhorn", "/var/lib/longhorn/", "")]),
+            ..req
+        };
+        assert!(evaluate(Phase::Validate, &ok, &Config::default(), &Facts::default()).allowed());
+    }
+}
