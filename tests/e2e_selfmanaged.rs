@@ -192,9 +192,9 @@ fn self_managed_certificates_against_kube_apiserver() {
         || {
             let bundle = secret_key(&k, "ca.crt");
             let written = ca_bundles(&k);
-            // One mutating and five validating webhooks, each with the Secret's bundle.
+            // One mutating and seven validating webhooks, each with the Secret's bundle.
             bundle.is_some()
-                && written.len() == 6
+                && written.len() == 8
                 && written.iter().all(|b| Some(b) == bundle.as_ref())
         },
     );
