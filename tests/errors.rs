@@ -1,0 +1,165 @@
+//! Every way a command refuses its input, as a person sees it: the exact
+//! standard error and exit status of the binary, one snapshot per path
+//! (tests/snapshots/errors__*.snap). Each runs in a fresh folder, so paths
+//! in the messages are relative and the snapshots do not depend on the machine.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
+
+/// Runs the binary in `dir` with `stdin`; returns the exit status and standard
+/// error, after checking that nothing went to standard output.
+fn run_in(dir: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.is_empty(),
+        "{args:?}: nothing on standard output on failure, got {stdout}"
+    );
+    format!(
+        "$ longhorn-talos-guard {}\nexit status: {}\n{}",
+        args.join(" "),
+        out.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `args` in a new folder holding `files` (name, text).
+fn run(files: &[(&str, &str)], args: &[&str]) -> String {
+    run_stdin(files, args, "")
+}
+
+fn run_stdin(files: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write fixture");
+    }
+    run_in(dir.path(), args, stdin)
+}
+
+#[test]
+fn check_config_file_missing() {
+    insta::assert_snapshot!(run(
+        &[("ns.yaml", "")],
+        &["check", "--config", "missing.yaml", "ns.yaml"]
+    ));
+}
+
+#[test]
+fn check_config_file_syntax() {
+    insta::assert_snapshot!(run(
+        &[
+            ("config.yaml", "policies:\n  diskPaths: enforcing\n"),
+            ("ns.yaml", "")
+        ],
+        &["check", "--config", "config.yaml", "ns.yaml"]
+    ));
+}
+
+#[test]
+fn check_config_file_unknown_key() {
+    insta::assert_snapshot!(run(
+        &[("config.yaml", "alowedMounts: []\n"), ("ns.yaml", "")],
+        &["check", "--config", "config.yaml", "ns.yaml"]
+    ));
+}
+
+#[test]
+fn check_talos_config_missing() {
+    insta::assert_snapshot!(run(
+        &[("ns.yaml", "")],
+        &["check", "--talos-config", "worker.yaml", "ns.yaml"]
+    ));
+}
+
+#[test]
+fn check_input_missing() {
+    insta::assert_snapshot!(run(&[], &["check", "missing.yaml"]));
+}
+
+#[test]
+fn serve_config_missing() {
+    insta::assert_snapshot!(run(
+        &[],
+        &[
+            "serve",
+            "--kube",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "missing.yaml"
+        ]
+    ));
+}
+
+#[test]
+fn serve_cert_dir_missing() {
+    insta::assert_snapshot!(run(
+        &[],
+        &[
+            "serve",
+            "--kube",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-dir",
+            "missing"
+        ]
+    ));
+}
+
+#[test]
+fn certs_dev_out_not_a_folder() {
+    insta::assert_snapshot!(run(
+        &[("file", "")],
+        &["certs", "dev", "--out", "file/certs"]
+    ));
+}
+
+#[test]
+fn talos_mounts_input_missing() {
+    insta::assert_snapshot!(run(&[], &["talos", "mounts", "missing.yaml"]));
+}
+
+#[test]
+fn talos_lint_input_missing() {
+    insta::assert_snapshot!(run(&[], &["talos", "lint", "missing.yaml"]));
+}
+
+#[test]
+fn usage_unknown_flag() {
+    insta::assert_snapshot!(run(&[], &["check", "--bogus", "x.yaml"]));
+}
+
+#[test]
+fn usage_missing_argument() {
+    insta::assert_snapshot!(run(&[], &["talos", "lint"]));
+}
+
+#[test]
+fn usage_bad_duration() {
+    insta::assert_snapshot!(run(&[], &["serve", "--drain-seconds", "10x"]));
+}
