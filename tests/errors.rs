@@ -8,6 +8,20 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 
+/// A Deployment, as `kubectl create deployment --dry-run=client -o yaml` writes it.
+const DEPLOYMENT: &str =
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n";
+
+/// A talosconfig as `talosctl gen config` writes it (keys only, no secrets).
+const TALOSCONFIG: &str =
+    "context: demo\ncontexts:\n  demo:\n    endpoints: [10.5.0.2]\n    nodes: [10.5.0.3]\n";
+
+/// A worker's machine config (the base document `talosctl gen config` writes).
+const WORKER: &str = "version: v1alpha1\nmachine:\n  type: worker\n";
+
+/// A patch: no `version:`, only what it changes.
+const PATCH: &str = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n";
+
 /// Runs the binary in `dir` with `stdin`; returns the exit status and standard
 /// error, after checking that nothing went to standard output.
 fn run_in(dir: &Path, args: &[&str], stdin: &str) -> String {
@@ -162,4 +176,115 @@ fn usage_missing_argument() {
 #[test]
 fn usage_bad_duration() {
     insta::assert_snapshot!(run(&[], &["serve", "--drain-seconds", "10x"]));
+}
+
+#[test]
+fn talos_lint_a_kubernetes_manifest() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", DEPLOYMENT)],
+        &["talos", "lint", "worker.yaml"]
+    ));
+}
+
+#[test]
+fn talos_lint_a_talosconfig() {
+    insta::assert_snapshot!(run(
+        &[("talosconfig", TALOSCONFIG)],
+        &["talos", "lint", "talosconfig"]
+    ));
+}
+
+#[test]
+fn talos_lint_an_empty_file() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", "")],
+        &["talos", "lint", "worker.yaml"]
+    ));
+}
+
+#[test]
+fn talos_lint_other_yaml_from_stdin() {
+    insta::assert_snapshot!(run_stdin(
+        &[],
+        &["talos", "lint", "-"],
+        "replicas: 3\nimage: nginx\n"
+    ));
+}
+
+#[test]
+fn talos_lint_a_folder_without_yaml() {
+    insta::assert_snapshot!(run(
+        &[("talos/README.md", "notes\n")],
+        &["talos", "lint", "talos"]
+    ));
+}
+
+#[test]
+fn talos_mounts_a_kubernetes_manifest() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", DEPLOYMENT)],
+        &["talos", "mounts", "worker.yaml"]
+    ));
+}
+
+#[test]
+fn talos_lint_a_base_config_given_as_patch() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", WORKER), ("controlplane.yaml", WORKER)],
+        &[
+            "talos",
+            "lint",
+            "worker.yaml",
+            "--patch",
+            "controlplane.yaml"
+        ]
+    ));
+}
+
+#[test]
+fn talos_lint_a_patch_next_to_two_machines() {
+    insta::assert_snapshot!(run(
+        &[
+            ("controlplane.yaml", WORKER),
+            ("worker.yaml", WORKER),
+            ("patch.yaml", PATCH)
+        ],
+        &[
+            "talos",
+            "lint",
+            "controlplane.yaml",
+            "worker.yaml",
+            "patch.yaml"
+        ]
+    ));
+}
+
+#[test]
+fn talos_mounts_two_machines() {
+    insta::assert_snapshot!(run(
+        &[("controlplane.yaml", WORKER), ("worker.yaml", WORKER)],
+        &["talos", "mounts", "controlplane.yaml", "worker.yaml"]
+    ));
+}
+
+#[test]
+fn talos_mounts_a_base_config_given_as_patch() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", WORKER), ("controlplane.yaml", WORKER)],
+        &[
+            "talos",
+            "mounts",
+            "worker.yaml",
+            "--patch",
+            "controlplane.yaml"
+        ]
+    ));
+}
+
+#[test]
+fn usage_bad_fail_on() {
+    insta::assert_snapshot!(run(
+        &[("worker.yaml", WORKER)],
+        &["talos", "lint", "--fail-on", "warnings", "worker.yaml"]
+    ));
 }
