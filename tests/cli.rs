@@ -719,3 +719,75 @@ fn talos_lint_refuses_what_is_not_talos() {
         }
     }
 }
+
+/// Starts `serve` outside any cluster (no KUBECONFIG, a HOME without
+/// ~/.kube) with `args`, stops it with SIGTERM once it is listening, and
+/// returns its standard error.
+fn serve_log(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new(BIN)
+        .args(["certs", "dev", "--out"])
+        .arg(dir.path().join("tls"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(dir.path().join("tls"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        .env("HOME", dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "serve starts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn serve_outside_a_cluster_says_once_that_node_look_ups_are_off() {
+    let log = serve_log(&["--drain-seconds", "1500ms", "--lookup-timeout-ms", "2s"]);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Kubernetes API"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains(" INFO ")
+            && lines[0].ends_with(
+                "no Kubernetes API found (KUBECONFIG unset and not in a cluster): node look-ups will report unknown"
+            ),
+        "{log}"
+    );
+    // The client's own error chain is for RUST_LOG=debug.
+    assert!(
+        !log.contains("in-cluster") && !log.contains("infer"),
+        "{log}"
+    );
+    // Standard error is a pipe here: no colour codes.
+    assert!(!log.contains('\u{1b}'), "{log}");
+    // A Go-style duration reaches the drain.
+    assert!(log.contains("drain_ms=1500"), "{log}");
+    // A bare number keeps the flag's unit.
+    let log = serve_log(&["--drain-seconds", "2"]);
+    assert!(log.contains("drain_ms=2000"), "{log}");
+}

@@ -288,3 +288,63 @@ fn usage_bad_fail_on() {
         &["talos", "lint", "--fail-on", "warnings", "worker.yaml"]
     ));
 }
+
+#[test]
+fn certs_dev_days_zero() {
+    insta::assert_snapshot!(run(&[], &["certs", "dev", "--days", "0"]));
+}
+
+#[test]
+fn certs_dev_keeps_an_existing_ca() {
+    let ca = "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let certs = dir.path().join("certs-dev");
+    std::fs::create_dir(&certs).expect("mkdir");
+    std::fs::write(certs.join("ca.crt"), ca).expect("write ca.crt");
+    insta::assert_snapshot!(run_in(dir.path(), &["certs", "dev"], ""));
+    // Untouched; and --force replaces it.
+    assert_eq!(
+        std::fs::read_to_string(certs.join("ca.crt")).expect("read"),
+        ca
+    );
+    let out = Command::new(BIN)
+        .args(["certs", "dev", "--force"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run certs dev --force");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replaced = std::fs::read_to_string(certs.join("ca.crt")).expect("read");
+    assert_ne!(replaced, ca);
+    assert!(
+        replaced.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{replaced}"
+    );
+}
+
+#[cfg(feature = "bench")]
+#[test]
+fn bench_http_against_a_dead_target() {
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    let started = std::time::Instant::now();
+    insta::assert_snapshot!(run(
+        &[("ca.crt", "")],
+        &[
+            "bench",
+            "http",
+            "--target",
+            "https://127.0.0.1:1",
+            "--ca",
+            "ca.crt",
+            "--duration",
+            "30"
+        ]
+    ));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "fails at once, not after --duration"
+    );
+}
