@@ -79,22 +79,37 @@ pub struct Config {
 }
 
 /// An error in a configuration file, naming the field or the YAML position.
+/// Each message names its file once and carries its cause (an I/O error is in
+/// the message, so it is not also a `source`, which would print it twice in
+/// an error chain).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// The file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// A Talos machine config given with `--talos-config` could not be read.
+    #[error("cannot read Talos machine config {path} (--talos-config): {error}")]
+    ReadTalos {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        error: std::io::Error,
     },
     /// The YAML does not have the expected shape.
-    #[error("config {origin}: {message}")]
+    #[error("config {origin}{}: {message}", position(*.line, *.column))]
     Syntax {
         /// Where the text came from.
         origin: String,
-        /// The parser's message, with line and column.
+        /// 1-based line of the error, when the parser knows it.
+        line: Option<u64>,
+        /// 1-based column of the error, when the parser knows it.
+        column: Option<u64>,
+        /// The parser's message, without the position.
         message: String,
     },
     /// A field has a value the webhook cannot use.
@@ -107,6 +122,49 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
+}
+
+/// `:line:column` (or `:line`) after a file name, as compilers print it.
+fn position(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+impl ConfigError {
+    /// A syntax error of `origin` from the YAML parser's error: the position
+    /// goes into the fields, and the parser's own "error: line N column M: "
+    /// prefix, its " at line N, column M" suffix and its source snippet (which
+    /// names the text `<input>`) are dropped.
+    fn syntax(origin: &str, e: &serde_saphyr::Error) -> ConfigError {
+        let location = e.location();
+        let text = e.without_snippet().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let mut message = first.strip_prefix("error: ").unwrap_or(first);
+        if let Some(rest) = message.strip_prefix("line ")
+            && let Some((pos, after)) = rest.split_once(": ")
+            && pos.contains(" column ")
+        {
+            message = after;
+        }
+        // Some messages end with the position again: " at line N, column M".
+        if let Some((head, tail)) = message.rsplit_once(" at line ")
+            && tail.contains(", column ")
+            && tail
+                .chars()
+                .all(|c| c.is_ascii_digit() || ", column".contains(c))
+        {
+            message = head;
+        }
+        ConfigError::Syntax {
+            origin: origin.to_string(),
+            line: location.map(|l| l.line()).filter(|&l| l > 0),
+            column: location.map(|l| l.column()).filter(|&c| c > 0),
+            message: message.to_string(),
+        }
+    }
 }
 
 /// The configuration file as written (camelCase YAML); every field optional.
@@ -176,10 +234,7 @@ impl ConfigFile {
         if text.trim().is_empty() {
             return Ok(ConfigFile::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::syntax(origin, &e))
     }
 
     /// Checks every field and applies the defaults. `rules` are the rules a

@@ -36,8 +36,22 @@ enum Command {
     Check(check::CheckArgs),
 }
 
+/// Exit status of a usage error (an unknown flag, a missing or invalid
+/// value): `EX_USAGE` of BSD's sysexits.h, apart from 1 (findings, or a
+/// failure) and 2 (unreadable input of the offline tools).
+const EX_USAGE: u8 = 64;
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version go to standard output with status 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // Nothing useful can be done when standard error is gone.
+            let _ = e.print();
+            return std::process::ExitCode::from(EX_USAGE);
+        }
+    };
     cli::init_logging(cli.log_format);
     // Unreadable input is status 2 for the offline tools (1 means findings), as for grep and diff.
     let error_code = if matches!(cli.command, Command::Talos(_) | Command::Check(_)) {
@@ -56,7 +70,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::error_text(&e));
             std::process::ExitCode::from(error_code)
         }
     }

@@ -34,9 +34,17 @@ pub struct ConfigSource {
 }
 
 fn read(path: &PathBuf) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.display().to_string(),
-        source,
+        error,
+    })
+}
+
+/// Reads a `--talos-config` file; a failure names it as a Talos machine config.
+fn read_talos(path: &PathBuf) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|error| ConfigError::ReadTalos {
+        path: path.display().to_string(),
+        error,
     })
 }
 
@@ -49,12 +57,18 @@ impl ConfigSource {
     /// The raw bytes of every file, in [`ConfigSource::files`] order, to tell
     /// whether anything changed since the last load.
     pub fn snapshot(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
-        self.files()
-            .iter()
-            .map(|p| {
-                std::fs::read(p).map_err(|source| ConfigError::Read {
-                    path: p.display().to_string(),
-                    source,
+        let config = self.file.iter().map(|p| (p, true));
+        let talos = self.talos_files.iter().map(|p| (p, false));
+        config
+            .chain(talos)
+            .map(|(p, is_config)| {
+                std::fs::read(p).map_err(|error| {
+                    let path = p.display().to_string();
+                    if is_config {
+                        ConfigError::Read { path, error }
+                    } else {
+                        ConfigError::ReadTalos { path, error }
+                    }
                 })
             })
             .collect()
@@ -73,7 +87,7 @@ impl ConfigSource {
         if !self.talos_files.is_empty() {
             let mut inputs = Vec::with_capacity(self.talos_files.len());
             for path in &self.talos_files {
-                inputs.push((path.display().to_string(), read(path)?));
+                inputs.push((path.display().to_string(), read_talos(path)?));
             }
             config.host = Some(talos::layout(&talos::load(&inputs)?));
         }

@@ -513,3 +513,281 @@ fn bench_policy_takes_o_json_and_the_old_json_flag() {
         assert!(reports[0]["reviews"].as_u64().unwrap() > 0, "{out}");
     }
 }
+
+const TALOS: &str = "tests/fixtures/talos";
+
+fn talos_fixture(name: &str) -> String {
+    format!("{TALOS}/{name}")
+}
+
+#[test]
+fn talos_lint_lints_each_machine_on_its_own() {
+    let guide = talos_fixture("legacy-1.7-guide.yaml");
+    let bad = talos_fixture("legacy-bad-mounts.yaml");
+    let (code_guide, alone_guide, _) = run(&["talos", "lint", &guide], None);
+    let (code_bad, alone_bad, _) = run(&["talos", "lint", &bad], None);
+    assert_eq!((code_guide, code_bad), (0, 1));
+    // Before, the two were merged into one machine; now each is linted alone,
+    // headed by its file, and the status is the worst of them.
+    let (code, out, err) = run(&["talos", "lint", &guide, &bad], None);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        format!("==> {guide} <==\n{alone_guide}\n==> {bad} <==\n{alone_bad}")
+    );
+    assert!(out.contains("0 errors, 1 warning, 1 note\n"), "{out}");
+    assert!(out.contains("4 errors, 2 warnings, 0 notes\n"), "{out}");
+
+    // -o json: one list, each finding naming its machine.
+    let (code, out, _) = run(&["talos", "lint", "-o", "json", &guide, &bad], None);
+    assert_eq!(code, 1);
+    let findings: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let (_, alone, _) = run(&["talos", "lint", "-o", "json", &bad], None);
+    let alone: Vec<Value> = serde_json::from_str(&alone).unwrap();
+    let of_bad: Vec<&Value> = findings.iter().filter(|f| f["machine"] == bad).collect();
+    assert_eq!(of_bad.len(), alone.len());
+    for (got, want) in of_bad.iter().zip(&alone) {
+        assert_eq!(got["code"], want["code"]);
+        assert_eq!(got["message"], want["message"]);
+    }
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["machine"] == bad || f["machine"] == guide),
+        "{out}"
+    );
+}
+
+#[test]
+fn talos_lint_merges_patches_over_every_machine_and_takes_a_schematic_for_each() {
+    let guide = talos_fixture("legacy-1.7-guide.yaml");
+    let volume = talos_fixture("v1.10-user-volume.yaml");
+    let patch = talos_fixture("patch-psa-exempt.yaml");
+    let schematic = talos_fixture("schematic-longhorn.yaml");
+    // One machine: --patch is the same merge as the patch given after the base.
+    let (code, positional, _) = run(&["talos", "lint", &guide, &patch], None);
+    let (code2, flagged, _) = run(&["talos", "lint", &guide, "--patch", &patch], None);
+    assert_eq!((code, code2), (0, 0));
+    assert_eq!(positional, flagged);
+    assert!(
+        !flagged.contains("LTG-T020"),
+        "the patch exempts longhorn-system: {flagged}"
+    );
+
+    let alone = |base: &str| {
+        let (_, out, _) = run(
+            &["talos", "lint", base, &schematic, "--patch", &patch],
+            None,
+        );
+        out
+    };
+    let (code, out, err) = run(
+        &[
+            "talos", "lint", &guide, &volume, &schematic, "--patch", &patch,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "==> {guide} (with {patch}, {schematic}) <==\n{}\n==> {volume} (with {patch}, {schematic}) <==\n{}",
+            alone(&guide),
+            alone(&volume)
+        )
+    );
+    assert!(
+        !out.contains("LTG-T001"),
+        "each machine has the schematic: {out}"
+    );
+}
+
+#[test]
+fn talos_lint_fail_on_sets_the_severity_that_fails() {
+    let warns = [
+        talos_fixture("legacy-1.7-guide.yaml"),
+        talos_fixture("schematic-longhorn.yaml"),
+    ];
+    let notes = talos_fixture("legacy-no-rshared.yaml");
+    let status = |extra: &[&str], files: &[&str]| {
+        let mut args = vec!["talos", "lint"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(files);
+        let (code, out, err) = run(&args, None);
+        assert!(err.is_empty(), "{args:?}: {err}");
+        assert!(
+            out.ends_with(" notes\n") || out.ends_with(" note\n"),
+            "{out}"
+        );
+        code
+    };
+    let warns: Vec<&str> = warns.iter().map(String::as_str).collect();
+    assert_eq!(status(&[], &warns), 0);
+    assert_eq!(status(&["--fail-on", "error"], &warns), 0);
+    assert_eq!(status(&["--fail-on", "warning"], &warns), 1);
+    assert_eq!(status(&["--fail-on", "warning"], &[&notes]), 0);
+    assert_eq!(status(&["--fail-on", "note"], &[&notes]), 1);
+    let bad = talos_fixture("legacy-bad-mounts.yaml");
+    assert_eq!(status(&["--fail-on", "warning"], &[&bad]), 1);
+}
+
+#[test]
+fn talos_lint_and_mounts_read_stdin_and_folders() {
+    let guide = talos_fixture("legacy-1.7-guide.yaml");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&guide)).unwrap();
+    let (code, from_file, _) = run(&["talos", "lint", &guide], None);
+    let (code2, from_stdin, err) = run(&["talos", "lint", "-"], Some(&text));
+    assert_eq!((code, code2), (0, 0), "{err}");
+    assert_eq!(from_stdin, from_file.replace(&guide, "-"));
+
+    // A folder: its *.yaml and *.yml files in name order; other files are skipped.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-worker.yaml"), &text).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(talos_fixture("schematic-longhorn.yaml")),
+        dir.path().join("b-schematic.yml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("README.md"), "not YAML: [").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let worker = format!("{d}/a-worker.yaml");
+    let schematic = format!("{d}/b-schematic.yml");
+    let (code, from_dir, err) = run(&["talos", "lint", d], None);
+    let (_, from_files, _) = run(&["talos", "lint", &worker, &schematic], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_dir, from_files);
+    assert!(
+        from_dir.ends_with("0 errors, 1 warning, 1 note\n"),
+        "{from_dir}"
+    );
+
+    let (code, mounts_stdin, err) = run(&["talos", "mounts", "-"], Some(&text));
+    let (_, mounts_dir, _) = run(&["talos", "mounts", d], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        mounts_stdin.contains("- path: \"/var/lib/longhorn\""),
+        "{mounts_stdin}"
+    );
+    assert_eq!(mounts_stdin, mounts_dir.replace(&worker, "-"));
+}
+
+#[test]
+fn talos_mounts_takes_patches() {
+    let base = talos_fixture("legacy-no-mount.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("volume.yaml");
+    std::fs::write(
+        &patch,
+        "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 100GiB\n",
+    )
+    .unwrap();
+    let patch = patch.to_str().unwrap();
+    let (code, out, err) = run(&["talos", "mounts", &base, "--patch", patch], None);
+    assert_eq!(code, 0, "{err}");
+    let config = Config::from_yaml(&out, "talos mounts output").unwrap();
+    let paths: Vec<&str> = config
+        .allowed_mounts
+        .iter()
+        .map(|m| m.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/var/mnt/longhorn", "/var/lib/longhorn"], "{out}");
+}
+
+#[test]
+fn talos_lint_refuses_what_is_not_talos() {
+    for (text, found) in [
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+            "found a Kubernetes Deployment (apps/v1)",
+        ),
+        (
+            "context: demo\ncontexts: {demo: {}}\n",
+            "found a talosconfig",
+        ),
+        ("", "the file is empty"),
+    ] {
+        for command in ["lint", "mounts"] {
+            let (code, out, err) = run(&["talos", command, "-"], Some(text));
+            assert_eq!(code, 2, "{command} {text:?}: {out}");
+            assert!(out.is_empty(), "{out}");
+            assert!(
+                err.starts_with(&format!(
+                    "error: -: not a Talos machine config, patch or schematic: {found}"
+                )),
+                "{command} {text:?}: {err}"
+            );
+        }
+    }
+}
+
+/// Starts `serve` outside any cluster (no KUBECONFIG, a HOME without
+/// ~/.kube) with `args`, stops it with SIGTERM once it is listening, and
+/// returns its standard error.
+fn serve_log(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new(BIN)
+        .args(["certs", "dev", "--out"])
+        .arg(dir.path().join("tls"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(dir.path().join("tls"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("RUST_LOG")
+        .env("HOME", dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "serve starts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn serve_outside_a_cluster_says_once_that_node_look_ups_are_off() {
+    let log = serve_log(&["--drain-seconds", "1500ms", "--lookup-timeout-ms", "2s"]);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Kubernetes API"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains(" INFO ")
+            && lines[0].ends_with(
+                "no Kubernetes API found (KUBECONFIG unset and not in a cluster): node look-ups will report unknown"
+            ),
+        "{log}"
+    );
+    // The client's own error chain is for RUST_LOG=debug.
+    assert!(
+        !log.contains("in-cluster") && !log.contains("infer"),
+        "{log}"
+    );
+    // Standard error is a pipe here: no colour codes.
+    assert!(!log.contains('\u{1b}'), "{log}");
+    // A Go-style duration reaches the drain.
+    assert!(log.contains("drain_ms=1500"), "{log}");
+    // A bare number keeps the flag's unit.
+    let log = serve_log(&["--drain-seconds", "2"]);
+    assert!(log.contains("drain_ms=2000"), "{log}");
+}

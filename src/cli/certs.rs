@@ -22,20 +22,51 @@ pub enum CertsCommand {
         /// Extra subject alternative name (DNS name or IP); repeatable.
         #[arg(long = "san")]
         sans: Vec<String>,
-        /// Days the serving certificate is valid.
-        #[arg(long, default_value_t = 365)]
+        /// Days the serving certificate is valid (at least 1).
+        #[arg(long, default_value = "365", value_parser = days)]
         days: i64,
+        /// Replace a CA already in the output folder (every client that
+        /// trusts the old one, a caBundle among them, must then be given the new one).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 /// Runs a `certs` subcommand.
 pub fn run(command: CertsCommand) -> anyhow::Result<u8> {
     match command {
-        CertsCommand::Dev { out, sans, days } => dev(&out, sans, days).map(|()| 0),
+        CertsCommand::Dev {
+            out,
+            sans,
+            days,
+            force,
+        } => dev(&out, sans, days, force).map(|()| 0),
     }
 }
 
-fn dev(out: &Path, extra: Vec<String>, days: i64) -> anyhow::Result<()> {
+/// `--days`: a whole number of days, at least 1 (a certificate valid for no
+/// time is refused by every client at once).
+fn days(text: &str) -> Result<i64, String> {
+    let days: i64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of days"))?;
+    if days < 1 {
+        return Err(format!(
+            "a serving certificate must be valid for at least 1 day, not {days}"
+        ));
+    }
+    Ok(days)
+}
+
+fn dev(out: &Path, extra: Vec<String>, days: i64, force: bool) -> anyhow::Result<()> {
+    let ca = out.join(certs::CA_FILE);
+    if !force && ca.exists() {
+        anyhow::bail!(
+            "{} already exists: a new CA would no longer be trusted by what trusts this one (a webhook's \
+caBundle, curl --cacert); pass --force to replace it",
+            ca.display()
+        );
+    }
     let mut sans = certs::default_sans();
     sans.extend(extra);
     let made = certs::generate(&sans, days, DEV_CA_DAYS)?;

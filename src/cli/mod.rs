@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod certs;
 pub mod check;
+pub mod duration;
 pub mod serve;
 pub mod talos;
 
@@ -39,12 +40,37 @@ pub fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+}
+
+/// The one line an error prints after `error: `: the message and each cause
+/// not already in it, joined by `: ` (as `{:#}` does). A message that carries
+/// its cause, as the library's errors do, does not print it twice.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// Whether log lines may carry ANSI colours: only on a terminal, and never
+/// with `NO_COLOR` set to anything but the empty string (no-color.org).
+fn colour() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Writes `text` to standard output. A reader that went away (`... | head -1`)

@@ -16,6 +16,7 @@ use longhorn_talos_guard::tls::CertStore;
 use longhorn_talos_guard::{certs, server};
 
 use super::certs::DEV_CA_DAYS;
+use super::duration;
 
 const DEV_CERT_DIR: &str = "certs-dev";
 
@@ -54,15 +55,17 @@ pub struct ServeArgs {
     /// Largest AdmissionReview body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "LTG_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Seconds in-flight requests get to finish after SIGTERM.
-    #[arg(long, env = "LTG_DRAIN_SECONDS", default_value_t = 10)]
-    drain_seconds: u64,
-    /// Seconds between re-reads of the certificate and config files, on top of file events.
-    #[arg(long, env = "LTG_RELOAD_SECONDS", default_value_t = 60)]
-    reload_seconds: u64,
-    /// Seconds a client may take to send its request headers.
-    #[arg(long, env = "LTG_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
-    header_timeout_seconds: u64,
+    /// Time in-flight requests get to finish after SIGTERM: seconds, or a
+    /// duration such as 10s, 500ms, 1m30s.
+    #[arg(long, env = "LTG_DRAIN_SECONDS", default_value = "10", value_parser = duration::seconds)]
+    drain_seconds: Duration,
+    /// Time between re-reads of the certificate and config files, on top of
+    /// file events: seconds, or a duration (1m).
+    #[arg(long, env = "LTG_RELOAD_SECONDS", default_value = "60", value_parser = duration::seconds)]
+    reload_seconds: Duration,
+    /// Time a client may take to send its request headers: seconds, or a duration (10s).
+    #[arg(long, env = "LTG_HEADER_TIMEOUT_SECONDS", default_value = "10", value_parser = duration::seconds)]
+    header_timeout_seconds: Duration,
     /// Most connections open at once; more are closed on accept.
     #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
@@ -97,18 +100,19 @@ pub struct ServeArgs {
     /// Extra name (DNS or IP) for the self-managed certificate; repeatable.
     #[arg(long = "san")]
     sans: Vec<String>,
-    /// Seconds between reads of the self-managed Secret (renewals by another
-    /// replica are served after at most this long).
-    #[arg(long, env = "LTG_SECRET_POLL_SECONDS", default_value_t = 30)]
-    secret_poll_seconds: u64,
+    /// Time between reads of the self-managed Secret (renewals by another
+    /// replica are served after at most this long): seconds, or a duration (30s).
+    #[arg(long, env = "LTG_SECRET_POLL_SECONDS", default_value = "30", value_parser = duration::seconds)]
+    secret_poll_seconds: Duration,
     #[command(flatten)]
     timings: TimingArgs,
     /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
     #[arg(long, env = "LTG_KUBE", default_value = "auto")]
     kube: KubeMode,
-    /// Milliseconds a Node look-up may take (keep it below the webhook's timeoutSeconds).
-    #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value_t = 2000)]
-    lookup_timeout_ms: u64,
+    /// Time a Node look-up may take (keep it below the webhook's
+    /// timeoutSeconds): milliseconds, or a duration (2s).
+    #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value = "2000", value_parser = duration::millis)]
+    lookup_timeout_ms: Duration,
     /// Once listening, write the bound address (`host:port` and a newline) to
     /// this file, atomically (a temporary file renamed into place); removed on
     /// a clean exit. For scripts and tests that listen on port 0.
@@ -158,21 +162,22 @@ impl TimingArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
     tokio::pin!(stop);
+    let config = ConfigSource {
+        file: args.config.clone(),
+        talos_files: args.talos_config.clone(),
+    };
+    // A config that cannot be loaded is the first thing reported, before
+    // anything about the cluster or the certificates.
+    config.load()?;
     let client = match args.kube {
         KubeMode::Off => None,
-        KubeMode::Auto => match kube::Client::try_default().await {
-            Ok(client) => Some(client),
-            Err(e) => {
-                tracing::info!(reason = %e, "no Kubernetes API: node look-ups will report unknown");
-                None
-            }
-        },
+        KubeMode::Auto => kube_client().await,
     };
     let facts: Arc<dyn NodeFacts> = match &client {
         None => Arc::new(NoCluster),
         Some(client) => Arc::new(KubeNodes::new(
             client.clone(),
-            Duration::from_millis(args.lookup_timeout_ms),
+            args.lookup_timeout_ms,
             Duration::from_secs(30),
         )),
     };
@@ -202,7 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.timings.timings(),
             );
             let manager = Arc::new(manager);
-            let interval = Duration::from_secs(args.secret_poll_seconds.max(1));
+            let interval = args.secret_poll_seconds.max(Duration::from_secs(1));
             let first = tokio::select! {
                 first = manager.first_state(Duration::from_secs(30)) => first?,
                 () = &mut stop => {
@@ -228,14 +233,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opts = server::ServeOptions {
         listen: args.listen,
         certs,
-        config: ConfigSource {
-            file: args.config.clone(),
-            talos_files: args.talos_config.clone(),
-        },
+        config,
         max_body_bytes: args.max_body_bytes,
-        drain_timeout: Duration::from_secs(args.drain_seconds),
-        reload_interval: Duration::from_secs(args.reload_seconds.max(1)),
-        header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        drain_timeout: args.drain_seconds,
+        reload_interval: args.reload_seconds.max(Duration::from_secs(1)),
+        header_read_timeout: args.header_timeout_seconds.max(Duration::from_secs(1)),
         max_connections: args.max_connections.max(1),
     };
     let running = tokio::select! {
@@ -254,6 +256,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// The Kubernetes client of `--kube auto`, if there is an API to talk to.
+/// Outside a cluster and without a kubeconfig that is normal and said in one
+/// line (the client's reasons at debug); a kubeconfig or cluster that is there
+/// but unusable is a warning with the reason.
+async fn kube_client() -> Option<kube::Client> {
+    match kube::Client::try_default().await {
+        Ok(client) => Some(client),
+        Err(e) => {
+            let configured = std::env::var_os("KUBECONFIG").is_some()
+                || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+            if configured {
+                tracing::warn!(reason = %e, "cannot use the Kubernetes API: node look-ups will report unknown");
+            } else {
+                tracing::info!(
+                    "no Kubernetes API found (KUBECONFIG unset and not in a cluster): node look-ups will report unknown"
+                );
+                tracing::debug!(reason = %e, "kube client");
+            }
+            None
+        }
+    }
 }
 
 /// Writes `addr` and a newline to `path` through a temporary file in the

@@ -1,18 +1,42 @@
 //! `talos lint` and `talos mounts`: Talos machine configs read offline.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use clap::Subcommand;
-use longhorn_talos_guard::talos;
+use anyhow::{Context as _, bail};
+use clap::{Subcommand, ValueEnum};
+use longhorn_talos_guard::talos::{self, FileRole, Severity};
 
 use super::{OutputFormat, emit};
+
+/// The severity from which `talos lint` exits 1 (`--fail-on`).
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FailOn {
+    // Errors only (the default).
+    Error,
+    // Warnings and errors.
+    Warning,
+    // Any finding.
+    Note,
+}
+
+impl FailOn {
+    fn fails(self, severity: Severity) -> bool {
+        let threshold = match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Note => Severity::Note,
+        };
+        severity <= threshold
+    }
+}
 
 /// Subcommands of `talos`.
 #[derive(Subcommand)]
 pub enum TalosCommand {
     /// Check machine configs, patches and Image Factory schematics against
-    /// Longhorn's Talos guide. Exit status 1 on errors, 2 on unreadable input.
+    /// Longhorn's Talos guide. Each base machine config is one machine, linted
+    /// on its own; exit status 1 on errors (see --fail-on), 2 on unreadable input.
     Lint {
         /// Check the V2 data engine prerequisites (implied by a RawVolumeConfig).
         #[arg(long)]
@@ -23,18 +47,31 @@ pub enum TalosCommand {
         /// The namespace Longhorn is installed in (for the Pod Security check).
         #[arg(long, default_value = "longhorn-system")]
         longhorn_namespace: String,
-        /// Files, merged in order as Talos applies patches (later wins).
-        #[arg(required = true)]
+        /// Exit 1 on findings of this severity or worse (CI: warning).
+        #[arg(long, value_name = "SEVERITY", default_value = "error")]
+        fail_on: FailOn,
+        /// A patch merged over every machine, after its own files (like
+        /// talosctl's --config-patch); repeatable, applied in order.
+        #[arg(long = "patch", value_name = "FILE")]
+        patches: Vec<PathBuf>,
+        /// Machine configs (each one machine), patches and schematics: files,
+        /// folders (their *.yaml and *.yml, sorted), or - for stdin. With one
+        /// machine, the files are merged in the order given (later wins).
+        #[arg(required = true, value_name = "FILE|DIR|-")]
         files: Vec<PathBuf>,
     },
-    /// Print the allowedMounts the machine config gives the kubelet, as webhook
+    /// Print the allowedMounts one machine's config gives the kubelet, as webhook
     /// config YAML (text) or as a JSON list of the mounts and where each comes from.
     Mounts {
         /// Output format.
         #[arg(short = 'o', long, default_value = "text")]
         format: OutputFormat,
-        /// Files, merged in order as Talos applies patches (later wins).
-        #[arg(required = true)]
+        /// A patch merged over the machine config, after the files; repeatable.
+        #[arg(long = "patch", value_name = "FILE")]
+        patches: Vec<PathBuf>,
+        /// One machine config, its patches and schematics, merged in order
+        /// (later wins): files, folders (their *.yaml and *.yml, sorted), or - for stdin.
+        #[arg(required = true, value_name = "FILE|DIR|-")]
         files: Vec<PathBuf>,
     },
 }
@@ -46,45 +83,225 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             v2,
             format,
             longhorn_namespace,
+            fail_on,
+            patches,
             files,
-        } => lint(&files, v2, format, longhorn_namespace),
-        TalosCommand::Mounts { format, files } => mounts(&files, format),
+        } => {
+            let machines = machines(read(&files)?, read(&patches)?)?;
+            let options = talos::LintOptions {
+                v2,
+                longhorn_namespace,
+            };
+            lint(&machines, &options, format, fail_on)
+        }
+        TalosCommand::Mounts {
+            format,
+            patches,
+            files,
+        } => {
+            let files = read(&files)?;
+            let bases: Vec<&Input> = files
+                .iter()
+                .filter(|i| i.role == FileRole::Machine)
+                .collect();
+            if let [first, second, ..] = bases[..] {
+                bail!(
+                    "{} and {} are both base machine configs: talos mounts reads one machine (its config, \
+patches and schematic); run it once per machine",
+                    first.name,
+                    second.name
+                );
+            }
+            let mut machines = machines(files, read(&patches)?)?;
+            match machines.pop() {
+                Some(machine) => mounts(&machine, format),
+                None => bail!("no input"),
+            }
+        }
     }
 }
 
-fn read(files: &[PathBuf]) -> anyhow::Result<talos::MachineConfig> {
-    let mut inputs = Vec::with_capacity(files.len());
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        inputs.push((f.display().to_string(), text));
-    }
-    Ok(talos::load(&inputs)?)
+/// One input file, read and sorted by [`talos::classify`].
+struct Input {
+    name: String,
+    text: String,
+    role: FileRole,
 }
 
-fn lint(
-    files: &[PathBuf],
-    v2: bool,
-    format: OutputFormat,
-    longhorn_namespace: String,
-) -> anyhow::Result<u8> {
-    let config = read(files)?;
-    let findings = longhorn_talos_guard::lint::lint(
-        &config,
-        &talos::LintOptions {
-            v2,
-            longhorn_namespace,
-        },
+/// Reads every path: `-` is standard input, a folder gives its `*.yaml` and
+/// `*.yml` files (recursively, sorted by path), a file is read whatever its name.
+fn read(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    let mut texts = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            texts.push(("-".to_string(), text));
+        } else {
+            collect(path, true, &mut texts)?;
+        }
+    }
+    texts
+        .into_iter()
+        .map(|(name, text)| {
+            let role = talos::classify(&name, &text)?;
+            Ok(Input { name, text, role })
+        })
+        .collect()
+}
+
+fn collect(path: &Path, explicit: bool, out: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+    let name = || path.display().to_string();
+    if path.is_dir() {
+        let mut entries = std::fs::read_dir(path)
+            .and_then(|entries| {
+                entries
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .with_context(|| format!("cannot read the folder {}", name()))?;
+        entries.sort();
+        let before = out.len();
+        for entry in entries {
+            collect(&entry, false, out)?;
+        }
+        if explicit && out.len() == before {
+            bail!("{}: no *.yaml or *.yml file in this folder", name());
+        }
+        return Ok(());
+    }
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
     );
-    emit(&match format {
-        OutputFormat::Text => talos::render_text(&findings),
-        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&findings)?),
-    })?;
-    Ok(talos::exit_code(&findings) as u8)
+    if explicit || yaml {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", name()))?;
+        out.push((name(), text));
+    }
+    Ok(())
 }
 
-fn mounts(files: &[PathBuf], format: OutputFormat) -> anyhow::Result<u8> {
-    let config = read(files)?;
+/// The inputs of one machine, in merge order.
+struct Machine {
+    files: Vec<(String, String)>,
+}
+
+impl Machine {
+    /// The heading of its report: the base config, then what is merged over it.
+    fn label(&self) -> String {
+        match &self.files[..] {
+            [] => String::new(),
+            [only] => only.0.clone(),
+            [first, rest @ ..] => {
+                let rest: Vec<&str> = rest.iter().map(|(n, _)| n.as_str()).collect();
+                format!("{} (with {})", first.0, rest.join(", "))
+            }
+        }
+    }
+
+    /// Its first file: the base config when it has one.
+    fn name(&self) -> &str {
+        self.files.first().map_or("", |(n, _)| n.as_str())
+    }
+}
+
+/// Sorts the inputs into machines: each base machine config is one, with
+/// every `--patch` after it and every schematic; with a single base (or
+/// none), every file is merged in the order given. Two bases in one merge are
+/// refused, and so is a FILE patch next to two bases (which machine it
+/// belongs to is not said).
+fn machines(files: Vec<Input>, patches: Vec<Input>) -> anyhow::Result<Vec<Machine>> {
+    if let Some(base) = patches.iter().find(|p| p.role == FileRole::Machine) {
+        bail!(
+            "--patch {name}: {name} is a base machine config (it holds the `version: v1alpha1` document \
+talosctl gen config writes), not a patch; Talos merges patches into one machine's config and never two \
+configs: give it as FILE (without --patch) to read it as a machine of its own",
+            name = base.name
+        );
+    }
+    let pair = |i: Input| (i.name, i.text);
+    let bases: Vec<&Input> = files
+        .iter()
+        .filter(|i| i.role == FileRole::Machine)
+        .collect();
+    if bases.len() <= 1 {
+        let files = files.into_iter().chain(patches).map(pair).collect();
+        return Ok(vec![Machine { files }]);
+    }
+    if let Some(patch) = files.iter().find(|i| i.role == FileRole::Patch) {
+        bail!(
+            "{} and {} are two machines (each a base machine config), and {patch} is a patch: say which \
+machines it applies to with --patch {patch} (merged over every machine), or lint each machine in a call of \
+its own with its patches",
+            bases[0].name,
+            bases[1].name,
+            patch = patch.name
+        );
+    }
+    let (bases, schematics): (Vec<Input>, Vec<Input>) =
+        files.into_iter().partition(|i| i.role == FileRole::Machine);
+    Ok(bases
+        .into_iter()
+        .map(|base| {
+            let mut files = vec![pair(base)];
+            files.extend(patches.iter().map(|p| (p.name.clone(), p.text.clone())));
+            files.extend(schematics.iter().map(|s| (s.name.clone(), s.text.clone())));
+            Machine { files }
+        })
+        .collect())
+}
+
+/// Lints each machine on its own; the status is the worst of them.
+fn lint(
+    machines: &[Machine],
+    options: &talos::LintOptions,
+    format: OutputFormat,
+    fail_on: FailOn,
+) -> anyhow::Result<u8> {
+    let mut reports = Vec::with_capacity(machines.len());
+    for machine in machines {
+        let config = talos::load(&machine.files)?;
+        reports.push((machine, longhorn_talos_guard::lint::lint(&config, options)));
+    }
+    let failed = reports
+        .iter()
+        .flat_map(|(_, findings)| findings)
+        .any(|f| fail_on.fails(f.severity));
+    emit(&match format {
+        OutputFormat::Text if reports.len() == 1 => talos::render_text(&reports[0].1),
+        OutputFormat::Text => reports
+            .iter()
+            .map(|(machine, findings)| {
+                format!(
+                    "==> {} <==\n{}",
+                    machine.label(),
+                    talos::render_text(findings)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        OutputFormat::Json => {
+            let mut list = Vec::new();
+            for (machine, findings) in &reports {
+                for finding in findings {
+                    let mut value = serde_json::to_value(finding)?;
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert("machine".into(), machine.name().into());
+                    }
+                    list.push(value);
+                }
+            }
+            format!("{}\n", serde_json::to_string_pretty(&list)?)
+        }
+    })?;
+    Ok(u8::from(failed))
+}
+
+fn mounts(machine: &Machine, format: OutputFormat) -> anyhow::Result<u8> {
+    let config = talos::load(&machine.files)?;
     let mounts = talos::derive_mounts(&config);
     if format == OutputFormat::Json {
         let list: Vec<serde_json::Value> = mounts

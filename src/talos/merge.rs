@@ -3,7 +3,6 @@
 
 use serde_saphyr::Spanned;
 
-use super::TalosError;
 use super::model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     Volume, VolumeKind,
@@ -11,6 +10,7 @@ use super::model::{
 use super::raw::{
     LenientList, RawAdmissionPlugin, RawDocument, RawPodSecurityConfiguration, Scalar,
 };
+use super::{FileRole, TalosError};
 
 /// Kinds Talos matches by `kind` and `name`; the lint reads these.
 const NAMED_KINDS: [&str; 6] = [
@@ -50,6 +50,133 @@ pub(crate) fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosEr
         }
     }
     Ok(config)
+}
+
+/// One document's top-level keys, with the text of those that are strings:
+/// enough to say what a file that is not Talos holds.
+type Probe = std::collections::BTreeMap<String, ProbeValue>;
+
+/// A value read only for its text; lists, maps and other scalars read as `None`.
+struct ProbeValue(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for ProbeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ProbeValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(Some(v.to_string())))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_unit<E>(self) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_none<E>(self) -> Result<ProbeValue, E> {
+                Ok(ProbeValue(None))
+            }
+            fn visit_some<D2: serde::Deserializer<'de>>(
+                self,
+                d: D2,
+            ) -> Result<ProbeValue, D2::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ProbeValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ProbeValue(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProbeValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ProbeValue(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn probe_text<'a>(probe: &'a Probe, key: &str) -> Option<&'a str> {
+    probe.get(key).and_then(|v| v.0.as_deref())
+}
+
+/// See [`super::classify`].
+pub(crate) fn classify(file: &str, text: &str) -> Result<FileRole, TalosError> {
+    let config = load(&[(file.to_string(), text.to_string())])?;
+    // The documents already parsed as Talos ones; read once more for their keys.
+    let probes: Vec<Probe> = serde_saphyr::from_multiple::<Option<Probe>>(text)
+        .map(|docs| docs.into_iter().flatten().collect())
+        .unwrap_or_default();
+    let not_talos = |found: String| TalosError::NotTalos {
+        file: file.to_string(),
+        found,
+    };
+    if config.documents.is_empty() {
+        return Err(not_talos("the file is empty".to_string()));
+    }
+    if config.documents.iter().all(|d| d.foreign) {
+        let mut found = match probes.first() {
+            Some(p) => describe_foreign(p),
+            None => "found YAML that is no Talos document".to_string(),
+        };
+        let more = config.documents.len() - 1;
+        if more > 0 {
+            let s = if more == 1 { "" } else { "s" };
+            found.push_str(&format!(
+                " (and {more} more document{s}, none of them Talos)"
+            ));
+        }
+        return Err(not_talos(found));
+    }
+    let talos = config.documents.iter().filter(|d| !d.foreign);
+    if talos.clone().all(|d| d.kind == SCHEMATIC_KIND) {
+        return Ok(FileRole::Schematic);
+    }
+    let base = probes
+        .iter()
+        .any(|p| probe_text(p, "version") == Some("v1alpha1"));
+    Ok(if base {
+        FileRole::Machine
+    } else {
+        FileRole::Patch
+    })
+}
+
+/// What a document that is no Talos one looks like, for [`TalosError::NotTalos`].
+fn describe_foreign(probe: &Probe) -> String {
+    if let Some(kind) = probe_text(probe, "kind") {
+        return match probe_text(probe, "apiVersion") {
+            Some(api) => format!("found a Kubernetes {kind} ({api})"),
+            None => format!("found a {kind} without apiVersion"),
+        };
+    }
+    if probe.contains_key("context") || probe.contains_key("contexts") {
+        return "found a talosconfig (talosctl's client configuration, with `context`/`contexts`); \
+the machine configs are the files `talosctl gen config` writes next to it (controlplane.yaml, worker.yaml)"
+            .to_string();
+    }
+    const SHOWN: usize = 5;
+    let mut keys: Vec<&str> = probe.keys().map(String::as_str).take(SHOWN).collect();
+    if probe.len() > SHOWN {
+        keys.push("...");
+    }
+    format!(
+        "found a YAML mapping with none of the keys of a Talos document (version, machine, cluster, \
+apiVersion and kind, customization); its keys: {}",
+        keys.join(", ")
+    )
 }
 
 /// True when the parser stopped at its document budget.
@@ -509,6 +636,76 @@ mod tests {
         let c = load(&inputs(&[("f", "foo: bar\n")])).unwrap();
         assert_eq!(c.documents[0].kind, "unknown");
         assert!(!c.has_machine_config());
+    }
+
+    #[test]
+    fn files_are_machines_patches_or_schematics() {
+        let role = |text: &str| classify("f.yaml", text);
+        assert_eq!(
+            role("version: v1alpha1\nmachine: {type: worker}\n"),
+            Ok(FileRole::Machine)
+        );
+        // A multi-document machine config of Talos 1.14 is still one machine.
+        assert_eq!(
+            role(
+                "version: v1alpha1\nmachine: {}\n---\napiVersion: v1alpha1\nkind: KubeletConfig\n"
+            ),
+            Ok(FileRole::Machine)
+        );
+        assert_eq!(role("machine: {sysctls: {a: b}}\n"), Ok(FileRole::Patch));
+        assert_eq!(
+            role("apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n"),
+            Ok(FileRole::Patch)
+        );
+        assert_eq!(
+            role(
+                "customization: {systemExtensions: {officialExtensions: [siderolabs/iscsi-tools]}}\n"
+            ),
+            Ok(FileRole::Schematic)
+        );
+        // A stray Kubernetes document next to Talos ones is listed, not an error.
+        assert_eq!(
+            role("machine: {}\n---\napiVersion: v1\nkind: ConfigMap\n"),
+            Ok(FileRole::Patch)
+        );
+    }
+
+    #[test]
+    fn what_is_not_talos_says_what_it_is() {
+        let found = |text: &str| match classify("w.yaml", text) {
+            Err(TalosError::NotTalos { file, found }) => {
+                assert_eq!(file, "w.yaml");
+                found
+            }
+            other => panic!("{text:?}: {other:?}"),
+        };
+        for empty in ["", "\n", "# only a comment\n", "---\n---\n"] {
+            assert_eq!(found(empty), "the file is empty", "{empty:?}");
+        }
+        assert_eq!(
+            found("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"),
+            "found a Kubernetes Deployment (apps/v1)"
+        );
+        assert_eq!(
+            found(
+                "apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Secret\n"
+            ),
+            "found a Kubernetes Service (v1) (and 2 more documents, none of them Talos)"
+        );
+        assert!(
+            found("context: demo\ncontexts:\n  demo: {endpoints: [10.5.0.2]}\n")
+                .starts_with("found a talosconfig (talosctl's client configuration"),
+        );
+        assert_eq!(
+            found("a: 1\nb: [x]\nc: {d: e}\n"),
+            "found a YAML mapping with none of the keys of a Talos document (version, machine, cluster, \
+apiVersion and kind, customization); its keys: a, b, c"
+        );
+        let err = classify("w.yaml", "apiVersion: apps/v1\nkind: Deployment\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "w.yaml: not a Talos machine config, patch or schematic: found a Kubernetes Deployment (apps/v1)"
+        );
     }
 
     #[test]

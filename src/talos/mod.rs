@@ -53,6 +53,15 @@ pub enum TalosError {
         /// The most documents read from one file.
         limit: usize,
     },
+    /// The file holds no Talos document at all.
+    #[error("{file}: not a Talos machine config, patch or schematic: {found}")]
+    NotTalos {
+        /// The input's file name.
+        file: String,
+        /// What the file holds instead (`the file is empty`, `found a
+        /// Kubernetes Deployment (apps/v1)`, ...).
+        found: String,
+    },
     /// A document of a named kind (`UserVolumeConfig`, `KernelModuleConfig`, ...) has no `name`.
     #[error(
         "{file}:{line} (document {index}): the {kind} document has no `name`; Talos needs one to mount or load it"
@@ -67,6 +76,30 @@ pub enum TalosError {
         /// The document's kind.
         kind: String,
     },
+}
+
+/// What one input file is, as `talos lint` and `talos mounts` sort their
+/// files into machines (see [`classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// A base machine config: it holds the `version: v1alpha1` document
+    /// `talosctl gen config` writes. One machine each.
+    Machine,
+    /// A patch: Talos documents, or a `machine:`/`cluster:` fragment without
+    /// `version:`. Merged over a machine's config.
+    Patch,
+    /// Only Image Factory schematics (`customization:`): they describe the
+    /// machine's image, so they apply to every machine.
+    Schematic,
+}
+
+/// Reads one input and says whether it is a base machine config, a patch or
+/// a schematic. A file with no Talos document in it (empty, a Kubernetes
+/// manifest, a talosconfig, any other YAML) is [`TalosError::NotTalos`],
+/// saying what was found; a file that mixes Talos and other documents is
+/// read as Talos (the others are listed and not read, as [`load`] does).
+pub fn classify(file: &str, text: &str) -> Result<FileRole, TalosError> {
+    merge::classify(file, text)
 }
 
 fn position(line: Option<u64>, column: Option<u64>) -> String {

@@ -26,6 +26,16 @@ pub enum Proto {
     Http2,
 }
 
+impl std::fmt::Display for Proto {
+    /// The protocol's own name: `HTTP/1.1` or `HTTP/2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proto::Http1 => "HTTP/1.1",
+            Proto::Http2 => "HTTP/2",
+        })
+    }
+}
+
 /// What to load and how.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

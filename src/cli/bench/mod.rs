@@ -364,6 +364,41 @@ fn policy_cmd(fixture: Option<Fixture>, seconds: f64, json: bool) -> anyhow::Res
     Ok(0)
 }
 
+/// One `GET /healthz` on `--target` before anything is measured, so that a
+/// dead or wrong target fails at once, saying which step failed, instead of
+/// counting errors for the whole run.
+async fn reach(opts: &LoadOptions, url: &str) -> anyhow::Result<()> {
+    const WAIT: Duration = Duration::from_secs(5);
+    let addr = opts.addr;
+    tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("--target {url}: {addr} did not answer within 5 s"))?
+        .with_context(|| format!("--target {url}: cannot connect to {addr}"))?;
+    let tls = tokio_rustls::TlsConnector::from(client_config(&opts.ca_pem, opts.proto)?);
+    let step = |stage: String| {
+        let hint = match stage.as_str() {
+            "tls" => " (is --ca the CA of its certificate, and the URL's host one of its names?)",
+            _ => "",
+        };
+        anyhow::anyhow!("--target {url}: the {stage} step failed against {addr}{hint}")
+    };
+    let mut conn = tokio::time::timeout(WAIT, connect(opts, &tls))
+        .await
+        .map_err(|_| step("connect".into()))?
+        .map_err(step)?;
+    let req = hyper::Request::get(format!(
+        "https://{}:{}/healthz",
+        opts.server_name,
+        addr.port()
+    ))
+    .header(hyper::header::HOST, opts.server_name.as_str())
+    .body(Full::new(Bytes::new()))?;
+    tokio::time::timeout(WAIT, send(&mut conn, req))
+        .await
+        .map_err(|_| step("GET /healthz".into()))?
+        .map_err(|e| step(format!("GET /healthz ({e})")))
+}
+
 async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
     let BenchCommand::Http {
         target,
@@ -418,6 +453,9 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
         warmup: Duration::from_secs_f64(warmup),
         proto,
     };
+    if let Some(url) = &target {
+        reach(&opts, url).await?;
+    }
     let review = load::load(&opts, "/validate", Some(Bytes::from_static(fixture.body()))).await?;
     let health = load::load(&opts, "/healthz", None).await?;
     let peak = match &child {
@@ -456,7 +494,7 @@ async fn http_cmd(cmd: BenchCommand) -> anyhow::Result<u8> {
             None => out!("server: {addr} (--target)"),
         }
         out!(
-            "{:?}, {} connections, {duration} s measured after {warmup} s warm-up",
+            "{}, {} connections, {duration} s measured after {warmup} s warm-up",
             proto,
             opts.concurrency
         );
