@@ -18,12 +18,12 @@ pub const CHECK_USER: &str = "longhorn-talos-guard-check";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// A file or folder could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The path.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// The text is neither JSON nor YAML of Kubernetes objects.
     #[error("{file}: {message}")]
@@ -95,7 +95,7 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CheckErro
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
                 CheckError::Read {
                     path: "-".into(),
-                    source,
+                    error: source,
                 }
             })?;
             out.push(("-".to_string(), text));
@@ -109,7 +109,7 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CheckErro
 fn collect(path: &Path, explicit: bool, out: &mut Vec<(String, String)>) -> Result<(), CheckError> {
     let err = |source| CheckError::Read {
         path: path.display().to_string(),
-        source,
+        error: source,
     };
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)

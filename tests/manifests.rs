@@ -1244,12 +1244,13 @@ fn run_shipped_args(args: &[String]) -> (i32, String) {
 
 #[test]
 fn the_binary_accepts_the_shipped_container_args() {
-    // Outside a cluster each variant stops at the first thing it cannot reach,
-    // which proves every flag parsed (a flag the CLI lacks exits 2 with a usage error).
+    // Outside a cluster each variant stops at the first thing it cannot reach
+    // (the config file, read before anything else), which proves every flag
+    // parsed (a flag the CLI lacks exits 64 with a usage error).
     for (dir, expected) in [
         (
             "manifests/base",
-            "--cert-mode self-managed needs the Kubernetes API",
+            "cannot read config file /etc/longhorn-talos-guard/config.yaml",
         ),
         (
             "manifests/overlays/cert-manager",

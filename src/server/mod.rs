@@ -70,6 +70,18 @@ pub enum CertSource {
     },
 }
 
+impl std::fmt::Display for CertSource {
+    /// `files tls.crt, tls.key` or `self-managed`, for the start-up log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertSource::Files { cert, key } => {
+                write!(f, "files {}, {}", cert.display(), key.display())
+            }
+            CertSource::Managed { .. } => f.write_str("self-managed (Secret)"),
+        }
+    }
+}
+
 impl std::fmt::Debug for CertSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -169,7 +181,7 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
         ));
     }
     let task = tokio::spawn(server.serve(app.into_make_service()));
-    tracing::info!(addr = %local_addr, certs = ?opts.certs,
+    tracing::info!(addr = %local_addr, certs = %opts.certs,
         config = %describe(&opts.config),
         "serving admission reviews on https://{local_addr}/validate and /mutate");
     Ok(Running {
