@@ -791,3 +791,37 @@ fn serve_outside_a_cluster_says_once_that_node_look_ups_are_off() {
     let log = serve_log(&["--drain-seconds", "2"]);
     assert!(log.contains("drain_ms=2000"), "{log}");
 }
+
+#[test]
+fn talos_patch_inlines_manifests_that_talos_lint_accepts() {
+    // Talos v1alpha1 ClusterConfig.inlineManifests: [{name, contents}], applied at boot.
+    let file = "tests/fixtures/manifests/longhorn/namespace.yaml";
+    let (code, out, err) = run(&["talos", "patch", file], None);
+    assert_eq!(code, 0, "{err}");
+    let patch: Value = serde_saphyr::from_str(&out).unwrap();
+    let manifest = &patch["cluster"]["inlineManifests"][0];
+    assert_eq!(manifest["name"], "longhorn-talos-guard");
+    let original = std::fs::read_to_string(file).unwrap();
+    assert_eq!(
+        manifest["contents"].as_str().unwrap().trim_end(),
+        original.trim_end()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard-patch.yaml");
+    std::fs::write(&path, &out).unwrap();
+    let (code, out, err) = run(
+        &[
+            "talos",
+            "lint",
+            "tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml",
+            "--patch",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("0 errors, 0 warnings, 0 notes\n"), "{out}");
+    // Not YAML: refused with the parser's message.
+    let (code, _, err) = run(&["talos", "patch", "-"], Some("a: [unclosed\n"));
+    assert_eq!(code, 2, "{err}");
+}

@@ -74,11 +74,41 @@ pub enum TalosCommand {
         #[arg(required = true, value_name = "FILE|DIR|-")]
         files: Vec<PathBuf>,
     },
+    /// Print a machine-config patch that installs the given manifests with
+    /// Talos itself (cluster.inlineManifests), so the guard exists before
+    /// Longhorn is installed.
+    Patch(PatchArgs),
+}
+
+/// Arguments of `talos patch`.
+#[derive(clap::Args)]
+pub struct PatchArgs {
+    /// The inline manifest's name.
+    #[arg(long, default_value = "longhorn-talos-guard")]
+    name: String,
+    /// The manifests (e.g. `kubectl kustomize manifests/base` or `helm template`
+    /// output): a file, or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    manifests: PathBuf,
 }
 
 /// Runs a `talos` subcommand.
 pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
     match command {
+        TalosCommand::Patch(args) => {
+            let text = if args.manifests.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read standard input")?;
+                text
+            } else {
+                std::fs::read_to_string(&args.manifests)
+                    .with_context(|| format!("cannot read {}", args.manifests.display()))?
+            };
+            emit(&talos::inline_manifests_patch(&args.name, &text)?)?;
+            Ok(0)
+        }
         TalosCommand::Lint {
             v2,
             format,

@@ -12,12 +12,14 @@
 //! assert_eq!(mounts[0].path.as_str(), "/var/lib/longhorn");
 //! ```
 
+mod inline;
 mod lint;
 mod merge;
 mod model;
 mod mounts;
 mod raw;
 
+pub use inline::inline_manifests_patch;
 pub use lint::{
     Finding, LintOptions, Severity, at, codes, exit_code, lint, render_finding, render_text,
 };
