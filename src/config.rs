@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::longhorn::{DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES};
 use crate::base::quantity;
+use crate::base::yaml::YamlError;
 use crate::base::{AllowedMount, HostPath, Level, Mode, Propagation};
 use crate::host::{self, Layout, Place};
 
@@ -139,30 +140,12 @@ impl ConfigError {
     /// prefix, its " at line N, column M" suffix and its source snippet (which
     /// names the text `<input>`) are dropped.
     fn syntax(origin: &str, e: &serde_saphyr::Error) -> ConfigError {
-        let location = e.location();
-        let text = e.without_snippet().to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let mut message = first.strip_prefix("error: ").unwrap_or(first);
-        if let Some(rest) = message.strip_prefix("line ")
-            && let Some((pos, after)) = rest.split_once(": ")
-            && pos.contains(" column ")
-        {
-            message = after;
-        }
-        // Some messages end with the position again: " at line N, column M".
-        if let Some((head, tail)) = message.rsplit_once(" at line ")
-            && tail.contains(", column ")
-            && tail
-                .chars()
-                .all(|c| c.is_ascii_digit() || ", column".contains(c))
-        {
-            message = head;
-        }
+        let y = YamlError::from(e);
         ConfigError::Syntax {
             origin: origin.to_string(),
-            line: location.map(|l| l.line()).filter(|&l| l > 0),
-            column: location.map(|l| l.column()).filter(|&c| c > 0),
-            message: message.to_string(),
+            line: y.line,
+            column: y.column,
+            message: y.message,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod modes;
 pub mod paths;
 pub mod quantity;
 pub mod talos;
+pub mod yaml;
 
 pub use modes::{AllowedMount, Level, Mode, Propagation};
 pub use paths::{HostPath, PathError};

@@ -202,32 +202,12 @@ fn parse_error(file: &str, e: &serde_saphyr::Error) -> TalosError {
             limit: serde_saphyr::Budget::default().max_documents,
         };
     }
-    let location = e.location();
-    let text = e.without_snippet().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let mut message = first.strip_prefix("error: ").unwrap_or(first);
-    // The parser's own text starts with "line N column M: "; the error keeps
-    // the position in its fields, so drop the repetition.
-    if let Some(rest) = message.strip_prefix("line ")
-        && let Some((pos, after)) = rest.split_once(": ")
-        && pos.contains(" column ")
-    {
-        message = after;
-    }
-    // Some parser messages end with the position again: " at line N, column M".
-    if let Some((head, tail)) = message.rsplit_once(" at line ")
-        && tail.contains(", column ")
-        && tail
-            .chars()
-            .all(|c| c.is_ascii_digit() || ", column".contains(c))
-    {
-        message = head;
-    }
+    let y = crate::base::yaml::YamlError::from(e);
     TalosError::Parse {
         file: file.to_string(),
-        line: location.map(|l| l.line()).filter(|&l| l > 0),
-        column: location.map(|l| l.column()).filter(|&c| c > 0),
-        message: message.to_string(),
+        line: y.line,
+        column: y.column,
+        message: y.message,
     }
 }
 

@@ -41,11 +41,7 @@ pub(crate) fn settings(cm: &ConfigMap) -> Option<Result<BTreeMap<String, String>
     }
     let parsed: Result<BTreeMap<String, serde_json::Value>, _> = serde_saphyr::from_str(text);
     Some(match parsed {
-        Err(e) => {
-            let text = e.without_snippet().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            Err(first.strip_prefix("error: ").unwrap_or(first).to_string())
-        }
+        Err(e) => Err(crate::base::yaml::YamlError::from(&e).positioned()),
         Ok(map) => Ok(map
             .into_iter()
             .filter_map(|(k, v)| match v {

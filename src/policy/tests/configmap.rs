@@ -76,7 +76,7 @@ fn an_unreadable_file_is_denied_with_the_parsers_position() {
     );
     let msg = v.denial.unwrap();
     assert!(
-        msg.contains("is not a YAML map of settings Longhorn can read (unclosed bracket '[' at line 1, column 20)"),
+        msg.contains("is not a YAML map of settings Longhorn can read (line 1 column 20: unclosed bracket '[')"),
         "{msg}"
     );
 }
