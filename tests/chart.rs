@@ -1,6 +1,6 @@
 //! The Helm chart (manifests/chart/longhorn-talos-guard) with the pinned helm
-//! (tests/helm/build.sh): `helm lint` is clean; with default values it renders
-//! the objects of `kubectl kustomize manifests/base`, and with
+//! v3 and v4 (tests/helm/build.sh): `helm lint` is clean; with default values
+//! it renders the objects of `kubectl kustomize manifests/base`, and with
 //! `certificates.mode=cert-manager` those of the cert-manager overlay; other
 //! values land where the guard and the API server read them.
 
@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use harness::Helm;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -58,14 +59,23 @@ fn documents(text: &str, what: &str) -> Vec<Value> {
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
-/// `helm template` of the chart with `args` (`--set ...`), as objects.
-fn helm_template(args: &[&str]) -> Vec<Value> {
+/// `helm template` of the chart with `args` (`--set ...`) by `helm`, as objects.
+fn helm_template_with(helm: Helm, args: &[&str]) -> Vec<Value> {
     let chart = harness::chart();
     let mut full = vec!["template", "longhorn-talos-guard", chart.to_str().unwrap()];
     full.extend_from_slice(args);
-    let run = harness::run(&full, None);
+    let run = harness::run(helm, &full, None);
     assert!(run.success, "{run}");
     documents(&run.stdout, &run.command)
+}
+
+/// `helm template` by helm v3, after checking that helm v4 renders the same
+/// objects (the chart is meant for both).
+fn helm_template(args: &[&str]) -> Vec<Value> {
+    let v3 = helm_template_with(Helm::V3, args);
+    let v4 = helm_template_with(Helm::V4, args);
+    assert_same_objects(v4, v3.clone(), &format!("helm v4 and v3 with {args:?}"));
+    v3
 }
 
 /// `kubectl kustomize dir` with the pinned kubectl, as objects.
@@ -268,18 +278,20 @@ fn helm_lint_is_clean() {
         ][..],
         &["--set", "talosConfig=version: v1alpha1"][..],
     ] {
-        let mut args = vec!["lint", "--strict", chart.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        let run = harness::run(&args, None);
-        assert!(run.success, "{run}");
-        assert!(
-            run.stdout.contains("1 chart(s) linted, 0 chart(s) failed"),
-            "{run}"
-        );
-        // --strict turns warnings into failures; INFO lines (such as the
-        // missing icon) are all helm may print besides.
-        for line in run.stdout.lines().filter(|l| l.starts_with('[')) {
-            assert!(line.starts_with("[INFO]"), "helm lint: {line}\n{run}");
+        for helm in Helm::ALL {
+            let mut args = vec!["lint", "--strict", chart.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let run = harness::run(helm, &args, None);
+            assert!(run.success, "{run}");
+            assert!(
+                run.stdout.contains("1 chart(s) linted, 0 chart(s) failed"),
+                "{run}"
+            );
+            // --strict turns warnings into failures; INFO lines (such as the
+            // missing icon) are all helm may print besides.
+            for line in run.stdout.lines().filter(|l| l.starts_with('[')) {
+                assert!(line.starts_with("[INFO]"), "helm lint: {line}\n{run}");
+            }
         }
     }
 }
@@ -512,15 +524,22 @@ fn invalid_values_are_refused_with_a_message() {
             "webhooks.failurePolicy.pods must be Fail or Ignore",
         ),
         (
+            "config.policies.diskPaths=deny",
+            "config.policies.diskPaths must be enforce, warn or off",
+        ),
+        (
             "config.clusterDefaultEnforce=Baseline",
             "config.clusterDefaultEnforce must be privileged, baseline or restricted",
         ),
     ] {
-        let run = harness::run(
-            &["template", "x", chart.to_str().unwrap(), "--set", set],
-            None,
-        );
-        assert!(!run.success, "{run}");
-        assert!(run.stderr.contains(message), "{run}");
+        for helm in Helm::ALL {
+            let run = harness::run(
+                helm,
+                &["template", "x", chart.to_str().unwrap(), "--set", set],
+                None,
+            );
+            assert!(!run.success, "{run}");
+            assert!(run.stderr.contains(message), "{run}");
+        }
     }
 }

@@ -28,6 +28,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use controlplane::{ControlPlane, free_port, wait};
 use guard::Guard;
+use harness::Helm;
 
 /// Longhorn's default namespace (the chart's default `config.longhornNamespace`).
 const LONGHORN_NS: &str = "longhorn-system";
@@ -72,10 +73,20 @@ fn assert_six_labels(ns: &serde_json::Value, what: &str) {
 }
 
 #[test]
-fn helm_install_of_the_chart_and_a_longhorn_like_chart() {
+fn helm_v3_installs_the_chart_and_a_longhorn_like_chart() {
+    scenario(Helm::V3);
+}
+
+#[test]
+fn helm_v4_installs_the_chart_and_a_longhorn_like_chart() {
+    scenario(Helm::V4);
+}
+
+/// The whole scenario with one helm, on a control plane of its own.
+fn scenario(helm: Helm) {
     // Both tools first: a missing one fails here with its build script's message.
     let assets = controlplane::assets();
-    harness::helm();
+    harness::bin_dir();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
     let k = cp.kubectl.clone();
     let kubeconfig = Some(cp.kubeconfig.as_path());
@@ -89,6 +100,7 @@ fn helm_install_of_the_chart_and_a_longhorn_like_chart() {
     let port = free_port();
     let chart = harness::chart();
     let install = harness::run(
+        helm,
         &[
             "install",
             "longhorn-talos-guard",
@@ -106,6 +118,7 @@ fn helm_install_of_the_chart_and_a_longhorn_like_chart() {
     );
     assert!(install.success, "{install}");
     let status = harness::run(
+        helm,
         &["status", "longhorn-talos-guard", "--namespace", "default"],
         kubeconfig,
     );
@@ -178,6 +191,7 @@ fn helm_install_of_the_chart_and_a_longhorn_like_chart() {
     // install fails and prints the guard's message.
     let fixture = harness::longhorn_like();
     let bad = harness::run(
+        helm,
         &[
             "install",
             "longhorn",
@@ -216,6 +230,7 @@ fn helm_install_of_the_chart_and_a_longhorn_like_chart() {
 
     // With a user volume's path it installs (over the failed release).
     let good = harness::run(
+        helm,
         &[
             "upgrade",
             "--install",

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Finds or builds the helm of the chart tests and prints the folder holding it
-# on the last line of stdout.
+# Finds or builds the helm binaries of the chart tests (helm v3 and helm v4,
+# the versions go.mod and v4/go.mod pin) and prints the folder holding them,
+# as helm-v3 and helm-v4, on the last line of stdout.
 #
-#   HELM_BIN_DIR=DIR  use DIR/helm (it must report the version pinned in
-#                     go.mod) and build nothing
-#   otherwise         build helm.sh/helm/v3 at the version go.mod pins into
-#                     bin/helm-<version>/, once
+#   HELM_BIN_DIR=DIR  use DIR/helm-v3 and DIR/helm-v4 (each must report the
+#                     pinned version) and build nothing
+#   otherwise         build both into bin/helm-<v3>-<v4>/, once
 #   GO=PATH           the go command to build with (default: go)
 #
 # Progress and errors go to stderr; the exit status is non-zero on any failure.
@@ -19,38 +19,41 @@ fail() {
     exit 1
 }
 
-# The pinned version is the one go.mod requires: one place to change it.
-helm=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v3 \(v[0-9][^ ]*\).*/\1/p' "$here/go.mod")
-[[ -n "$helm" ]] || fail "cannot read the helm.sh/helm/v3 version from $here/go.mod"
+# The pinned versions are the ones the go.mod files require: one place each.
+v3=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v3 \(v[0-9][^ ]*\).*/\1/p' "$here/go.mod")
+v4=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v4 \(v[0-9][^ ]*\).*/\1/p' "$here/v4/go.mod")
+[[ -n "$v3" && -n "$v4" ]] || fail "cannot read the helm.sh/helm/v3 and /v4 versions from $here/go.mod and $here/v4/go.mod"
 
-reports_version() {
+# Whether DIR/helm-vN reports VERSION.
+reports() {
     local out
+    [[ -x "$1/helm-$2" ]] || return 1
     # Captured first: `cmd | grep -q` under pipefail can fail on SIGPIPE.
-    out=$("$1/helm" version --template '{{.Version}}' 2>&1) || return 1
-    [[ "$out" == "$helm" ]]
+    out=$("$1/helm-$2" version --template '{{.Version}}' 2>&1) || return 1
+    [[ "$out" == "$3" ]]
 }
+have_all() { reports "$1" v3 "$v3" && reports "$1" v4 "$v4"; }
 
 if [[ -n "${HELM_BIN_DIR:-}" ]]; then
-    [[ -x "$HELM_BIN_DIR/helm" ]] || fail "HELM_BIN_DIR=$HELM_BIN_DIR has no executable helm"
-    reports_version "$HELM_BIN_DIR" ||
-        fail "HELM_BIN_DIR=$HELM_BIN_DIR/helm does not report $helm: $("$HELM_BIN_DIR/helm" version 2>&1 || true)"
+    have_all "$HELM_BIN_DIR" ||
+        fail "HELM_BIN_DIR=$HELM_BIN_DIR must hold helm-v3 ($v3) and helm-v4 ($v4), each executable and reporting its version"
     echo "helm-build: using HELM_BIN_DIR=$HELM_BIN_DIR (nothing built)" >&2
     echo "$HELM_BIN_DIR"
     exit 0
 fi
 
-out="$here/bin/helm-$helm"
-if [[ -x "$out/helm" ]]; then
-    echo "helm-build: helm $helm already built in $out" >&2
+out="$here/bin/helm-$v3-$v4"
+if have_all "$out"; then
+    echo "helm-build: helm $v3 and $v4 already built in $out" >&2
     echo "$out"
     exit 0
 fi
 
 go=${GO:-go}
 command -v "$go" >/dev/null 2>&1 ||
-    fail "Go is not installed (no '$go' on PATH): it is needed once to build helm $helm for the chart tests (tests/chart.rs, tests/e2e_helm.rs). Install Go 1.26 or newer, or set HELM_BIN_DIR to a folder holding helm $helm."
+    fail "Go is not installed (no '$go' on PATH): it is needed once to build helm $v3 and $v4 for the chart tests (tests/chart.rs, tests/e2e_helm.rs). Install Go 1.26 or newer, or set HELM_BIN_DIR to a folder holding helm-v3 and helm-v4."
 
-# Use the machine's Go as is: go.mod needs 1.26, and no toolchain download.
+# Use the machine's Go as is: the go.mod files need 1.26, and no toolchain download.
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
 mkdir -p "$here/bin"
@@ -59,7 +62,7 @@ mkdir -p "$here/bin"
 exec 9>"$here/bin/.lock"
 if command -v flock >/dev/null 2>&1; then
     flock 9
-    if [[ -x "$out/helm" ]]; then
+    if have_all "$out"; then
         echo "$out"
         exit 0
     fi
@@ -69,15 +72,20 @@ tmp="$out.tmp.$$"
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
-echo "helm-build: building helm $helm with $("$go" version) into $out (a few minutes the first time)" >&2
 start=$(date +%s)
-ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-(
-    cd "$here"
-    nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/helm" helm.sh/helm/v3/cmd/helm
-) >&2 || fail "go build failed (output above); the chart tests cannot run without helm"
-reports_version "$tmp" ||
-    fail "the built helm does not report $helm: $("$tmp/helm" version 2>&1 || true)"
+# build MAJOR VERSION MODULE-DIR
+build() {
+    local ldflags="-s -w -X helm.sh/helm/$1/internal/version.version=$2 -X helm.sh/helm/$1/internal/version.gitTreeState=clean"
+    echo "helm-build: building helm $2 with $("$go" version) into $out (a few minutes the first time)" >&2
+    (
+        cd "$3"
+        nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/helm-$1" "helm.sh/helm/$1/cmd/helm"
+    ) >&2 || fail "go build of helm $2 failed (output above); the chart tests cannot run without it"
+    reports "$tmp" "$1" "$2" ||
+        fail "the built helm-$1 does not report $2: $("$tmp/helm-$1" version 2>&1 || true)"
+}
+build v3 "$v3" "$here"
+build v4 "$v4" "$here/v4"
 rm -rf "$out"
 mv "$tmp" "$out"
 echo "helm-build: built in $(($(date +%s) - start)) s" >&2

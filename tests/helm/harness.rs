@@ -16,11 +16,39 @@ pub fn longhorn_like() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts/longhorn-like")
 }
 
-/// The helm binary. Runs the build script once per test process; any failure
-/// (no Go, a failed build) fails the test with the script's message.
-pub fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
+/// A major version of helm the tests run, as `build.sh` names its binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Helm {
+    /// helm v3 (helm.sh/helm/v3, pinned in tests/helm/go.mod).
+    V3,
+    /// helm v4 (helm.sh/helm/v4, pinned in tests/helm/v4/go.mod).
+    V4,
+}
+
+impl Helm {
+    /// Both, v3 first.
+    pub const ALL: [Helm; 2] = [Helm::V3, Helm::V4];
+
+    /// The binary's name in the folder build.sh prints.
+    fn file(self) -> &'static str {
+        match self {
+            Helm::V3 => "helm-v3",
+            Helm::V4 => "helm-v4",
+        }
+    }
+
+    /// The binary.
+    pub fn path(self) -> PathBuf {
+        bin_dir().join(self.file())
+    }
+}
+
+/// The folder holding helm-v3 and helm-v4. Runs the build script once per
+/// test process; any failure (no Go, a failed build) fails the test with the
+/// script's message.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helm/build.sh");
         let out = Command::new("bash")
             .arg(&script)
@@ -40,7 +68,7 @@ pub fn helm() -> &'static Path {
             .last()
             .unwrap_or_else(|| panic!("{} printed no folder", script.display()))
             .trim();
-        PathBuf::from(dir).join("helm")
+        PathBuf::from(dir)
     })
 }
 
@@ -80,9 +108,10 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `helm args...` with its own folders and, when given, `kubeconfig`.
-pub fn run(args: &[&str], kubeconfig: Option<&Path>) -> Run {
+pub fn run(helm: Helm, args: &[&str], kubeconfig: Option<&Path>) -> Run {
     let home = helm_home();
-    let mut cmd = Command::new(helm());
+    let path = helm.path();
+    let mut cmd = Command::new(&path);
     cmd.args(args)
         .env("HELM_CACHE_HOME", home.join("cache"))
         .env("HELM_CONFIG_HOME", home.join("config"))
@@ -95,11 +124,11 @@ pub fn run(args: &[&str], kubeconfig: Option<&Path>) -> Run {
     };
     let out: Output = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", helm().display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
     Run {
         success: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        command: format!("helm {}", args.join(" ")),
+        command: format!("{} {}", helm.file(), args.join(" ")),
     }
 }

@@ -99,9 +99,6 @@ matchExpressions:
 {{- end -}}
 
 {{/* cert-manager: the annotation that has cainjector fill in caBundle. */}}
-{{- define "ltg.webhookAnnotations" -}}
-{{- if eq (include "ltg.certMode" .) "cert-manager" }}
-annotations:
-  cert-manager.io/inject-ca-from: {{ include "ltg.namespace" . }}/{{ include "ltg.name" . }}
-{{- end -}}
+{{- define "ltg.injectCA" -}}
+cert-manager.io/inject-ca-from: {{ include "ltg.namespace" . }}/{{ include "ltg.name" . }}
 {{- end -}}
