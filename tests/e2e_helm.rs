@@ -1,0 +1,267 @@
+//! End to end with `helm install`: the chart installed into a real
+//! kube-apiserver (tests/e2e/controlplane.rs) in its development mode
+//! (`deployment.enabled=false`, `webhooks.url` with the `certs dev` CA as
+//! caBundle), the real guard run out of cluster on that URL with the config
+//! file the chart installed, then the namespace scenario and a Longhorn-like
+//! chart (tests/fixtures/charts/longhorn-like) installed through the guard.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "e2e/controlplane.rs"]
+mod controlplane;
+#[allow(dead_code)]
+#[path = "e2e/guard.rs"]
+mod guard;
+#[allow(dead_code)]
+#[path = "helm/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "e2e/kubectl.rs"]
+mod kubectl;
+#[allow(dead_code)]
+#[path = "e2e/process.rs"]
+mod process;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use controlplane::{ControlPlane, free_port, wait};
+use guard::Guard;
+use harness::Helm;
+
+/// Longhorn's default namespace (the chart's default `config.longhornNamespace`).
+const LONGHORN_NS: &str = "longhorn-system";
+
+/// A Longhorn namespace labelled baseline, which the guard refuses.
+const BASELINE_NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: longhorn-system
+  labels:
+    pod-security.kubernetes.io/enforce: baseline
+";
+
+/// The guard's denial of BASELINE_NAMESPACE (tests/snapshots, LTG-W002).
+const BASELINE_DENIAL: &str = "admission webhook \"namespaces.longhorn-talos-guard.io\" denied the request: namespace \"longhorn-system\": label pod-security.kubernetes.io/enforce is \"baseline\", but Longhorn needs \"privileged\"";
+
+/// The guard's denial of a default-data-path on Talos's read-only root
+/// (shared/FACTS.md, "Where data lands on a Talos node": `/` is a read-only
+/// squashfs, so nothing can be created under /mnt).
+const READ_ONLY_DENIAL: &str = "default-setting.yaml sets default-data-path to \"/mnt/ssd\", which is on Talos's read-only root filesystem";
+
+/// The six labels Longhorn recommends on its namespace (shared/FACTS.md,
+/// "Pod Security Admission").
+const SIX_LABELS: [(&str, &str); 6] = [
+    ("pod-security.kubernetes.io/enforce", "privileged"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/audit", "privileged"),
+    ("pod-security.kubernetes.io/audit-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "privileged"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
+/// Asserts that a Namespace object carries the six labels.
+fn assert_six_labels(ns: &serde_json::Value, what: &str) {
+    for (label, value) in SIX_LABELS {
+        assert_eq!(
+            ns["metadata"]["labels"][label].as_str(),
+            Some(value),
+            "{what}: {label}\n{ns:#}"
+        );
+    }
+}
+
+#[test]
+fn helm_v3_installs_the_chart_and_a_longhorn_like_chart() {
+    scenario(Helm::V3);
+}
+
+#[test]
+fn helm_v4_installs_the_chart_and_a_longhorn_like_chart() {
+    scenario(Helm::V4);
+}
+
+/// The whole scenario with one helm, on a control plane of its own.
+fn scenario(helm: Helm) {
+    // Both tools first: a missing one fails here with its build script's message.
+    let assets = controlplane::assets();
+    harness::bin_dir();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    let kubeconfig = Some(cp.kubeconfig.as_path());
+
+    // The chart, pointed at a port on loopback where the guard will listen,
+    // trusting the dev CA the guard will serve with.
+    let tls = cp.dir.path().join("guard-tls");
+    guard::certs_dev(&tls);
+    let ca = std::fs::read(tls.join("ca.crt")).expect("read the dev ca.crt");
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca);
+    let port = free_port();
+    let chart = harness::chart();
+    let install = harness::run(
+        helm,
+        &[
+            "install",
+            "longhorn-talos-guard",
+            chart.to_str().unwrap(),
+            "--namespace",
+            "default",
+            "--set",
+            "deployment.enabled=false",
+            "--set",
+            &format!("webhooks.url=https://127.0.0.1:{port}"),
+            "--set",
+            &format!("webhooks.caBundle={bundle}"),
+        ],
+        kubeconfig,
+    );
+    assert!(install.success, "{install}");
+    let status = harness::run(
+        helm,
+        &["status", "longhorn-talos-guard", "--namespace", "default"],
+        kubeconfig,
+    );
+    assert!(status.stdout.contains("STATUS: deployed"), "{status}");
+
+    // The guard runs on the config file the chart installed.
+    let config = k
+        .run(&[
+            "get",
+            "configmap",
+            "-n",
+            "longhorn-talos-guard",
+            "longhorn-talos-guard-config",
+            "-o",
+            "jsonpath={.data.config\\.yaml}",
+        ])
+        .ok();
+    let config_file = cp.dir.path().join("config.yaml");
+    std::fs::write(&config_file, &config.stdout).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let cert_dir = tls.to_string_lossy().into_owned();
+    let config_arg = config_file.to_string_lossy().into_owned();
+    let g = Guard::start_with(
+        "guard",
+        &[
+            "--listen",
+            &listen,
+            "--cert-dir",
+            &cert_dir,
+            "--config",
+            &config_arg,
+        ],
+        &cp.kubeconfig,
+        &cp.log_dir(),
+    );
+
+    // Namespace scenario. The API server calls the guard once it has loaded
+    // the webhook configurations: a baseline Longhorn namespace is denied.
+    wait(
+        "the installed webhooks to call the guard",
+        Duration::from_secs(30),
+        || {
+            let r = k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE);
+            !r.success && r.stderr.contains(BASELINE_DENIAL)
+        },
+    );
+    k.with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has("Error from server (Forbidden)")
+        .stderr_has(BASELINE_DENIAL);
+    k.run(&["get", "namespace", LONGHORN_NS])
+        .failed()
+        .stderr_has("NotFound");
+    // `kubectl create namespace longhorn-system` gets the six labels (server
+    // dry run: the same admission chain, and the namespace stays free for
+    // the Longhorn-like chart below, which creates it for real).
+    let created = k
+        .run(&[
+            "create",
+            "namespace",
+            LONGHORN_NS,
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert_six_labels(&created.json(), "kubectl create namespace");
+
+    // The Longhorn-like chart with a data path on the read-only root: helm
+    // install fails and prints the guard's message.
+    let fixture = harness::longhorn_like();
+    let bad = harness::run(
+        helm,
+        &[
+            "install",
+            "longhorn",
+            fixture.to_str().unwrap(),
+            "--namespace",
+            "default",
+            "--set",
+            "defaultSettings.defaultDataPath=/mnt/ssd",
+        ],
+        kubeconfig,
+    );
+    assert!(!bad.success, "{bad}");
+    assert!(
+        bad.stderr.contains(
+            "admission webhook \"default-settings.longhorn-talos-guard.io\" denied the request"
+        ) && bad.stderr.contains(READ_ONLY_DENIAL),
+        "{bad}\n{}",
+        g.proc.log_tail(20)
+    );
+    k.run(&[
+        "get",
+        "configmap",
+        "-n",
+        LONGHORN_NS,
+        "longhorn-default-setting",
+    ])
+    .failed()
+    .stderr_has("NotFound");
+    // Helm created the namespace before the ConfigMap: the mutating webhook
+    // labelled it.
+    let ns = k
+        .run(&["get", "namespace", LONGHORN_NS, "-o", "json"])
+        .ok()
+        .json();
+    assert_six_labels(&ns, "the namespace helm created");
+
+    // With a user volume's path it installs (over the failed release).
+    let good = harness::run(
+        helm,
+        &[
+            "upgrade",
+            "--install",
+            "longhorn",
+            fixture.to_str().unwrap(),
+            "--namespace",
+            "default",
+            "--set",
+            "defaultSettings.defaultDataPath=/var/mnt/longhorn",
+        ],
+        kubeconfig,
+    );
+    assert!(good.success, "{good}\n{}", g.proc.log_tail(20));
+    let setting = k
+        .run(&[
+            "get",
+            "configmap",
+            "-n",
+            LONGHORN_NS,
+            "longhorn-default-setting",
+            "-o",
+            "jsonpath={.data.default-setting\\.yaml}",
+        ])
+        .ok();
+    assert_eq!(setting.stdout, "default-data-path: /var/mnt/longhorn");
+    k.run(&["get", "daemonset", "-n", LONGHORN_NS, "longhorn-manager"])
+        .ok();
+
+    // And the installed namespace keeps its level: baseline is denied on update.
+    k.with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(BASELINE_DENIAL);
+    drop(g);
+}
