@@ -1,6 +1,7 @@
 //! The kustomize manifests as an operator applies them: `manifests/base`, the
-//! cert-manager overlay and the longhorn-namespace component, each rendered by
-//! the pinned kubectl's kustomize (tests/envtest/build.sh). Every rendered
+//! overlays and the longhorn-namespace component, each rendered by the newest
+//! kubectl's kustomize (tests/envtest/build.sh) and by the oldest supported
+//! one (tests/kubectl-old/build.sh), which must agree. Every rendered
 //! object must survive a round trip through its k8s-openapi type unchanged
 //! (k8s-openapi ignores unknown fields, so a dropped field means a typo or a
 //! field the API does not have); cert-manager objects are checked by hand.
@@ -51,29 +52,80 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pinned kubectl (built once by tests/envtest/build.sh).
+/// The newest kubectl (built once by tests/envtest/build.sh).
 fn kubectl() -> &'static Path {
     static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
     KUBECTL.get_or_init(|| controlplane::assets().kubectl)
 }
 
-/// `kubectl kustomize dir`, split into documents.
-fn render(dir: &Path) -> Vec<Value> {
-    let out = Command::new(kubectl())
+/// The oldest kubectl the manifests support (built once by
+/// tests/kubectl-old/build.sh, whose progress goes straight to stderr). A
+/// failed build is a test failure carrying the script's message.
+fn kubectl_old() -> &'static Path {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL.get_or_init(|| {
+        let script = repo().join("tests/kubectl-old/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "the oldest supported kubectl is not available: {} exited {:?} (its message is above)",
+            script.display(),
+            out.status.code()
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let path = stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("{} printed no path", script.display()));
+        PathBuf::from(path.trim())
+    })
+}
+
+/// `kubectl kustomize dir` with the kubectl `bin`, split into documents.
+fn render_with(bin: &Path, dir: &Path) -> Vec<Value> {
+    let out = Command::new(bin)
         .arg("kustomize")
         .arg(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl().display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "kubectl kustomize {} failed: {}",
+        "{} kustomize {} failed: {}",
+        bin.display(),
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout)
         .unwrap_or_else(|e| panic!("kustomize output is not YAML: {e}\n{stdout}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// `kubectl kustomize dir` with the newest and the oldest supported kubectl,
+/// which must render the same objects; returns them.
+fn render(dir: &Path) -> Vec<Value> {
+    let new = render_with(kubectl(), dir);
+    let old = render_with(kubectl_old(), dir);
+    let mut diffs = Vec::new();
+    differences(
+        "",
+        &Value::Array(old),
+        &Value::Array(new.clone()),
+        &mut diffs,
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} renders {} differently from {} (each line: the oldest's value, then the newest's):\n{}",
+        kubectl_old().display(),
+        dir.display(),
+        kubectl().display(),
+        diffs.join("\n")
+    );
+    new
 }
 
 /// Every path where `typed` (the round trip) differs from `original`.
