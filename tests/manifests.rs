@@ -1176,9 +1176,14 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
-/// A kustomization in a temp dir using `base` and a copy of the component
-/// whose one line `edit` rewrites; returns the rendering.
+/// A kustomization in a temp dir using `base` (in the repository) and a copy
+/// of the component whose one line `edit` rewrites; returns the rendering.
 fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
+    with_component_at(&repo().join(base), edit)
+}
+
+/// [`with_component`] for a base anywhere.
+fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = repo().join("manifests/components/longhorn-namespace");
     let copy = dir.path().join("longhorn-namespace");
@@ -1195,7 +1200,7 @@ fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
     }
     let base = relative(
         &dir.path().canonicalize().expect("canonical temp dir"),
-        &repo().join(base).canonicalize().expect("canonical base"),
+        &base.canonicalize().expect("canonical base"),
     );
     std::fs::write(
         dir.path().join("kustomization.yaml"),
@@ -1210,17 +1215,27 @@ fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
 
 #[test]
 fn longhorn_namespace_component_moves_selectors_and_config_with_one_edit() {
-    // Unchanged, the component renders exactly the base.
+    // Unchanged, the component renders exactly the base with the default
+    // namespace spelt out as the config file's last line.
+    let mut expected = render(&repo().join("manifests/base"));
+    let config = expected
+        .iter_mut()
+        .find(|d| d["kind"] == "ConfigMap")
+        .and_then(|d| d["data"].get_mut("config.yaml"))
+        .expect("the base's config file");
+    let text = config.as_str().expect("a string").to_string();
+    assert!(!text.contains("\nlonghornNamespace:"), "{text}");
+    *config = Value::String(format!("{text}\nlonghornNamespace: longhorn-system"));
     let mut diffs = Vec::new();
     differences(
         "",
-        &Value::Array(render(&repo().join("manifests/base"))),
+        &Value::Array(expected),
         &Value::Array(with_component("manifests/base", None)),
         &mut diffs,
     );
     assert!(
         diffs.is_empty(),
-        "the component with its default value must change nothing: {}",
+        "the component with its default value must only append the namespace: {}",
         diffs.join("; ")
     );
 
@@ -1241,6 +1256,109 @@ fn longhorn_namespace_component_moves_selectors_and_config_with_one_edit() {
             "{base}: longhorn-system left somewhere"
         );
     }
+}
+
+/// A copy of `manifests/base` in a temp dir whose ConfigMap's config file
+/// `edit` rewrites.
+fn base_copy(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(repo().join("manifests/base")).expect("read the base") {
+        let entry = entry.expect("dir entry");
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+    }
+    let file = dir.path().join("configmap.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, edit(&text)).expect("write");
+    dir
+}
+
+/// The config file of a rendering, loaded as the guard loads it.
+fn rendered_config(docs: &[Value]) -> Config {
+    let r = typed(docs);
+    let d = one(&r.deployments, "Deployment");
+    Config::from_yaml(mounted_config(&r, d), "rendered ConfigMap")
+        .unwrap_or_else(|e| panic!("the rendered config does not load: {e}"))
+}
+
+#[test]
+fn longhorn_namespace_component_survives_talos_mounts_pasted_into_the_config() {
+    // What a user pastes: the real `talos mounts` output, whose paths are in
+    // double quotes, above everything else in the config file (the old
+    // component replaced "the first quoted value" and rewrote the first path).
+    let out = Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+        .args(["talos", "mounts"])
+        .arg(repo().join("tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml"))
+        .output()
+        .expect("run talos mounts");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mounts = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(mounts.contains("path: \"/var/mnt/longhorn\""), "{mounts}");
+    let pasted = base_copy(|text| {
+        let indented: String = mounts.lines().map(|l| format!("    {l}\n")).collect();
+        let with_paste = text.replacen(
+            "  config.yaml: |\n",
+            &format!("  config.yaml: |\n{indented}"),
+            1,
+        );
+        assert_ne!(with_paste, text, "the paste went in");
+        let out = with_paste.replacen("    allowedMounts: []\n", "", 1);
+        assert_ne!(out, with_paste, "the empty list went out");
+        out
+    });
+
+    let plain = rendered_config(&render(pasted.path()));
+    let paths: Vec<String> = plain
+        .allowed_mounts
+        .iter()
+        .map(|m| m.path.to_string())
+        .collect();
+    assert_eq!(paths, ["/var/mnt/longhorn", "/var/lib/longhorn"]);
+    assert_eq!(plain.longhorn_namespace, "longhorn-system");
+
+    let moved = with_component_at(
+        pasted.path(),
+        Some(("name: longhorn-system", "name: storage")),
+    );
+    let config = rendered_config(&moved);
+    assert_eq!(config.longhorn_namespace, "storage");
+    assert_eq!(
+        config,
+        Config {
+            longhorn_namespace: "storage".into(),
+            ..plain
+        },
+        "the component changes the namespace and nothing else"
+    );
+    assert_webhooks(&typed(&moved), "storage");
+}
+
+#[test]
+fn longhorn_namespace_written_in_the_config_and_by_the_component_is_refused() {
+    // The component appends the key; written by hand as well, the guard must
+    // refuse the file rather than pick one of the two.
+    let both = base_copy(|text| {
+        text.replacen(
+            "  config.yaml: |\n",
+            "  config.yaml: |\n    longhornNamespace: longhorn-system\n",
+            1,
+        )
+    });
+    let docs = with_component_at(
+        both.path(),
+        Some(("name: longhorn-system", "name: storage")),
+    );
+    let r = typed(&docs);
+    let d = one(&r.deployments, "Deployment");
+    let err = Config::from_yaml(mounted_config(&r, d), "rendered ConfigMap")
+        .expect_err("longhornNamespace twice");
+    assert!(
+        err.to_string().contains("longhornNamespace"),
+        "the error names the key: {err}"
+    );
 }
 
 /// The strictness check itself: a misspelt field is reported by its path.
