@@ -1019,7 +1019,7 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
                     "validatingwebhookconfigurations"
                 ],
                 &[NAME],
-                &["get", "patch"],
+                &["get", "patch", "watch"],
             ),
         ]
     );
