@@ -1161,6 +1161,117 @@ fn cert_manager_overlay_mounts_the_issued_secret_and_drops_the_write_rules() {
     }
 }
 
+#[test]
+fn example_image_overlay_changes_the_image_and_nothing_else() {
+    let base = render(&repo().join("manifests/base"));
+    let docs = render(&repo().join("manifests/overlays/example-image"));
+    let mut diffs = Vec::new();
+    differences(
+        "",
+        &Value::Array(base),
+        &Value::Array(docs.clone()),
+        &mut diffs,
+    );
+    assert_eq!(
+        diffs.len(),
+        1,
+        "one difference, the image: {}",
+        diffs.join("; ")
+    );
+    let r = typed(&docs);
+    assert_common(&r, "longhorn-system");
+    let d = one(&r.deployments, "Deployment");
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    assert_eq!(
+        container(pod, "guard").image.as_deref(),
+        Some(
+            format!(
+                "registry.example.com/longhorn-talos-guard:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        )
+    );
+}
+
+/// Every folder under `manifests/` with a kustomization.yaml, by kind
+/// (`Kustomization` or `Component`).
+fn kustomizations() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![repo().join("manifests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a manifests folder") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                let doc: Value = serde_saphyr::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+                out.push((dir.clone(), kind));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
+    // render() runs both kubectls and fails when they disagree; a new overlay
+    // or component is picked up here without a test of its own.
+    let found = kustomizations();
+    let names: Vec<String> = found
+        .iter()
+        .map(|(d, k)| format!("{} {k}", d.strip_prefix(repo()).unwrap_or(d).display()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "manifests/base Kustomization",
+            "manifests/components/longhorn-namespace Component",
+            "manifests/overlays/cert-manager Kustomization",
+            "manifests/overlays/example-image Kustomization",
+        ]
+    );
+    let overlays: Vec<&PathBuf> = found
+        .iter()
+        .filter(|(_, k)| k == "Kustomization")
+        .map(|(d, _)| d)
+        .collect();
+    for (dir, kind) in &found {
+        if kind == "Kustomization" {
+            typed(&render(dir));
+            continue;
+        }
+        assert_eq!(kind, "Component", "{}", dir.display());
+        // A component renders only inside a kustomization: inside each one.
+        for overlay in &overlays {
+            let copy = tempfile::tempdir().expect("temp dir");
+            let component = copy.path().join("component");
+            std::fs::create_dir(&component).expect("mkdir");
+            for entry in std::fs::read_dir(dir).expect("read the component") {
+                let entry = entry.expect("dir entry");
+                std::fs::copy(entry.path(), component.join(entry.file_name())).expect("copy");
+            }
+            let base = relative(
+                &copy.path().canonicalize().expect("canonical temp dir"),
+                &overlay.canonicalize().expect("canonical overlay"),
+            );
+            std::fs::write(
+                copy.path().join("kustomization.yaml"),
+                format!(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [./component]\n",
+                    base.display()
+                ),
+            )
+            .expect("write kustomization");
+            typed(&render(copy.path()));
+        }
+    }
+}
+
 /// `to` relative to `from` (kustomize refuses absolute paths to a base).
 fn relative(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<Component> = from.components().collect();
