@@ -5,7 +5,9 @@
 //! [`plan`] is the pure decision (what the Secret should hold at time `now`);
 //! [`SelfManaged::reconcile`] reads the Secret, applies the plan with
 //! optimistic concurrency (the API server settles races between replicas),
-//! and syncs the `caBundle`s.
+//! and syncs the `caBundle`s. A watch on the two webhook configurations (by
+//! name) writes the bundle as soon as one (re)appears without it, as after a
+//! break-glass delete and re-apply, instead of at the next Secret poll.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,9 +18,10 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
 use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
 
 use crate::certs::{self, Ca, CertError};
 use crate::metrics;
@@ -381,32 +384,8 @@ impl SelfManaged {
     async fn sync_ca_bundles(&self, bundle: &str) {
         let want = ByteString(bundle.as_bytes().to_vec());
         let name = &self.webhook_configuration;
-        sync_ca_bundle(
-            &self.mutating,
-            name,
-            &want,
-            |c: &MutatingWebhookConfiguration| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
-                    .collect()
-            },
-        )
-        .await;
-        sync_ca_bundle(
-            &self.validating,
-            name,
-            &want,
-            |c: &ValidatingWebhookConfiguration| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
-                    .collect()
-            },
-        )
-        .await;
+        sync_ca_bundle(&self.mutating, name, &want, mutating_bundles).await;
+        sync_ca_bundle(&self.validating, name, &want, validating_bundles).await;
     }
 
     /// Reconciles until it succeeds or `deadline` passes (start-up).
@@ -427,15 +406,30 @@ impl SelfManaged {
     /// Reconciles every `interval` (at once again after a conflict) and
     /// serves what the Secret holds. Runs until aborted; errors are logged
     /// and retried, so one failed pass never stops the rotation.
+    ///
+    /// Alongside, it watches the two webhook configurations and writes the
+    /// bundle of the last successful pass into a webhook that (re)appears
+    /// without one, within moments rather than at the next pass.
     pub fn spawn(
         self: Arc<Self>,
         store: Arc<CertStore>,
         interval: StdDuration,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
+        let (bundle_tx, bundle_rx) = watch::channel(String::new());
+        let name = self.webhook_configuration.clone();
+        let watch_mutating = keep_ca_bundle(
+            self.mutating.clone(),
+            name.clone(),
+            bundle_rx.clone(),
+            mutating_bundles,
+        );
+        let watch_validating =
+            keep_ca_bundle(self.validating.clone(), name, bundle_rx, validating_bundles);
+        let reconcile = async move {
             loop {
                 let wait = match self.reconcile().await {
                     Ok(state) => {
+                        bundle_tx.send_replace(state.bundle.clone());
                         match store.update_pem(state.cert.as_bytes(), state.key.as_bytes()) {
                             Ok(true) => {
                                 metrics::cert_expiry(store.not_after());
@@ -464,7 +458,109 @@ impl SelfManaged {
                 };
                 tokio::time::sleep(wait).await;
             }
+        };
+        // One task: aborting the handle stops the loop and both watches.
+        tokio::spawn(async move {
+            tokio::join!(reconcile, watch_mutating, watch_validating);
         })
+    }
+}
+
+/// Each webhook's name and caBundle.
+type Bundles = Vec<(String, Option<ByteString>)>;
+
+/// The caBundle of each webhook of a mutating configuration, by webhook name.
+fn mutating_bundles(c: &MutatingWebhookConfiguration) -> Bundles {
+    c.webhooks
+        .iter()
+        .flatten()
+        .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
+        .collect()
+}
+
+/// The caBundle of each webhook of a validating configuration, by webhook name.
+fn validating_bundles(c: &ValidatingWebhookConfiguration) -> Bundles {
+    c.webhooks
+        .iter()
+        .flatten()
+        .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
+        .collect()
+}
+
+/// Server-side length of one watch request (the API server caps it anyway);
+/// the watch is then opened again.
+const WATCH_SECONDS: u32 = 290;
+
+/// Watches the configuration `name` and writes the current bundle (from
+/// `bundle`, empty until the first successful reconcile) into every webhook
+/// of it that has none, on each event that shows it: the object as it is
+/// when the watch opens, and every (re)creation or change. Runs forever;
+/// a failed watch is logged and opened again after a short pause.
+async fn keep_ca_bundle<K>(
+    api: Api<K>,
+    name: String,
+    mut bundle: watch::Receiver<String>,
+    client_configs: fn(&K) -> Bundles,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    use futures_util::StreamExt as _;
+
+    let kind = K::kind(&());
+    // Nothing to write before the first bundle; the reconcile pass that
+    // produced it has synced the configurations already.
+    if bundle.wait_for(|b| !b.is_empty()).await.is_err() {
+        return;
+    }
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(WATCH_SECONDS);
+    loop {
+        // From "0": the API server first sends the object as it is (if any)
+        // as ADDED, so a configuration re-created while no watch was open is
+        // seen too.
+        let ended = match api.watch(&params, "0").await {
+            Ok(events) => {
+                let mut events = std::pin::pin!(events);
+                loop {
+                    match events.next().await {
+                        Some(Ok(WatchEvent::Added(c) | WatchEvent::Modified(c))) => {
+                            // Only webhooks without a bundle: one that differs is
+                            // left to the reconcile pass, which reads the Secret.
+                            // Two replicas a CA rotation apart would otherwise
+                            // overwrite each other's bundle on every event.
+                            let missing: Vec<_> = client_configs(&c)
+                                .into_iter()
+                                .filter(|(_, b)| b.as_ref().is_none_or(|b| b.0.is_empty()))
+                                .collect();
+                            if !missing.is_empty() {
+                                let want = ByteString(bundle.borrow().as_bytes().to_vec());
+                                patch_stale(&api, &name, &want, missing).await;
+                            }
+                        }
+                        Some(Ok(WatchEvent::Deleted(_) | WatchEvent::Bookmark(_))) => {}
+                        // Usually 410 Gone (the resource version is too old): open again.
+                        Some(Ok(WatchEvent::Error(status))) => {
+                            tracing::debug!(%kind, name, code = status.code, reason = %status.reason, "watch ended by the API server");
+                            break None;
+                        }
+                        Some(Err(e)) => break Some(e.to_string()),
+                        None => break None,
+                    }
+                }
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(error) = ended {
+            tracing::warn!(%kind, name, %error, "cannot watch webhook configuration; retrying in 5 s");
+            tokio::time::sleep(StdDuration::from_secs(5)).await;
+        } else {
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+        }
     }
 }
 
@@ -494,7 +590,25 @@ async fn sync_ca_bundle<K>(
             return;
         }
     };
-    let stale: Vec<serde_json::Value> = client_configs(&config)
+    patch_stale(api, name, want, client_configs(&config)).await;
+}
+
+/// Patches `want` into the webhooks of `bundles` (name, current caBundle)
+/// whose caBundle differs; nothing when all match.
+async fn patch_stale<K>(
+    api: &Api<K>,
+    name: &str,
+    want: &ByteString,
+    bundles: Vec<(String, Option<ByteString>)>,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let stale: Vec<serde_json::Value> = bundles
         .into_iter()
         .filter(|(_, bundle)| bundle.as_ref() != Some(want))
         .map(

@@ -107,13 +107,11 @@ fn guard_args(port: u16) -> Vec<String> {
     .collect()
 }
 
-#[test]
-fn self_managed_certificates_against_kube_apiserver() {
-    let assets = controlplane::assets();
-    let cp = ControlPlane::start(&assets, guard::certs_dev);
+/// Applies the guard's namespace and least-privilege RBAC, as shipped, and
+/// returns a kubeconfig with a token of the shipped ServiceAccount: the
+/// guards run with it, so RBAC is tested too.
+fn shipped_identity(cp: &ControlPlane) -> std::path::PathBuf {
     let k = cp.kubectl.clone();
-    // The guard's namespace and least-privilege RBAC, as shipped; the guards
-    // run with a token of the shipped ServiceAccount, so RBAC is tested too.
     let base = guard::manifests_base();
     for file in ["namespace.yaml", "rbac.yaml"] {
         k.run(&["apply", "-f", &base.join(file).to_string_lossy()])
@@ -156,6 +154,15 @@ fn self_managed_certificates_against_kube_apiserver() {
         !as_guard(&["get", "secrets", "-n", "kube-system"]).success,
         "the ServiceAccount cannot list Secrets"
     );
+    sa_kubeconfig
+}
+
+#[test]
+fn self_managed_certificates_against_kube_apiserver() {
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    let sa_kubeconfig = shipped_identity(&cp);
 
     // The shipped webhooks, pointed at the first guard's port, with no caBundle.
     let (p1, p2) = (free_port(), free_port());
@@ -312,5 +319,81 @@ fn self_managed_certificates_against_kube_apiserver() {
     assert!(
         log.contains("renewed the serving certificate")
             || log.contains("moved the serving certificate")
+    );
+}
+
+#[test]
+fn break_glass_reapplied_configurations_get_the_ca_bundle_at_once() {
+    // One guard whose Secret poll (60 s) is far longer than the test allows
+    // for the caBundle to come back: only the watch on the configurations
+    // can write it in time.
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    let sa_kubeconfig = shipped_identity(&cp);
+    let port = free_port();
+    let list = guard::webhook_list(&k, &format!("127.0.0.1:{port}"), b"").to_string();
+    k.with_manifest(&["apply"], &list).ok();
+    let mut args = guard_args(port);
+    let poll = args
+        .iter()
+        .position(|a| a == "--secret-poll-seconds")
+        .expect("guard_args sets the poll");
+    args[poll + 1] = "60".into();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let g = Guard::start_with("guard-break-glass", &args, &sa_kubeconfig, &cp.log_dir());
+    let written = |k: &Kubectl| {
+        let bundle = secret_key(k, "ca.crt");
+        let written = ca_bundles(k);
+        bundle.is_some() && written.len() == 6 && written.iter().all(|b| Some(b) == bundle.as_ref())
+    };
+    wait("the first caBundle", Duration::from_secs(20), || {
+        written(&k)
+    });
+
+    // Break-glass: both configurations deleted, then applied again as shipped
+    // (no caBundle), all within one Secret poll.
+    for kind in [
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    ] {
+        k.run(&["delete", kind, "longhorn-talos-guard"]).ok();
+    }
+    let applied = Instant::now();
+    k.with_manifest(&["apply"], &list).ok();
+    let start = Instant::now();
+    while !written(&k) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the re-applied configurations still lack the caBundle after 5 s (bundles: {:?})\n{}",
+            ca_bundles(&k).iter().map(String::len).collect::<Vec<_>>(),
+            g.proc.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = applied.elapsed();
+    eprintln!(
+        "e2e: caBundle back {:.1} s after the re-apply",
+        took.as_secs_f64()
+    );
+
+    // The fail-closed namespace webhooks answer through it at once.
+    let created = k.run(&["create", "namespace", "longhorn-system"]);
+    assert!(created.success, "{created}\n{}", g.proc.log_tail(30));
+    let labels = k
+        .run(&[
+            "get",
+            "namespace",
+            "longhorn-system",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ])
+        .ok();
+    assert!(
+        labels
+            .stdout
+            .contains("\"pod-security.kubernetes.io/enforce\":\"privileged\""),
+        "{}",
+        labels.stdout
     );
 }

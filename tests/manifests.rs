@@ -1,6 +1,7 @@
 //! The kustomize manifests as an operator applies them: `manifests/base`, the
-//! cert-manager overlay and the longhorn-namespace component, each rendered by
-//! the pinned kubectl's kustomize (tests/envtest/build.sh). Every rendered
+//! overlays and the longhorn-namespace component, each rendered by the newest
+//! kubectl's kustomize (tests/envtest/build.sh) and by the oldest supported
+//! one (tests/kubectl-old/build.sh), which must agree. Every rendered
 //! object must survive a round trip through its k8s-openapi type unchanged
 //! (k8s-openapi ignores unknown fields, so a dropped field means a typo or a
 //! field the API does not have); cert-manager objects are checked by hand.
@@ -51,29 +52,80 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pinned kubectl (built once by tests/envtest/build.sh).
+/// The newest kubectl (built once by tests/envtest/build.sh).
 fn kubectl() -> &'static Path {
     static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
     KUBECTL.get_or_init(|| controlplane::assets().kubectl)
 }
 
-/// `kubectl kustomize dir`, split into documents.
-fn render(dir: &Path) -> Vec<Value> {
-    let out = Command::new(kubectl())
+/// The oldest kubectl the manifests support (built once by
+/// tests/kubectl-old/build.sh, whose progress goes straight to stderr). A
+/// failed build is a test failure carrying the script's message.
+fn kubectl_old() -> &'static Path {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL.get_or_init(|| {
+        let script = repo().join("tests/kubectl-old/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "the oldest supported kubectl is not available: {} exited {:?} (its message is above)",
+            script.display(),
+            out.status.code()
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let path = stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("{} printed no path", script.display()));
+        PathBuf::from(path.trim())
+    })
+}
+
+/// `kubectl kustomize dir` with the kubectl `bin`, split into documents.
+fn render_with(bin: &Path, dir: &Path) -> Vec<Value> {
+    let out = Command::new(bin)
         .arg("kustomize")
         .arg(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl().display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "kubectl kustomize {} failed: {}",
+        "{} kustomize {} failed: {}",
+        bin.display(),
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout)
         .unwrap_or_else(|e| panic!("kustomize output is not YAML: {e}\n{stdout}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// `kubectl kustomize dir` with the newest and the oldest supported kubectl,
+/// which must render the same objects; returns them.
+fn render(dir: &Path) -> Vec<Value> {
+    let new = render_with(kubectl(), dir);
+    let old = render_with(kubectl_old(), dir);
+    let mut diffs = Vec::new();
+    differences(
+        "",
+        &Value::Array(old),
+        &Value::Array(new.clone()),
+        &mut diffs,
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} renders {} differently from {} (each line: the oldest's value, then the newest's):\n{}",
+        kubectl_old().display(),
+        dir.display(),
+        kubectl().display(),
+        diffs.join("\n")
+    );
+    new
 }
 
 /// Every path where `typed` (the round trip) differs from `original`.
@@ -967,7 +1019,7 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
                     "validatingwebhookconfigurations"
                 ],
                 &[NAME],
-                &["get", "patch"],
+                &["get", "patch", "watch"],
             ),
         ]
     );
@@ -1109,6 +1161,117 @@ fn cert_manager_overlay_mounts_the_issued_secret_and_drops_the_write_rules() {
     }
 }
 
+#[test]
+fn example_image_overlay_changes_the_image_and_nothing_else() {
+    let base = render(&repo().join("manifests/base"));
+    let docs = render(&repo().join("manifests/overlays/example-image"));
+    let mut diffs = Vec::new();
+    differences(
+        "",
+        &Value::Array(base),
+        &Value::Array(docs.clone()),
+        &mut diffs,
+    );
+    assert_eq!(
+        diffs.len(),
+        1,
+        "one difference, the image: {}",
+        diffs.join("; ")
+    );
+    let r = typed(&docs);
+    assert_common(&r, "longhorn-system");
+    let d = one(&r.deployments, "Deployment");
+    let pod = d.spec.template.spec.as_ref().expect("pod spec");
+    assert_eq!(
+        container(pod, "guard").image.as_deref(),
+        Some(
+            format!(
+                "registry.example.com/longhorn-talos-guard:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        )
+    );
+}
+
+/// Every folder under `manifests/` with a kustomization.yaml, by kind
+/// (`Kustomization` or `Component`).
+fn kustomizations() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![repo().join("manifests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a manifests folder") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                let doc: Value = serde_saphyr::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+                out.push((dir.clone(), kind));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
+    // render() runs both kubectls and fails when they disagree; a new overlay
+    // or component is picked up here without a test of its own.
+    let found = kustomizations();
+    let names: Vec<String> = found
+        .iter()
+        .map(|(d, k)| format!("{} {k}", d.strip_prefix(repo()).unwrap_or(d).display()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "manifests/base Kustomization",
+            "manifests/components/longhorn-namespace Component",
+            "manifests/overlays/cert-manager Kustomization",
+            "manifests/overlays/example-image Kustomization",
+        ]
+    );
+    let overlays: Vec<&PathBuf> = found
+        .iter()
+        .filter(|(_, k)| k == "Kustomization")
+        .map(|(d, _)| d)
+        .collect();
+    for (dir, kind) in &found {
+        if kind == "Kustomization" {
+            typed(&render(dir));
+            continue;
+        }
+        assert_eq!(kind, "Component", "{}", dir.display());
+        // A component renders only inside a kustomization: inside each one.
+        for overlay in &overlays {
+            let copy = tempfile::tempdir().expect("temp dir");
+            let component = copy.path().join("component");
+            std::fs::create_dir(&component).expect("mkdir");
+            for entry in std::fs::read_dir(dir).expect("read the component") {
+                let entry = entry.expect("dir entry");
+                std::fs::copy(entry.path(), component.join(entry.file_name())).expect("copy");
+            }
+            let base = relative(
+                &copy.path().canonicalize().expect("canonical temp dir"),
+                &overlay.canonicalize().expect("canonical overlay"),
+            );
+            std::fs::write(
+                copy.path().join("kustomization.yaml"),
+                format!(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [./component]\n",
+                    base.display()
+                ),
+            )
+            .expect("write kustomization");
+            typed(&render(copy.path()));
+        }
+    }
+}
+
 /// `to` relative to `from` (kustomize refuses absolute paths to a base).
 fn relative(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<Component> = from.components().collect();
@@ -1124,9 +1287,14 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
-/// A kustomization in a temp dir using `base` and a copy of the component
-/// whose one line `edit` rewrites; returns the rendering.
+/// A kustomization in a temp dir using `base` (in the repository) and a copy
+/// of the component whose one line `edit` rewrites; returns the rendering.
 fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
+    with_component_at(&repo().join(base), edit)
+}
+
+/// [`with_component`] for a base anywhere.
+fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = repo().join("manifests/components/longhorn-namespace");
     let copy = dir.path().join("longhorn-namespace");
@@ -1143,7 +1311,7 @@ fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
     }
     let base = relative(
         &dir.path().canonicalize().expect("canonical temp dir"),
-        &repo().join(base).canonicalize().expect("canonical base"),
+        &base.canonicalize().expect("canonical base"),
     );
     std::fs::write(
         dir.path().join("kustomization.yaml"),
@@ -1158,17 +1326,27 @@ fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
 
 #[test]
 fn longhorn_namespace_component_moves_selectors_and_config_with_one_edit() {
-    // Unchanged, the component renders exactly the base.
+    // Unchanged, the component renders exactly the base with the default
+    // namespace spelt out as the config file's last line.
+    let mut expected = render(&repo().join("manifests/base"));
+    let config = expected
+        .iter_mut()
+        .find(|d| d["kind"] == "ConfigMap")
+        .and_then(|d| d["data"].get_mut("config.yaml"))
+        .expect("the base's config file");
+    let text = config.as_str().expect("a string").to_string();
+    assert!(!text.contains("\nlonghornNamespace:"), "{text}");
+    *config = Value::String(format!("{text}\nlonghornNamespace: longhorn-system"));
     let mut diffs = Vec::new();
     differences(
         "",
-        &Value::Array(render(&repo().join("manifests/base"))),
+        &Value::Array(expected),
         &Value::Array(with_component("manifests/base", None)),
         &mut diffs,
     );
     assert!(
         diffs.is_empty(),
-        "the component with its default value must change nothing: {}",
+        "the component with its default value must only append the namespace: {}",
         diffs.join("; ")
     );
 
@@ -1189,6 +1367,109 @@ fn longhorn_namespace_component_moves_selectors_and_config_with_one_edit() {
             "{base}: longhorn-system left somewhere"
         );
     }
+}
+
+/// A copy of `manifests/base` in a temp dir whose ConfigMap's config file
+/// `edit` rewrites.
+fn base_copy(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(repo().join("manifests/base")).expect("read the base") {
+        let entry = entry.expect("dir entry");
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+    }
+    let file = dir.path().join("configmap.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, edit(&text)).expect("write");
+    dir
+}
+
+/// The config file of a rendering, loaded as the guard loads it.
+fn rendered_config(docs: &[Value]) -> Config {
+    let r = typed(docs);
+    let d = one(&r.deployments, "Deployment");
+    Config::from_yaml(mounted_config(&r, d), "rendered ConfigMap")
+        .unwrap_or_else(|e| panic!("the rendered config does not load: {e}"))
+}
+
+#[test]
+fn longhorn_namespace_component_survives_talos_mounts_pasted_into_the_config() {
+    // What a user pastes: the real `talos mounts` output, whose paths are in
+    // double quotes, above everything else in the config file (the old
+    // component replaced "the first quoted value" and rewrote the first path).
+    let out = Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+        .args(["talos", "mounts"])
+        .arg(repo().join("tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml"))
+        .output()
+        .expect("run talos mounts");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mounts = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(mounts.contains("path: \"/var/mnt/longhorn\""), "{mounts}");
+    let pasted = base_copy(|text| {
+        let indented: String = mounts.lines().map(|l| format!("    {l}\n")).collect();
+        let with_paste = text.replacen(
+            "  config.yaml: |\n",
+            &format!("  config.yaml: |\n{indented}"),
+            1,
+        );
+        assert_ne!(with_paste, text, "the paste went in");
+        let out = with_paste.replacen("    allowedMounts: []\n", "", 1);
+        assert_ne!(out, with_paste, "the empty list went out");
+        out
+    });
+
+    let plain = rendered_config(&render(pasted.path()));
+    let paths: Vec<String> = plain
+        .allowed_mounts
+        .iter()
+        .map(|m| m.path.to_string())
+        .collect();
+    assert_eq!(paths, ["/var/mnt/longhorn", "/var/lib/longhorn"]);
+    assert_eq!(plain.longhorn_namespace, "longhorn-system");
+
+    let moved = with_component_at(
+        pasted.path(),
+        Some(("name: longhorn-system", "name: storage")),
+    );
+    let config = rendered_config(&moved);
+    assert_eq!(config.longhorn_namespace, "storage");
+    assert_eq!(
+        config,
+        Config {
+            longhorn_namespace: "storage".into(),
+            ..plain
+        },
+        "the component changes the namespace and nothing else"
+    );
+    assert_webhooks(&typed(&moved), "storage");
+}
+
+#[test]
+fn longhorn_namespace_written_in_the_config_and_by_the_component_is_refused() {
+    // The component appends the key; written by hand as well, the guard must
+    // refuse the file rather than pick one of the two.
+    let both = base_copy(|text| {
+        text.replacen(
+            "  config.yaml: |\n",
+            "  config.yaml: |\n    longhornNamespace: longhorn-system\n",
+            1,
+        )
+    });
+    let docs = with_component_at(
+        both.path(),
+        Some(("name: longhorn-system", "name: storage")),
+    );
+    let r = typed(&docs);
+    let d = one(&r.deployments, "Deployment");
+    let err = Config::from_yaml(mounted_config(&r, d), "rendered ConfigMap")
+        .expect_err("longhornNamespace twice");
+    assert!(
+        err.to_string().contains("longhornNamespace"),
+        "the error names the key: {err}"
+    );
 }
 
 /// The strictness check itself: a misspelt field is reported by its path.

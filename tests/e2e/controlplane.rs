@@ -19,23 +19,24 @@ pub struct Assets {
 }
 
 /// Finds or builds the binaries with `tests/envtest/build.sh`, which honours
-/// KUBEBUILDER_ASSETS. Any failure (no Go, a failed build) is a test failure
-/// carrying the script's message.
+/// KUBEBUILDER_ASSETS. Its progress (a line per binary while building) goes
+/// straight to the terminal's stderr, not through the test's captured
+/// output, so a first run shows what it is waiting for. Any failure (no Go,
+/// a failed build) is a test failure pointing at the script's message.
 pub fn assets() -> Assets {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envtest/build.sh");
     let started = Instant::now();
     let out = Command::new("bash")
         .arg(&script)
+        .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the e2e control plane is not available: {} exited {:?}:\n{stderr}",
+        "the e2e control plane is not available: {} exited {:?} (its message is above, on stderr)",
         script.display(),
         out.status.code()
     );
-    eprint!("{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let dir = PathBuf::from(
         stdout
