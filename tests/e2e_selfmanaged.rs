@@ -345,7 +345,7 @@ fn break_glass_reapplied_configurations_get_the_ca_bundle_at_once() {
     let written = |k: &Kubectl| {
         let bundle = secret_key(k, "ca.crt");
         let written = ca_bundles(k);
-        bundle.is_some() && written.len() == 6 && written.iter().all(|b| Some(b) == bundle.as_ref())
+        bundle.is_some() && written.len() == 8 && written.iter().all(|b| Some(b) == bundle.as_ref())
     };
     wait("the first caBundle", Duration::from_secs(20), || {
         written(&k)
