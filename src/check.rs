@@ -233,8 +233,8 @@ fn request_for<'v>(
 
 /// True when the shipped webhook configurations (manifests/base/webhooks.yaml)
 /// send a CREATE of this object to the guard: their namespace and object
-/// selectors and match conditions, written out for the offline run (a test
-/// holds the two in step). Objects the API server would never send are not
+/// selectors and match conditions, written out by hand for the offline run
+/// (change both together). Objects the API server would never send are not
 /// judged offline either, so CI gives no denial a cluster would not.
 pub fn sent_to_webhook(kind: Kind, object: &Value, namespace: &str, config: &Config) -> bool {
     let name = object["metadata"]["name"].as_str().unwrap_or("");

@@ -277,7 +277,7 @@ mod tests {
     fn places_table() {
         let l = layout();
         let cases: [(&str, Option<&Layout>, Place); 20] = [
-            // talos: the root filesystem is a read-only squashfs (docs "Talos Linux filesystem", v1.10).
+            // FACTS.md "Where data lands on a Talos node": / is a read-only squashfs.
             ("/mnt/ssd", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/data", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/home/x", None, Place::ReadOnlyRoot { system_tree: false }),
@@ -291,7 +291,7 @@ mod tests {
                 None,
                 Place::ReadOnlyRoot { system_tree: true },
             ),
-            // talos internal/app/machined/pkg/system/... mounts /run, /system, /tmp as tmpfs (v1.10).
+            // FACTS.md, same section: /run, /tmp, /system are tmpfs, empty at every boot.
             ("/run/longhorn", None, Place::Tmpfs { mount: "/run" }),
             ("/var/run/x", None, Place::Tmpfs { mount: "/var/run" }),
             ("/tmp/x", None, Place::Tmpfs { mount: "/tmp" }),
@@ -303,7 +303,7 @@ mod tests {
             ("/var/lib/longhorn/disk-2", None, Place::LonghornData),
             ("/var/lib/longhorn2", None, Place::Ephemeral),
             ("/opt/longhorn", None, Place::Ephemeral),
-            // talos: user volumes mount at /var/mnt/<name> (UserVolumeConfig docs, v1.10).
+            // FACTS.md "Talos machine config": user volumes mount at /var/mnt/<name> (1.10+).
             (
                 "/var/mnt/longhorn/d",
                 Some(&l),

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn volume_names() {
-        // Talos pkg/machinery/config/types/block (UserVolumeConfig name validation), v1.10+.
+        // FACTS.md "Talos machine config": a volume name is 1 to 34 of [A-Za-z0-9-] (helper read user_volume_config.go @ v1.14.0-rc.1, tests/fixtures/talos-layouts/README.md).
         assert!(is_valid_volume_name("longhorn"));
         assert!(is_valid_volume_name(&"a".repeat(34)));
         assert!(!is_valid_volume_name(&"a".repeat(35)));

@@ -105,11 +105,6 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|r| r.id == id)
 }
 
-/// True when `key` is a rule ID or a rule group (a valid `policies:` key).
-pub fn is_policy_key(key: &str) -> bool {
-    RULES.iter().any(|r| r.id == key || r.group == key)
-}
-
 /// Validates a parsed config file against this registry.
 pub fn validate(file: ConfigFile, origin: &str) -> Result<Config, ConfigError> {
     let keys: Vec<RuleKey> = RULES
