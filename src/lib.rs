@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod audit;
 pub mod base;
 pub mod certs;
 pub mod check;
