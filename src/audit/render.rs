@@ -22,9 +22,17 @@ pub fn rule_name(id: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// `text` quoted for a POSIX shell.
+/// `text` as one word for a POSIX shell: as is when it is safe, else quoted.
 pub fn sh_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+    let safe = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/:=".contains(&b));
+    if safe {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// A JSON Pointer segment (RFC 6901).
@@ -217,7 +225,7 @@ pub fn disk_same_capacity(
 ) -> String {
     format!(
         "Longhorn node {node:?}: disk {:?} ({}) reports storageMaximum {}, the same as disk {:?} ({}) \
-on the EPHEMERAL partition: no volume is mounted at {}, and its data is on EPHEMERAL (the system disk's \
+on the EPHEMERAL partition: no volume of its own appears to be mounted at {}, and its data is on EPHEMERAL (the system disk's \
 capacity, wiped by talosctl reset). Fix: {}",
         disk.name,
         disk.path(),
