@@ -18,11 +18,12 @@ pub const CONCURRENCY: usize = 4;
 
 /// The cluster could not be read (exit status 2).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {what}: {error}")]
+#[error("cannot {what}")]
 pub struct ReadError {
     /// What was being read (`list pods in longhorn-system`).
     pub what: String,
-    /// The API error.
+    /// The API error (its causes follow it in the message's chain).
+    #[source]
     pub error: kube::Error,
 }
 
