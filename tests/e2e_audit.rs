@@ -150,6 +150,28 @@ fn audit_of_objects_made_while_the_guard_was_down() {
     ])
     .ok();
     k.run(&["create", "namespace", GUARD_NS]).ok();
+    // The guard's shipped RBAC and Lease: the audit runs under them below.
+    for file in ["manifests/base/rbac.yaml", "manifests/base/lease.yaml"] {
+        k.run(&["apply", "-f", &repo().join(file).to_string_lossy()])
+            .ok();
+    }
+    let account = cp.dir.path().join("guard-account-kubeconfig");
+    let admin = std::fs::read_to_string(&cp.kubeconfig).unwrap();
+    let token_line = admin
+        .lines()
+        .find(|l| l.trim_start().starts_with("token: "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &account,
+        admin.replace(
+            &token_line,
+            &format!(
+                "{token_line}\n      as: system:serviceaccount:{GUARD_NS}:longhorn-talos-guard"
+            ),
+        ),
+    )
+    .unwrap();
     for node in ["healthy.yaml", "wiped.yaml", "tmpfs.yaml", "iscsi.yaml"] {
         create_node(&k, node);
     }
@@ -192,6 +214,24 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         count
     );
     assert_eq!(parsed["read"]["Longhorn nodes"], 4);
+    // The guard's own account may read all of it (base/rbac.yaml).
+    let as_guard = audit(&account, &["-o", "json"]);
+    assert_eq!(as_guard.code, Some(1), "{}", as_guard.stderr);
+    let as_guard: Value = serde_json::from_str(&as_guard.stdout).unwrap();
+    assert_eq!(as_guard["findings"], parsed["findings"]);
+    // (The impersonation is real: an account without the RBAC is refused, status 2.)
+    let nobody = cp.dir.path().join("nobody-kubeconfig");
+    std::fs::write(
+        &nobody,
+        std::fs::read_to_string(&account).unwrap().replace(
+            &format!("{GUARD_NS}:longhorn-talos-guard"),
+            "default:nobody",
+        ),
+    )
+    .unwrap();
+    let refused = audit(&nobody, &[]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
     let yaml = audit(&cp.kubeconfig, &["-o", "yaml"]);
     assert_eq!(yaml.code, Some(1));
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml.stdout).unwrap();
@@ -243,7 +283,8 @@ fn audit_of_objects_made_while_the_guard_was_down() {
     wait("the PolicyReports", Duration::from_secs(30), || {
         report(&k).is_some() && cluster(&k).is_some()
     });
-    let mut second = Guard::start_with("guard-2", &args, &cp.kubeconfig, &cp.log_dir());
+    // The second guard runs as the guard's ServiceAccount, with the shipped RBAC.
+    let mut second = Guard::start_with("guard-2", &args, &account, &cp.log_dir());
     let namespaced = report(&k).unwrap();
     let cluster_report = cluster(&k).unwrap();
     let mut found = policies(&namespaced);
@@ -368,4 +409,26 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         || second.proc.log().contains("audit done"),
     );
     assert!(second.proc.exited().is_none());
+    // ... and, under the shipped RBAC, updates the report when iscsiadm is fixed.
+    let before_fix = version(&report(&k).unwrap());
+    k.run(&[
+        "patch", "nodes.longhorn.io", "talos-w7", "-n", LH, "--subresource=status",
+        "--type=merge", "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"","message":"Node talos-w7 is ready"},{"type":"RequiredPackages","status":"True","reason":"","message":"All required packages [iscsiadm] are installed"}]}}"#,
+    ])
+    .ok();
+    wait(
+        "the report without LTG-A004",
+        Duration::from_secs(20),
+        || {
+            report(&k).is_some_and(|r| {
+                version(&r) != before_fix && !policies(&r).iter().any(|p| p.starts_with("LTG-A004"))
+            })
+        },
+    );
+    assert!(
+        !second.proc.log().contains("cannot write"),
+        "{}",
+        second.proc.log()
+    );
 }
