@@ -373,3 +373,217 @@ fn findings_become_policy_reports() {
         "{yaml}"
     );
 }
+
+/// A fake API server for the scale test: the lists `audit` reads, served
+/// from memory in pages of `limit` (the `continue` token is the offset),
+/// counting the requests and the largest page asked for.
+mod fake_api {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::extract::{Query, State};
+    use axum::http::{StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+    use serde_json::{Value, json};
+
+    #[derive(Default)]
+    pub struct Served {
+        pub lists: BTreeMap<String, Vec<Value>>,
+        pub objects: BTreeMap<String, Value>,
+        pub requests: AtomicUsize,
+        pub largest_page: AtomicUsize,
+        pub unpaged: AtomicUsize,
+    }
+
+    pub async fn handle(
+        State(served): State<Arc<Served>>,
+        uri: Uri,
+        Query(query): Query<BTreeMap<String, String>>,
+    ) -> Response {
+        served.requests.fetch_add(1, Ordering::Relaxed);
+        let path = uri.path().to_string();
+        if let Some(object) = served.objects.get(&path) {
+            return axum::Json(object.clone()).into_response();
+        }
+        let Some(items) = served.lists.get(&path) else {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                  "reason": "NotFound", "code": 404, "message": format!("{path} not found")})),
+            )
+                .into_response();
+        };
+        let limit: usize = match query.get("limit").and_then(|l| l.parse().ok()) {
+            Some(l) => l,
+            None => {
+                served.unpaged.fetch_add(1, Ordering::Relaxed);
+                items.len().max(1)
+            }
+        };
+        served.largest_page.fetch_max(limit, Ordering::Relaxed);
+        let start: usize = query
+            .get("continue")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let end = (start + limit).min(items.len());
+        let next = if end < items.len() {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        axum::Json(json!({
+            "apiVersion": "v1", "kind": "List",
+            "metadata": {"resourceVersion": "1", "continue": next},
+            "items": items[start.min(end)..end],
+        }))
+        .into_response()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_of_2000_longhorn_nodes_and_20000_pods_is_paginated_and_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    const NODES: usize = 2_000;
+    const PODS_PER_NODE: usize = 10;
+    // The bound this test holds (debug build, 2 shared cores): the whole
+    // `audit` command, reads and judgement, well under CI's minute.
+    const BOUND: Duration = Duration::from_secs(30);
+
+    let healthy = fixture("healthy.yaml");
+    let wiped = fixture("wiped.yaml");
+    let mut served = fake_api::Served::default();
+    let mut lh_nodes = Vec::new();
+    let mut kube_nodes = Vec::new();
+    let mut pods = Vec::new();
+    for i in 0..NODES {
+        let name = format!("talos-w{i:04}");
+        // One node in 100 has a wiped disk: 20 findings of LTG-A001.
+        let mut node = if i % 100 == 0 {
+            wiped.clone()
+        } else {
+            healthy.clone()
+        };
+        node["metadata"]["name"] = json!(name);
+        node["metadata"]["uid"] = json!(format!("uid-{i}"));
+        lh_nodes.push(node);
+        kube_nodes.push(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"capacity": {"hugepages-2Mi": "2Gi"}}}),
+        );
+        for p in 0..PODS_PER_NODE {
+            // Pods the instance manager owns are judged one by one (no
+            // template stands for them). One in 1,000 mounts /mnt/data.
+            let path = if (i * PODS_PER_NODE + p) % 1000 == 0 {
+                "/mnt/data"
+            } else {
+                "/var/lib/longhorn/"
+            };
+            pods.push(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("instance-manager-{i}-{p}"), "namespace": "longhorn-system",
+                    "ownerReferences": [{"apiVersion": "longhorn.io/v1beta2", "kind": "InstanceManager",
+                        "name": format!("im-{i}"), "uid": "u", "controller": true}]},
+                "spec": {"nodeName": name, "containers": [{"name": "im", "image": "longhornio/longhorn-instance-manager",
+                    "volumeMounts": [{"name": "host", "mountPath": "/host", "mountPropagation": "HostToContainer"},
+                                     {"name": "data", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "host", "hostPath": {"path": "/"}},
+                                {"name": "data", "hostPath": {"path": path}}]}
+            }));
+        }
+    }
+    let ns = "/api/v1/namespaces/longhorn-system";
+    served.objects.insert(
+        ns.into(),
+        json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "longhorn-system", "labels": {
+            "pod-security.kubernetes.io/enforce": "privileged"}}}),
+    );
+    served.lists.insert(
+        "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/nodes".into(),
+        lh_nodes,
+    );
+    served.lists.insert(
+        "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/settings".into(),
+        vec![],
+    );
+    served.lists.insert(format!("{ns}/configmaps"), vec![]);
+    served.lists.insert(format!("{ns}/pods"), pods);
+    for kind in ["daemonsets", "deployments", "statefulsets", "replicasets"] {
+        served.lists.insert(
+            format!("/apis/apps/v1/namespaces/longhorn-system/{kind}"),
+            vec![],
+        );
+    }
+    for kind in ["jobs", "cronjobs"] {
+        served.lists.insert(
+            format!("/apis/batch/v1/namespaces/longhorn-system/{kind}"),
+            vec![],
+        );
+    }
+    served.lists.insert("/api/v1/nodes".into(), kube_nodes);
+    let served = Arc::new(served);
+    let app = axum::Router::new()
+        .fallback(fake_api::handle)
+        .with_state(served.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: f, cluster: {{server: 'http://{addr}'}}}}]\nusers: [{{name: f, user: {{}}}}]\ncontexts: [{{name: f, context: {{cluster: f, user: f}}}}]\ncurrent-context: f\n"
+    )).unwrap();
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+            .args(["audit", "-o", "json", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .env_remove("LTG_CONFIG")
+            .env_remove("LTG_TALOS_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "audit of {NODES} Longhorn nodes, {NODES} Kubernetes nodes and {} pods: {:.2} s, {} requests",
+        NODES * PODS_PER_NODE,
+        took.as_secs_f64(),
+        served.requests.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed["read"]["pods"], NODES * PODS_PER_NODE);
+    assert_eq!(parsed["read"]["Longhorn nodes"], NODES);
+    assert_eq!(parsed["read"]["Kubernetes nodes"], NODES);
+    let count = |policy: &str| {
+        parsed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["policy"] == policy)
+            .count()
+    };
+    assert_eq!(count("LTG-A001"), NODES / 100);
+    assert_eq!(count("LTG-W030"), NODES * PODS_PER_NODE / 1000);
+    // Paginated: every list asked for pages of at most 500; the pods took 40.
+    assert_eq!(served.unpaged.load(Ordering::Relaxed), 0);
+    assert_eq!(served.largest_page.load(Ordering::Relaxed), 500);
+    // 40 pages of pods, 4 of each kind of node, 8 empty lists, the namespace.
+    assert_eq!(served.requests.load(Ordering::Relaxed), 40 + 4 + 4 + 8 + 1);
+    assert!(
+        took < BOUND,
+        "audit took {took:?}, over the bound {BOUND:?}"
+    );
+}
