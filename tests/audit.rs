@@ -268,8 +268,10 @@ fn an_unlabelled_namespace_is_judged_by_the_cluster_default() {
         namespace: Some(ns),
         ..Inventory::default()
     };
-    let mut cfg = Config::default();
-    cfg.cluster_default_enforce = Level::Baseline;
+    let mut cfg = Config {
+        cluster_default_enforce: Level::Baseline,
+        ..Config::default()
+    };
     let found = audit::audit(&inventory, &cfg);
     assert_eq!(
         found.iter().map(|f| f.policy).collect::<Vec<_>>(),
@@ -462,7 +464,7 @@ async fn audit_of_2000_longhorn_nodes_and_20000_pods_is_paginated_and_bounded() 
     for i in 0..NODES {
         let name = format!("talos-w{i:04}");
         // One node in 100 has a wiped disk: 20 findings of LTG-A001.
-        let mut node = if i % 100 == 0 {
+        let mut node = if i.is_multiple_of(100) {
             wiped.clone()
         } else {
             healthy.clone()
@@ -477,7 +479,7 @@ async fn audit_of_2000_longhorn_nodes_and_20000_pods_is_paginated_and_bounded() 
         for p in 0..PODS_PER_NODE {
             // Pods the instance manager owns are judged one by one (no
             // template stands for them). One in 1,000 mounts /mnt/data.
-            let path = if (i * PODS_PER_NODE + p) % 1000 == 0 {
+            let path = if (i * PODS_PER_NODE + p).is_multiple_of(1000) {
                 "/mnt/data"
             } else {
                 "/var/lib/longhorn/"

@@ -200,6 +200,17 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         );
     }
     assert!(!text.stdout.contains("talos-w1"), "{}", text.stdout);
+    // The README shows this very output (LTG_README_OUT=<file> writes it, to
+    // paste after a change).
+    if let Some(out) = std::env::var_os("LTG_README_OUT") {
+        std::fs::write(out, &text.stdout).unwrap();
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("$ longhorn-talos-guard audit\n{}```", text.stdout)),
+        "the README's audit output is out of date; it is now:\n{}",
+        text.stdout
+    );
 
     // The same findings as JSON and as PolicyReports.
     let json = audit(&cp.kubeconfig, &["-o", "json"]);
@@ -234,6 +245,11 @@ fn audit_of_objects_made_while_the_guard_was_down() {
     assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
     let yaml = audit(&cp.kubeconfig, &["-o", "yaml"]);
     assert_eq!(yaml.code, Some(1));
+    if let Some(out) = std::env::var_os("LTG_README_OUT") {
+        let mut path = std::path::PathBuf::from(out);
+        path.set_extension("yaml");
+        std::fs::write(path, &yaml.stdout).unwrap();
+    }
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml.stdout).unwrap();
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["kind"], "PolicyReport");
@@ -284,6 +300,13 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         report(&k).is_some() && cluster(&k).is_some()
     });
     // The second guard runs as the guard's ServiceAccount, with the shipped RBAC.
+    if let Some(out) = std::env::var_os("LTG_README_OUT") {
+        let mut path = std::path::PathBuf::from(out);
+        path.set_extension("get");
+        let shown = k.run(&["get", "policyreports", "-n", LH]).ok().stdout
+            + &k.run(&["get", "clusterpolicyreports"]).ok().stdout;
+        std::fs::write(path, shown).unwrap();
+    }
     let mut second = Guard::start_with("guard-2", &args, &account, &cp.log_dir());
     let namespaced = report(&k).unwrap();
     let cluster_report = cluster(&k).unwrap();

@@ -300,8 +300,10 @@ pub fn translate(object: &Value, cfg: &Config) -> Vec<Finding> {
             }
             // controller/monitor/disk_monitor.go: NoDiskInfo when the config
             // file cannot be read or made.
-            "NoDiskInfo" => match disk.place(cfg) {
-                Some(place @ (Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. })) => {
+            "NoDiskInfo" => {
+                if let Some(place @ (Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. })) =
+                    disk.place(cfg)
+                {
                     out.push(finding(
                         DISK_UNWRITABLE,
                         Outcome::Fail,
@@ -309,8 +311,7 @@ pub fn translate(object: &Value, cfg: &Config) -> Vec<Finding> {
                         render::disk_unwritable(&name, disk, &place, &ready.message, cfg),
                     ));
                 }
-                _ => {}
-            },
+            }
             _ => {}
         }
     }
