@@ -353,7 +353,7 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         c1,
         "rewritten without a change"
     );
-    assert!(first.proc.log().contains("policy_report=Unchanged"));
+    assert!(first.proc.log().contains(r#"policy_report="unchanged""#));
     // One replica at a time: the second guard stands by.
     assert_eq!(runs(&second), 0, "{}", second.proc.log());
     let lease = get_json(&k, &["lease", "-n", GUARD_NS, "longhorn-talos-guard-audit"]).unwrap();

@@ -64,6 +64,19 @@ pub enum Written {
     Unchanged,
 }
 
+impl Written {
+    /// For the log: `created`, `updated` or `unchanged`; `skipped` when the
+    /// report was not written (no Longhorn namespace).
+    pub fn describe(written: Option<Written>) -> &'static str {
+        match written {
+            Some(Written::Created) => "created",
+            Some(Written::Updated) => "updated",
+            Some(Written::Unchanged) => "unchanged",
+            None => "skipped",
+        }
+    }
+}
+
 fn micro_now() -> MicroTime {
     MicroTime(Now::now())
 }
@@ -212,39 +225,48 @@ pub enum RunError {
     },
 }
 
-/// One audit run: read, judge, write both reports. Returns the findings and
-/// what happened to each report.
+/// One audit run: read, judge, publish the findings' metrics (through
+/// `seen`, the pairs published before), write both reports. Returns the
+/// findings and what happened to each report; the PolicyReport is not
+/// written while the Longhorn namespace does not exist.
 pub async fn run_once(
     client: &kube::Client,
     source: &ConfigSource,
-) -> Result<(Vec<Finding>, [Written; 2]), RunError> {
+    seen: &mut BTreeSet<(String, &'static str)>,
+) -> Result<(Vec<Finding>, [Option<Written>; 2]), RunError> {
     let cfg = source.load()?;
     let quiet: collect::Progress = Arc::new(|_, _| {});
     let inventory = collect::collect(client.clone(), &cfg.longhorn_namespace, quiet).await?;
     let findings = audit(&inventory, &cfg);
+    publish(&findings, seen);
     let now = Now::now();
     let stamp = Timestamp {
         seconds: now.as_second(),
         nanos: now.subsec_nanosecond(),
     };
     let reports = report::reports(&findings, &cfg.longhorn_namespace, stamp);
-    let mut written = [Written::Unchanged; 2];
+    let mut written = [None; 2];
     for (i, r) in reports.iter().enumerate() {
-        written[i] = write_report(client, r)
-            .await
-            .map_err(|error| RunError::Write {
-                what: format!(
-                    "{} {}{}",
-                    r.kind,
-                    r.metadata
-                        .namespace
-                        .as_deref()
-                        .map(|n| format!("{n}/"))
-                        .unwrap_or_default(),
-                    r.metadata.name
-                ),
-                error,
-            })?;
+        if r.metadata.namespace.is_some() && inventory.namespace.is_none() {
+            continue;
+        }
+        written[i] = Some(
+            write_report(client, r)
+                .await
+                .map_err(|error| RunError::Write {
+                    what: format!(
+                        "{} {}{}",
+                        r.kind,
+                        r.metadata
+                            .namespace
+                            .as_deref()
+                            .map(|n| format!("{n}/"))
+                            .unwrap_or_default(),
+                        r.metadata.name
+                    ),
+                    error,
+                })?,
+        );
     }
     Ok((findings, written))
 }
@@ -288,15 +310,14 @@ pub fn spawn(
                     continue;
                 }
             }
-            match run_once(&client, &source).await {
+            match run_once(&client, &source, &mut seen).await {
                 Ok((findings, written)) => {
-                    publish(&findings, &mut seen);
                     metrics::gauge!(LAST_SUCCESS).set(Now::now().as_second() as f64);
                     metrics::counter!(RUNS, "result" => "ok").increment(1);
                     tracing::info!(
                         findings = findings.len(),
-                        policy_report = ?written[0],
-                        cluster_policy_report = ?written[1],
+                        policy_report = Written::describe(written[0]),
+                        cluster_policy_report = Written::describe(written[1]),
                         "audit done"
                     );
                 }

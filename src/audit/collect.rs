@@ -259,8 +259,10 @@ pub async fn collect(
     }
     let mut lists: Vec<Option<Vec<Value>>> = vec![None; TARGETS.len()];
     while let Some(joined) = tasks.join_next().await {
-        let Ok((i, result)) = joined else {
-            continue;
+        let (i, result) = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => continue,
         };
         let target = &TARGETS[i];
         let items = result.map_err(|error| ReadError {
