@@ -96,6 +96,32 @@ fn a_wiped_disk_gets_the_recovery_commands_and_the_replica_warning() {
 }
 
 #[test]
+fn a_disk_whose_config_file_is_gone_points_at_the_user_volume_first() {
+    // node_controller.go v1.12.1: DiskFilesystemChanged, "cannot find disk config
+    // file, maybe due to a mount error"; FACTS.md: /var/mnt/<name> is a user volume.
+    let f = only(
+        "volume-unmounted.yaml",
+        status::DISK_CONFIG_MISSING,
+        Outcome::Fail,
+        Severity::High,
+    );
+    assert!(f.message.contains("user volume"), "{}", f.message);
+    assert!(
+        f.message
+            .contains("Only if the volume was re-created empty"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.message
+            .matches(". kubectl -n longhorn-system patch")
+            .count(),
+        3
+    );
+    insta::assert_snapshot!("volume-unmounted", f.message);
+}
+
+#[test]
 fn a_disk_on_the_read_only_root_or_a_tmpfs() {
     // disk_monitor.go: NoDiskInfo when the disk config cannot be read or made;
     // FACTS.md: / is a read-only squashfs, /tmp a tmpfs emptied at every boot.

@@ -119,6 +119,57 @@ rebuilds them elsewhere, before step 2.",
     out
 }
 
+/// A disk whose `longhorn-disk.cfg` is gone: on a user volume, most likely
+/// the volume is not mounted (Longhorn sees the empty mount point); elsewhere
+/// the folder was emptied (a tmpfs after a reboot, a reset).
+pub fn disk_config_missing(
+    namespace: &str,
+    node: &str,
+    disk: &Disk<'_>,
+    message: &str,
+    cfg: &Config,
+) -> String {
+    let head = format!(
+        "Longhorn node {node:?}: disk {:?} ({}) is not ready: Longhorn reports DiskFilesystemChanged ({}): \
+the folder no longer holds the longhorn-disk.cfg Longhorn wrote there.",
+        disk.name,
+        disk.path(),
+        message.trim()
+    );
+    let place = crate::base::HostPath::parse(disk.path())
+        .ok()
+        .map(|p| crate::host::classify(&p, cfg.host.as_ref()));
+    match place {
+        Some(Place::Volume(_) | Place::AssumedVolume { .. }) => format!(
+            "{head} On Talos a path under /var/mnt/<name> is a user volume: when the volume is not mounted \
+(a disk selector that matches no disk after a hardware change, a volume removed from the machine \
+config) Longhorn finds the mount point empty. Fix: check the node's UserVolumeConfig and the \
+volume's status; once it is mounted again the disk becomes Ready with its data. Only if the volume \
+was re-created empty, recover the disk as after a wipe:{}",
+            numbered(&recovery_commands(namespace, node, disk))
+        ),
+        Some(Place::Tmpfs { mount }) => format!(
+            "{head} {} is on the tmpfs {mount}, emptied at every boot: the data is gone. Fix: move the disk \
+to a user volume (the fix of LTG-W010), then remove this one:{}",
+            disk.path(),
+            numbered(&recovery_commands(namespace, node, disk)[..2])
+        ),
+        _ => format!(
+            "{head} The folder was emptied (a talosctl reset, a Talos upgrade before 1.8 without \
+--preserve). Fix: recover the disk with the same path:{}",
+            numbered(&recovery_commands(namespace, node, disk))
+        ),
+    }
+}
+
+fn numbered(commands: &[String]) -> String {
+    commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("\n  {}. {c}", i + 1))
+        .collect()
+}
+
 /// A disk not ready because its path is on the read-only root or a tmpfs.
 pub fn disk_unwritable(
     node: &str,

@@ -33,9 +33,11 @@ pub const HUGEPAGES: &str = "LTG-A006";
 pub const MULTIPATHD: &str = "LTG-A007";
 /// The manager's data mount lacks Bidirectional propagation.
 pub const MOUNT_PROPAGATION: &str = "LTG-A008";
+/// A disk whose `longhorn-disk.cfg` is gone (`DiskFilesystemChanged`, no config file).
+pub const DISK_CONFIG_MISSING: &str = "LTG-A009";
 
 /// Every translation: ID, short name, one-line summary.
-pub const TRANSLATIONS: [(&str, &str, &str); 8] = [
+pub const TRANSLATIONS: [(&str, &str, &str); 9] = [
     (
         DISK_WIPED,
         "disk-wiped",
@@ -75,6 +77,11 @@ pub const TRANSLATIONS: [(&str, &str, &str); 8] = [
         MOUNT_PROPAGATION,
         "mount-propagation",
         "the manager's data mount is not Bidirectional",
+    ),
+    (
+        DISK_CONFIG_MISSING,
+        "disk-config-missing",
+        "a disk's longhorn-disk.cfg is gone: a user volume not mounted, or an emptied folder",
     ),
 ];
 
@@ -274,6 +281,15 @@ pub fn translate(object: &Value, cfg: &Config) -> Vec<Finding> {
                     Outcome::Fail,
                     Severity::High,
                     render::disk_wiped(&namespace, &name, disk, &ready.message),
+                ));
+            }
+            // node_controller.go: "cannot find disk config file, maybe due to a mount error".
+            "DiskFilesystemChanged" if ready.message.contains("cannot find disk config file") => {
+                out.push(finding(
+                    DISK_CONFIG_MISSING,
+                    Outcome::Fail,
+                    Severity::High,
+                    render::disk_config_missing(&namespace, &name, disk, &ready.message, cfg),
                 ));
             }
             // node_controller.go: "disk has same file system ID <id> as other disks [..]".
