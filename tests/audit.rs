@@ -122,6 +122,40 @@ fn a_disk_whose_config_file_is_gone_points_at_the_user_volume_first() {
 }
 
 #[test]
+fn a_missing_config_file_elsewhere_is_a_wipe_or_a_tmpfs() {
+    // The same condition on /var/lib/longhorn (EPHEMERAL: emptied by a reset) and
+    // on /tmp (a tmpfs: emptied at every boot; FACTS.md "Where data lands").
+    for (path, expected, steps) in [
+        (
+            "/var/lib/longhorn/",
+            "The folder was emptied (a talosctl reset",
+            3,
+        ),
+        (
+            "/tmp/longhorn",
+            "is on the tmpfs /tmp, emptied at every boot: the data is gone",
+            2,
+        ),
+    ] {
+        let mut node = fixture("volume-unmounted.yaml");
+        node["spec"]["disks"]["longhorn"]["path"] = json!(path);
+        let found = status::translate(&node, &Config::default());
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].policy, status::DISK_CONFIG_MISSING);
+        assert!(found[0].message.contains(expected), "{}", found[0].message);
+        assert_eq!(
+            found[0]
+                .message
+                .matches(". kubectl -n longhorn-system patch")
+                .count(),
+            steps,
+            "{}",
+            found[0].message
+        );
+    }
+}
+
+#[test]
 fn a_disk_on_the_read_only_root_or_a_tmpfs() {
     // disk_monitor.go: NoDiskInfo when the disk config cannot be read or made;
     // FACTS.md: / is a read-only squashfs, /tmp a tmpfs emptied at every boot.
