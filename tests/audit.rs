@@ -649,3 +649,64 @@ async fn audit_of_2000_longhorn_nodes_and_20000_pods_is_paginated_and_bounded() 
         "audit took {took:?}, over the bound {BOUND:?}"
     );
 }
+
+#[test]
+fn settings_the_default_setting_configmap_and_default_disks_annotations() {
+    // FACTS.md "Longhorn objects" and "Longhorn installed with Helm": the Setting's
+    // top-level value, the ConfigMap's default-setting.yaml, the node label
+    // node.longhorn.io/create-default-disk=config with its JSON annotation.
+    let cfg = Config::default();
+    let setting = json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Setting",
+        "metadata": {"name": "default-data-path", "namespace": "longhorn-system"}, "value": "/mnt/data"});
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "longhorn-default-setting", "namespace": "longhorn-system"},
+        "data": {"default-setting.yaml": "default-data-path: /tmp/longhorn\n"}});
+    let other_configmap = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "unrelated", "namespace": "longhorn-system"},
+        "data": {"default-setting.yaml": "default-data-path: /tmp/longhorn\n"}});
+    let node = |label: &str| {
+        json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": format!("w-{label}"),
+            "labels": {"node.longhorn.io/create-default-disk": label},
+            "annotations": {"node.longhorn.io/default-disks-config": "[{\"path\": \"/mnt/ssd\", \"allowScheduling\": true}]"}}})
+    };
+    let inventory = Inventory {
+        settings: vec![setting.clone()],
+        configmaps: vec![configmap.clone(), other_configmap],
+        kube_nodes: vec![node("config"), node("true")],
+        ..Inventory::default()
+    };
+    let found = audit::audit(&inventory, &cfg);
+    let got: Vec<(String, &str)> = found
+        .iter()
+        .map(|f| (f.object.display(), f.policy))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "settings.longhorn.io longhorn-system/default-data-path".to_string(),
+                "LTG-W011"
+            ),
+            (
+                "ConfigMap longhorn-system/longhorn-default-setting".to_string(),
+                "LTG-W014"
+            ),
+            ("Node w-config".to_string(), "LTG-W012"),
+        ],
+        "{found:#?}"
+    );
+    // The webhook's own text, as `check` (the same pipeline) gives it.
+    for (object, finding) in [
+        (&setting, &found[0]),
+        (&configmap, &found[1]),
+        (&node("config"), &found[2]),
+    ] {
+        match check::check_object(object, &cfg, "longhorn-system") {
+            check::Outcome::Judged {
+                denial: Some(d), ..
+            } => assert_eq!(finding.message, d),
+            other => panic!("check allows {object}: {other:?}"),
+        }
+    }
+}
