@@ -455,3 +455,72 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         second.proc.log()
     );
 }
+
+#[test]
+fn background_audit_before_longhorn_and_without_the_report_crds() {
+    // The guard installed first (as the README says): no Longhorn namespace and
+    // no PolicyReport CRDs yet. The audit keeps running, says why it cannot
+    // write, and writes the ClusterPolicyReport once the CRDs exist (the
+    // PolicyReport waits for the Longhorn namespace).
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    k.run(&["create", "namespace", GUARD_NS]).ok();
+    let tls = cp.dir.path().join("guard-tls");
+    guard::certs_dev(&tls);
+    let tls = tls.to_string_lossy().into_owned();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--cert-dir",
+        &tls,
+        "--audit-interval",
+        "1s",
+        "--namespace",
+        GUARD_NS,
+    ];
+    let guard = Guard::start_with("guard", &args, &cp.kubeconfig, &cp.log_dir());
+    wait("a failed audit run", Duration::from_secs(20), || {
+        guard.proc.log().contains("audit failed")
+    });
+    let log = guard.proc.log();
+    assert!(
+        log.contains("cannot write ClusterPolicyReport longhorn-talos-guard"),
+        "{log}"
+    );
+    let metrics = || {
+        let out = Command::new("curl")
+            .args(["-sk", &format!("https://{}/metrics", guard.addr)])
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = metrics();
+    assert!(
+        before.contains("ltg_audit_runs_total{result=\"error\"}"),
+        "{before}"
+    );
+    assert!(
+        !before.contains("ltg_audit_last_success_timestamp_seconds "),
+        "{before}"
+    );
+    k.run(&[
+        "apply",
+        "-f",
+        &repo()
+            .join("manifests/components/policy-reports/crds.yaml")
+            .to_string_lossy(),
+    ])
+    .ok();
+    wait("a successful audit run", Duration::from_secs(30), || {
+        guard.proc.log().contains("audit done")
+    });
+    let log = guard.proc.log();
+    assert!(
+        log.contains(r#"policy_report="skipped" cluster_policy_report="created""#),
+        "{log}"
+    );
+    let cluster = get_json(&k, &["clusterpolicyreport", "longhorn-talos-guard"]).unwrap();
+    assert_eq!(cluster["summary"]["fail"], 0);
+    assert!(metrics().contains("ltg_audit_last_success_timestamp_seconds "));
+}
