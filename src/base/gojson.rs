@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GoJsonError {
     /// Not JSON at all (Go checks the whole text before decoding anything).
-    #[error("it is not valid JSON: {0}")]
+    #[error("{0}")]
     Syntax(String),
     /// A value of the wrong type (the first one, as Go reports it).
     #[error("{at} is {found} where Longhorn expects {expected}")]

@@ -182,6 +182,11 @@ impl LonghornDisk<'_> {
     pub fn is_block(&self) -> bool {
         self.disk_type.as_deref() == Some("block")
     }
+
+    /// Its `diskType`, as the disk rules judge it.
+    pub fn kind(&self) -> crate::policy::disks::DiskType<'_> {
+        crate::policy::disks::DiskType::of(self.disk_type.as_deref())
+    }
 }
 
 /// A `settings.longhorn.io` object: the value is top-level, not under spec.

@@ -70,6 +70,16 @@ pub fn read_default_settings(text: &str) -> Result<BTreeMap<String, String>, Str
     let doc: Doc = match serde_saphyr::from_str_with_options::<Doc>(text, options.clone()) {
         Ok(doc) => doc,
         Err(e) => {
+            // A syntax error anywhere is named before a type error, as
+            // yaml.v2 parses before it decodes.
+            let parsed: Result<Vec<serde::de::IgnoredAny>, _> =
+                serde_saphyr::from_str_multiple_with_options::<serde::de::IgnoredAny, _>(
+                    text,
+                    options.clone(),
+                );
+            if let Err(syntax) = parsed {
+                return Err(position(&syntax));
+            }
             // yaml.v2 reads the first document only.
             let docs: Vec<Doc> = serde_saphyr::from_str_multiple_with_options(text, options)
                 .map_err(|_| position(&e))?;

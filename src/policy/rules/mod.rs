@@ -48,7 +48,7 @@ pub(crate) fn node_disks<'p, 'a>(
         .iter()
         .map(|(name, disk)| {
             let judged = match old.and_then(|o| o.get(name)) {
-                Some(before) => before.path != disk.path || before.is_block() != disk.is_block(),
+                Some(before) => before.path != disk.path || before.kind() != disk.kind(),
                 None => true,
             };
             (&**name, disk, judged)
