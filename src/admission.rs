@@ -38,6 +38,7 @@ pub enum ReviewError {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
     #[serde(default, borrow)]
@@ -47,6 +48,8 @@ struct ReviewIn<'a> {
     #[serde(borrow, default)]
     request: Option<RequestIn<'a>>,
 }
+
+crate::policy::objects::object_only!(ReviewIn, GroupKind, UserInfo);
 
 /// Only the type fields, to explain a body that does not decode.
 #[derive(Deserialize)]
@@ -59,6 +62,7 @@ struct Envelope {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(remote = "Self")]
 struct GroupKind<'a> {
     #[serde(default, borrow)]
     group: Str<'a>,
@@ -67,25 +71,17 @@ struct GroupKind<'a> {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(remote = "Self")]
 struct UserInfo<'a> {
     #[serde(default, borrow)]
     username: Str<'a>,
 }
 
-/// `object` or `oldObject` as read: typed when the kind was known by then,
-/// raw when the kind came later in the document.
-// Two of these live for one decode, on the stack: boxing the typed object
-// would add an allocation to every review for no saving.
-#[allow(clippy::large_enum_variant)]
-enum Slot<'a> {
-    Absent,
-    Typed(Option<AnyObject<'a>>),
-    Raw(&'a RawValue),
-}
-
-/// The request, decoded in one pass: `object` and `oldObject` are decoded
-/// straight into the typed view of the request's kind (the API server
-/// writes `kind` first), and skipped for kinds no policy reads.
+/// The request. `object` and `oldObject` are kept as raw JSON and decoded
+/// once the whole request is read, into the typed view of the kind the
+/// request names last: Go's encoding/json keeps the last of duplicate keys,
+/// so a request naming its kind twice is typed by the second (typing the
+/// object by the first let a Pod pass as a kind no rule reads).
 #[derive(Default)]
 struct RequestIn<'a> {
     uid: Str<'a>,
@@ -95,8 +91,8 @@ struct RequestIn<'a> {
     operation: Option<Operation>,
     username: Str<'a>,
     dry_run: bool,
-    object: Option<Slot<'a>>,
-    old_object: Option<Slot<'a>>,
+    object: Option<&'a RawValue>,
+    old_object: Option<&'a RawValue>,
 }
 
 struct ObjectSeed {
@@ -135,7 +131,6 @@ impl<'de> Visitor<'de> for RequestVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = RequestIn::default();
-        let mut kind_seen = false;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key {
                 "uid" => r.uid = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
@@ -143,7 +138,6 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     r.kind = map
                         .next_value::<Option<GroupKind<'de>>>()?
                         .unwrap_or_default();
-                    kind_seen = true;
                 }
                 "name" => r.name = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
                 "namespace" => {
@@ -157,31 +151,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
                         .username
                 }
                 "dryRun" => r.dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                "object" | "oldObject" => {
-                    let field = if &*key == "object" {
-                        "object"
-                    } else {
-                        "oldObject"
-                    };
-                    let slot = if !kind_seen {
-                        Slot::Raw(map.next_value::<&'de RawValue>()?)
-                    } else {
-                        match Kind::from_group_kind(&r.kind.group, &r.kind.kind) {
-                            Some(kind) => {
-                                Slot::Typed(map.next_value_seed(ObjectSeed { kind, field })?)
-                            }
-                            None => {
-                                map.next_value::<IgnoredAny>()?;
-                                Slot::Absent
-                            }
-                        }
-                    };
-                    if field == "object" {
-                        r.object = Some(slot);
-                    } else {
-                        r.old_object = Some(slot);
-                    }
-                }
+                "object" => r.object = Some(map.next_value::<&'de RawValue>()?),
+                "oldObject" => r.old_object = Some(map.next_value::<&'de RawValue>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -210,22 +181,19 @@ pub struct Decoded<'a> {
     pub request: Option<Request<'a>>,
 }
 
-/// Resolves a slot into the typed object of `kind`.
+/// Decodes a raw `object` or `oldObject` into the typed object of `kind`.
 fn resolve<'a>(
-    slot: Option<Slot<'a>>,
+    raw: Option<&'a RawValue>,
     kind: Kind,
     field: &'static str,
 ) -> Result<Option<AnyObject<'a>>, ReviewError> {
-    match slot {
-        None | Some(Slot::Absent) => Ok(None),
-        Some(Slot::Typed(t)) => Ok(t),
-        Some(Slot::Raw(raw)) => {
-            let mut d = serde_json::Deserializer::from_str(raw.get());
-            ObjectSeed { kind, field }
-                .deserialize(&mut d)
-                .map_err(|e| ReviewError::Json(e.to_string()))
-        }
-    }
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let mut d = serde_json::Deserializer::from_str(raw.get());
+    ObjectSeed { kind, field }
+        .deserialize(&mut d)
+        .map_err(|e| ReviewError::Json(e.to_string()))
 }
 
 /// Decodes an AdmissionReview body.

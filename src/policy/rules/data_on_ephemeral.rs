@@ -65,7 +65,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             let Some(setting) = &pair.object else {
                 return Outcome::default();
             };
-            let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
+            let name = req.name_of(setting.metadata.name.as_deref());
             let Some(value) = setting
                 .value
                 .as_deref()

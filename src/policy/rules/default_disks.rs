@@ -82,7 +82,7 @@ pub(crate) fn annotated<'r>(req: &'r Request<'_>) -> Option<Annotated<'r>> {
         _ => true,
     };
     Some(Annotated {
-        node: node.metadata.name.as_deref().unwrap_or(&req.name),
+        node: req.name_of(node.metadata.name.as_deref()),
         raw,
         judged,
         disks: gojson::default_disks(raw),

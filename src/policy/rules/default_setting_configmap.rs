@@ -165,8 +165,8 @@ pub(crate) fn default_setting_configmap<'r, 'a>(
         return None;
     };
     let cm = pair.object.as_ref()?;
-    let name = cm.metadata.name.as_deref().unwrap_or(&req.name);
-    let ns = cm.metadata.namespace.as_deref().unwrap_or(&req.namespace);
+    let name = req.name_of(cm.metadata.name.as_deref());
+    let ns = req.namespace_of(cm.metadata.namespace.as_deref());
     if name != DEFAULT_SETTING_CONFIGMAP || ns != cfg.longhorn_namespace {
         return None;
     }

@@ -444,6 +444,7 @@ fn default_data_path_setting() {
 #[test]
 fn other_settings_are_ignored() {
     let mut req = setting_request(Operation::Create, "/nowhere", None);
+    req.name = "v2-data-engine".into();
     if let Subject::LonghornSetting(pair) = &mut req.subject {
         pair.object.as_mut().unwrap().metadata.name = Some("v2-data-engine".into());
     }
