@@ -77,11 +77,24 @@ struct UserInfo<'a> {
     username: Str<'a>,
 }
 
-/// The request. `object` and `oldObject` are kept as raw JSON and decoded
-/// once the whole request is read, into the typed view of the kind the
-/// request names last: Go's encoding/json keeps the last of duplicate keys,
-/// so a request naming its kind twice is typed by the second (typing the
-/// object by the first let a Pod pass as a kind no rule reads).
+/// `object` or `oldObject` as read: typed by the kind named before it (the
+/// API server writes `kind` first), or raw when no kind was named yet.
+// Two of these live for one decode, on the stack: boxing the typed object
+// would add an allocation to every review for no saving.
+#[allow(clippy::large_enum_variant)]
+enum Slot<'a> {
+    /// Decoded by the kind named before it (`None`: null, or a kind no policy reads).
+    Typed(Option<AnyObject<'a>>),
+    Raw(&'a RawValue),
+}
+
+/// The request, decoded in one pass: `object` and `oldObject` go straight
+/// into the typed view of the kind named before them. Go's encoding/json
+/// keeps the last of duplicate keys, so when `kind` comes again after an
+/// object was typed, [`decode`] reads the request a second time with both
+/// objects raw and types them by the last kind (typing the object by the
+/// first let a Pod pass as a kind no rule reads). A real API server names
+/// the kind once: the second pass costs nothing on its reviews.
 #[derive(Default)]
 struct RequestIn<'a> {
     uid: Str<'a>,
@@ -91,8 +104,10 @@ struct RequestIn<'a> {
     operation: Option<Operation>,
     username: Str<'a>,
     dry_run: bool,
-    object: Option<&'a RawValue>,
-    old_object: Option<&'a RawValue>,
+    object: Option<Slot<'a>>,
+    old_object: Option<Slot<'a>>,
+    /// A `kind` came after an object was typed.
+    retype: bool,
 }
 
 struct ObjectSeed {
@@ -116,11 +131,30 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
 
 impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RequestVisitor)
+        d.deserialize_map(RequestVisitor { raw: false })
     }
 }
 
-struct RequestVisitor;
+/// The request with both objects kept raw (the second pass of [`decode`]).
+struct RawRequestIn<'a>(RequestIn<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawRequestIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor { raw: true })
+            .map(RawRequestIn)
+    }
+}
+
+/// Only the request, for the second pass.
+#[derive(Deserialize)]
+struct RequestOnly<'a> {
+    #[serde(borrow, default)]
+    request: Option<RawRequestIn<'a>>,
+}
+
+struct RequestVisitor {
+    raw: bool,
+}
 
 impl<'de> Visitor<'de> for RequestVisitor {
     type Value = RequestIn<'de>;
@@ -131,6 +165,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = RequestIn::default();
+        let mut kind_seen = false;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             match &*key {
                 "uid" => r.uid = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
@@ -138,6 +173,9 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     r.kind = map
                         .next_value::<Option<GroupKind<'de>>>()?
                         .unwrap_or_default();
+                    kind_seen = true;
+                    let typed = |s: &Option<Slot>| matches!(s, Some(Slot::Typed(..)));
+                    r.retype |= typed(&r.object) || typed(&r.old_object);
                 }
                 "name" => r.name = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
                 "namespace" => {
@@ -151,8 +189,31 @@ impl<'de> Visitor<'de> for RequestVisitor {
                         .username
                 }
                 "dryRun" => r.dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                "object" => r.object = Some(map.next_value::<&'de RawValue>()?),
-                "oldObject" => r.old_object = Some(map.next_value::<&'de RawValue>()?),
+                "object" | "oldObject" => {
+                    let field = if &*key == "object" {
+                        "object"
+                    } else {
+                        "oldObject"
+                    };
+                    let slot = if self.raw || !kind_seen {
+                        Slot::Raw(map.next_value::<&'de RawValue>()?)
+                    } else {
+                        match Kind::from_group_kind(&r.kind.group, &r.kind.kind) {
+                            Some(kind) => {
+                                Slot::Typed(map.next_value_seed(ObjectSeed { kind, field })?)
+                            }
+                            None => {
+                                map.next_value::<IgnoredAny>()?;
+                                Slot::Typed(None)
+                            }
+                        }
+                    };
+                    if field == "object" {
+                        r.object = Some(slot);
+                    } else {
+                        r.old_object = Some(slot);
+                    }
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -181,14 +242,17 @@ pub struct Decoded<'a> {
     pub request: Option<Request<'a>>,
 }
 
-/// Decodes a raw `object` or `oldObject` into the typed object of `kind`.
+/// Resolves a slot into the typed object of `kind` (a slot typed by
+/// another kind only happens in the first pass, which [`decode`] redoes).
 fn resolve<'a>(
-    raw: Option<&'a RawValue>,
+    slot: Option<Slot<'a>>,
     kind: Kind,
     field: &'static str,
 ) -> Result<Option<AnyObject<'a>>, ReviewError> {
-    let Some(raw) = raw else {
-        return Ok(None);
+    let raw = match slot {
+        None => return Ok(None),
+        Some(Slot::Typed(t)) => return Ok(t),
+        Some(Slot::Raw(raw)) => raw,
     };
     let mut d = serde_json::Deserializer::from_str(raw.get());
     ObjectSeed { kind, field }
@@ -222,7 +286,14 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
             kind: review.kind.to_string(),
         });
     }
-    let req = review.request.ok_or(ReviewError::NoRequest)?;
+    let mut req = review.request.ok_or(ReviewError::NoRequest)?;
+    if req.retype {
+        // The kind came again after an object: read the request again with
+        // the objects raw, and type them by the last kind.
+        let again: RequestOnly<'_> =
+            serde_json::from_str(text).map_err(|e| ReviewError::Json(e.to_string()))?;
+        req = again.request.ok_or(ReviewError::NoRequest)?.0;
+    }
     if req.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }
