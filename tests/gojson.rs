@@ -451,3 +451,30 @@ fn default_setting_yaml_reads_as_longhorn_reads_it() {
     );
     assert!(errors > 50, "{errors}");
 }
+
+/// Without Go the oracle cannot be built, and build.sh says so and fails
+/// (so the tests above fail rather than skip).
+#[test]
+fn the_oracle_build_fails_clearly_without_go() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let copy = tempfile::tempdir().expect("temp dir");
+    let module = copy.path().join("gojson-oracle");
+    std::fs::create_dir(&module).expect("module folder");
+    for file in ["build.sh", "go.mod", "go.sum", "main.go"] {
+        std::fs::copy(here.join("gojson-oracle").join(file), module.join(file))
+            .expect("copy the oracle");
+    }
+    std::fs::copy(here.join("gobuild.sh"), copy.path().join("gobuild.sh"))
+        .expect("copy gobuild.sh");
+    let out = Command::new("bash")
+        .arg(module.join("build.sh"))
+        .env("GO", "no-such-go-gojson")
+        .output()
+        .expect("run build.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("gojson-oracle: error: Go is not installed"),
+        "{stderr}"
+    );
+}
