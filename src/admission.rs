@@ -38,6 +38,7 @@ pub enum ReviewError {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
     #[serde(default, borrow)]
@@ -47,6 +48,8 @@ struct ReviewIn<'a> {
     #[serde(borrow, default)]
     request: Option<RequestIn<'a>>,
 }
+
+crate::policy::objects::object_only!(ReviewIn, GroupKind, UserInfo);
 
 /// Only the type fields, to explain a body that does not decode.
 #[derive(Deserialize)]
@@ -59,6 +62,7 @@ struct Envelope {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(remote = "Self")]
 struct GroupKind<'a> {
     #[serde(default, borrow)]
     group: Str<'a>,
@@ -67,25 +71,30 @@ struct GroupKind<'a> {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(remote = "Self")]
 struct UserInfo<'a> {
     #[serde(default, borrow)]
     username: Str<'a>,
 }
 
-/// `object` or `oldObject` as read: typed when the kind was known by then,
-/// raw when the kind came later in the document.
+/// `object` or `oldObject` as read: typed by the kind named before it (the
+/// API server writes `kind` first), or raw when no kind was named yet.
 // Two of these live for one decode, on the stack: boxing the typed object
 // would add an allocation to every review for no saving.
 #[allow(clippy::large_enum_variant)]
 enum Slot<'a> {
-    Absent,
+    /// Decoded by the kind named before it (`None`: null, or a kind no policy reads).
     Typed(Option<AnyObject<'a>>),
     Raw(&'a RawValue),
 }
 
-/// The request, decoded in one pass: `object` and `oldObject` are decoded
-/// straight into the typed view of the request's kind (the API server
-/// writes `kind` first), and skipped for kinds no policy reads.
+/// The request, decoded in one pass: `object` and `oldObject` go straight
+/// into the typed view of the kind named before them. Go's encoding/json
+/// keeps the last of duplicate keys, so when `kind` comes again after an
+/// object was typed, [`decode`] reads the request a second time with both
+/// objects raw and types them by the last kind (typing the object by the
+/// first let a Pod pass as a kind no rule reads). A real API server names
+/// the kind once: the second pass costs nothing on its reviews.
 #[derive(Default)]
 struct RequestIn<'a> {
     uid: Str<'a>,
@@ -97,6 +106,8 @@ struct RequestIn<'a> {
     dry_run: bool,
     object: Option<Slot<'a>>,
     old_object: Option<Slot<'a>>,
+    /// A `kind` came after an object was typed.
+    retype: bool,
 }
 
 struct ObjectSeed {
@@ -120,11 +131,30 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
 
 impl<'de: 'a, 'a> Deserialize<'de> for RequestIn<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RequestVisitor)
+        d.deserialize_map(RequestVisitor { raw: false })
     }
 }
 
-struct RequestVisitor;
+/// The request with both objects kept raw (the second pass of [`decode`]).
+struct RawRequestIn<'a>(RequestIn<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawRequestIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor { raw: true })
+            .map(RawRequestIn)
+    }
+}
+
+/// Only the request, for the second pass.
+#[derive(Deserialize)]
+struct RequestOnly<'a> {
+    #[serde(borrow, default)]
+    request: Option<RawRequestIn<'a>>,
+}
+
+struct RequestVisitor {
+    raw: bool,
+}
 
 impl<'de> Visitor<'de> for RequestVisitor {
     type Value = RequestIn<'de>;
@@ -144,6 +174,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
                         .next_value::<Option<GroupKind<'de>>>()?
                         .unwrap_or_default();
                     kind_seen = true;
+                    let typed = |s: &Option<Slot>| matches!(s, Some(Slot::Typed(..)));
+                    r.retype |= typed(&r.object) || typed(&r.old_object);
                 }
                 "name" => r.name = map.next_value::<Option<Str<'de>>>()?.unwrap_or_default(),
                 "namespace" => {
@@ -163,7 +195,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     } else {
                         "oldObject"
                     };
-                    let slot = if !kind_seen {
+                    let slot = if self.raw || !kind_seen {
                         Slot::Raw(map.next_value::<&'de RawValue>()?)
                     } else {
                         match Kind::from_group_kind(&r.kind.group, &r.kind.kind) {
@@ -172,7 +204,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                             }
                             None => {
                                 map.next_value::<IgnoredAny>()?;
-                                Slot::Absent
+                                Slot::Typed(None)
                             }
                         }
                     };
@@ -210,22 +242,22 @@ pub struct Decoded<'a> {
     pub request: Option<Request<'a>>,
 }
 
-/// Resolves a slot into the typed object of `kind`.
+/// Resolves a slot into the typed object of `kind` (a slot typed by
+/// another kind only happens in the first pass, which [`decode`] redoes).
 fn resolve<'a>(
     slot: Option<Slot<'a>>,
     kind: Kind,
     field: &'static str,
 ) -> Result<Option<AnyObject<'a>>, ReviewError> {
-    match slot {
-        None | Some(Slot::Absent) => Ok(None),
-        Some(Slot::Typed(t)) => Ok(t),
-        Some(Slot::Raw(raw)) => {
-            let mut d = serde_json::Deserializer::from_str(raw.get());
-            ObjectSeed { kind, field }
-                .deserialize(&mut d)
-                .map_err(|e| ReviewError::Json(e.to_string()))
-        }
-    }
+    let raw = match slot {
+        None => return Ok(None),
+        Some(Slot::Typed(t)) => return Ok(t),
+        Some(Slot::Raw(raw)) => raw,
+    };
+    let mut d = serde_json::Deserializer::from_str(raw.get());
+    ObjectSeed { kind, field }
+        .deserialize(&mut d)
+        .map_err(|e| ReviewError::Json(e.to_string()))
 }
 
 /// Decodes an AdmissionReview body.
@@ -254,7 +286,14 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>, ReviewError> {
             kind: review.kind.to_string(),
         });
     }
-    let req = review.request.ok_or(ReviewError::NoRequest)?;
+    let mut req = review.request.ok_or(ReviewError::NoRequest)?;
+    if req.retype {
+        // The kind came again after an object: read the request again with
+        // the objects raw, and type them by the last kind.
+        let again: RequestOnly<'_> =
+            serde_json::from_str(text).map_err(|e| ReviewError::Json(e.to_string()))?;
+        req = again.request.ok_or(ReviewError::NoRequest)?.0;
+    }
     if req.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }

@@ -252,7 +252,10 @@ pub fn sent_to_webhook(kind: Kind, object: &Value, namespace: &str, config: &Con
         Kind::LonghornSetting => in_longhorn && PATH_SETTINGS.contains(&name),
         Kind::ConfigMap => in_longhorn && name == DEFAULT_SETTING_CONFIGMAP,
         Kind::KubeNode => {
-            object["metadata"]["labels"][CREATE_DEFAULT_DISK_LABEL].as_str() == Some("config")
+            // Any spelling longhorn-manager lower-cases to `config`.
+            object["metadata"]["labels"][CREATE_DEFAULT_DISK_LABEL]
+                .as_str()
+                .is_some_and(crate::base::gojson::label_reads_annotation)
         }
     }
 }

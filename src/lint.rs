@@ -29,7 +29,7 @@ fn default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
         return;
     };
     let label = config.node_labels.get(CREATE_DEFAULT_DISK_LABEL);
-    if label.map(|l| l.value.as_str()) != Some("config") {
+    if !label.is_some_and(|l| crate::base::gojson::label_reads_annotation(&l.value)) {
         let set = match label {
             Some(l) => format!("sets it to {:?}", l.value),
             None => "does not set it".to_string(),

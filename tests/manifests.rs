@@ -423,10 +423,12 @@ fn hooks(r: &Rendered) -> Vec<Hook> {
 /// whose labels are the namespace's; for other objects it is chosen by
 /// whoever writes them, so it protects nothing.
 fn intercepts(hook: &Hook, ns: &BTreeMap<String, String>) -> bool {
-    let only_namespaces = hook
-        .rules
-        .iter()
-        .all(|r| r.resources.iter().flatten().all(|res| res == "namespaces"));
+    let only_namespaces = hook.rules.iter().all(|r| {
+        r.resources
+            .iter()
+            .flatten()
+            .all(|res| res.split('/').next() == Some("namespaces"))
+    });
     let by_namespace = hook
         .namespace_selector
         .as_ref()
@@ -441,7 +443,10 @@ fn intercepts(hook: &Hook, ns: &BTreeMap<String, String>) -> bool {
 fn is_kubernetes_nodes(hook: &Hook) -> bool {
     hook.rules.iter().all(|r| {
         r.api_groups.as_deref() == Some(&[String::new()][..])
-            && r.resources.as_deref() == Some(&["nodes".to_string()][..])
+            && r.resources
+                .iter()
+                .flatten()
+                .all(|res| res.split('/').next() == Some("nodes"))
     })
 }
 
@@ -504,8 +509,12 @@ fn assert_webhooks(r: &Rendered, longhorn_ns: &str) {
                     v.to_string(),
                 )])
             };
-            assert!(selects(selector, &labels("config")), "{}", hook.name);
-            assert!(!selects(selector, &labels("true")), "{}", hook.name);
+            // longhorn-manager lower-cases the value (strings.ToLower,
+            // controller/kubernetes_node_controller.go, v1.10 to v1.12): every
+            // spelling must reach the guard, which reads it as Longhorn does.
+            for value in ["config", "Config", "CONFIG", "true"] {
+                assert!(selects(selector, &labels(value)), "{} {value}", hook.name);
+            }
             assert!(!selects(selector, &BTreeMap::new()), "{}", hook.name);
             continue;
         }

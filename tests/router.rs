@@ -476,3 +476,135 @@ async fn readiness_turns_false_on_shutdown() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// A review body written by hand (a faulty or hostile API server's shape).
+async fn raw_review(app: &Router, body: &str) -> (StatusCode, Value) {
+    let (status, out) = post(
+        app,
+        "/validate",
+        Some("application/json"),
+        body.as_bytes().to_vec(),
+    )
+    .await;
+    let value = serde_json::from_slice(&out)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out).into_owned()));
+    (status, value)
+}
+
+const HOME_POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"longhorn-system"},"spec":{"containers":[{"name":"c","volumeMounts":[{"name":"h","mountPath":"/h"}]}],"volumes":[{"name":"h","hostPath":{"path":"/home"}}]}}"#;
+
+#[tokio::test]
+async fn a_kind_given_twice_is_the_last_one_as_go_reads_it() {
+    // Go's encoding/json keeps the last of duplicate keys; the object is
+    // typed by that kind wherever it stands (before or after the object).
+    let app = app();
+    for body in [
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u1","kind":{{"group":"","version":"v1","kind":"ConfigMap"}},"namespace":"longhorn-system","operation":"CREATE","object":{HOME_POD},"kind":{{"group":"","version":"v1","kind":"Pod"}}}}}}"#
+        ),
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u1","kind":{{"group":"apps","version":"v1","kind":"ControllerRevision"}},"kind":{{"group":"","version":"v1","kind":"Pod"}},"namespace":"longhorn-system","operation":"CREATE","object":{HOME_POD}}}}}"#
+        ),
+    ] {
+        let (status, out) = raw_review(&app, &body).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        assert_eq!(out["response"]["uid"], "u1");
+        assert_denied(&out["response"], &["hostPath \"/home\""]);
+    }
+    // The last kind wins the other way round too: a Pod named first, then a
+    // kind no rule reads, is that kind (as a Go webhook would read it).
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u2","kind":{{"kind":"Pod"}},"object":{HOME_POD},"kind":{{"group":"apps","kind":"ControllerRevision"}},"operation":"CREATE","namespace":"longhorn-system"}}}}"#
+    );
+    let (status, out) = raw_review(&app, &body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_allowed(&out["response"]);
+}
+
+#[tokio::test]
+async fn the_requests_namespace_is_the_one_judged() {
+    // The API server enforces request.namespace (it scopes the webhooks by
+    // it); an object claiming another namespace is judged by the request's.
+    let app = app();
+    let pod = HOME_POD.replace(
+        r#""namespace":"longhorn-system""#,
+        r#""namespace":"default""#,
+    );
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u3","kind":{{"kind":"Pod"}},"namespace":"longhorn-system","operation":"CREATE","object":{pod}}}}}"#
+    );
+    let (status, out) = raw_review(&app, &body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_denied(
+        &out["response"],
+        &["pod longhorn-system/p", "hostPath \"/home\""],
+    );
+    // The same for the longhorn-default-setting ConfigMap.
+    let cm = r#"{"metadata":{"name":"longhorn-default-setting","namespace":"elsewhere"},"data":{"default-setting.yaml":"default-data-path: /mnt/ssd\n"}}"#;
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u4","kind":{{"kind":"ConfigMap"}},"name":"longhorn-default-setting","namespace":"longhorn-system","operation":"CREATE","object":{cm}}}}}"#
+    );
+    let (status, out) = raw_review(&app, &body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_denied(
+        &out["response"],
+        &[
+            "ConfigMap longhorn-system/longhorn-default-setting",
+            "/mnt/ssd",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_list_where_an_object_belongs_is_refused() {
+    // serde's derive reads a JSON list into a struct field by field; Go's
+    // decoder refuses it (cannot unmarshal array into Go struct field), so
+    // no Go reading can deny what this one would allow: 400, naming it.
+    let app = app();
+    let cases = [
+        (
+            r#""object":{"metadata":{"name":"p"},"spec":[]}"#,
+            "invalid type: sequence, expected an object (PodSpec)",
+        ),
+        (
+            r#""object":{"metadata":{"name":"p"},"spec":[null,[{"name":"h","hostPath":{"path":"/home"}}]]}"#,
+            "invalid type: sequence, expected an object (PodSpec)",
+        ),
+        (
+            r#""object":{"metadata":["p","longhorn-system"],"spec":{}}"#,
+            "invalid type: sequence, expected an object (Meta)",
+        ),
+        (
+            r#""object":{"spec":{"volumes":[["h",{"path":"/home"}]]}}"#,
+            "invalid type: sequence, expected an object (Volume)",
+        ),
+    ];
+    for (object, want) in cases {
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u5","kind":{{"kind":"Pod"}},"namespace":"longhorn-system","operation":"CREATE",{object}}}}}"#
+        );
+        let (status, out) = raw_review(&app, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{object}: {out}");
+        let text = out.as_str().unwrap_or_default();
+        assert!(
+            text.contains("request.object is not a valid Pod") && text.contains(want),
+            "{object}: {text}"
+        );
+    }
+    // A list as the request's kind is refused too, not read as [group, kind].
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u6","kind":["","Pod"],"namespace":"longhorn-system","operation":"CREATE","object":{HOME_POD}}}}}"#
+    );
+    let (status, out) = raw_review(&app, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(
+        out.as_str()
+            .unwrap_or_default()
+            .contains("expected an object (GroupKind)"),
+        "{out}"
+    );
+    assert_denied(
+        &review(&app, "/validate", "namespace-create-baseline").await,
+        &[],
+    );
+}

@@ -4,6 +4,7 @@
 //!
 //! Nothing here depends on another module of this crate.
 
+pub mod gojson;
 pub mod longhorn;
 pub mod modes;
 pub mod paths;

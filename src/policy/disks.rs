@@ -77,16 +77,40 @@ pub fn check_block_path(raw: &str) -> Result<(), PathProblem> {
     }
 }
 
-/// One disk to judge: its name, path, whether it is a block disk, and
-/// whether this request adds or changes it (ratcheting: only those deny).
+/// A disk's `diskType`, as Longhorn's CRD allows it (longhorn-manager
+/// `k8s/pkg/apis/longhorn/v1beta2/node.go`, v1.10 to v1.12: `filesystem` or
+/// `block`, empty meaning filesystem), or a value the guard does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskType<'d> {
+    /// `filesystem`, empty or absent: a directory.
+    Filesystem,
+    /// `block`: a V2 block device or PCI address.
+    Block,
+    /// Anything else, as written (case-sensitive, as Longhorn compares).
+    Unknown(&'d str),
+}
+
+impl<'d> DiskType<'d> {
+    /// The type of a `diskType` value (`None` when absent).
+    pub fn of(value: Option<&'d str>) -> DiskType<'d> {
+        match value {
+            None | Some("" | "filesystem") => DiskType::Filesystem,
+            Some("block") => DiskType::Block,
+            Some(other) => DiskType::Unknown(other),
+        }
+    }
+}
+
+/// One disk to judge: its name, path, type, and whether this request adds
+/// or changes it (ratcheting: only those deny).
 #[derive(Debug, Clone, Copy)]
 pub struct DiskToJudge<'d> {
     /// The disk's name.
     pub name: &'d str,
     /// Its path as written.
     pub path: &'d str,
-    /// True for a V2 block disk.
-    pub block: bool,
+    /// Its `diskType`.
+    pub disk_type: DiskType<'d>,
     /// True when this request adds or changes the disk.
     pub judged: bool,
 }
@@ -104,8 +128,9 @@ pub struct DiskContext<'c> {
 }
 
 /// Disks that fail or lose data: a bad disk this request adds or changes is
-/// a violation, one that was already there a warning. Returns
-/// `(violations, warnings)`.
+/// a violation, one that was already there a warning. A disk of a type the
+/// guard does not know is a warning naming the type, its path unjudged.
+/// Returns `(violations, warnings)`.
 pub fn unusable_disks<'d>(
     ctx: &DiskContext<'_>,
     field: impl Fn(&str) -> String,
@@ -113,12 +138,26 @@ pub fn unusable_disks<'d>(
 ) -> (Vec<Violation>, Vec<Violation>) {
     let (mut violations, mut warnings) = (Vec::new(), Vec::new());
     for d in disks {
-        let problem = if d.block {
-            check_block_path(d.path).err()
-        } else {
-            match data_path(d.path, ctx.mounts, ctx.layout) {
+        let problem = match d.disk_type {
+            DiskType::Block => check_block_path(d.path).err(),
+            DiskType::Filesystem => match data_path(d.path, ctx.mounts, ctx.layout) {
                 DataPath::Unusable(p) => Some(p),
                 _ => None,
+            },
+            DiskType::Unknown(t) => {
+                if d.judged {
+                    warnings.push(Violation {
+                        field: field(d.name),
+                        value: t.to_string(),
+                        problem: Problem::DiskTypeUnknown {
+                            source: ctx.source,
+                            node: ctx.node.to_string(),
+                            disk: d.name.to_string(),
+                            disk_type: t.to_string(),
+                        },
+                    });
+                }
+                None
             }
         };
         let Some(problem) = problem else {
@@ -155,7 +194,10 @@ pub fn ephemeral_disks<'d>(
     disks: impl IntoIterator<Item = DiskToJudge<'d>>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    for d in disks.into_iter().filter(|d| d.judged && !d.block) {
+    for d in disks
+        .into_iter()
+        .filter(|d| d.judged && d.disk_type == DiskType::Filesystem)
+    {
         if let DataPath::Ephemeral(why) = data_path(d.path, ctx.mounts, ctx.layout) {
             out.push(Violation {
                 field: field(d.name),

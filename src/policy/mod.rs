@@ -88,6 +88,29 @@ pub struct Request<'a> {
     pub subject: Subject<'a>,
 }
 
+impl Request<'_> {
+    /// The namespace the API server enforces: `request.namespace`, and the
+    /// object's own only when the request names none. A review whose object
+    /// claims another namespace than the request is judged by the request's.
+    pub fn namespace_of<'s>(&'s self, object: Option<&'s str>) -> &'s str {
+        if self.namespace.is_empty() {
+            object.unwrap_or_default()
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// The object's name: `request.name`, and the object's own only when
+    /// the request names none (a CREATE with `generateName`).
+    pub fn name_of<'s>(&'s self, object: Option<&'s str>) -> &'s str {
+        if self.name.is_empty() {
+            object.unwrap_or_default()
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// Hugepages capacity of a Kubernetes node, as looked up before evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hugepages {

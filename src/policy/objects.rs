@@ -84,6 +84,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 
 /// The metadata fields the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct Meta<'a> {
     /// `metadata.name`.
     #[serde(default, borrow)]
@@ -95,6 +96,7 @@ pub struct Meta<'a> {
 
 /// A Namespace's metadata: its labels matter too.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct NamespaceMeta<'a> {
     /// `metadata.name`.
     #[serde(default, borrow)]
@@ -106,6 +108,7 @@ pub struct NamespaceMeta<'a> {
 
 /// A core/v1 Namespace.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct Namespace<'a> {
     /// Its metadata.
     #[serde(default, borrow)]
@@ -114,6 +117,7 @@ pub struct Namespace<'a> {
 
 /// A core/v1 Node, reduced to what Longhorn reads for default disks.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct KubeNode<'a> {
     /// Its metadata.
     #[serde(default, borrow)]
@@ -122,6 +126,7 @@ pub struct KubeNode<'a> {
 
 /// A Node's name, labels and annotations.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct KubeNodeMeta<'a> {
     /// `metadata.name`.
     #[serde(default, borrow)]
@@ -148,6 +153,7 @@ impl KubeNode<'_> {
 
 /// A `nodes.longhorn.io` object.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct LonghornNode<'a> {
     /// Its metadata; the name is the Kubernetes node's name.
     #[serde(default, borrow)]
@@ -159,6 +165,7 @@ pub struct LonghornNode<'a> {
 
 /// The part of a Longhorn node's spec the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct LonghornNodeSpec<'a> {
     /// `spec.disks`, by disk name.
     #[serde(default, borrow, deserialize_with = "null_as_default")]
@@ -167,6 +174,7 @@ pub struct LonghornNodeSpec<'a> {
 
 /// One entry of `spec.disks`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct LonghornDisk<'a> {
     /// `path`: a directory (filesystem disk) or a device / PCI address (block disk).
@@ -182,10 +190,16 @@ impl LonghornDisk<'_> {
     pub fn is_block(&self) -> bool {
         self.disk_type.as_deref() == Some("block")
     }
+
+    /// Its `diskType`, as the disk rules judge it.
+    pub fn kind(&self) -> crate::policy::disks::DiskType<'_> {
+        crate::policy::disks::DiskType::of(self.disk_type.as_deref())
+    }
 }
 
 /// A `settings.longhorn.io` object: the value is top-level, not under spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct Setting<'a> {
     /// Its metadata; the name is the setting's name (`default-data-path`).
     #[serde(default, borrow)]
@@ -197,6 +211,7 @@ pub struct Setting<'a> {
 
 /// A core/v1 ConfigMap: Longhorn's `longhorn-default-setting` is the one read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct ConfigMap<'a> {
     /// Its metadata.
     #[serde(default, borrow)]
@@ -209,6 +224,7 @@ pub struct ConfigMap<'a> {
 /// A pod controller (DaemonSet, Deployment, StatefulSet, ReplicaSet, Job,
 /// CronJob), reduced to its pod template.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct PodController<'a> {
     /// Its metadata.
     #[serde(default, borrow)]
@@ -220,6 +236,7 @@ pub struct PodController<'a> {
 
 /// The part of a controller's spec that holds the pod template.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct ControllerSpec<'a> {
     /// `spec.template` (every controller but CronJob).
@@ -232,6 +249,7 @@ pub struct ControllerSpec<'a> {
 
 /// `spec.jobTemplate` of a CronJob.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct JobTemplate<'a> {
     /// `spec.jobTemplate.spec`.
     #[serde(default, borrow)]
@@ -240,6 +258,7 @@ pub struct JobTemplate<'a> {
 
 /// `spec.jobTemplate.spec` of a CronJob: a Job's spec.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct JobSpec<'a> {
     /// `spec.jobTemplate.spec.template`.
     #[serde(default, borrow)]
@@ -248,6 +267,7 @@ pub struct JobSpec<'a> {
 
 /// A pod template.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct PodTemplate<'a> {
     /// `template.spec`.
     #[serde(default, borrow)]
@@ -267,6 +287,7 @@ impl<'a> PodController<'a> {
 
 /// A core/v1 Pod, reduced to its host path volumes and mounts.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct Pod<'a> {
     /// Its metadata.
     #[serde(default, borrow)]
@@ -278,6 +299,7 @@ pub struct Pod<'a> {
 
 /// The part of a pod spec the policies read.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec<'a> {
     /// `spec.nodeName`, when the pod is created already bound.
@@ -309,6 +331,7 @@ impl PodSpec<'_> {
 
 /// A pod volume; only host path volumes matter here.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct Volume<'a> {
     /// `name`.
@@ -321,6 +344,7 @@ pub struct Volume<'a> {
 
 /// `volumes[].hostPath`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct HostPathSource<'a> {
     /// `path`.
     #[serde(default, borrow)]
@@ -333,6 +357,7 @@ pub struct HostPathSource<'a> {
 
 /// A container, reduced to its volume mounts.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct Container<'a> {
     /// `name`.
@@ -345,6 +370,7 @@ pub struct Container<'a> {
 
 /// `containers[].volumeMounts[]`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(remote = "Self")]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount<'a> {
     /// The volume's name.
@@ -360,6 +386,60 @@ pub struct VolumeMount<'a> {
     #[serde(default, borrow)]
     pub sub_path_expr: Option<Str<'a>>,
 }
+
+/// Implements `Deserialize` for structs derived with `#[serde(remote = "Self")]`
+/// so that only a JSON object decodes into them. serde's derive also takes
+/// a JSON list, field by field in order (`"spec": []` read as an empty
+/// spec, `"spec": [null, [volumes...]]` as a spec); Go's decoder, and so the
+/// API server and longhorn-manager, refuse it, and so does this.
+macro_rules! object_only {
+    ($($ty:ident),* $(,)?) => {$(
+        impl<'de: 'a, 'a> serde::Deserialize<'de> for $ty<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<'a>(std::marker::PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+                    type Value = $ty<'a>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("an object (", stringify!($ty), ")"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        $ty::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                d.deserialize_map(V(std::marker::PhantomData))
+            }
+        }
+    )*};
+}
+
+pub(crate) use object_only;
+
+object_only!(
+    Meta,
+    NamespaceMeta,
+    Namespace,
+    KubeNode,
+    KubeNodeMeta,
+    LonghornNode,
+    LonghornNodeSpec,
+    LonghornDisk,
+    Setting,
+    ConfigMap,
+    PodController,
+    ControllerSpec,
+    JobTemplate,
+    JobSpec,
+    PodTemplate,
+    Pod,
+    PodSpec,
+    Volume,
+    HostPathSource,
+    Container,
+    VolumeMount,
+);
 
 /// The Kubernetes API accepts `null` for a list or map; treat it as empty.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

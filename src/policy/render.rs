@@ -284,6 +284,14 @@ pub fn short(v: &Violation) -> String {
             ),
         }),
         Problem::DiskPreexisting { node, disk, path } => disk_preexisting(node, disk, path),
+        Problem::DiskTypeUnknown {
+            node,
+            disk,
+            disk_type,
+            ..
+        } => warning(format!(
+            "node {node} disk {disk}: diskType {disk_type:?} is not filesystem or block; its path was not checked"
+        )),
         Problem::DefaultSettingPath {
             configmap,
             setting,

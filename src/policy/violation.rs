@@ -149,6 +149,19 @@ pub enum Problem {
         /// The path as written.
         path: String,
     },
+    /// A disk whose `diskType` is neither `filesystem` nor `block` (a later
+    /// Longhorn may add one): its path is not judged, and it is a warning
+    /// only, so that a newer Longhorn's own objects are never denied.
+    DiskTypeUnknown {
+        /// Where the disk was written.
+        source: DiskSource,
+        /// The node's name.
+        node: String,
+        /// The disk's name.
+        disk: String,
+        /// The `diskType` as written.
+        disk_type: String,
+    },
     /// A default-disks annotation that is not a JSON list of disks.
     DefaultDisksUnreadable {
         /// The node's name.

@@ -1084,3 +1084,217 @@ data:
             denied_by("pod-controllers.longhorn-talos-guard.io")
         ));
 }
+
+/// Merge-patches `target` through its `status` subresource.
+fn patch_status(env: &Env, target: &[&str], patch: &Value) -> super::kubectl::Run {
+    let patch = patch.to_string();
+    let mut args = vec!["patch"];
+    args.extend_from_slice(target);
+    args.extend(["--subresource=status", "--type=merge", "-p", &patch]);
+    env.k.run(&args)
+}
+
+/// The value of `jsonpath` on `target`.
+fn get_path(env: &Env, target: &[&str], jsonpath: &str) -> String {
+    let expr = format!("jsonpath={jsonpath}");
+    let mut args = vec!["get"];
+    args.extend_from_slice(target);
+    args.extend(["-o", &expr]);
+    env.k.run(&args).ok().stdout
+}
+
+/// Scenario 6c: the default-disks annotation is read as longhorn-manager
+/// reads it: the label in any case (`strings.ToLower`), the annotation with
+/// Go's encoding/json (keys without regard to case, the last one winning),
+/// and through `nodes/status` too, whose strategy resets only `spec`
+/// (kubernetes pkg/registry/core/node/strategy.go, v1.37.2).
+pub fn default_disks_every_spelling_and_nodes_status(env: &mut Env) {
+    const LABEL: &str = "node.longhorn.io/create-default-disk";
+    let webhook = denied_by("default-disks.longhorn-talos-guard.io");
+    let node = "e2e-disks-3";
+    env.k
+        .with_manifest(&["create"], &kubernetes_node(node, "0"))
+        .ok();
+    let bad = r#"[{"path":"/mnt/ssd"}]"#;
+    for value in ["Config", "CONFIG"] {
+        env.k
+            .run(&[
+                "label",
+                "--overwrite",
+                "node",
+                node,
+                &format!("{LABEL}={value}"),
+            ])
+            .ok();
+        env.k
+            .run(&[
+                "annotate",
+                "--overwrite",
+                "node",
+                node,
+                &format!("{DEFAULT_DISKS}={bad}"),
+            ])
+            .failed()
+            .stderr_has(FORBIDDEN)
+            .stderr_has(&webhook)
+            .stderr_has("disk \"[0]\": path \"/mnt/ssd\"");
+    }
+    // Go's reading: "Path" after "path" is the path Longhorn uses.
+    env.k
+        .run(&[
+            "annotate",
+            "--overwrite",
+            "node",
+            node,
+            &format!(
+                "{DEFAULT_DISKS}={}",
+                r#"[{"path":"/var/lib/longhorn/ok","Path":"/mnt/ssd"}]"#
+            ),
+        ])
+        .failed()
+        .stderr_has(&webhook)
+        .stderr_has("path \"/mnt/ssd\"");
+    // An unknown disk type is allowed with a warning that names it.
+    env.k
+        .run(&[
+            "annotate",
+            "--overwrite",
+            "node",
+            node,
+            &format!(
+                "{DEFAULT_DISKS}={}",
+                r#"[{"name":"n","path":"/","diskType":"nvme-of"}]"#
+            ),
+        ])
+        .ok()
+        .stderr_has(
+            "Warning: node e2e-disks-3 disk n: diskType \"nvme-of\" is not filesystem or block",
+        );
+
+    // nodes/status changes annotations: shown on a node the webhook does not select...
+    let free = "e2e-disks-4";
+    env.k
+        .with_manifest(&["create"], &kubernetes_node(free, "0"))
+        .ok();
+    patch_status(
+        env,
+        &["node", free],
+        &serde_json::json!({"metadata": {"annotations": {DEFAULT_DISKS: bad}}}),
+    )
+    .ok();
+    assert_eq!(
+        get_path(
+            env,
+            &["node", free],
+            "{.metadata.annotations.node\\.longhorn\\.io/default-disks-config}"
+        ),
+        bad,
+        "nodes/status changed the annotation"
+    );
+    // ... and on a labelled node the guard sees it and denies it.
+    patch_status(
+        env,
+        &["node", node],
+        &serde_json::json!({"metadata": {"annotations": {DEFAULT_DISKS: bad}}}),
+    )
+    .failed()
+    .stderr_has(&webhook)
+    .stderr_has("path \"/mnt/ssd\"");
+    // Labelling the annotated node through nodes/status is judged too.
+    patch_status(
+        env,
+        &["node", free],
+        &serde_json::json!({"metadata": {"labels": {LABEL: "Config"}}}),
+    )
+    .failed()
+    .stderr_has(&webhook);
+    // The kubelet's own status updates (no label or annotation change) pass.
+    patch_status(
+        env,
+        &["node", node],
+        &serde_json::json!({"status": {"capacity": {"cpu": "8"}}}),
+    )
+    .ok();
+}
+
+/// Scenario 13: subresources. `namespaces/status` and `namespaces/finalize`
+/// can change a namespace's labels (their strategies reset only spec or
+/// status: kubernetes pkg/registry/core/namespace/strategy.go, v1.37.2), so
+/// the namespace webhook registers them and the Longhorn namespace cannot be
+/// relabelled through them; a Longhorn Node's `status` subresource cannot
+/// change its spec (apiextensions-apiserver
+/// pkg/registry/customresource/status_strategy.go copies the old object and
+/// keeps only status), so `nodes.longhorn.io/status` needs no webhook.
+pub fn subresources_cannot_bypass_the_guard(env: &mut Env) {
+    let webhook = denied_by("namespaces.longhorn-talos-guard.io");
+    let enforce = "pod-security.kubernetes.io/enforce";
+    let baseline = serde_json::json!({"metadata": {"labels": {enforce: "baseline"}}});
+    // On a namespace the guard does not select, both subresources relabel it.
+    env.k.run(&["create", "namespace", "e2e-subresources"]).ok();
+    patch_status(env, &["namespace", "e2e-subresources"], &baseline).ok();
+    let label = "{.metadata.labels.pod-security\\.kubernetes\\.io/enforce}";
+    assert_eq!(
+        get_path(env, &["namespace", "e2e-subresources"], label),
+        "baseline"
+    );
+    let finalize = |name: &str, level: &str| {
+        let mut ns = env
+            .k
+            .run(&["get", "namespace", name, "-o", "json"])
+            .ok()
+            .json();
+        ns["metadata"]["labels"][enforce] = Value::from(level);
+        env.k.run_with_stdin(
+            &[
+                "replace",
+                "--raw",
+                &format!("/api/v1/namespaces/{name}/finalize"),
+                "-f",
+                "-",
+            ],
+            Some(&ns.to_string()),
+        )
+    };
+    finalize("e2e-subresources", "restricted").ok();
+    assert_eq!(
+        get_path(env, &["namespace", "e2e-subresources"], label),
+        "restricted"
+    );
+
+    // The Longhorn namespace: denied through both.
+    patch_status(env, &["namespace", NS], &baseline)
+        .failed()
+        .stderr_has(&webhook);
+    finalize(NS, "baseline").failed().stderr_has(&webhook);
+    assert_enforce_privileged(env);
+    // A status or finalize call that leaves the labels alone is not sent.
+    patch_status(
+        env,
+        &["namespace", NS],
+        &serde_json::json!({"status": {"phase": "Active"}}),
+    )
+    .ok();
+    finalize(NS, "privileged").ok();
+
+    // A Longhorn Node's status subresource leaves its spec as it was.
+    env.k
+        .with_manifest(
+            &["apply"],
+            &longhorn_node("e2e-sub-1", &[("a", "/var/lib/longhorn")]),
+        )
+        .ok();
+    patch_status(
+        env,
+        &["nodes.longhorn.io", "e2e-sub-1", "-n", NS],
+        &serde_json::json!({"spec": {"disks": {"a": {"path": "/mnt/ssd"}}}}),
+    )
+    .ok();
+    assert_eq!(
+        get_path(
+            env,
+            &["nodes.longhorn.io", "e2e-sub-1", "-n", NS],
+            "{.spec.disks.a.path}"
+        ),
+        "/var/lib/longhorn"
+    );
+}

@@ -19,6 +19,7 @@ use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::pipeline;
 use longhorn_talos_guard::policy::{Facts, Phase};
 
+pub mod apiserver;
 pub mod load;
 
 /// `println!` through [`emit`]: a closed pipe ends the output quietly.
@@ -324,6 +325,22 @@ pub enum BenchCommand {
         #[arg(long, hide = true)]
         json: bool,
     },
+    /// The latency a real kube-apiserver adds to a create: no admission of
+    /// ours, the guard's webhooks, and equivalent CEL policies
+    /// (ValidatingAdmissionPolicy + MutatingAdmissionPolicy), interleaved
+    /// request by request. Starts etcd, kube-apiserver and `serve`.
+    Apiserver {
+        /// The folder with kube-apiserver, etcd and kubectl (default:
+        /// KUBEBUILDER_ASSETS, else what tests/envtest/build.sh builds).
+        #[arg(long)]
+        assets: Option<PathBuf>,
+        /// Measured creates per mode (after 20 unmeasured ones).
+        #[arg(long, default_value_t = 500)]
+        creates: usize,
+        /// Output format.
+        #[arg(short = 'o', long, default_value = "text")]
+        format: OutputFormat,
+    },
 }
 
 /// Runs a `bench` subcommand.
@@ -335,10 +352,52 @@ pub fn run(command: BenchCommand) -> anyhow::Result<u8> {
             format,
             json,
         } => policy_cmd(fixture, seconds, json || format == OutputFormat::Json),
+        BenchCommand::Apiserver {
+            assets,
+            creates,
+            format,
+        } => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(apiserver_cmd(assets, creates, format))),
         cmd @ BenchCommand::Http { .. } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(http_cmd(cmd))),
     }
+}
+
+async fn apiserver_cmd(
+    assets: Option<PathBuf>,
+    creates: usize,
+    format: OutputFormat,
+) -> anyhow::Result<u8> {
+    let report = apiserver::run(assets, creates.max(1)).await?;
+    if format == OutputFormat::Json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(0);
+    }
+    out!(
+        "kube-apiserver {}: dry-run create of the Longhorn namespace, interleaved, one connection",
+        report.kubernetes
+    );
+    out!(
+        "{:<6} {:>8} {:>10} {:>10} {:>12}",
+        "mode",
+        "creates",
+        "p50",
+        "p90",
+        "added p50"
+    );
+    for m in &report.modes {
+        out!(
+            "{:<6} {:>8} {:>7} µs {:>7} µs {:>9} µs",
+            m.mode,
+            m.creates,
+            m.p50_us,
+            m.p90_us,
+            m.added_p50_us
+        );
+    }
+    Ok(0)
 }
 
 fn policy_cmd(fixture: Option<Fixture>, seconds: f64, json: bool) -> anyhow::Result<u8> {

@@ -11,7 +11,7 @@ use super::{node_disks, node_name};
 use crate::base::Mode;
 use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
-use crate::policy::disks::{DiskContext, DiskToJudge, ephemeral_disks};
+use crate::policy::disks::{DiskContext, DiskToJudge, DiskType, ephemeral_disks};
 use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
@@ -56,7 +56,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 disks.iter().map(|(disk, d, judged)| DiskToJudge {
                     name: disk,
                     path: &d.path,
-                    block: d.is_block(),
+                    disk_type: d.kind(),
                     judged: *judged,
                 }),
             )
@@ -65,7 +65,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             let Some(setting) = &pair.object else {
                 return Outcome::default();
             };
-            let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
+            let name = req.name_of(setting.metadata.name.as_deref());
             let Some(value) = setting
                 .value
                 .as_deref()
@@ -87,7 +87,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 [DiskToJudge {
                     name,
                     path: value,
-                    block: false,
+                    disk_type: DiskType::Filesystem,
                     judged: changed,
                 }],
             )
@@ -109,10 +109,10 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             ephemeral_disks(
                 &ctx,
                 |_| a.field.clone(),
-                named.iter().map(|(name, path, block)| DiskToJudge {
+                named.iter().map(|(name, path, disk_type)| DiskToJudge {
                     name,
                     path,
-                    block: *block,
+                    disk_type: *disk_type,
                     judged: a.judged,
                 }),
             )
@@ -138,7 +138,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                     Some(DiskToJudge {
                         name: s,
                         path: value,
-                        block: false,
+                        disk_type: DiskType::Filesystem,
                         judged: before.as_ref().and_then(|b| b.get(*s)) != Some(value),
                     })
                 })

@@ -32,7 +32,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let Some(setting) = &pair.object else {
         return out;
     };
-    let name = setting.metadata.name.as_deref().unwrap_or(&req.name);
+    let name = req.name_of(setting.metadata.name.as_deref());
     if !PATH_SETTINGS.contains(&name) {
         return out;
     }

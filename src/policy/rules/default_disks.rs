@@ -5,18 +5,20 @@
 //! so the person writing it sees what is wrong rather than
 //! longhorn-manager's log after its own write is refused.
 //!
+//! The annotation is read as longhorn-manager reads it (Go's encoding/json,
+//! [`crate::base::gojson`]), and the label in any case Longhorn accepts.
+//!
 //! An UPDATE is judged only when it sets or changes the annotation Longhorn
 //! reads (or turns the label to `config`); otherwise problems are warnings.
 //! The nodes' own requests (`system:node:*`: the kubelet registering its node
 //! with `--node-labels`, say) are never denied, only warned.
 
-use serde::Deserialize;
-
 use crate::base::Mode;
+use crate::base::gojson::{self, DefaultDisk, GoJsonError};
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
 use crate::config::Config;
 use crate::policy::Subject;
-use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
+use crate::policy::disks::{DiskContext, DiskToJudge, DiskType, unusable_disks};
 use crate::policy::objects::KubeNode;
 use crate::policy::registry::{Outcome, Rule, no_facts, nodes_and_longhorn};
 use crate::policy::violation::DiskSource;
@@ -36,17 +38,6 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-/// One disk of the annotation: the fields judged (Longhorn reads more).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DefaultDisk {
-    #[serde(default)]
-    name: Option<String>,
-    path: String,
-    #[serde(default)]
-    disk_type: Option<String>,
-}
-
 /// The default disks a request writes, read as Longhorn reads them.
 pub(crate) struct Annotated<'r> {
     /// The node's name.
@@ -55,24 +46,25 @@ pub(crate) struct Annotated<'r> {
     pub raw: &'r str,
     /// True when this request sets or changes what Longhorn reads.
     pub judged: bool,
-    /// The disks, or the parser's error.
-    pub disks: Result<Vec<DefaultDisk>, serde_json::Error>,
+    /// The disks as Go's encoding/json decodes them, or why they do not.
+    pub disks: Result<Vec<DefaultDisk>, GoJsonError>,
     /// The field the annotation is in.
     pub field: String,
 }
 
 impl Annotated<'_> {
     /// The disks with their display names (`[i]` for an unnamed one).
-    pub fn to_judge(&self, disks: &[DefaultDisk]) -> Vec<(String, String, bool)> {
+    pub fn to_judge<'d>(&self, disks: &'d [DefaultDisk]) -> Vec<(String, &'d str, DiskType<'d>)> {
         disks
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                (
-                    d.name.clone().unwrap_or_else(|| format!("[{i}]")),
-                    d.path.clone(),
-                    d.disk_type.as_deref() == Some("block"),
-                )
+                let name = if d.name.is_empty() {
+                    format!("[{i}]")
+                } else {
+                    d.name.clone()
+                };
+                (name, d.path.as_str(), DiskType::of(Some(&d.disk_type)))
             })
             .collect()
     }
@@ -90,17 +82,21 @@ pub(crate) fn annotated<'r>(req: &'r Request<'_>) -> Option<Annotated<'r>> {
         _ => true,
     };
     Some(Annotated {
-        node: node.metadata.name.as_deref().unwrap_or(&req.name),
+        node: req.name_of(node.metadata.name.as_deref()),
         raw,
         judged,
-        disks: serde_json::from_str(raw),
+        disks: gojson::default_disks(raw),
         field: format!("metadata.annotations[\"{DEFAULT_DISKS_ANNOTATION}\"]"),
     })
 }
 
-/// The annotation Longhorn will read from `node`: only with the label at `config`.
+/// The annotation Longhorn will read from `node`: only with the label at
+/// `config` in any case Go's `strings.ToLower` folds (`Config`, `CONFIG`).
 fn annotation<'n>(node: &'n KubeNode<'_>) -> Option<&'n str> {
-    if node.label(CREATE_DEFAULT_DISK_LABEL) == Some("config") {
+    if node
+        .label(CREATE_DEFAULT_DISK_LABEL)
+        .is_some_and(gojson::label_reads_annotation)
+    {
         node.annotation(DEFAULT_DISKS_ANNOTATION)
     } else {
         None
@@ -132,10 +128,10 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         }
     };
     let named = a.to_judge(disks);
-    let to_judge = named.iter().map(|(name, path, block)| DiskToJudge {
+    let to_judge = named.iter().map(|(name, path, disk_type)| DiskToJudge {
         name,
         path,
-        block: *block,
+        disk_type: *disk_type,
         judged: a.judged,
     });
     let ctx = DiskContext {

@@ -21,13 +21,13 @@ pub(crate) fn longhorn_namespace<'p, 'a>(
     longhorn: &str,
 ) -> Option<&'p Namespace<'a>> {
     let ns = pair.object.as_ref()?;
-    let name = ns.metadata.name.as_deref().unwrap_or(&req.name);
+    let name = req.name_of(ns.metadata.name.as_deref());
     (name == longhorn).then_some(ns)
 }
 
 /// The name of a Longhorn node (its metadata, else the request's).
 pub(crate) fn node_name<'a>(req: &'a Request, node: &'a LonghornNode) -> &'a str {
-    node.metadata.name.as_deref().unwrap_or(&req.name)
+    req.name_of(node.metadata.name.as_deref())
 }
 
 /// The disks of the new object, each with whether this request adds or
@@ -48,7 +48,7 @@ pub(crate) fn node_disks<'p, 'a>(
         .iter()
         .map(|(name, disk)| {
             let judged = match old.and_then(|o| o.get(name)) {
-                Some(before) => before.path != disk.path || before.is_block() != disk.is_block(),
+                Some(before) => before.path != disk.path || before.kind() != disk.kind(),
                 None => true,
             };
             (&**name, disk, judged)

@@ -37,7 +37,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     let judged = disks.iter().map(|(disk, d, judged)| DiskToJudge {
         name: disk,
         path: &d.path,
-        block: d.is_block(),
+        disk_type: d.kind(),
         judged: *judged,
     });
     let ctx = DiskContext {

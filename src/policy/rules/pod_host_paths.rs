@@ -115,11 +115,11 @@ pub(crate) fn pod_under_review<'r, 'a>(
             (&c.metadata, c.pod_spec()?, old, Some(owner))
         }
     };
-    let namespace = meta.namespace.as_deref().unwrap_or(&req.namespace);
+    let namespace = req.namespace_of(meta.namespace.as_deref());
     if namespace != cfg.longhorn_namespace {
         return None;
     }
-    let name = meta.name.as_deref().unwrap_or(&req.name);
+    let name = req.name_of(meta.name.as_deref());
     let name = if name.is_empty() {
         "(generated name)"
     } else {

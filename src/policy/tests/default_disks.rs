@@ -102,8 +102,14 @@ fn unreadable_json_is_denied_with_the_parse_error() {
     let cfg = Config::default();
     for (raw, part) in [
         (r#"[{"path":"/var/lib/longhorn""#, "EOF while parsing"),
-        (r#"{"path":"/var/lib/longhorn"}"#, "expected a sequence"),
-        (r#"[{"allowScheduling":true}]"#, "missing field `path`"),
+        (
+            r#"{"path":"/var/lib/longhorn"}"#,
+            "the annotation is an object where Longhorn expects a list of disks",
+        ),
+        (
+            r#"[{"path":"/var/lib/longhorn","storageReserved":"10Gi"}]"#,
+            "disk [0] key \"storageReserved\" is a string where Longhorn expects a whole number of bytes",
+        ),
     ] {
         let v = run(
             Operation::Update,
@@ -200,4 +206,85 @@ fn per_node_mounts_and_mode_off_apply() {
         &cfg,
     );
     assert_eq!(v, Verdict::default());
+}
+
+#[test]
+fn the_annotation_is_read_as_longhorn_reads_it() {
+    // longhorn-manager types/types.go UnmarshalToDisks (v1.10.0 to v1.12.1):
+    // encoding/json into []DiskSpecWithName; keys fold, the last wins.
+    let cfg = Config::default();
+    let deny = |label: &str, raw: &str| {
+        let v = run(
+            Operation::Create,
+            ADMIN,
+            node(Some(label), Some(raw)),
+            None,
+            &cfg,
+        );
+        let text = format!("{v:?}");
+        v.denial
+            .unwrap_or_else(|| panic!("{label} {raw} must be denied: {text}"))
+    };
+    let msg = deny(
+        "config",
+        r#"[{"path":"/var/lib/longhorn/ok","Path":"/mnt/ssd"}]"#,
+    );
+    assert!(msg.contains(r#"path "/mnt/ssd""#), "{msg}");
+    for raw in [
+        r#"[{"path":"/dev/sdb","diskType":"block","DiskType":"filesystem"}]"#,
+        "[{\"path\":\"/dev/sdb\",\"di\u{17F}kType\":\"filesystem\",\"diskType\":\"block\",\"DISKTYPE\":\"filesystem\"}]",
+    ] {
+        let msg = deny("config", raw);
+        assert!(msg.contains(r#"path "/dev/sdb""#), "{raw}: {msg}");
+    }
+    // A block disk spelled with the long s is a block disk: /dev/sdb is fine.
+    let v = run(
+        Operation::Create,
+        ADMIN,
+        node(
+            Some("config"),
+            Some("[{\"path\":\"/dev/sdb\",\"di\u{17F}kType\":\"block\"}]"),
+        ),
+        None,
+        &cfg,
+    );
+    assert!(v.allowed(), "{v:?}");
+    // The label, lower-cased by strings.ToLower
+    // (controller/kubernetes_node_controller.go syncDefaultDisks).
+    for label in ["Config", "CONFIG", "cOnFiG", "CONF\u{130}G"] {
+        let msg = deny(label, r#"[{"path":"/mnt/ssd"}]"#);
+        assert!(msg.contains("/mnt/ssd"), "{label}: {msg}");
+    }
+    for label in ["config ", "CONF\u{131}G", "true", "TRUE"] {
+        let v = run(
+            Operation::Create,
+            ADMIN,
+            node(Some(label), Some(r#"[{"path":"/mnt/ssd"}]"#)),
+            None,
+            &cfg,
+        );
+        assert_eq!(v, Verdict::default(), "{label:?} is not read as config");
+    }
+}
+
+#[test]
+fn an_unknown_disk_type_in_the_annotation_is_a_warning() {
+    let cfg = Config::default();
+    let v = run(
+        Operation::Create,
+        ADMIN,
+        node(
+            Some("config"),
+            Some(r#"[{"name":"n","path":"/","diskType":"nvme-of"}]"#),
+        ),
+        None,
+        &cfg,
+    );
+    assert!(v.allowed(), "{v:?}");
+    assert_eq!(
+        v.warnings,
+        [
+            "node worker-1 disk n: diskType \"nvme-of\" is not filesystem or block; its path was not checked"
+        ]
+    );
 }

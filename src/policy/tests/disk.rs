@@ -444,6 +444,7 @@ fn default_data_path_setting() {
 #[test]
 fn other_settings_are_ignored() {
     let mut req = setting_request(Operation::Create, "/nowhere", None);
+    req.name = "v2-data-engine".into();
     if let Subject::LonghornSetting(pair) = &mut req.subject {
         pair.object.as_mut().unwrap().metadata.name = Some("v2-data-engine".into());
     }
@@ -451,4 +452,33 @@ fn other_settings_are_ignored() {
         evaluate(Phase::Validate, &req, &Config::default(), &Facts::default()),
         Verdict::default()
     );
+}
+
+#[test]
+fn an_unknown_disk_type_is_a_warning_that_names_it() {
+    // longhorn-manager k8s/pkg/apis/longhorn/v1beta2/node.go (v1.10.0 to
+    // v1.12.1): diskType Enum=filesystem;block. A later Longhorn may add a
+    // type: its own Node objects must never be denied, and a path judged as
+    // a filesystem disk would be the wrong verdict.
+    let cfg = Config::default();
+    for path in ["/dev/nvme0n1", "/", "spdk://x"] {
+        let v = create(&[("fast", path, "nvme-of")], &cfg, &Facts::default());
+        assert!(v.allowed(), "{path}: {v:?}");
+        assert_eq!(
+            v.warnings,
+            [
+                "node worker-1 disk fast: diskType \"nvme-of\" is not filesystem or block; its path was not checked"
+            ],
+            "{path}"
+        );
+    }
+    // Case matters, as in Longhorn's comparison and the CRD's enum.
+    let v = create(&[("b", "/dev/sdb", "Block")], &cfg, &Facts::default());
+    assert!(v.allowed() && v.warnings[0].contains("\"Block\""), "{v:?}");
+    // "filesystem" and empty are the same type: no change, nothing judged anew.
+    let old = node("worker-1", &[("d", "/", "")]);
+    let new = node("worker-1", &[("d", "/", "filesystem")]);
+    let req = request(Operation::Update, Some(new), Some(old));
+    let v = evaluate(Phase::Validate, &req, &cfg, &Facts::default());
+    assert!(v.allowed(), "{v:?}");
 }
