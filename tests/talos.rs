@@ -334,7 +334,7 @@ fn talos_default_pod_security_warns_about_the_longhorn_namespace() {
     assert!(f.message.contains("[kube-system]"));
     assert_eq!(
         f.line,
-        Some(line_of("legacy-1.7-guide.yaml", "- name: PodSecurity"))
+        Some(line_of("legacy-1.7-guide.yaml", "enforce: baseline"))
     );
     let fix = f.fix.as_deref().unwrap();
     assert!(fix.contains("pod-security.kubernetes.io/enforce: privileged"));
@@ -400,7 +400,7 @@ fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
 
 #[test]
 fn patch_delete_removes_the_matching_document_only() {
-    let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: nvme_tcp\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
+    let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: nvme_tcp\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
     let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n$patch: delete\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n$patch: delete\n";
     let c = talos::load(&[
         ("base.yaml".into(), base.into()),
@@ -462,7 +462,7 @@ fn lint_default_disks_with(file: &str, patch: &str) -> Vec<Finding> {
 
 #[test]
 fn a_user_volume_for_the_default_disk_clears_it() {
-    let volume = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: fast\n";
+    let volume = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: fast\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n";
     assert!(lint_default_disks_with("fast.yaml", volume).is_empty());
 }
 
@@ -761,7 +761,7 @@ fn broken_yaml_names_the_file_and_line() {
 #[test]
 fn a_document_that_is_not_a_mapping_is_a_parse_error() {
     let err = talos::load(&[("list.yaml".into(), "- a\n- b\n".into())]).unwrap_err();
-    assert!(err.to_string().starts_with("list.yaml:1:1: "), "{err}");
+    assert!(err.to_string().starts_with("list.yaml:1: "), "{err}");
 }
 
 // --- rendering
@@ -847,7 +847,7 @@ fn mounts_from_options_and_volumes() {
 
 #[test]
 fn an_extra_mount_for_a_volume_path_takes_its_place() {
-    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /var/mnt/longhorn/, source: /var/mnt/longhorn, type: bind, options: [rbind, rslave, rw]}\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: ExternalVolumeConfig\nname: nfs1\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: bad_name\n";
+    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /var/mnt/longhorn/, source: /var/mnt/longhorn, type: bind, options: [rbind, rslave, rw]}\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: ExternalVolumeConfig\nname: nfs1\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: bad_name\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n";
     let c = talos::load(&[("f.yaml".into(), text.into())]).unwrap();
     let mounts = talos::derive_mounts(&c);
     assert_eq!(

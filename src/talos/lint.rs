@@ -39,6 +39,7 @@ use crate::host::{self, Place};
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
 /// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
 /// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
+/// | `LTG-T060` | error | Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted. |
 /// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
 pub mod codes {
     /// The schematic lacks a required system extension.
@@ -81,6 +82,8 @@ pub mod codes {
     pub const DEFAULT_DISKS_UNUSED: &str = "LTG-T051";
     /// A default disk of the node annotation on EPHEMERAL.
     pub const DEFAULT_DISKS_EPHEMERAL: &str = "LTG-T052";
+    /// Talos refuses the config.
+    pub const TALOS_REFUSES: &str = "LTG-T060";
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
@@ -219,6 +222,7 @@ const MIN_HUGEPAGES: u64 = hugepages_for(DEFAULT_V2_MIN_HUGEPAGES_BYTES);
 /// Runs every check on a merged machine config.
 pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
     let mut out = Vec::new();
+    check_refusals(config, &mut out);
     check_extensions(config, &mut out);
     check_data_path(config, &mut out);
     check_volumes(config, &mut out);
@@ -389,6 +393,21 @@ fn check_extensions(config: &MachineConfig, out: &mut Vec<Finding>) {
                 images.join(", ")
             ),
             Some(schematic_fix(&names)),
+        ));
+    }
+}
+
+fn check_refusals(config: &MachineConfig, out: &mut Vec<Finding>) {
+    for r in &config.refusals {
+        out.push(at(
+            Severity::Error,
+            codes::TALOS_REFUSES,
+            r,
+            format!(
+                "Talos refuses this config: {}; talosctl stops here and the node keeps its old config (the other findings read the config without what Talos refuses)",
+                r.value
+            ),
+            None,
         ));
     }
 }

@@ -17,7 +17,9 @@ mod lint;
 mod merge;
 mod model;
 mod mounts;
-mod raw;
+mod patch;
+mod tree;
+mod validate;
 
 pub use inline::inline_manifests_patch;
 pub use lint::{

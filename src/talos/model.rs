@@ -230,6 +230,13 @@ pub struct MachineConfig {
     pub install_kernel_args: Vec<Sourced<String>>,
     /// `customization.extraKernelArgs` of the last schematic.
     pub schematic_kernel_args: Vec<Sourced<String>>,
+    /// `machine.install.grubUseUKICmdline: true` (Talos 1.12+ generated configs).
+    pub grub_uki_cmdline: Option<Sourced<()>>,
+    /// Why Talos would refuse this config (its own reason), each at the
+    /// document and line it is about: a patch it cannot load or apply, an
+    /// unknown key, a rule of its validation. What Talos would refuse is not
+    /// read as if it were applied.
+    pub refusals: Vec<Sourced<String>>,
 }
 
 impl MachineConfig {
