@@ -353,8 +353,9 @@ fn merge(left: &mut Node, right: Node, path: &mut Vec<String>) -> Result<(), Str
             }
             for (k, v) in entries {
                 match left.get_mut(&k) {
+                    // A Go string: only "" (or null) is zero; `0` is the text "0".
                     Some(l) if !l.is_null() => {
-                        if !is_zero(&v) {
+                        if !(v.is_null() || v.text() == Some("")) {
                             *l = v;
                         }
                     }

@@ -178,6 +178,86 @@ pub(crate) fn validate(config: &mut MachineConfig, merged: &[Doc]) {
             );
         }
     }
+    // The V1Alpha1ConflictValidate rules of the documents that replace
+    // v1alpha1 fields (k8s/admission_control.go, k8s/node.go,
+    // k8s/kubelet.go, runtime/unattended_install.go). Talos checks the config
+    // as it reads it back from YAML, where empty maps and lists are gone.
+    let legacy = merged.iter().find(|d| d.kind == super::patch::LEGACY);
+    let has_doc = |kind: &str| merged.iter().any(|d| d.kind == kind);
+    let filled = |n: &&Node| match &n.value {
+        Value::Map(e) => !e.is_empty(),
+        Value::Seq(i) => !i.is_empty(),
+        Value::Null => false,
+        Value::Scalar(..) => true,
+    };
+    if let Some(legacy) = legacy {
+        let at = |path: &[&str]| legacy.node.at(path);
+        let mut conflicts: Vec<(&Node, &str)> = Vec::new();
+        if has_doc("KubeAdmissionControlConfig")
+            && let Some(n) = at(&["cluster", "apiServer", "admissionControl"]).filter(filled)
+        {
+            conflicts.push((
+                n,
+                "admission control plugin config is already set in v1alpha1 config",
+            ));
+        }
+        if has_doc("KubeNodeConfig") {
+            for (key, reason) in [
+                (
+                    "nodeLabels",
+                    ".machine.nodeLabels is already set in v1alpha1 config",
+                ),
+                (
+                    "nodeAnnotations",
+                    ".machine.nodeAnnotations is already set in v1alpha1 config",
+                ),
+                (
+                    "nodeTaints",
+                    ".machine.nodeTaints is already set in v1alpha1 config",
+                ),
+            ] {
+                if let Some(n) = at(&["machine", key]).filter(filled) {
+                    conflicts.push((n, reason));
+                }
+            }
+        }
+        // With extraMounts in it, LTG-T015 says this with the fix for Longhorn.
+        if has_doc("KubeletConfig")
+            && config.extra_mounts.is_empty()
+            && let Some(n) = at(&["machine", "kubelet"]).filter(|n| !n.is_null())
+        {
+            conflicts.push((
+                n,
+                "kubelet config is already set in v1alpha1 config (.machine.kubelet)",
+            ));
+        }
+        if has_doc("UnattendedInstallConfig")
+            && let Some(n) = at(&["machine", "install"]).filter(|n| !n.is_null())
+        {
+            conflicts.push((
+                n,
+                "UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)",
+            ));
+        }
+        // container/validate.go: control-plane-only kinds on another machine type.
+        let control_plane = matches!(
+            at(&["machine", "type"]).and_then(Node::text),
+            Some("controlplane" | "init")
+        );
+        if !control_plane
+            && let Some(doc) = merged
+                .iter()
+                .find(|d| d.kind == "KubeAdmissionControlConfig")
+        {
+            conflicts.push((
+                &doc.node,
+                "the following document kinds are only allowed on control plane machines: [KubeAdmissionControlConfig]",
+            ));
+        }
+        for (node, reason) in conflicts {
+            refuse(config, node, reason.to_string());
+        }
+    }
     // v1alpha1_validation.go: "install.extraKernelArgs and
     // install.grubUseUKICmdline can't be used together"; the arguments are
     // then never on the kernel command line.
