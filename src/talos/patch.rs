@@ -656,7 +656,7 @@ fn json6902_ops(config: &mut [Doc], ops: &Node) -> Result<(), String> {
         let path = pointer(op.get("path").and_then(Node::text).unwrap_or_default())?;
         let fail = |what: &str| {
             format!(
-                "failure applying rfc6902 patches to talos machine config: {what} (op {name}, path /{})",
+                "failure applying rfc6902 patches to talos machine config ({what}: op {name}, path /{})",
                 path.join("/")
             )
         };

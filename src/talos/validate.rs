@@ -271,6 +271,27 @@ pub(crate) fn validate(config: &mut MachineConfig, merged: &[Doc]) {
         });
         config.install_kernel_args.clear();
     }
+    // runtime/unattended_install.go. A patch of the same document that does
+    // not repeat the selector clears it (a CEL expression is replaced on
+    // every merge), so this is what a patch of only the installer image hits.
+    for doc in merged
+        .iter()
+        .filter(|d| d.kind == "UnattendedInstallConfig")
+    {
+        let selector = doc
+            .node
+            .at(&["provisioning", "diskSelector", "match"])
+            .and_then(Node::string);
+        if selector.is_none() {
+            let origin = config.documents[doc.last].clone();
+            let line = origin.line;
+            config.refusals.push(Sourced {
+                value: "UnattendedInstallConfig: provisioning.diskSelector.match is required (Talos replaces the disk selector on every merge of this document: a patch must repeat it)".to_string(),
+                origin,
+                line,
+            });
+        }
+    }
     // block/user_volume_config.go and volume_config.go (ProvisioningSpec.Validate).
     let mut refused_volumes = Vec::new();
     for doc in merged.iter().filter(|d| d.kind == "UserVolumeConfig") {
