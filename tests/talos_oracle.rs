@@ -643,6 +643,26 @@ fn configs_talos_refuses() {
     );
 }
 
+#[test]
+fn the_known_keys_are_talos_own() {
+    // Unknown keys are refused by Talos's strict decoder; the table the
+    // project checks them with must be Talos's types, field for field.
+    let paths: Vec<&str> = talos::KNOWN_KEYS.iter().map(|(p, _)| *p).collect();
+    let answer = oracle()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .ask(&json!({"op": "keys", "paths": paths}));
+    for (path, keys) in talos::KNOWN_KEYS {
+        let talos: Vec<&str> = answer["keys"][path]
+            .as_array()
+            .unwrap_or_else(|| panic!("no keys for {path}: {answer}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(&talos, keys, "the keys of {path}");
+    }
+}
+
 // --- generated patch sequences
 
 /// One patch over a field the lint reads.

@@ -30,6 +30,7 @@ pub use model::{
     TalosVersion, Volume, VolumeKind,
 };
 pub use mounts::{DerivedMount, MountOrigin, derive_mounts, layout, mounts_config_yaml};
+pub use validate::KNOWN_KEYS;
 
 /// Why the inputs could not be read as Talos machine configs. The CLI exits
 /// with status 2 on any of these.

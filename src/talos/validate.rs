@@ -11,7 +11,7 @@ use super::tree::{Node, Value};
 /// The keys Talos's types have, for the parts of the config the checks read
 /// (the `yaml` tags of talos pkg/machinery v1.14.1 `config/types`; the
 /// oracle test compares this table with Talos's own types).
-pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
+pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "v1alpha1",
         &["version", "debug", "persist", "machine", "cluster"],

@@ -11,6 +11,7 @@
 //
 //	{"op":"generate","contract":"1.14","machine":"worker","installImage":"..."}
 //	{"op":"patch","base":"<yaml>","patches":["<yaml>", ...]}
+//	{"op":"keys","paths":["v1alpha1.machine.kubelet", ...]}
 //
 // A request the oracle cannot serve (bad JSON, unknown op) is answered with
 // {"fatal": "..."}; the process keeps reading.
@@ -25,6 +26,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"strconv"
 	"time"
 
@@ -36,6 +39,9 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/block"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/k8s"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/config/validation"
 )
 
@@ -55,6 +61,7 @@ type request struct {
 	InstallImage string   `json:"installImage"`
 	Base         string   `json:"base"`
 	Patches      []string `json:"patches"`
+	Paths        []string `json:"paths"`
 }
 
 type response struct {
@@ -68,6 +75,8 @@ type response struct {
 	Merged    string   `json:"merged,omitempty"`
 	Documents []any    `json:"documents,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
+	// keys: the YAML keys of the Talos type at each requested path.
+	Keys map[string][]string `json:"keys,omitempty"`
 	// Set when the request itself could not be served.
 	Fatal string `json:"fatal,omitempty"`
 }
@@ -189,6 +198,98 @@ func patch(req request, dir string) response {
 	return resp
 }
 
+// roots are the document types whose keys the "keys" op walks.
+var roots = map[string]reflect.Type{
+	"v1alpha1":         reflect.TypeFor[v1alpha1.Config](),
+	"UserVolumeConfig": reflect.TypeFor[block.UserVolumeConfigV1Alpha1](),
+	"KubeNodeConfig":   reflect.TypeFor[k8s.KubeNodeConfigV1Alpha1](),
+}
+
+// yamlKeys lists the YAML keys of a struct type, inline fields flattened.
+func yamlKeys(t reflect.Type) []string {
+	var out []string
+
+	for i := range t.NumField() {
+		f := t.Field(i)
+
+		tags := strings.Split(f.Tag.Get("yaml"), ",")
+		if tags[0] == "-" {
+			continue
+		}
+
+		if tags[0] == "" && len(tags) > 1 && tags[1] == "inline" {
+			out = append(out, yamlKeys(deref(f.Type))...)
+
+			continue
+		}
+
+		if tags[0] != "" {
+			out = append(out, tags[0])
+		}
+	}
+
+	return out
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+
+	return t
+}
+
+// field finds the type behind a YAML key of a struct, through inline fields.
+func field(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tags := strings.Split(f.Tag.Get("yaml"), ",")
+
+		if tags[0] == key {
+			return f.Type, true
+		}
+
+		if tags[0] == "" && len(tags) > 1 && tags[1] == "inline" {
+			if ft, ok := field(deref(f.Type), key); ok {
+				return ft, true
+			}
+		}
+	}
+
+	return nil, false
+}
+
+// keys answers the YAML keys at paths like "v1alpha1.machine.kubelet.extraMounts[]".
+func keys(req request) response {
+	out := map[string][]string{}
+
+	for _, path := range req.Paths {
+		parts := strings.Split(path, ".")
+
+		t, ok := roots[parts[0]]
+		if !ok {
+			return response{Fatal: "no root type for " + path}
+		}
+
+		for _, p := range parts[1:] {
+			ft, found := field(t, strings.TrimSuffix(p, "[]"))
+			if !found {
+				return response{Fatal: "no field " + p + " in " + path}
+			}
+
+			t = deref(ft)
+		}
+
+		if t.Kind() != reflect.Struct {
+			return response{Fatal: path + " is not a struct"}
+		}
+
+		out[path] = yamlKeys(t)
+	}
+
+	return response{Keys: out}
+}
+
 // documents reads a YAML stream into one JSON-ready value per document.
 func documents(stream []byte) ([]any, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(stream))
@@ -242,6 +343,8 @@ func main() {
 					resp = generateConfig(req)
 				case "patch":
 					resp = patch(req, dir)
+				case "keys":
+					resp = keys(req)
 				default:
 					resp = response{Fatal: "unknown op " + strconv.Quote(req.Op)}
 				}
