@@ -359,9 +359,33 @@ fn an_exemption_for_the_longhorn_namespace_silences_the_warning() {
     assert_eq!(f.file, "patch-psa-exempt.yaml");
 }
 
+/// The fixture as a control-plane config: Talos takes KubeAdmissionControlConfig
+/// only there (talos pkg/machinery v1.14.1 config/container/validate.go).
+fn on_control_plane((file, text): (String, String)) -> (String, String) {
+    (file, text.replacen("type: worker", "type: controlplane", 1))
+}
+
+#[test]
+fn a_kube_admission_control_config_on_a_worker_is_refused() {
+    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  defaults:\n    enforce: privileged\n";
+    let c = talos::load(&[
+        fixture("v1.10-user-volume.yaml"),
+        ("admission.yaml".into(), doc.into()),
+    ])
+    .unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    let f = only(&findings, codes::TALOS_REFUSES);
+    assert_eq!(f.file, "admission.yaml");
+    assert!(
+        f.message.contains("only allowed on control plane machines"),
+        "{}",
+        f.message
+    );
+}
+
 #[test]
 fn a_kube_admission_control_config_document_is_read() {
-    let base = fixture("v1.10-user-volume.yaml");
+    let base = on_control_plane(fixture("v1.10-user-volume.yaml"));
     // The layout of Talos 1.14's reference: one document per plugin.
     let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  apiVersion: pod-security.admission.config.k8s.io/v1alpha1\n  kind: PodSecurityConfiguration\n  defaults:\n    enforce: restricted\n    enforce-version: latest\n  exemptions:\n    namespaces: [kube-system]\n";
     let c = talos::load(&[base.clone(), ("admission.yaml".into(), doc.into())]).unwrap();
@@ -376,7 +400,7 @@ fn a_kube_admission_control_config_document_is_read() {
 
 #[test]
 fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
-    let base = fixture("v1.10-user-volume.yaml");
+    let base = on_control_plane(fixture("v1.10-user-volume.yaml"));
     let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  defaults:\n    enforce: baseline\n  exemptions:\n    namespaces: [kube-system]\n";
     let lint_of = |docs: &[(&str, String)]| {
         let mut inputs = vec![base.clone()];
@@ -585,7 +609,11 @@ fn a_hugepages_value_that_is_not_a_number_is_an_error() {
     let findings = lint_v2_text("f.yaml", text);
     let f = only(&findings, codes::HUGEPAGES);
     assert!(f.message.contains("\"lots\""));
-    assert!(f.message.contains("not a whole number"));
+    assert!(
+        f.message.contains("which the kernel refuses as a number"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -941,4 +969,28 @@ fn no_fix_suggests_an_extra_mount_on_the_read_only_root() {
         let fix = f.fix.as_deref().unwrap_or_default();
         assert!(!fix.contains("source: /mnt/ssd"), "{}: {fix}", f.code);
     }
+}
+
+#[test]
+fn hugepages_are_read_as_the_kernel_reads_them() {
+    // Talos writes machine.sysctls unchanged to /proc/sys (FACTS.md "Talos patch merge"); the
+    // kernel reads numbers with base 0 (linux kernel/sysctl.c proc_get_long, strtoul_lenient(.., 0, ..)).
+    let text = |v: &str| {
+        format!(
+            "machine:\n  sysctls:\n    vm.nr_hugepages: \"{v}\"\n  kernel:\n    modules: [{{name: nvme_tcp}}, {{name: vfio_pci}}, {{name: uio_pci_generic}}]\n"
+        )
+    };
+    assert!(
+        lint_v2_text("hex.yaml", &text("0x400"))
+            .iter()
+            .all(|f| f.code != codes::HUGEPAGES)
+    );
+    let findings = lint_v2_text("octal.yaml", &text("01024"));
+    let f = only(&findings, codes::HUGEPAGES);
+    assert!(
+        f.message
+            .contains("\"01024\", which the kernel reads as octal (a leading 0): 532"),
+        "{}",
+        f.message
+    );
 }

@@ -12,7 +12,8 @@ use crate::base::longhorn::{
     hugepages_for,
 };
 use crate::base::talos::{
-    extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
+    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
+    sysctl_ulong,
 };
 use crate::host::{self, Place};
 
@@ -765,20 +766,27 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
                 Some(hugepages_fix),
             )),
         },
-        Some(v) => match v.value.trim().parse::<u64>() {
-            Ok(n) if n >= MIN_HUGEPAGES => {}
-            Ok(n) => out.push(at(
+        Some(v) => match sysctl_ulong(&v.value) {
+            Some((n, _)) if n >= MIN_HUGEPAGES => {}
+            Some((n, radix)) => {
+                let read = match radix {
+                    Radix::Decimal => format!("{n}"),
+                    Radix::Hex => format!("{:?}, which the kernel reads as hexadecimal: {n}", v.value),
+                    Radix::Octal => format!("{:?}, which the kernel reads as octal (a leading 0): {n}", v.value),
+                };
+                out.push(at(
+                    Severity::Error,
+                    codes::HUGEPAGES,
+                    v,
+                    format!("{need}, and vm.nr_hugepages is {read}; Longhorn cannot run V2 volumes on this node"),
+                    Some(hugepages_fix),
+                ));
+            }
+            None => out.push(at(
                 Severity::Error,
                 codes::HUGEPAGES,
                 v,
-                format!("{need}, and vm.nr_hugepages is {n}; Longhorn cannot run V2 volumes on this node"),
-                Some(hugepages_fix),
-            )),
-            Err(_) => out.push(at(
-                Severity::Error,
-                codes::HUGEPAGES,
-                v,
-                format!("{need}, and vm.nr_hugepages is {:?}, which is not a whole number", v.value),
+                format!("{need}, and vm.nr_hugepages is {:?}, which the kernel refuses as a number (Talos writes the value unchanged to /proc/sys/vm/nr_hugepages)", v.value),
                 Some(hugepages_fix),
             )),
         },

@@ -240,11 +240,11 @@ pub(crate) fn validate(config: &mut MachineConfig, merged: &[Doc]) {
             ));
         }
         // container/validate.go: control-plane-only kinds on another machine type.
-        let control_plane = matches!(
-            at(&["machine", "type"]).and_then(Node::text),
-            Some("controlplane" | "init")
-        );
-        if !control_plane
+        // Only when the type is written: a lone patch says nothing of it.
+        let not_control_plane = at(&["machine", "type"])
+            .and_then(Node::text)
+            .is_some_and(|t| !matches!(t, "controlplane" | "init"));
+        if not_control_plane
             && let Some(doc) = merged
                 .iter()
                 .find(|d| d.kind == "KubeAdmissionControlConfig")
