@@ -801,3 +801,16 @@ fn generated_patch_sequences_agree_with_talos() {
     assert!(agreed > GENERATED_CASES / 4, "only {agreed} accepted cases");
     assert!(refused > 0, "no refused case");
 }
+
+#[test]
+fn json6902_sees_the_config_as_written_out() {
+    // An empty extraMounts list is not written out, so a JSON6902 add to its end fails in Talos.
+    let empty = "machine:\n  kubelet:\n    extraMounts: []\n";
+    let add = "- op: add\n  path: /machine/kubelet/extraMounts/-\n  value: {destination: /var/lib/longhorn, type: bind, source: /var/lib/longhorn, options: [bind, rshared, rw]}\n";
+    expect(case("1.7", "controlplane", &[empty, add]), "BothRefused", |c| {
+        c.extra_mounts.is_empty()
+    });
+    expect(case("1.7", "controlplane", &[GUIDE_MOUNT, add]), "Agreed", |c| {
+        c.extra_mounts.len() == 2
+    });
+}

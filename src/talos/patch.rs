@@ -235,7 +235,8 @@ enum Rule {
     /// A list Talos replaces rather than appends (`merge:"replace"`).
     ReplaceList,
     /// A value Talos replaces even with an unset one (a type with its own
-    /// `Merge`: CEL expressions, byte sizes).
+    /// `Merge`: CEL expressions, `minSize`'s ByteSize; `maxSize` is a Size of
+    /// pointers, which an unset value leaves alone).
     AlwaysReplace,
     /// `cluster.apiServer.admissionControl`: merged by plugin name.
     AdmissionList,
@@ -272,7 +273,7 @@ fn rule(path: &[&str]) -> Rule {
         | ["KubeNetworkConfig", "podSubnets" | "serviceSubnets"]
         | [LEGACY, "cluster", "apiServer", "auditPolicy"] => Rule::ReplaceList,
         [_, "provisioning", "diskSelector", "match"]
-        | [_, "provisioning", "minSize" | "maxSize"]
+        | [_, "provisioning", "minSize"]
         | [_, "volumeDiscovery", "volumeSelector", "match"] => Rule::AlwaysReplace,
         _ => Rule::Fields,
     }
@@ -285,7 +286,6 @@ fn always_replaced(kind: &str) -> &'static [&'static [&'static str]] {
         "UserVolumeConfig" | "RawVolumeConfig" | "VolumeConfig" | "SwapVolumeConfig" => &[
             &["provisioning", "diskSelector", "match"],
             &["provisioning", "minSize"],
-            &["provisioning", "maxSize"],
         ],
         "UnattendedInstallConfig" => &[&["provisioning", "diskSelector", "match"]],
         "ExistingVolumeConfig" => &[&["volumeDiscovery", "volumeSelector", "match"]],
@@ -651,6 +651,9 @@ fn json6902_ops(config: &mut [Doc], ops: &Node) -> Result<(), String> {
                 .to_string(),
         );
     };
+    // Talos applies a JSON6902 patch to the config as written out, where
+    // `omitempty` fields that are empty are gone.
+    omit_empty(&mut doc.node);
     for op in ops.items() {
         let name = op.get("op").and_then(Node::text).unwrap_or_default();
         let path = pointer(op.get("path").and_then(Node::text).unwrap_or_default())?;
@@ -697,6 +700,36 @@ fn json6902_ops(config: &mut [Doc], ops: &Node) -> Result<(), String> {
         doc.last = op.doc;
     }
     Ok(())
+}
+
+/// The `omitempty` fields the lint reads: written out only when not empty.
+const OMIT_EMPTY: [&str; 10] = [
+    "extraMounts",
+    "modules",
+    "sysctls",
+    "nodeLabels",
+    "nodeAnnotations",
+    "nodeTaints",
+    "extraKernelArgs",
+    "extensions",
+    "admissionControl",
+    "options",
+];
+
+fn omit_empty(node: &mut Node) {
+    match &mut node.value {
+        Value::Map(entries) => {
+            entries.retain(|(k, v)| {
+                !(OMIT_EMPTY.contains(&k.as_str())
+                    && (v.is_null() || v.items().is_empty() && v.entries().is_empty()))
+            });
+            for (_, v) in entries {
+                omit_empty(v);
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(omit_empty),
+        _ => {}
+    }
 }
 
 fn same_value(a: &Node, b: &Node) -> bool {
