@@ -528,7 +528,11 @@ fn v2_with_too_few_hugepages_and_a_missing_module() {
     let findings = lint(&["v2-short.yaml"]);
     assert_eq!(
         codes_of(&findings),
-        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+        [
+            codes::HUGEPAGES,
+            codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO
+        ]
     );
     let hp = &findings[0];
     assert_eq!(hp.severity, Severity::Error);
@@ -582,12 +586,18 @@ fn v2_in_1_14_style_suggests_documents() {
     let text = base
         .1
         .replace("vm.nr_hugepages: 2048", "vm.nr_hugepages: 1000");
-    let text = text.replace("name: vfio-pci", "name: br_netfilter");
+    let text = text
+        .replace("name: vfio-pci", "name: br_netfilter")
+        .replace("name: uio_pci_generic", "name: dm_crypt");
     let c = talos::load(&[("f.yaml".into(), text)]).unwrap();
     let findings = longhorn_talos_guard::lint::lint(&c, &v2());
     assert_eq!(
         codes_of(&findings),
-        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+        [
+            codes::HUGEPAGES,
+            codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO
+        ]
     );
     assert_eq!(findings[0].document.as_ref().unwrap().kind, "SysctlConfig");
     assert!(
@@ -726,6 +736,7 @@ fn the_base_alone_or_last_loses() {
         [
             codes::HUGEPAGES,
             codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO,
             codes::UPGRADE_PRESERVE
         ]
     );
@@ -993,4 +1004,97 @@ fn hugepages_are_read_as_the_kernel_reads_them() {
         "{}",
         f.message
     );
+}
+
+#[test]
+fn uio_pci_generic_instead_of_vfio_pci_is_a_warning() {
+    // Longhorn's Talos guide offers uio_pci_generic as the alternative to vfio_pci (FACTS.md);
+    // Longhorn's environment check wants all of vfio_pci, uio_pci_generic and nvme_tcp
+    // (longhorn-manager v1.12.1 controller/monitor/environment_check_monitor.go, kernelModulesV2).
+    let text = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n  kernel:\n    modules: [{name: nvme_tcp}, {name: uio_pci_generic}]\n";
+    let findings = lint_v2_text("uio.yaml", text);
+    assert_eq!(
+        only(&findings, codes::UIO_INSTEAD_OF_VFIO).severity,
+        Severity::Warning
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.code != codes::KERNEL_MODULES && f.code != codes::ENVIRONMENT_CHECK_UIO),
+        "{findings:#?}"
+    );
+    let text = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
+    let f = only(
+        &lint_v2_text("vfio.yaml", text),
+        codes::ENVIRONMENT_CHECK_UIO,
+    )
+    .clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("KernelModulesLoaded=False"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn an_installer_with_open_iscsi_2_1_12_is_an_error() {
+    // siderolabs/extensions storage/iscsi-tools/vars.yaml OPEN_ISCSI_VERSION: 2.1.11 at v1.13.7,
+    // 2.1.12 at v1.13.8, v1.13.9, v1.14.0-beta.0, v1.14.0-beta.1, v1.14.0-rc.1 (read with fetch);
+    // longhorn/longhorn#13733: volumes stop attaching with 2.1.12.
+    let image = |tag: &str| {
+        format!("machine:\n  install:\n    image: factory.talos.dev/installer/abc:{tag}\n")
+    };
+    for tag in ["v1.13.8", "v1.13.9", "v1.14.0-rc.1"] {
+        let findings = lint_v2_text("i.yaml", &image(tag));
+        let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
+        assert_eq!(f.severity, Severity::Error, "{tag}");
+        assert!(f.message.contains("conn_reopen_log_freq"), "{}", f.message);
+    }
+    for tag in ["v1.13.7", "v1.12.9", "v1.14.0-alpha.2"] {
+        let findings = lint_v2_text("i.yaml", &image(tag));
+        assert!(
+            findings.iter().all(|f| f.code != codes::OPEN_ISCSI_2_1_12),
+            "{tag}"
+        );
+    }
+    // After the last tag read: likely, so a warning that says how to check.
+    let findings = lint_v2_text("i.yaml", &image("v1.14.1"));
+    let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("talosctl get extensions"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn multipath_without_a_blacklist_is_a_warning() {
+    // siderolabs/extensions storage/multipath-tools/README.md: /etc/multipath.conf through an
+    // ExtensionServiceConfig named multipathd; FACTS.md: Longhorn needs devnode "^sd[a-z0-9]+" blacklisted.
+    let module = "machine:\n  kernel:\n    modules: [{name: dm_multipath}]\n";
+    let f = only(&lint_v2_text("m.yaml", module), codes::MULTIPATH).clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("MultipathdIsRunning"), "{}", f.message);
+    let conf = |content: &str| {
+        format!(
+            "{module}---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: multipathd\nconfigFiles:\n  - mountPath: /etc/multipath.conf\n    content: |\n{content}"
+        )
+    };
+    let good = conf(
+        "      defaults {\n          user_friendly_names yes\n      }\n      blacklist {\n          devnode \"^sd[a-z0-9]+\"\n      }\n",
+    );
+    assert!(
+        lint_v2_text("m.yaml", &good)
+            .iter()
+            .all(|f| f.code != codes::MULTIPATH)
+    );
+    let bad = conf("      defaults {\n          find_multipaths no\n      }\n");
+    let f = only(&lint_v2_text("m.yaml", &bad), codes::MULTIPATH).clone();
+    assert!(f.message.contains("has no blacklist"), "{}", f.message);
+    let schematic = "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools, siderolabs/util-linux-tools, siderolabs/multipath-tools]\n";
+    let c = talos::load(&[("s.yaml".into(), schematic.into())]).unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    only(&findings, codes::MULTIPATH);
 }

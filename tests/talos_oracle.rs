@@ -807,10 +807,14 @@ fn json6902_sees_the_config_as_written_out() {
     // An empty extraMounts list is not written out, so a JSON6902 add to its end fails in Talos.
     let empty = "machine:\n  kubelet:\n    extraMounts: []\n";
     let add = "- op: add\n  path: /machine/kubelet/extraMounts/-\n  value: {destination: /var/lib/longhorn, type: bind, source: /var/lib/longhorn, options: [bind, rshared, rw]}\n";
-    expect(case("1.7", "controlplane", &[empty, add]), "BothRefused", |c| {
-        c.extra_mounts.is_empty()
-    });
-    expect(case("1.7", "controlplane", &[GUIDE_MOUNT, add]), "Agreed", |c| {
-        c.extra_mounts.len() == 2
-    });
+    expect(
+        case("1.7", "controlplane", &[empty, add]),
+        "BothRefused",
+        |c| c.extra_mounts.is_empty(),
+    );
+    expect(
+        case("1.7", "controlplane", &[GUIDE_MOUNT, add]),
+        "Agreed",
+        |c| c.extra_mounts.len() == 2,
+    );
 }

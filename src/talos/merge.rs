@@ -444,6 +444,20 @@ fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
                 string_map(config, n.get("params"), &mut params);
                 config.sysctl_documents = params;
             }
+            "ExtensionServiceConfig" if doc.name.as_deref() == Some("multipathd") => {
+                if let Some(file) = n
+                    .get("configFiles")
+                    .map(Node::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|f| {
+                        f.get("mountPath").and_then(Node::text) == Some("/etc/multipath.conf")
+                    })
+                {
+                    let content = file.get("content").and_then(Node::text).unwrap_or_default();
+                    config.multipath_conf = Some(sourced(config, content.to_string(), file));
+                }
+            }
             "KubeletConfig" => {
                 config.kubelet_config = Some(doc_origin(config, doc).origin);
             }

@@ -230,6 +230,9 @@ pub struct MachineConfig {
     pub install_kernel_args: Vec<Sourced<String>>,
     /// `customization.extraKernelArgs` of the last schematic.
     pub schematic_kernel_args: Vec<Sourced<String>>,
+    /// The `/etc/multipath.conf` of the `ExtensionServiceConfig` named
+    /// `multipathd` (the multipath-tools extension's configuration).
+    pub multipath_conf: Option<Sourced<String>>,
     /// `machine.install.grubUseUKICmdline: true` (Talos 1.12+ generated configs).
     pub grub_uki_cmdline: Option<Sourced<()>>,
     /// Why Talos would refuse this config (its own reason), each at the

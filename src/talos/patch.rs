@@ -238,8 +238,9 @@ enum Rule {
     /// `Merge`: CEL expressions, `minSize`'s ByteSize; `maxSize` is a Size of
     /// pointers, which an unset value leaves alone).
     AlwaysReplace,
-    /// `cluster.apiServer.admissionControl`: merged by plugin name.
-    AdmissionList,
+    /// A list whose entries merge by one key (`cluster.apiServer.admissionControl`
+    /// by plugin `name`, an extension service's `configFiles` by `mountPath`).
+    KeyedList(&'static str),
 }
 
 /// The rule for a path (`kind`, then keys; list items as `[]`).
@@ -252,7 +253,8 @@ fn rule(path: &[&str]) -> Rule {
         ]
         | ["SysctlConfig", "params"]
         | ["KubeNodeConfig", "labels" | "annotations" | "taints"] => Rule::StringMap,
-        [LEGACY, "cluster", "apiServer", "admissionControl"] => Rule::AdmissionList,
+        [LEGACY, "cluster", "apiServer", "admissionControl"] => Rule::KeyedList("name"),
+        ["ExtensionServiceConfig", "configFiles"] => Rule::KeyedList("mountPath"),
         [
             LEGACY,
             "cluster",
@@ -342,7 +344,7 @@ fn merge(left: &mut Node, right: Node, path: &mut Vec<String>) -> Result<(), Str
             }
             return Ok(());
         }
-        Rule::AdmissionList => return merge_admission(left, right, path),
+        Rule::KeyedList(key) => return merge_keyed(left, right, key, path),
         Rule::Unstructured => return merge_any(left, right),
         Rule::StringMap => {
             let Value::Map(entries) = right.value else {
@@ -415,9 +417,14 @@ fn push(map: &mut Node, key: String, value: Node) {
     }
 }
 
-/// `AdmissionPluginConfigList.Merge`: an entry whose `name` matches an
-/// earlier one merges into it, any other is appended.
-fn merge_admission(left: &mut Node, right: Node, path: &mut Vec<String>) -> Result<(), String> {
+/// `AdmissionPluginConfigList.Merge`, `ConfigFileList.Merge`: an entry whose
+/// `key` matches an earlier one merges into it, any other is appended.
+fn merge_keyed(
+    left: &mut Node,
+    right: Node,
+    key: &str,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
     let Value::Seq(items) = right.value else {
         return Ok(());
     };
@@ -437,7 +444,7 @@ fn merge_admission(left: &mut Node, right: Node, path: &mut Vec<String>) -> Resu
         };
         match existing
             .iter_mut()
-            .find(|e| e.get("name").and_then(Node::text).unwrap_or_default() == name)
+            .find(|e| e.get(key).and_then(Node::text).unwrap_or_default() == name)
         {
             Some(e) => {
                 path.push("[]".to_string());
