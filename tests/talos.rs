@@ -1098,3 +1098,32 @@ fn multipath_without_a_blacklist_is_a_warning() {
     let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
     only(&findings, codes::MULTIPATH);
 }
+
+#[test]
+fn talos_1_14_default_disks_come_from_the_kube_node_config() {
+    // Talos 1.14 moves node labels and annotations to KubeNodeConfig (pkg/machinery v1.14.1
+    // config/types/k8s/node.go: labels, annotations); its generated configs carry one.
+    let node = "apiVersion: v1alpha1\nkind: KubeNodeConfig\nannotations:\n  node.longhorn.io/default-disks-config: '[{\"name\":\"ssd\",\"path\":\"/mnt/ssd\"}]'\n";
+    let findings = lint_v2_text("node.yaml", node);
+    let f = only(&findings, codes::DEFAULT_DISKS_UNUSED);
+    assert!(
+        f.message.starts_with("the KubeNodeConfig annotations list"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .starts_with("apiVersion: v1alpha1\nkind: KubeNodeConfig\nlabels:")
+    );
+    let labelled = node.replace(
+        "annotations:",
+        "labels:\n  node.longhorn.io/create-default-disk: config\nannotations:",
+    );
+    let findings = lint_v2_text("node.yaml", &labelled);
+    assert_eq!(
+        only(&findings, codes::DEFAULT_DISKS).severity,
+        Severity::Error
+    );
+}
