@@ -1127,3 +1127,24 @@ fn talos_1_14_default_disks_come_from_the_kube_node_config() {
         Severity::Error
     );
 }
+
+#[test]
+fn positions_survive_the_merge() {
+    // Each value keeps the file, document and line it was written on, whichever patch wrote it.
+    let base = "version: v1alpha1\nmachine:\n  type: worker\n  kubelet:\n    extraMounts:\n      - destination: /var/lib/longhorn\n        type: bind\n        source: /var/lib/longhorn\n        options: [bind, rshared, rw]\n";
+    let patch = "# replace the mount\nmachine:\n  kubelet:\n    extraMounts:\n      - destination: /var/lib/longhorn\n        $patch: delete\n      - destination: /var/lib/longhorn\n        type: bind\n        source: /var/lib/longhorn\n        options: [bind, ro]\n";
+    let c = talos::load(&[
+        ("base.yaml".into(), base.into()),
+        ("patch.yaml".into(), patch.into()),
+    ])
+    .unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    let f = only(&findings, codes::NOT_RW);
+    assert_eq!((f.file.as_str(), f.line), ("patch.yaml", Some(7)));
+    assert_eq!(f.document.as_ref().unwrap().index, 1);
+    assert!(
+        f.message.starts_with("machine.kubelet.extraMounts[0]"),
+        "{}",
+        f.message
+    );
+}
