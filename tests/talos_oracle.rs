@@ -757,7 +757,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
 }
 
 /// How many generated cases one run checks (one `cargo test` = one run).
-const GENERATED_CASES: u32 = 800;
+const GENERATED_CASES: u32 = 600;
 
 #[test]
 fn generated_patch_sequences_agree_with_talos() {
