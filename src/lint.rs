@@ -29,6 +29,13 @@ fn default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
         return;
     };
     let label = config.node_labels.get(CREATE_DEFAULT_DISK_LABEL);
+    // Talos 1.14 keeps node labels and annotations in a KubeNodeConfig document.
+    let document = annotation.origin.kind == "KubeNodeConfig";
+    let (annotations, labels) = if document {
+        ("the KubeNodeConfig annotations list", "its labels")
+    } else {
+        ("machine.nodeAnnotations lists", "machine.nodeLabels")
+    };
     if !label.is_some_and(|l| crate::base::gojson::label_reads_annotation(&l.value)) {
         let set = match label {
             Some(l) => format!("sets it to {:?}", l.value),
@@ -39,10 +46,14 @@ fn default_disks(config: &MachineConfig, out: &mut Vec<Finding>) {
             codes::DEFAULT_DISKS_UNUSED,
             annotation,
             format!(
-                "machine.nodeAnnotations lists Longhorn's default disks ({DEFAULT_DISKS_ANNOTATION}), but Longhorn \
-reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and machine.nodeLabels {set}"
+                "{annotations} Longhorn's default disks ({DEFAULT_DISKS_ANNOTATION}), but Longhorn \
+reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and {labels} {set}"
             ),
-            Some(format!("machine:\n  nodeLabels:\n    {CREATE_DEFAULT_DISK_LABEL}: config\n")),
+            Some(if document {
+                format!("apiVersion: v1alpha1\nkind: KubeNodeConfig\nlabels:\n  {CREATE_DEFAULT_DISK_LABEL}: config\n")
+            } else {
+                format!("machine:\n  nodeLabels:\n    {CREATE_DEFAULT_DISK_LABEL}: config\n")
+            }),
         ));
         return;
     }

@@ -334,7 +334,7 @@ fn talos_default_pod_security_warns_about_the_longhorn_namespace() {
     assert!(f.message.contains("[kube-system]"));
     assert_eq!(
         f.line,
-        Some(line_of("legacy-1.7-guide.yaml", "- name: PodSecurity"))
+        Some(line_of("legacy-1.7-guide.yaml", "enforce: baseline"))
     );
     let fix = f.fix.as_deref().unwrap();
     assert!(fix.contains("pod-security.kubernetes.io/enforce: privileged"));
@@ -359,9 +359,33 @@ fn an_exemption_for_the_longhorn_namespace_silences_the_warning() {
     assert_eq!(f.file, "patch-psa-exempt.yaml");
 }
 
+/// The fixture as a control-plane config: Talos takes KubeAdmissionControlConfig
+/// only there (talos pkg/machinery v1.14.1 config/container/validate.go).
+fn on_control_plane((file, text): (String, String)) -> (String, String) {
+    (file, text.replacen("type: worker", "type: controlplane", 1))
+}
+
+#[test]
+fn a_kube_admission_control_config_on_a_worker_is_refused() {
+    let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  defaults:\n    enforce: privileged\n";
+    let c = talos::load(&[
+        fixture("v1.10-user-volume.yaml"),
+        ("admission.yaml".into(), doc.into()),
+    ])
+    .unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    let f = only(&findings, codes::TALOS_REFUSES);
+    assert_eq!(f.file, "admission.yaml");
+    assert!(
+        f.message.contains("only allowed on control plane machines"),
+        "{}",
+        f.message
+    );
+}
+
 #[test]
 fn a_kube_admission_control_config_document_is_read() {
-    let base = fixture("v1.10-user-volume.yaml");
+    let base = on_control_plane(fixture("v1.10-user-volume.yaml"));
     // The layout of Talos 1.14's reference: one document per plugin.
     let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  apiVersion: pod-security.admission.config.k8s.io/v1alpha1\n  kind: PodSecurityConfiguration\n  defaults:\n    enforce: restricted\n    enforce-version: latest\n  exemptions:\n    namespaces: [kube-system]\n";
     let c = talos::load(&[base.clone(), ("admission.yaml".into(), doc.into())]).unwrap();
@@ -376,7 +400,7 @@ fn a_kube_admission_control_config_document_is_read() {
 
 #[test]
 fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
-    let base = fixture("v1.10-user-volume.yaml");
+    let base = on_control_plane(fixture("v1.10-user-volume.yaml"));
     let doc = "apiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nname: PodSecurity\nconfiguration:\n  defaults:\n    enforce: baseline\n  exemptions:\n    namespaces: [kube-system]\n";
     let lint_of = |docs: &[(&str, String)]| {
         let mut inputs = vec![base.clone()];
@@ -400,7 +424,7 @@ fn a_kube_admission_control_config_exemption_or_deletion_clears_the_warning() {
 
 #[test]
 fn patch_delete_removes_the_matching_document_only() {
-    let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: nvme_tcp\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
+    let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: nvme_tcp\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
     let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n$patch: delete\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n$patch: delete\n";
     let c = talos::load(&[
         ("base.yaml".into(), base.into()),
@@ -462,7 +486,7 @@ fn lint_default_disks_with(file: &str, patch: &str) -> Vec<Finding> {
 
 #[test]
 fn a_user_volume_for_the_default_disk_clears_it() {
-    let volume = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: fast\n";
+    let volume = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: fast\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n";
     assert!(lint_default_disks_with("fast.yaml", volume).is_empty());
 }
 
@@ -504,7 +528,11 @@ fn v2_with_too_few_hugepages_and_a_missing_module() {
     let findings = lint(&["v2-short.yaml"]);
     assert_eq!(
         codes_of(&findings),
-        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+        [
+            codes::HUGEPAGES,
+            codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO
+        ]
     );
     let hp = &findings[0];
     assert_eq!(hp.severity, Severity::Error);
@@ -558,12 +586,18 @@ fn v2_in_1_14_style_suggests_documents() {
     let text = base
         .1
         .replace("vm.nr_hugepages: 2048", "vm.nr_hugepages: 1000");
-    let text = text.replace("name: vfio-pci", "name: br_netfilter");
+    let text = text
+        .replace("name: vfio-pci", "name: br_netfilter")
+        .replace("name: uio_pci_generic", "name: dm_crypt");
     let c = talos::load(&[("f.yaml".into(), text)]).unwrap();
     let findings = longhorn_talos_guard::lint::lint(&c, &v2());
     assert_eq!(
         codes_of(&findings),
-        [codes::HUGEPAGES, codes::KERNEL_MODULES]
+        [
+            codes::HUGEPAGES,
+            codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO
+        ]
     );
     assert_eq!(findings[0].document.as_ref().unwrap().kind, "SysctlConfig");
     assert!(
@@ -585,7 +619,11 @@ fn a_hugepages_value_that_is_not_a_number_is_an_error() {
     let findings = lint_v2_text("f.yaml", text);
     let f = only(&findings, codes::HUGEPAGES);
     assert!(f.message.contains("\"lots\""));
-    assert!(f.message.contains("not a whole number"));
+    assert!(
+        f.message.contains("which the kernel refuses as a number"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -698,6 +736,7 @@ fn the_base_alone_or_last_loses() {
         [
             codes::HUGEPAGES,
             codes::KERNEL_MODULES,
+            codes::ENVIRONMENT_CHECK_UIO,
             codes::UPGRADE_PRESERVE
         ]
     );
@@ -761,7 +800,7 @@ fn broken_yaml_names_the_file_and_line() {
 #[test]
 fn a_document_that_is_not_a_mapping_is_a_parse_error() {
     let err = talos::load(&[("list.yaml".into(), "- a\n- b\n".into())]).unwrap_err();
-    assert!(err.to_string().starts_with("list.yaml:1:1: "), "{err}");
+    assert!(err.to_string().starts_with("list.yaml:1: "), "{err}");
 }
 
 // --- rendering
@@ -847,7 +886,7 @@ fn mounts_from_options_and_volumes() {
 
 #[test]
 fn an_extra_mount_for_a_volume_path_takes_its_place() {
-    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /var/mnt/longhorn/, source: /var/mnt/longhorn, type: bind, options: [rbind, rslave, rw]}\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n---\napiVersion: v1alpha1\nkind: ExternalVolumeConfig\nname: nfs1\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: bad_name\n";
+    let text = "machine:\n  kubelet:\n    extraMounts:\n      - {destination: /var/mnt/longhorn/, source: /var/mnt/longhorn, type: bind, options: [rbind, rslave, rw]}\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: ExternalVolumeConfig\nname: nfs1\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: bad_name\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n";
     let c = talos::load(&[("f.yaml".into(), text.into())]).unwrap();
     let mounts = talos::derive_mounts(&c);
     assert_eq!(
@@ -941,4 +980,171 @@ fn no_fix_suggests_an_extra_mount_on_the_read_only_root() {
         let fix = f.fix.as_deref().unwrap_or_default();
         assert!(!fix.contains("source: /mnt/ssd"), "{}: {fix}", f.code);
     }
+}
+
+#[test]
+fn hugepages_are_read_as_the_kernel_reads_them() {
+    // Talos writes machine.sysctls unchanged to /proc/sys (FACTS.md "Talos patch merge"); the
+    // kernel reads numbers with base 0 (linux kernel/sysctl.c proc_get_long, strtoul_lenient(.., 0, ..)).
+    let text = |v: &str| {
+        format!(
+            "machine:\n  sysctls:\n    vm.nr_hugepages: \"{v}\"\n  kernel:\n    modules: [{{name: nvme_tcp}}, {{name: vfio_pci}}, {{name: uio_pci_generic}}]\n"
+        )
+    };
+    assert!(
+        lint_v2_text("hex.yaml", &text("0x400"))
+            .iter()
+            .all(|f| f.code != codes::HUGEPAGES)
+    );
+    let findings = lint_v2_text("octal.yaml", &text("01024"));
+    let f = only(&findings, codes::HUGEPAGES);
+    assert!(
+        f.message
+            .contains("\"01024\", which the kernel reads as octal (a leading 0): 532"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn uio_pci_generic_instead_of_vfio_pci_is_a_warning() {
+    // Longhorn's Talos guide offers uio_pci_generic as the alternative to vfio_pci (FACTS.md);
+    // Longhorn's environment check wants all of vfio_pci, uio_pci_generic and nvme_tcp
+    // (longhorn-manager v1.12.1 controller/monitor/environment_check_monitor.go, kernelModulesV2).
+    let text = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n  kernel:\n    modules: [{name: nvme_tcp}, {name: uio_pci_generic}]\n";
+    let findings = lint_v2_text("uio.yaml", text);
+    assert_eq!(
+        only(&findings, codes::UIO_INSTEAD_OF_VFIO).severity,
+        Severity::Warning
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.code != codes::KERNEL_MODULES && f.code != codes::ENVIRONMENT_CHECK_UIO),
+        "{findings:#?}"
+    );
+    let text = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n  kernel:\n    modules: [{name: nvme_tcp}, {name: vfio_pci}]\n";
+    let f = only(
+        &lint_v2_text("vfio.yaml", text),
+        codes::ENVIRONMENT_CHECK_UIO,
+    )
+    .clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("KernelModulesLoaded=False"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn an_installer_with_open_iscsi_2_1_12_is_an_error() {
+    // siderolabs/extensions storage/iscsi-tools/vars.yaml OPEN_ISCSI_VERSION: 2.1.11 at v1.13.7,
+    // 2.1.12 at v1.13.8, v1.13.9, v1.14.0-beta.0, v1.14.0-beta.1, v1.14.0-rc.1 (read with fetch);
+    // longhorn/longhorn#13733: volumes stop attaching with 2.1.12.
+    let image = |tag: &str| {
+        format!("machine:\n  install:\n    image: factory.talos.dev/installer/abc:{tag}\n")
+    };
+    for tag in ["v1.13.8", "v1.13.9", "v1.14.0-rc.1"] {
+        let findings = lint_v2_text("i.yaml", &image(tag));
+        let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
+        assert_eq!(f.severity, Severity::Error, "{tag}");
+        assert!(f.message.contains("conn_reopen_log_freq"), "{}", f.message);
+    }
+    for tag in ["v1.13.7", "v1.12.9", "v1.14.0-alpha.2"] {
+        let findings = lint_v2_text("i.yaml", &image(tag));
+        assert!(
+            findings.iter().all(|f| f.code != codes::OPEN_ISCSI_2_1_12),
+            "{tag}"
+        );
+    }
+    // After the last tag read: likely, so a warning that says how to check.
+    let findings = lint_v2_text("i.yaml", &image("v1.14.1"));
+    let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("talosctl get extensions"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn multipath_without_a_blacklist_is_a_warning() {
+    // siderolabs/extensions storage/multipath-tools/README.md: /etc/multipath.conf through an
+    // ExtensionServiceConfig named multipathd; FACTS.md: Longhorn needs devnode "^sd[a-z0-9]+" blacklisted.
+    let module = "machine:\n  kernel:\n    modules: [{name: dm_multipath}]\n";
+    let f = only(&lint_v2_text("m.yaml", module), codes::MULTIPATH).clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("MultipathdIsRunning"), "{}", f.message);
+    let conf = |content: &str| {
+        format!(
+            "{module}---\napiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: multipathd\nconfigFiles:\n  - mountPath: /etc/multipath.conf\n    content: |\n{content}"
+        )
+    };
+    let good = conf(
+        "      defaults {\n          user_friendly_names yes\n      }\n      blacklist {\n          devnode \"^sd[a-z0-9]+\"\n      }\n",
+    );
+    assert!(
+        lint_v2_text("m.yaml", &good)
+            .iter()
+            .all(|f| f.code != codes::MULTIPATH)
+    );
+    let bad = conf("      defaults {\n          find_multipaths no\n      }\n");
+    let f = only(&lint_v2_text("m.yaml", &bad), codes::MULTIPATH).clone();
+    assert!(f.message.contains("has no blacklist"), "{}", f.message);
+    let schematic = "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools, siderolabs/util-linux-tools, siderolabs/multipath-tools]\n";
+    let c = talos::load(&[("s.yaml".into(), schematic.into())]).unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    only(&findings, codes::MULTIPATH);
+}
+
+#[test]
+fn talos_1_14_default_disks_come_from_the_kube_node_config() {
+    // Talos 1.14 moves node labels and annotations to KubeNodeConfig (pkg/machinery v1.14.1
+    // config/types/k8s/node.go: labels, annotations); its generated configs carry one.
+    let node = "apiVersion: v1alpha1\nkind: KubeNodeConfig\nannotations:\n  node.longhorn.io/default-disks-config: '[{\"name\":\"ssd\",\"path\":\"/mnt/ssd\"}]'\n";
+    let findings = lint_v2_text("node.yaml", node);
+    let f = only(&findings, codes::DEFAULT_DISKS_UNUSED);
+    assert!(
+        f.message.starts_with("the KubeNodeConfig annotations list"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.fix
+            .as_deref()
+            .unwrap()
+            .starts_with("apiVersion: v1alpha1\nkind: KubeNodeConfig\nlabels:")
+    );
+    let labelled = node.replace(
+        "annotations:",
+        "labels:\n  node.longhorn.io/create-default-disk: config\nannotations:",
+    );
+    let findings = lint_v2_text("node.yaml", &labelled);
+    assert_eq!(
+        only(&findings, codes::DEFAULT_DISKS).severity,
+        Severity::Error
+    );
+}
+
+#[test]
+fn positions_survive_the_merge() {
+    // Each value keeps the file, document and line it was written on, whichever patch wrote it.
+    let base = "version: v1alpha1\nmachine:\n  type: worker\n  kubelet:\n    extraMounts:\n      - destination: /var/lib/longhorn\n        type: bind\n        source: /var/lib/longhorn\n        options: [bind, rshared, rw]\n";
+    let patch = "# replace the mount\nmachine:\n  kubelet:\n    extraMounts:\n      - destination: /var/lib/longhorn\n        $patch: delete\n      - destination: /var/lib/longhorn\n        type: bind\n        source: /var/lib/longhorn\n        options: [bind, ro]\n";
+    let c = talos::load(&[
+        ("base.yaml".into(), base.into()),
+        ("patch.yaml".into(), patch.into()),
+    ])
+    .unwrap();
+    let findings = longhorn_talos_guard::lint::lint(&c, &LintOptions::default());
+    let f = only(&findings, codes::NOT_RW);
+    assert_eq!((f.file.as_str(), f.line), ("patch.yaml", Some(7)));
+    assert_eq!(f.document.as_ref().unwrap().index, 1);
+    assert!(
+        f.message.starts_with("machine.kubelet.extraMounts[0]"),
+        "{}",
+        f.message
+    );
 }

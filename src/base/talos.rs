@@ -64,9 +64,59 @@ pub fn hugepages_patch(pages: u64, documents: bool) -> String {
     }
 }
 
+/// How the kernel read a number written to `/proc/sys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Radix {
+    /// Plain decimal.
+    Decimal,
+    /// `0x...`: hexadecimal.
+    Hex,
+    /// A leading `0`: octal.
+    Octal,
+}
+
+/// Reads an unsigned sysctl value the way the kernel does when Talos writes
+/// the string unchanged to `/proc/sys` (`proc_get_long` in kernel/sysctl.c:
+/// spaces skipped, a digit first, base 0 so `0x400` is hexadecimal 1024 and
+/// `01024` octal 532, then only whitespace); `None` is what the kernel
+/// refuses with EINVAL.
+pub fn sysctl_ulong(value: &str) -> Option<(u64, Radix)> {
+    let s = value.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
+    if !s.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, Radix::Hex)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], Radix::Octal)
+    } else {
+        (s, Radix::Decimal)
+    };
+    let base = match radix {
+        Radix::Decimal => 10,
+        Radix::Hex => 16,
+        Radix::Octal => 8,
+    };
+    u64::from_str_radix(digits, base).ok().map(|n| (n, radix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctl_values_as_the_kernel_reads_them() {
+        // linux kernel/sysctl.c proc_get_long: strtoul_lenient(p, &p, 0, val), base 0.
+        assert_eq!(sysctl_ulong("1024"), Some((1024, Radix::Decimal)));
+        assert_eq!(sysctl_ulong(" 1024\n"), Some((1024, Radix::Decimal)));
+        assert_eq!(sysctl_ulong("0x400"), Some((1024, Radix::Hex)));
+        assert_eq!(sysctl_ulong("01024"), Some((532, Radix::Octal)));
+        assert_eq!(sysctl_ulong("0"), Some((0, Radix::Decimal)));
+        assert_eq!(sysctl_ulong("08"), None);
+        assert_eq!(sysctl_ulong("-1"), None);
+        assert_eq!(sysctl_ulong("1024 pages"), None);
+        assert_eq!(sysctl_ulong(""), None);
+    }
 
     #[test]
     fn volume_names() {

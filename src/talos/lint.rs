@@ -12,7 +12,8 @@ use crate::base::longhorn::{
     hugepages_for,
 };
 use crate::base::talos::{
-    extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
+    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
+    sysctl_ulong,
 };
 use crate::host::{self, Place};
 
@@ -22,6 +23,8 @@ use crate::host::{self, Place};
 /// |------|----------|---------|
 /// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
 /// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
+/// | `LTG-T003` | error | The installer's Talos release ships open-iscsi 2.1.12 in `siderolabs/iscsi-tools` (volumes stop attaching); a warning for 1.14 releases after the last extensions tag read. |
+/// | `LTG-T004` | warning | `siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices. |
 /// | `LTG-T010` | note | No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL. |
 /// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
 /// | `LTG-T012` | note | An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it). |
@@ -36,9 +39,12 @@ use crate::host::{self, Place};
 /// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
 /// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
 /// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
+/// | `LTG-T032` | warning | V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative). |
+/// | `LTG-T033` | warning | V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it. |
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
 /// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
 /// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
+/// | `LTG-T060` | error | Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted. |
 /// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
 pub mod codes {
     /// The schematic lacks a required system extension.
@@ -81,6 +87,16 @@ pub mod codes {
     pub const DEFAULT_DISKS_UNUSED: &str = "LTG-T051";
     /// A default disk of the node annotation on EPHEMERAL.
     pub const DEFAULT_DISKS_EPHEMERAL: &str = "LTG-T052";
+    /// Talos refuses the config.
+    pub const TALOS_REFUSES: &str = "LTG-T060";
+    /// The installer ships open-iscsi 2.1.12.
+    pub const OPEN_ISCSI_2_1_12: &str = "LTG-T003";
+    /// Multipath without a blacklist for Longhorn's devices.
+    pub const MULTIPATH: &str = "LTG-T004";
+    /// V2: uio_pci_generic instead of vfio_pci.
+    pub const UIO_INSTEAD_OF_VFIO: &str = "LTG-T032";
+    /// V2: uio_pci_generic not loaded (Longhorn's environment check).
+    pub const ENVIRONMENT_CHECK_UIO: &str = "LTG-T033";
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
@@ -219,12 +235,15 @@ const MIN_HUGEPAGES: u64 = hugepages_for(DEFAULT_V2_MIN_HUGEPAGES_BYTES);
 /// Runs every check on a merged machine config.
 pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
     let mut out = Vec::new();
+    check_refusals(config, &mut out);
     check_extensions(config, &mut out);
     check_data_path(config, &mut out);
     check_volumes(config, &mut out);
     check_pod_security(config, options, &mut out);
     check_v2(config, options, &mut out);
     check_upgrade(config, &mut out);
+    check_iscsi(config, &mut out);
+    check_multipath(config, &mut out);
     out
 }
 
@@ -389,6 +408,21 @@ fn check_extensions(config: &MachineConfig, out: &mut Vec<Finding>) {
                 images.join(", ")
             ),
             Some(schematic_fix(&names)),
+        ));
+    }
+}
+
+fn check_refusals(config: &MachineConfig, out: &mut Vec<Finding>) {
+    for r in &config.refusals {
+        out.push(at(
+            Severity::Error,
+            codes::TALOS_REFUSES,
+            r,
+            format!(
+                "Talos refuses this config: {}; talosctl stops here and the node keeps its old config (the other findings read the config without what Talos refuses)",
+                r.value
+            ),
+            None,
         ));
     }
 }
@@ -746,20 +780,27 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
                 Some(hugepages_fix),
             )),
         },
-        Some(v) => match v.value.trim().parse::<u64>() {
-            Ok(n) if n >= MIN_HUGEPAGES => {}
-            Ok(n) => out.push(at(
+        Some(v) => match sysctl_ulong(&v.value) {
+            Some((n, _)) if n >= MIN_HUGEPAGES => {}
+            Some((n, radix)) => {
+                let read = match radix {
+                    Radix::Decimal => format!("{n}"),
+                    Radix::Hex => format!("{:?}, which the kernel reads as hexadecimal: {n}", v.value),
+                    Radix::Octal => format!("{:?}, which the kernel reads as octal (a leading 0): {n}", v.value),
+                };
+                out.push(at(
+                    Severity::Error,
+                    codes::HUGEPAGES,
+                    v,
+                    format!("{need}, and vm.nr_hugepages is {read}; Longhorn cannot run V2 volumes on this node"),
+                    Some(hugepages_fix),
+                ));
+            }
+            None => out.push(at(
                 Severity::Error,
                 codes::HUGEPAGES,
                 v,
-                format!("{need}, and vm.nr_hugepages is {n}; Longhorn cannot run V2 volumes on this node"),
-                Some(hugepages_fix),
-            )),
-            Err(_) => out.push(at(
-                Severity::Error,
-                codes::HUGEPAGES,
-                v,
-                format!("{need}, and vm.nr_hugepages is {:?}, which is not a whole number", v.value),
+                format!("{need}, and vm.nr_hugepages is {:?}, which the kernel refuses as a number (Talos writes the value unchanged to /proc/sys/vm/nr_hugepages)", v.value),
                 Some(hugepages_fix),
             )),
         },
@@ -768,12 +809,9 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         .all_kernel_modules()
         .map(|m| module_key(&m.value))
         .collect();
-    let missing: Vec<&str> = V2_MODULES
-        .into_iter()
-        .filter(|m| !loaded.contains(&module_key(m)))
-        .collect();
-    if !missing.is_empty() {
-        let fix = if docs {
+    let has = |m: &str| loaded.contains(&module_key(m));
+    let module_fix = |missing: &[&str]| {
+        if docs {
             missing
                 .iter()
                 .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
@@ -781,11 +819,19 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
                 .join("---\n")
         } else {
             let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
-            for m in &missing {
+            for m in missing {
                 fix.push_str(&format!("      - name: {m}\n"));
             }
             fix
-        };
+        }
+    };
+    // uio_pci_generic is the guide's alternative to vfio_pci: without
+    // vfio_pci but with it, SPDK still gets the disks (a warning, below).
+    let missing: Vec<&str> = V2_MODULES
+        .into_iter()
+        .filter(|m| !(has(m) || (*m == "vfio_pci" && has(UIO_PCI_GENERIC))))
+        .collect();
+    if !missing.is_empty() {
         out.push(at_config(
             config,
             Severity::Error,
@@ -794,9 +840,186 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
                 "{why} needs the kernel modules nvme_tcp (the NVMe-oF transport of V2 volumes) and vfio_pci (to hand NVMe disks to SPDK); not loaded: {}",
                 missing.join(", ")
             ),
-            Some(fix),
+            Some(module_fix(&missing)),
         ));
     }
+    if !has("vfio_pci") && has(UIO_PCI_GENERIC) {
+        out.push(at_config(
+            config,
+            Severity::Warning,
+            codes::UIO_INSTEAD_OF_VFIO,
+            format!(
+                "{why} loads uio_pci_generic but not vfio_pci: Longhorn's Talos guide offers uio_pci_generic as the alternative driver for handing NVMe disks to SPDK, so this works, but vfio_pci is the one the guide loads first (it isolates the device with the IOMMU); load vfio_pci too"
+            ),
+            Some(module_fix(&["vfio_pci"])),
+        ));
+    }
+    if !has(UIO_PCI_GENERIC) {
+        out.push(at_config(
+            config,
+            Severity::Warning,
+            codes::ENVIRONMENT_CHECK_UIO,
+            format!(
+                "{why} does not load uio_pci_generic: the Talos guide calls it optional, but Longhorn's own environment check asks for vfio_pci, uio_pci_generic and nvme_tcp and sets the node condition KernelModulesLoaded=False (reason KernelModulesNotLoaded) until all three are loaded; Talos ships uio_pci_generic since 1.8"
+            ),
+            Some(module_fix(&[UIO_PCI_GENERIC])),
+        ));
+    }
+}
+
+/// The SPDK driver Longhorn's Talos guide offers next to vfio_pci.
+const UIO_PCI_GENERIC: &str = "uio_pci_generic";
+
+/// A Talos release read off an installer tag: (minor, patch, pre-release).
+fn talos_release(image: &str) -> Option<(u32, u32, String)> {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    let tag = last.split_once(':')?.1;
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
+    let (version, pre) = tag.split_once('-').unwrap_or((tag, ""));
+    let mut parts = version.split('.');
+    (parts.next()? == "1").then_some(())?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.parse().ok()?;
+    Some((minor, patch, pre.to_string()))
+}
+
+/// Whether the installer's Talos release ships open-iscsi 2.1.12 in
+/// siderolabs/iscsi-tools (siderolabs/extensions storage/iscsi-tools/vars.yaml,
+/// OPEN_ISCSI_VERSION per tag): `Some(true)` read at that tag, `Some(false)`
+/// newer than the last tag read, which still had it.
+fn ships_open_iscsi_2_1_12(minor: u32, patch: u32, pre: &str) -> Option<bool> {
+    match (minor, patch, pre) {
+        (13, 8 | 9, "") => Some(true),
+        (14, 0, "beta.0" | "beta.1" | "rc.1") => Some(true),
+        (14, 0, "alpha.0" | "alpha.1" | "alpha.2") => None,
+        (14, _, _) => Some(false),
+        _ => None,
+    }
+}
+
+fn check_iscsi(config: &MachineConfig, out: &mut Vec<Finding>) {
+    let Some(image) = &config.install_image else {
+        return;
+    };
+    // A schematic without iscsi-tools gets LTG-T001 instead.
+    if config
+        .schematic
+        .as_ref()
+        .is_some_and(|s| !s.value.iter().any(|e| e == "siderolabs/iscsi-tools"))
+    {
+        return;
+    }
+    let Some((minor, patch, pre)) = talos_release(&image.value) else {
+        return;
+    };
+    let Some(read) = ships_open_iscsi_2_1_12(minor, patch, &pre) else {
+        return;
+    };
+    let (severity, ships) = if read {
+        (
+            Severity::Error,
+            "ships open-iscsi 2.1.12 in siderolabs/iscsi-tools".to_string(),
+        )
+    } else {
+        (
+            Severity::Warning,
+            "likely ships open-iscsi 2.1.12 in siderolabs/iscsi-tools (every extensions release since v1.13.8 and v1.14.0-beta.0 does; check with `talosctl get extensions` on a node)".to_string(),
+        )
+    };
+    let release = if pre.is_empty() {
+        format!("1.{minor}.{patch}")
+    } else {
+        format!("1.{minor}.{patch}-{pre}")
+    };
+    out.push(at(
+        severity,
+        codes::OPEN_ISCSI_2_1_12,
+        image,
+        format!(
+            "the installer image is Talos {release}, which {ships}: Longhorn's volumes stop attaching with it (iscsiadm fails with `iSCSI ERROR: Unknown parameter name node.session.conn_reopen_log_freq`, longhorn/longhorn#13733); install a Talos release whose iscsi-tools has open-iscsi 2.1.11 or older (Talos 1.13.7) or 2.1.13 or newer"
+        ),
+        Some("# an installer of a Talos release without open-iscsi 2.1.12, e.g.:\nmachine:\n  install:\n    image: factory.talos.dev/installer/<schematic>:v1.13.7\n".to_string()),
+    ));
+}
+
+/// A multipath.conf `blacklist { ... }` section with Longhorn's devnode rule.
+fn blacklists_longhorn_devices(conf: &str) -> bool {
+    let mut rest = conf;
+    while let Some(at) = rest.find("blacklist") {
+        let after = &rest[at + "blacklist".len()..];
+        let trimmed = after.trim_start();
+        if let Some(body) = trimmed.strip_prefix('{') {
+            let section = body.split('}').next().unwrap_or(body);
+            if section.lines().any(|l| {
+                let l = l.trim();
+                l.starts_with("devnode")
+                    && l.trim_start_matches("devnode")
+                        .trim()
+                        .trim_matches(['"', '\''])
+                        == "^sd[a-z0-9]+"
+            }) {
+                return true;
+            }
+        }
+        rest = after;
+    }
+    false
+}
+
+fn check_multipath(config: &MachineConfig, out: &mut Vec<Finding>) {
+    const EXTENSION: &str = "siderolabs/multipath-tools";
+    let extension = config
+        .schematic
+        .as_ref()
+        .filter(|s| s.value.iter().any(|e| e == EXTENSION))
+        .map(|s| {
+            (
+                s.origin.clone(),
+                s.line,
+                "the schematic lists siderolabs/multipath-tools",
+            )
+        });
+    let module = config
+        .all_kernel_modules()
+        .find(|m| module_key(&m.value) == "dm_multipath")
+        .map(|m| {
+            (
+                m.origin.clone(),
+                m.line,
+                "the kernel module dm_multipath is loaded",
+            )
+        });
+    let Some((origin, line, what)) = extension.or(module) else {
+        return;
+    };
+    if config
+        .multipath_conf
+        .as_ref()
+        .is_some_and(|c| blacklists_longhorn_devices(&c.value))
+    {
+        return;
+    }
+    let conf = match &config.multipath_conf {
+        Some(_) => {
+            "its /etc/multipath.conf (ExtensionServiceConfig multipathd) has no blacklist for them"
+        }
+        None => {
+            "no ExtensionServiceConfig multipathd gives it an /etc/multipath.conf with a blacklist for them"
+        }
+    };
+    out.push(Finding {
+        line: Some(line),
+        ..at_document(
+            Severity::Warning,
+            codes::MULTIPATH,
+            &origin,
+            format!(
+                "{what}: multipathd claims the iSCSI disks of Longhorn's volumes (/dev/sdX) and their mounts fail, and Longhorn sets the node condition Multipathd=False (reason MultipathdIsRunning); {conf}; add a blacklist for devnode \"^sd[a-z0-9]+\" (or drop multipath if nothing else needs it)"
+            ),
+            Some("apiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: multipathd\nconfigFiles:\n  - mountPath: /etc/multipath.conf\n    content: |\n      blacklist {\n          devnode \"^sd[a-z0-9]+\"\n      }\n".to_string()),
+        )
+    });
 }
 
 fn check_upgrade(config: &MachineConfig, out: &mut Vec<Finding>) {

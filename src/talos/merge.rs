@@ -1,15 +1,13 @@
 //! Reading YAML streams into documents and folding them, file after file,
-//! into one [`MachineConfig`] with Talos's patch merge rules.
-
-use serde_saphyr::Spanned;
+//! into one [`MachineConfig`] with Talos's patch merge ([`super::patch`]),
+//! then reading the fields the checks use off the merged documents.
 
 use super::model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     Volume, VolumeKind,
 };
-use super::raw::{
-    LenientList, RawAdmissionPlugin, RawDocument, RawPodSecurityConfiguration, Scalar,
-};
+use super::patch::{self, Doc};
+use super::tree::{self, Node, Value};
 use super::{FileRole, TalosError};
 
 /// Kinds Talos matches by `kind` and `name`; the lint reads these.
@@ -22,34 +20,113 @@ const NAMED_KINDS: [&str; 6] = [
     "KubeAdmissionControlConfig",
 ];
 
+/// The kind recorded for a JSON6902 patch (a list of operations).
+const JSON6902_KIND: &str = "JSON6902";
+
 /// The kind recorded for a mapping that is no Talos document.
 const UNKNOWN_KIND: &str = "unknown";
 
 /// Parses every input and merges them in order; see [`MachineConfig`] for the rules.
 pub(crate) fn load(inputs: &[(String, String)]) -> Result<MachineConfig, TalosError> {
     let mut config = MachineConfig::default();
+    let mut merged: Vec<Doc> = Vec::new();
     for (file, text) in inputs {
         config.inputs.push(file.clone());
-        let docs: Vec<Spanned<RawDocument>> =
-            serde_saphyr::from_multiple(text).map_err(|e| parse_error(file, &e))?;
-        for (i, doc) in docs.into_iter().enumerate() {
-            let line = doc.referenced.line();
-            // A `kind` under another apiVersion (a Kubernetes manifest, say)
-            // is not a Talos document: listed, never read.
-            let foreign = doc.value.kind.text().is_some()
-                && doc
-                    .value
-                    .api_version
-                    .text()
-                    .is_some_and(|v| v != "v1alpha1");
-            let origin = document_ref(file, i + 1, line, &doc.value, foreign)?;
+        // The syntax check (and its error messages) of the YAML reader the
+        // rest of the project uses; the tree is then built from the same text.
+        serde_saphyr::from_multiple::<serde::de::IgnoredAny>(text)
+            .map_err(|e| parse_error(file, &e))?;
+        let first = config.documents.len();
+        let nodes = tree::parse_stream(text, first).map_err(|e| TalosError::Parse {
+            file: file.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
+        let json6902 = patch::is_json6902(&nodes);
+        if !json6902 && let Some(odd) = nodes.iter().find(|n| !matches!(n.value, Value::Map(_))) {
+            return Err(TalosError::Parse {
+                file: file.clone(),
+                line: Some(odd.line),
+                column: None,
+                message: "expected a YAML document (a mapping of Talos fields), or a JSON6902 patch (a list of operations with op and path)".to_string(),
+            });
+        }
+        if json6902 {
+            let node = &nodes[0];
+            config.documents.push(DocumentRef {
+                file: file.clone(),
+                index: 1,
+                kind: JSON6902_KIND.to_string(),
+                name: None,
+                line: node.line,
+                foreign: false,
+            });
+            if let Err(reason) = patch::apply_json6902(&mut merged, node) {
+                config.refusals.push(refusal_at(&config, node, reason));
+            }
+            continue;
+        }
+        let mut talos = Vec::new();
+        for (i, node) in nodes.into_iter().enumerate() {
+            let origin = document_ref(file, i + 1, &node)?;
             config.documents.push(origin.clone());
-            if !foreign {
-                apply(&mut config, doc.value, origin);
+            if origin.foreign {
+                continue;
+            }
+            match origin.kind.as_str() {
+                SCHEMATIC_KIND => read_schematic(&mut config, &node),
+                kind => {
+                    if kind == LEGACY_KIND {
+                        config.legacy = Some(origin.clone());
+                    }
+                    talos.push(node);
+                }
             }
         }
+        if talos.is_empty() {
+            continue;
+        }
+        if let Some(refusal) = merge_keys(&talos) {
+            config
+                .refusals
+                .push(refusal_at(&config, &talos[0], refusal));
+            continue;
+        }
+        let before = merged.clone();
+        if let Err(reason) = patch::apply_strategic(&mut merged, talos.clone()) {
+            // Talos stops at a patch it cannot apply; the lint reads on
+            // without it and says so.
+            merged = before;
+            config.refusals.push(refusal_at(&config, &talos[0], reason));
+        }
     }
+    read_merged(&mut config, &merged);
+    super::validate::validate(&mut config, &merged);
     Ok(config)
+}
+
+/// A YAML merge key (`<<`) anywhere in a patch: Talos's YAML reader takes
+/// it as a key of its own, which no Talos type has.
+fn merge_keys(docs: &[Node]) -> Option<String> {
+    fn find(node: &Node) -> bool {
+        match &node.value {
+            Value::Map(entries) => entries.iter().any(|(k, v)| k == "<<" || find(v)),
+            Value::Seq(items) => items.iter().any(find),
+            _ => false,
+        }
+    }
+    docs.iter().any(find).then(|| {
+        "unknown keys found during decoding: '<<' (a YAML merge key: Talos does not expand merge keys, write the keys out)".to_string()
+    })
+}
+
+fn refusal_at(config: &MachineConfig, node: &Node, reason: String) -> Sourced<String> {
+    Sourced {
+        value: reason,
+        origin: config.documents[node.doc].clone(),
+        line: node.line,
+    }
 }
 
 /// One document's top-level keys, with the text of those that are strings:
@@ -211,26 +288,27 @@ fn parse_error(file: &str, e: &serde_saphyr::Error) -> TalosError {
     }
 }
 
-fn document_ref(
-    file: &str,
-    index: usize,
-    line: u64,
-    doc: &RawDocument,
-    foreign: bool,
-) -> Result<DocumentRef, TalosError> {
-    let kind = match doc.kind.text() {
-        Some(kind) => kind.to_string(),
-        None if doc.customization.0.is_some() => SCHEMATIC_KIND.to_string(),
-        None if doc.version.text().is_some()
-            || doc.machine.0.is_some()
-            || doc.cluster.0.is_some() =>
+fn document_ref(file: &str, index: usize, node: &Node) -> Result<DocumentRef, TalosError> {
+    let field = |k: &str| node.get(k).and_then(Node::text).map(str::to_string);
+    let line = node.line;
+    let is_map = matches!(node.value, Value::Map(_));
+    let kind = match field("kind") {
+        Some(kind) => kind,
+        None if !is_map => UNKNOWN_KIND.to_string(),
+        None if node.get("customization").is_some() => SCHEMATIC_KIND.to_string(),
+        None if ["version", "machine", "cluster", "debug", "persist"]
+            .iter()
+            .any(|k| node.get(k).is_some()) =>
         {
             LEGACY_KIND.to_string()
         }
         None => UNKNOWN_KIND.to_string(),
     };
-    let foreign = foreign || kind == UNKNOWN_KIND;
-    let name = doc.name.text().map(str::to_string);
+    // A `kind` under another apiVersion (a Kubernetes manifest, say) is not
+    // a Talos document: listed, never read.
+    let foreign = kind == UNKNOWN_KIND
+        || (node.get("kind").is_some() && field("apiVersion").is_some_and(|v| v != "v1alpha1"));
+    let name = field("name");
     if !foreign && NAMED_KINDS.contains(&kind.as_str()) && name.is_none() {
         return Err(TalosError::MissingName {
             file: file.to_string(),
@@ -254,234 +332,277 @@ fn document_ref(
     })
 }
 
-fn text(s: &Scalar) -> Option<String> {
-    s.text().map(str::to_string)
-}
-
-fn sourced<T>(value: T, origin: &DocumentRef, line: u64) -> Sourced<T> {
+fn sourced<T>(config: &MachineConfig, value: T, node: &Node) -> Sourced<T> {
+    let origin = config.documents[node.doc].clone();
+    let line = if node.line == 0 {
+        origin.line
+    } else {
+        node.line
+    };
     Sourced {
         value,
-        origin: origin.clone(),
-        line: if line == 0 { origin.line } else { line },
+        origin,
+        line,
     }
 }
 
-/// The PodSecurity configuration of a `cluster.apiServer.admissionControl` entry.
-fn pod_security(plugin: &RawAdmissionPlugin) -> Option<PodSecurity> {
-    (plugin.name.text() == Some("PodSecurity"))
-        .then(|| pod_security_configuration(plugin.configuration.0.as_ref()))
-}
-
-fn pod_security_configuration(cfg: Option<&RawPodSecurityConfiguration>) -> PodSecurity {
-    PodSecurity {
-        enforce: cfg
-            .and_then(|c| c.defaults.0.as_ref())
-            .and_then(|d| text(&d.enforce)),
-        exempt_namespaces: cfg
-            .and_then(|c| c.exemptions.0.as_ref())
-            .map(|e| e.namespaces.0.iter().filter_map(text).collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// Applies `$patch: delete`: removes what earlier documents of the same kind
-/// (and name, for named kinds) contributed.
-fn delete(config: &mut MachineConfig, origin: &DocumentRef) {
-    let name = origin.name.as_deref().unwrap_or_default();
-    match origin.kind.as_str() {
-        "SysctlConfig" => config.sysctl_documents.clear(),
-        "KubeletConfig" => config.kubelet_config = None,
-        "KubeAdmissionControlConfig" if name == "PodSecurity" => {
-            config.pod_security_document = None;
-        }
-        "KernelModuleConfig" => config.kernel_module_documents.retain(|m| m.value != name),
-        "RawVolumeConfig" => config.raw_volumes.retain(|v| v.value != name),
-        kind => {
-            if let Some(vk) = VolumeKind::from_kind(kind) {
-                config
-                    .volumes
-                    .retain(|v| !(v.value.kind == vk && v.value.name == name));
-            }
-        }
-    }
-}
-
-fn apply(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
-    if doc.patch.text() == Some("delete") && origin.kind != LEGACY_KIND {
-        delete(config, &origin);
-        return;
-    }
-    match origin.kind.as_str() {
-        LEGACY_KIND => apply_legacy(config, doc, origin),
-        SCHEMATIC_KIND => {
-            let customization = doc.customization.0.unwrap_or_default();
-            let extensions = customization
-                .system_extensions
-                .0
-                .map(|s| {
-                    s.official_extensions
-                        .0
-                        .iter()
-                        .filter_map(|e| text(&e.value))
-                        .collect()
-                })
-                .unwrap_or_default();
-            config.schematic_kernel_args = kernel_args(customization.extra_kernel_args, &origin);
-            let line = origin.line;
-            config.schematic = Some(sourced(extensions, &origin, line));
-        }
-        "SysctlConfig" => {
-            for (key, value) in doc.params.0.unwrap_or_default() {
-                if let Some(v) = text(&value.value) {
-                    let line = value.referenced.line();
-                    config
-                        .sysctl_documents
-                        .insert(key, sourced(v, &origin, line));
-                }
-            }
-        }
-        "KubeletConfig" => config.kubelet_config = Some(origin),
-        "KubeAdmissionControlConfig" => {
-            if origin.name.as_deref() == Some("PodSecurity") {
-                let ps = pod_security_configuration(doc.configuration.0.as_ref());
-                let line = origin.line;
-                config.pod_security_document = Some(sourced(ps, &origin, line));
-            }
-        }
-        "KernelModuleConfig" => {
-            let name = origin.name.clone().unwrap_or_default();
-            upsert(
-                &mut config.kernel_module_documents,
-                name,
-                &origin,
-                |a, b| a == b,
-            );
-        }
-        "RawVolumeConfig" => {
-            let name = origin.name.clone().unwrap_or_default();
-            upsert(&mut config.raw_volumes, name, &origin, |a, b| a == b);
-        }
-        kind => {
-            if let Some(vk) = VolumeKind::from_kind(kind) {
-                let name = origin.name.clone().unwrap_or_default();
-                let volume_type = text(&doc.volume_type);
-                let existing = config
-                    .volumes
-                    .iter_mut()
-                    .find(|v| v.value.kind == vk && v.value.name == name);
-                match existing {
-                    // Same kind and name: merge field by field, later wins.
-                    Some(v) => {
-                        if volume_type.is_some() {
-                            v.value.volume_type = volume_type;
-                        }
-                        v.line = origin.line;
-                        v.origin = origin;
-                    }
-                    None => {
-                        let line = origin.line;
-                        config.volumes.push(sourced(
-                            Volume {
-                                kind: vk,
-                                name,
-                                volume_type,
-                            },
-                            &origin,
-                            line,
-                        ));
-                    }
-                }
-            }
-            // Any other kind is tolerated and not read.
-        }
-    }
-}
-
-/// The non-empty entries of an `extraKernelArgs` list, each with its line.
-fn kernel_args(list: LenientList<Spanned<Scalar>>, origin: &DocumentRef) -> Vec<Sourced<String>> {
-    list.0
-        .into_iter()
-        .filter_map(|a| text(&a.value).map(|v| sourced(v, origin, a.referenced.line())))
+/// The non-empty entries of a list of strings, each with its line.
+fn strings(config: &MachineConfig, list: Option<&Node>) -> Vec<Sourced<String>> {
+    list.map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a.string().map(|v| sourced(config, v.to_string(), a)))
         .collect()
 }
 
-/// Adds `value`, or moves an equal one to the later document.
-fn upsert(
-    list: &mut Vec<Sourced<String>>,
-    value: String,
-    origin: &DocumentRef,
-    same: impl Fn(&str, &str) -> bool,
-) {
+/// An Image Factory schematic: not part of the machine config, so not
+/// merged; the last one given is the image's.
+fn read_schematic(config: &mut MachineConfig, node: &Node) {
+    let customization = node.get("customization");
+    let extensions = customization
+        .and_then(|c| c.at(&["systemExtensions", "officialExtensions"]))
+        .map(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.string().map(str::to_string))
+        .collect();
+    config.schematic_kernel_args =
+        strings(config, customization.and_then(|c| c.get("extraKernelArgs")));
+    let origin = config.documents[node.doc].clone();
     let line = origin.line;
-    match list.iter_mut().find(|s| same(&s.value, &value)) {
-        Some(s) => *s = sourced(value, origin, line),
-        None => list.push(sourced(value, origin, line)),
+    config.schematic = Some(Sourced {
+        value: extensions,
+        origin,
+        line,
+    });
+}
+
+/// A `map[string]string` with the position of each value (null reads as "").
+fn string_map(
+    config: &MachineConfig,
+    map: Option<&Node>,
+    into: &mut std::collections::BTreeMap<String, Sourced<String>>,
+) {
+    for (k, v) in map.map(Node::entries).unwrap_or_default() {
+        let text = v.text().unwrap_or_default().to_string();
+        into.insert(k.clone(), sourced(config, text, v));
     }
 }
 
-fn apply_legacy(config: &mut MachineConfig, doc: RawDocument, origin: DocumentRef) {
-    if let Some(machine) = doc.machine.0 {
-        if let Some(install) = machine.install.0 {
-            if let Some(image) = install.image
-                && let Some(v) = text(&image.value)
-            {
-                config.install_image = Some(sourced(v, &origin, image.referenced.line()));
-            }
-            config
-                .install_kernel_args
-                .extend(kernel_args(install.extra_kernel_args, &origin));
-            for ext in install.extensions.0 {
-                if let Some(image) = ext.value.0.as_ref().and_then(|e| text(&e.image)) {
-                    config
-                        .install_extensions
-                        .push(sourced(image, &origin, ext.referenced.line()));
+/// The PodSecurity configuration of an admission plugin `configuration`.
+fn pod_security(configuration: Option<&Node>) -> PodSecurity {
+    PodSecurity {
+        enforce: configuration
+            .and_then(|c| c.at(&["defaults", "enforce"]))
+            .and_then(Node::string)
+            .map(str::to_string),
+        exempt_namespaces: configuration
+            .and_then(|c| c.at(&["exemptions", "namespaces"]))
+            .map(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n.string().map(str::to_string))
+            .collect(),
+    }
+}
+
+/// The document's own place: the last input document merged into it.
+fn doc_origin(config: &MachineConfig, doc: &Doc) -> Sourced<()> {
+    let origin = config.documents[doc.last].clone();
+    let line = origin.line;
+    Sourced {
+        value: (),
+        origin,
+        line,
+    }
+}
+
+/// Reads the fields the checks use off the merged documents.
+fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
+    for doc in merged {
+        let n = &doc.node;
+        match doc.kind.as_str() {
+            patch::LEGACY => read_legacy(config, n),
+            "UnattendedInstallConfig" => {
+                if let Some(image) = n
+                    .at(&["installer", "image"])
+                    .filter(|i| i.string().is_some())
+                {
+                    let v = image.string().unwrap_or_default().to_string();
+                    config.install_image = Some(sourced(config, v, image));
                 }
             }
-        }
-        if let Some(kubelet) = machine.kubelet.0 {
-            for m in kubelet.extra_mounts.0 {
-                let line = m.referenced.line();
-                let Some(raw) = m.value.0 else { continue };
-                let mount = ExtraMount {
-                    destination: text(&raw.destination),
-                    source: text(&raw.source),
-                    mount_type: text(&raw.mount_type),
-                    options: raw.options.0.iter().filter_map(text).collect(),
-                };
-                config.extra_mounts.push(sourced(mount, &origin, line));
+            "KubeNodeConfig" => {
+                let (mut labels, mut annotations) = Default::default();
+                string_map(config, n.get("labels"), &mut labels);
+                string_map(config, n.get("annotations"), &mut annotations);
+                config.node_labels.extend(labels);
+                config.node_annotations.extend(annotations);
             }
-        }
-        // Maps merge key by key, the later document winning.
-        for (map, into) in [
-            (machine.sysctls, &mut config.sysctls),
-            (machine.node_labels, &mut config.node_labels),
-            (machine.node_annotations, &mut config.node_annotations),
-        ] {
-            for (key, value) in map.0.unwrap_or_default() {
-                if let Some(v) = text(&value.value) {
-                    into.insert(key, sourced(v, &origin, value.referenced.line()));
+            "SysctlConfig" => {
+                let mut params = std::mem::take(&mut config.sysctl_documents);
+                string_map(config, n.get("params"), &mut params);
+                config.sysctl_documents = params;
+            }
+            "ExtensionServiceConfig" if doc.name.as_deref() == Some("multipathd") => {
+                if let Some(file) = n
+                    .get("configFiles")
+                    .map(Node::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|f| {
+                        f.get("mountPath").and_then(Node::text) == Some("/etc/multipath.conf")
+                    })
+                {
+                    let content = file.get("content").and_then(Node::text).unwrap_or_default();
+                    config.multipath_conf = Some(sourced(config, content.to_string(), file));
                 }
             }
-        }
-        if let Some(kernel) = machine.kernel.0 {
-            for m in kernel.modules.0 {
-                if let Some(name) = m.value.0.as_ref().and_then(|k| text(&k.name)) {
-                    config
-                        .kernel_modules
-                        .push(sourced(name, &origin, m.referenced.line()));
+            "KubeletConfig" => {
+                config.kubelet_config = Some(doc_origin(config, doc).origin);
+            }
+            "KubeAdmissionControlConfig" if doc.name.as_deref() == Some("PodSecurity") => {
+                let ps = pod_security(n.get("configuration"));
+                config.pod_security_document =
+                    Some(match n.at(&["configuration", "defaults", "enforce"]) {
+                        Some(enforce) => sourced(config, ps, enforce),
+                        None => {
+                            let at = doc_origin(config, doc);
+                            Sourced {
+                                value: ps,
+                                origin: at.origin,
+                                line: at.line,
+                            }
+                        }
+                    });
+            }
+            "KernelModuleConfig" => {
+                let at = doc_origin(config, doc);
+                config.kernel_module_documents.push(Sourced {
+                    value: doc.name.clone().unwrap_or_default(),
+                    origin: at.origin,
+                    line: at.line,
+                });
+            }
+            "RawVolumeConfig" => {
+                let at = doc_origin(config, doc);
+                config.raw_volumes.push(Sourced {
+                    value: doc.name.clone().unwrap_or_default(),
+                    origin: at.origin,
+                    line: at.line,
+                });
+            }
+            kind => {
+                if let Some(kind) = VolumeKind::from_kind(kind) {
+                    let at = doc_origin(config, doc);
+                    config.volumes.push(Sourced {
+                        value: Volume {
+                            kind,
+                            name: doc.name.clone().unwrap_or_default(),
+                            volume_type: n
+                                .get("volumeType")
+                                .and_then(Node::string)
+                                .map(str::to_string),
+                        },
+                        origin: at.origin,
+                        line: at.line,
+                    });
                 }
             }
         }
     }
-    if let Some(api) = doc.cluster.0.and_then(|c| c.api_server.0) {
-        for plugin in api.admission_control.0 {
-            let line = plugin.referenced.line();
-            if let Some(ps) = plugin.value.0.as_ref().and_then(pod_security) {
-                config.pod_security = Some(sourced(ps, &origin, line));
-            }
+}
+
+fn read_legacy(config: &mut MachineConfig, doc: &Node) {
+    let machine = doc.get("machine");
+    let install = machine.and_then(|m| m.get("install"));
+    if let Some(image) = install
+        .and_then(|i| i.get("image"))
+        .filter(|i| i.string().is_some())
+    {
+        let v = image.string().unwrap_or_default().to_string();
+        config.install_image = Some(sourced(config, v, image));
+    }
+    config.install_kernel_args = strings(config, install.and_then(|i| i.get("extraKernelArgs")));
+    config.grub_uki_cmdline = install
+        .and_then(|i| i.get("grubUseUKICmdline"))
+        .filter(|g| g.text() == Some("true"))
+        .map(|g| sourced(config, (), g));
+    for ext in install
+        .and_then(|i| i.get("extensions"))
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        if let Some(image) = ext.get("image").and_then(Node::string) {
+            let s = sourced(config, image.to_string(), ext);
+            config.install_extensions.push(s);
         }
     }
-    config.legacy = Some(origin);
+    for m in machine
+        .and_then(|m| m.at(&["kubelet", "extraMounts"]))
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        let field = |k: &str| m.get(k).and_then(Node::string).map(str::to_string);
+        let mount = ExtraMount {
+            destination: field("destination"),
+            source: field("source"),
+            mount_type: field("type"),
+            options: m
+                .get("options")
+                .map(Node::items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|o| o.string().map(str::to_string))
+                .collect(),
+        };
+        let s = sourced(config, mount, m);
+        config.extra_mounts.push(s);
+    }
+    let mut sysctls = std::mem::take(&mut config.sysctls);
+    string_map(config, machine.and_then(|m| m.get("sysctls")), &mut sysctls);
+    config.sysctls = sysctls;
+    let (mut labels, mut annotations) = Default::default();
+    string_map(
+        config,
+        machine.and_then(|m| m.get("nodeLabels")),
+        &mut labels,
+    );
+    string_map(
+        config,
+        machine.and_then(|m| m.get("nodeAnnotations")),
+        &mut annotations,
+    );
+    // KubeNodeConfig (Talos 1.14) is read after and wins.
+    labels.extend(std::mem::take(&mut config.node_labels));
+    annotations.extend(std::mem::take(&mut config.node_annotations));
+    config.node_labels = labels;
+    config.node_annotations = annotations;
+    for m in machine
+        .and_then(|m| m.at(&["kernel", "modules"]))
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        if let Some(name) = m.get("name").and_then(Node::string) {
+            let s = sourced(config, name.to_string(), m);
+            config.kernel_modules.push(s);
+        }
+    }
+    for plugin in doc
+        .at(&["cluster", "apiServer", "admissionControl"])
+        .map(Node::items)
+        .unwrap_or_default()
+    {
+        if plugin.get("name").and_then(Node::text) == Some("PodSecurity") {
+            let configuration = plugin.get("configuration");
+            let ps = pod_security(configuration);
+            // The enforce level decides the finding: point at it when set.
+            let at = configuration
+                .and_then(|c| c.at(&["defaults", "enforce"]))
+                .unwrap_or(plugin);
+            config.pod_security = Some(sourced(config, ps, at));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -530,8 +651,8 @@ mod tests {
 
     #[test]
     fn documents_match_by_kind_and_name() {
-        let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: directory\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"256\"\n  a.b: \"1\"\n";
-        let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: partition\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"2048\"\n";
+        let base = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: directory\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: other\nvolumeType: directory\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"256\"\n  a.b: \"1\"\n";
+        let patch = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\nvolumeType: partition\nprovisioning:\n  diskSelector: {match: \"!system_disk\"}\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"2048\"\n";
         let c = load(&inputs(&[("base", base), ("patch", patch)])).unwrap();
         assert_eq!(c.volumes.len(), 2);
         assert_eq!(c.volumes[0].value.name, "longhorn");
@@ -540,6 +661,16 @@ mod tests {
         assert_eq!(c.volumes[1].value.name, "other");
         assert_eq!(c.sysctl_documents["vm.nr_hugepages"].value, "2048");
         assert_eq!(c.sysctl_documents["a.b"].value, "1");
+        assert!(c.refusals.is_empty(), "{:?}", c.refusals);
+        // Without a disk selector and a size Talos refuses a partition volume,
+        // and it is no data location.
+        let bare = "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: longhorn\n";
+        let c = load(&inputs(&[("bare", bare)])).unwrap();
+        assert!(c.volumes.is_empty());
+        assert_eq!(
+            c.refusals[0].value,
+            "UserVolumeConfig/longhorn: disk selector is required; min size or max size is required"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ mod lint;
 mod merge;
 mod model;
 mod mounts;
-mod raw;
+mod patch;
+mod tree;
+mod validate;
 
 pub use inline::inline_manifests_patch;
 pub use lint::{
@@ -28,6 +30,7 @@ pub use model::{
     TalosVersion, Volume, VolumeKind,
 };
 pub use mounts::{DerivedMount, MountOrigin, derive_mounts, layout, mounts_config_yaml};
+pub use validate::KNOWN_KEYS;
 
 /// Why the inputs could not be read as Talos machine configs. The CLI exits
 /// with status 2 on any of these.

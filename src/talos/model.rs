@@ -175,19 +175,20 @@ impl fmt::Display for TalosVersion {
 
 /// Several machine config files merged the way Talos merges patches.
 ///
-/// Merge rules (from Talos's strategic merge and its multi-document rules):
-/// - Documents with a `kind` are matched by kind and name; a later document
-///   merges into the earlier one field by field, later values winning.
-/// - In the legacy `version: v1alpha1` document, scalars are overridden by
-///   later files (`machine.install.image`), maps merge key by key with later
-///   values winning (`machine.sysctls`), and lists are appended, as Talos's
-///   merge does for every list but a few network ones: `machine.kubelet.extraMounts`,
-///   `machine.kernel.modules`, `machine.install.extensions` and
-///   `cluster.apiServer.admissionControl` keep the earlier entries and add
-///   the later ones. Where two admission plugin entries are named
-///   `PodSecurity`, the later one is the one the lint reads.
-/// - Schematics are not merged: an image has one schematic, so the last
-///   schematic given replaces earlier ones.
+/// Merge rules: those of Talos's `configpatcher` (talos pkg/machinery
+/// v1.14.1), held against Talos's own code by tests/talos_oracle.rs:
+/// - Documents are matched on apiVersion, kind and name; a later document
+///   merges into the earlier one field by field; a zero value never
+///   overwrites; lists are appended, except `cluster.apiServer.admissionControl`
+///   (merged by plugin name, `configuration` deep-merged) and a few that are
+///   replaced; `$patch: delete` removes keys, fields, list items (by their
+///   first key) and documents; JSON6902 patches apply to single-document
+///   configs.
+/// - What Talos would refuse is listed in [`MachineConfig::refusals`] and not
+///   read as if applied (a refused patch is skipped, a refused volume is no
+///   data location, refused kernel arguments reserve no hugepages).
+/// - Schematics are not part of the machine config: the last one given is
+///   the image's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MachineConfig {
     /// The input file names, in order.
@@ -230,6 +231,16 @@ pub struct MachineConfig {
     pub install_kernel_args: Vec<Sourced<String>>,
     /// `customization.extraKernelArgs` of the last schematic.
     pub schematic_kernel_args: Vec<Sourced<String>>,
+    /// The `/etc/multipath.conf` of the `ExtensionServiceConfig` named
+    /// `multipathd` (the multipath-tools extension's configuration).
+    pub multipath_conf: Option<Sourced<String>>,
+    /// `machine.install.grubUseUKICmdline: true` (Talos 1.12+ generated configs).
+    pub grub_uki_cmdline: Option<Sourced<()>>,
+    /// Why Talos would refuse this config (its own reason), each at the
+    /// document and line it is about: a patch it cannot load or apply, an
+    /// unknown key, a rule of its validation. What Talos would refuse is not
+    /// read as if it were applied.
+    pub refusals: Vec<Sourced<String>>,
 }
 
 impl MachineConfig {
