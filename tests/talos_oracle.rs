@@ -765,10 +765,20 @@ fn generated_patch_sequences_agree_with_talos() {
     let started = Instant::now();
     let counts = Mutex::new((0u32, 0u32));
     let reasons: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
+    // The same cases on every run, so that CI cannot turn red at random;
+    // `PROPTEST_RNG_SEED=N` explores another set (a disagreement prints the
+    // case to replay).
+    let defaults = ProptestConfig::default();
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        defaults.rng_seed
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x4c54_4754_616c)
+    };
     let config = ProptestConfig {
         cases: GENERATED_CASES,
         failure_persistence: None,
-        ..ProptestConfig::default()
+        rng_seed,
+        ..defaults
     };
     proptest!(config, |(c in case_strategy())| {
         let outcome = check(&c);
