@@ -59,6 +59,7 @@ fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         reload_interval: Duration::from_secs(1),
         header_read_timeout: Duration::from_secs(5),
         max_connections: 64,
+        limits: Default::default(),
     }
 }
 
