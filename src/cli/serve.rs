@@ -82,7 +82,7 @@ pub struct ServeArgs {
     /// Most connections open at once; past it the connection idle the
     /// longest is closed to make room (a new one is refused only when every
     /// connection is in the middle of a review).
-    #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 256)]
     max_connections: usize,
     /// Largest request head (HTTP/1.1 request line and headers, HTTP/2 header list), in bytes.
     #[arg(long, env = "LTG_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]

@@ -18,6 +18,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// How long a new socket may stay silent before it is the first one shed.
+const SILENT_GRACE: Duration = Duration::from_millis(250);
+
 /// What one connection is doing, shared by its task, its requests and the table.
 #[derive(Debug)]
 pub struct Activity {
@@ -34,6 +37,9 @@ pub struct Activity {
     draining: AtomicBool,
     /// Whether the connection speaks HTTP/1.1 (set after the handshake).
     http1: AtomicBool,
+    /// Whether the client has sent a byte yet (a socket that never does is
+    /// shed before any other).
+    heard: AtomicBool,
     /// Woken to close the connection at once.
     pub(crate) shed: Notify,
     /// Woken when `open` falls to zero, so the idle timer restarts.
@@ -78,6 +84,13 @@ impl Activity {
 
     pub(crate) fn set_http1(&self, yes: bool) {
         self.http1.store(yes, Ordering::Release);
+    }
+
+    /// Notes that the client has sent something.
+    pub(crate) fn heard(&self) {
+        if !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Release);
+        }
     }
 
     pub(crate) fn set_draining(&self) {
@@ -175,19 +188,29 @@ impl Table {
         let mut conns = self.lock();
         let mut shed = false;
         if conns.len() >= self.max {
-            // The oldest idle connection, else the oldest stalled one; never a busy one.
+            // A socket silent since it connected a while ago, else the
+            // oldest idle connection, else the oldest stalled one; never a
+            // busy one. (A fresh socket is not yet heard: the grace keeps a
+            // real client's new connection from going first.)
+            let now = self.epoch.elapsed().as_millis() as u64;
+            let silent_before = now.saturating_sub(SILENT_GRACE.as_millis() as u64);
             let victim = conns
                 .values()
                 .filter(|a| a.busy.load(Ordering::Acquire) == 0)
                 .min_by_key(|a| {
-                    (
-                        a.open.load(Ordering::Acquire) > 0,
-                        a.idle_since_ms.load(Ordering::Acquire),
-                    )
+                    let since = a.idle_since_ms.load(Ordering::Acquire);
+                    let silent = !a.heard.load(Ordering::Acquire) && since < silent_before;
+                    (!silent, a.open.load(Ordering::Acquire) > 0, since)
                 })
                 .cloned();
             match victim {
                 Some(v) => {
+                    tracing::debug!(
+                        idle_ms = now.saturating_sub(v.idle_since_ms.load(Ordering::Acquire)),
+                        heard = v.heard.load(Ordering::Acquire),
+                        open = v.open.load(Ordering::Acquire),
+                        "connection cap reached: shedding the longest idle connection"
+                    );
                     conns.remove(&v.id);
                     v.shed.notify_one();
                     shed = true;
@@ -204,6 +227,7 @@ impl Table {
             idle_since_ms: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
             draining: AtomicBool::new(false),
             http1: AtomicBool::new(true),
+            heard: AtomicBool::new(false),
             shed: Notify::new(),
             went_idle: Notify::new(),
         });
@@ -235,13 +259,16 @@ mod tests {
     async fn full_table_sheds_the_oldest_idle_then_stalled_never_busy() {
         let table = Table::new(3);
         let busy = entry(table.admit());
+        busy.activity.heard();
         let _b = busy.activity.busy();
         let _bo = busy.activity.open_request();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let stalled = entry(table.admit());
+        stalled.activity.heard();
         let _so = stalled.activity.open_request();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let idle = entry(table.admit());
+        idle.activity.heard();
         assert_eq!(table.len(), 3);
 
         // Full: the idle one goes first, although the stalled one is older.
@@ -252,6 +279,7 @@ mod tests {
         assert_eq!(table.len(), 3);
         assert!(!table.lock().contains_key(&idle.activity.id));
         // Then the stalled one, never the busy one.
+        fourth.activity.heard();
         let _fourth_open = fourth.activity.open_request();
         let _fourth_busy = fourth.activity.busy();
         let fifth = entry(table.admit());
@@ -261,6 +289,19 @@ mod tests {
         assert!(matches!(table.admit(), Admit::Refused));
         drop(fifth);
         assert!(matches!(table.admit(), Admit::Admitted(_)));
+    }
+
+    #[tokio::test]
+    async fn a_silent_socket_is_shed_before_an_older_idle_connection() {
+        let table = Table::new(2);
+        let spoke = entry(table.admit());
+        spoke.activity.heard();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let silent = entry(table.admit());
+        tokio::time::sleep(SILENT_GRACE + Duration::from_millis(20)).await;
+        let _third = entry(table.admit());
+        assert!(!table.lock().contains_key(&silent.activity.id));
+        assert!(table.lock().contains_key(&spoke.activity.id));
     }
 
     #[tokio::test]

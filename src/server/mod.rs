@@ -69,8 +69,8 @@ pub struct Limits {
     pub metrics_upkeep: Duration,
 }
 
-/// Default body budget: three largest bodies at the default size.
-pub const DEFAULT_BODY_BUDGET_BYTES: usize = 24 * 1024 * 1024;
+/// Default body budget: two largest bodies at the default size.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {

@@ -96,23 +96,34 @@ async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyEr
         return Err(BodyError::TooLarge);
     }
     let mut stream = request.into_body().into_data_stream();
+    // With a Content-Length the buffer is allocated once at its size: pages
+    // not yet written are not resident, so the budget counts what arrived.
+    // Without one it grows, and the budget counts its capacity.
+    let declared = declared.map(|n| n as usize);
     let mut body = Body {
-        bytes: Vec::new(),
+        bytes: Vec::with_capacity(declared.unwrap_or(0)),
         _permits: Vec::new(),
     };
+    let mut counted = 0usize;
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
-            if body.bytes.len() + chunk.len() > limits.max_bytes {
+            let len = body.bytes.len() + chunk.len();
+            if len > limits.max_bytes || declared.is_some_and(|d| len > d) {
                 return Err(BodyError::TooLarge);
             }
-            // The budget counts the buffer's capacity, which is what it holds.
-            let before = body.bytes.capacity();
-            body.bytes.reserve(chunk.len());
-            let grown = body.bytes.capacity() - before;
-            if grown > 0 {
-                let permits = limits.take(before, grown).ok_or(BodyError::Budget)?;
+            let holds = if declared.is_some() {
+                len
+            } else {
+                body.bytes.reserve(chunk.len());
+                body.bytes.capacity()
+            };
+            if holds > counted {
+                let permits = limits
+                    .take(counted, holds - counted)
+                    .ok_or(BodyError::Budget)?;
                 body._permits.extend(permits);
+                counted = holds;
             }
             body.bytes.extend_from_slice(&chunk);
         }
