@@ -363,6 +363,35 @@ async fn a_config_written_in_place_is_read_only_once_stable() {
     running.shutdown().await.unwrap();
 }
 
+/// The dev certificates verify with OpenSSL's chain building (name, then
+/// key identifiers), as OpenSSL-based clients do: two CAs made in the same
+/// second sit in one bundle, and each leaf must still find its own CA.
+#[test]
+fn dev_certificates_verify_with_openssl_even_with_two_cas_of_one_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    certs_dev(&a);
+    certs_dev(&b);
+    let mut bundle = std::fs::read(a.join("ca.crt")).unwrap();
+    bundle.extend(std::fs::read(b.join("ca.crt")).unwrap());
+    let bundle_path = tmp.path().join("bundle.crt");
+    std::fs::write(&bundle_path, bundle).unwrap();
+    for dir in [&a, &b] {
+        let out = Command::new("openssl")
+            .args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"])
+            .arg(&bundle_path)
+            .arg(dir.join("tls.crt"))
+            .output()
+            .expect("openssl must be installed (.ci/run installs it)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains(": OK"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
     let tmp = tempfile::tempdir().unwrap();
@@ -417,6 +446,51 @@ fn serve_cmd(cert_dir: &Path) -> Command {
     ])
     .arg(cert_dir);
     cmd
+}
+
+/// A client that sends an IP address as SNI (OpenSSL's s_client does, as
+/// some probes do) is served without a warning per connection: the log
+/// keeps WARN for what needs a person.
+#[test]
+fn an_ip_address_as_sni_is_served_without_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    certs_dev(tmp.path());
+    let ready = tmp.path().join("ready");
+    let log_path = tmp.path().join("log");
+    let mut child = serve_cmd(tmp.path())
+        .arg("--ready-file")
+        .arg(&ready)
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        if let Some(addr) = common::read_ready_file(&ready) {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "server starts");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-servername", "127.0.0.1", "-CAfile"])
+        .arg(tmp.path().join("ca.crt"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl must be installed (.ci/run installs it)");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let client = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        client.contains("Verify return code: 0"),
+        "{client}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("WARN"), "{log}");
 }
 
 #[test]
