@@ -182,7 +182,11 @@ async fn probe(addr: SocketAddr, ca: Vec<u8>, length: Duration) -> Probe {
     let start = Instant::now();
     let mut n = 0u32;
     while start.elapsed() < length {
-        let proto = if n % 2 == 0 { Proto::Http1 } else { Proto::H2 };
+        let proto = if n.is_multiple_of(2) {
+            Proto::Http1
+        } else {
+            Proto::H2
+        };
         n += 1;
         let t = Instant::now();
         match one_review(addr, &ca, proto).await {
@@ -230,8 +234,12 @@ async fn idle_tls_connections_neither_lock_out_new_clients_nor_stay() {
     // HTTP/2 without the preface, HTTP/2 with the preface and no request.
     let mut held = Vec::new();
     let t0 = Instant::now();
-    for i in 0..600 {
-        let proto = if i % 3 == 0 { Proto::Http1 } else { Proto::H2 };
+    for i in 0..600u32 {
+        let proto = if i.is_multiple_of(3) {
+            Proto::Http1
+        } else {
+            Proto::H2
+        };
         let Ok(mut tls) = common::tls_connect(addr, &ca, proto).await else {
             continue;
         };
