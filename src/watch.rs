@@ -28,18 +28,30 @@ where
     F: Fn() + Send + 'static,
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
+    // Absolute (symlinks kept), so that the paths of events compare equal.
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| {
+            let dir = parent_dir(f);
+            std::path::absolute(&dir).unwrap_or(dir)
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let ours = dirs.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Opening and reading are access events; the reload itself reads the
         // files, so reacting to those would reload every 100 ms for ever.
+        // From a parent folder only the watched folders themselves count.
         if let Ok(e) = event
             && !e.kind.is_access()
+            && e.paths.iter().any(|p| {
+                ours.contains(p) || p.parent().is_some_and(|d| ours.iter().any(|o| o == d))
+            })
         {
             let _ = tx.send(e.paths);
         }
     });
-    let mut dirs: Vec<PathBuf> = files.iter().map(|f| parent_dir(f)).collect();
-    dirs.sort();
-    dirs.dedup();
     let mut parents: Vec<PathBuf> = dirs.iter().map(|d| parent_dir(d)).collect();
     parents.sort();
     parents.dedup();
@@ -195,8 +207,9 @@ mod tests {
 
         tokio::time::sleep(Duration::from_millis(200)).await;
         std::fs::write(&file, "two").unwrap();
-        let after_write =
-            settle(&reloads, Duration::from_millis(600), Duration::from_secs(5)).await;
+        // A reload waits for the files to settle: quiet for longer than that.
+        let quiet = SETTLE + Duration::from_millis(600);
+        let after_write = settle(&reloads, quiet, Duration::from_secs(5)).await;
         assert!(after_write >= 1, "a write must trigger a reload");
         // Quiet now: the reload's own reads must not feed back into reloads.
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -209,7 +222,7 @@ mod tests {
         // A Secret volume update is an atomic rename in the directory.
         std::fs::write(dir.path().join("..new"), "three").unwrap();
         std::fs::rename(dir.path().join("..new"), &file).unwrap();
-        let after_swap = settle(&reloads, Duration::from_millis(600), Duration::from_secs(5)).await;
+        let after_swap = settle(&reloads, quiet, Duration::from_secs(5)).await;
         assert!(
             after_swap > later,
             "a rename into place must trigger a reload"
@@ -251,6 +264,11 @@ mod tests {
     }
 
     async fn settle_count(count: &AtomicUsize) -> usize {
-        settle(count, Duration::from_millis(900), Duration::from_secs(6)).await
+        settle(
+            count,
+            SETTLE + Duration::from_millis(600),
+            Duration::from_secs(6),
+        )
+        .await
     }
 }
