@@ -9,13 +9,15 @@
 //! - [`admission`]: the AdmissionReview wire format; [`cluster`]: facts from the API server;
 //! - [`pipeline`]: decode → facts → rules → verdict → encode;
 //! - services: [`tls`] (the certificate store), [`metrics`], [`watch`];
-//! - front ends: [`server`], [`check`], [`lint`] (`talos lint`), [`source`]
+//! - front ends: [`server`], [`check`], [`lint`] (`talos lint`), [`audit`]
+//!   (a live cluster, and the background audit), [`source`]
 //!   (loading the configuration from files), [`selfmanaged`]; the binary's
 //!   `cli` module holds one module per command (and `bench`, a cargo feature).
 
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod audit;
 pub mod base;
 pub mod certs;
 pub mod check;

@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{LogFormat, certs, check, serve, talos};
+use cli::{LogFormat, audit, certs, check, serve, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
 #[derive(Parser)]
@@ -34,6 +34,10 @@ enum Command {
     /// Evaluate Kubernetes manifests offline, as the webhook would judge them
     /// on CREATE. Exit status 1 when anything would be denied, 2 on unreadable input.
     Check(check::CheckArgs),
+    /// Audit a live cluster (read-only): the webhook's rules on what exists,
+    /// and Longhorn's node and disk status with the Talos fix. Exit status 1
+    /// with findings, 2 when the cluster cannot be read.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit status of a usage error (an unknown flag, a missing or invalid
@@ -54,7 +58,10 @@ fn main() -> std::process::ExitCode {
     };
     cli::init_logging(cli.log_format);
     // Unreadable input is status 2 for the offline tools (1 means findings), as for grep and diff.
-    let error_code = if matches!(cli.command, Command::Talos(_) | Command::Check(_)) {
+    let error_code = if matches!(
+        cli.command,
+        Command::Talos(_) | Command::Check(_) | Command::Audit(_)
+    ) {
         2
     } else {
         1
@@ -64,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Certs(command) => certs::run(command),
         Command::Talos(command) => talos::run(command),
         Command::Check(args) => check::run(args),
+        Command::Audit(args) => audit::run(args),
         #[cfg(feature = "bench")]
         Command::Bench(command) => cli::bench::run(command),
     };

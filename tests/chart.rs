@@ -543,3 +543,47 @@ fn invalid_values_are_refused_with_a_message() {
         }
     }
 }
+
+#[test]
+fn audit_values_switch_the_interval_and_the_policy_report_crds() {
+    // Default: the audit every 5m, no CRDs (a cluster may have them from Kyverno).
+    let defaults = helm_template(&[]);
+    assert!(
+        !defaults
+            .iter()
+            .any(|d| d["kind"] == "CustomResourceDefinition")
+    );
+    // policyReports.installCRDs: the component's CRDs, the same objects.
+    let with_crds = helm_template(&["--set", "policyReports.installCRDs=true"]);
+    let crds: Vec<Value> = with_crds
+        .into_iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect();
+    let component =
+        std::fs::read_to_string(repo().join("manifests/components/policy-reports/crds.yaml"))
+            .expect("read the component's CRDs");
+    assert_same_objects(
+        crds,
+        documents(&component, "policy-reports/crds.yaml"),
+        "policyReports.installCRDs=true",
+    );
+    // audit.interval empty: no --audit-interval (off).
+    let off = helm_template(&["--set", "audit.interval="]);
+    let deployment: Deployment = object(&off, "Deployment", "longhorn-talos-guard");
+    let args = deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    assert!(!args.iter().any(|a| a == "--audit-interval"), "{args:?}");
+    let on = helm_template(&["--set", "audit.interval=30s"]);
+    let deployment: Deployment = object(&on, "Deployment", "longhorn-talos-guard");
+    let args = deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    let at = args
+        .iter()
+        .position(|a| a == "--audit-interval")
+        .expect("--audit-interval");
+    assert_eq!(args[at + 1], "30s");
+}

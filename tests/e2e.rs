@@ -352,14 +352,19 @@ fn build_script_fails_with_a_clear_message() {
     );
 
     // A copy of the module with nothing built, and a go command that does not exist.
+    // (with the shell library it sources, one folder up as in the repository)
     let copy = tempfile::tempdir().expect("temp dir");
+    let module = copy.path().join("envtest");
+    std::fs::create_dir(&module).expect("module folder");
     for file in ["build.sh", "go.mod", "go.sum"] {
-        std::fs::copy(envtest.join(file), copy.path().join(file)).expect("copy the module");
+        std::fs::copy(envtest.join(file), module.join(file)).expect("copy the module");
     }
-    let (ok, stdout, stderr) = run(
-        copy.path(),
-        &[("GO", std::ffi::OsStr::new("no-such-go-e2e"))],
-    );
+    std::fs::copy(
+        envtest.join("../gobuild.sh"),
+        copy.path().join("gobuild.sh"),
+    )
+    .expect("copy tests/gobuild.sh");
+    let (ok, stdout, stderr) = run(&module, &[("GO", std::ffi::OsStr::new("no-such-go-e2e"))]);
     assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
     assert!(
         stderr.contains("envtest: error: Go is not installed (no 'no-such-go-e2e' on PATH)")

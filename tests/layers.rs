@@ -113,6 +113,7 @@ fn the_leaf_and_the_rules_stay_where_they_belong() {
             "pipeline",
             "check",
             "lint",
+            "audit",
             "source",
             "selfmanaged",
         ] {
@@ -122,6 +123,13 @@ fn the_leaf_and_the_rules_stay_where_they_belong() {
             );
         }
     }
+    // The audit is a front end between lint and server: it reads the
+    // pipeline, check and the rules, and nothing below depends on it.
+    assert!(
+        !graph["audit"].contains("server") && !graph["server"].contains("audit"),
+        "audit and the server are separate front ends: audit {:?}",
+        graph["audit"]
+    );
     assert!(
         !graph["policy"].contains("talos") && !graph["talos"].contains("policy"),
         "rules and Talos reading are separate: policy {:?}, talos {:?}",

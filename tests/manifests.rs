@@ -30,11 +30,13 @@ use k8s_openapi::api::admissionregistration::v1::{
     WebhookClientConfig,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use longhorn_talos_guard::config::Config;
@@ -181,6 +183,8 @@ struct Rendered {
     pdbs: Vec<PodDisruptionBudget>,
     mutating: Vec<MutatingWebhookConfiguration>,
     validating: Vec<ValidatingWebhookConfiguration>,
+    leases: Vec<Lease>,
+    crds: Vec<CustomResourceDefinition>,
     /// cert-manager.io objects, by kind then name.
     cert_manager: BTreeMap<(String, String), Value>,
 }
@@ -213,6 +217,8 @@ fn typed(docs: &[Value]) -> Rendered {
             ("v1", "Service") => push!(r.services),
             ("apps/v1", "Deployment") => push!(r.deployments),
             ("policy/v1", "PodDisruptionBudget") => push!(r.pdbs),
+            ("coordination.k8s.io/v1", "Lease") => push!(r.leases),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => push!(r.crds),
             ("rbac.authorization.k8s.io/v1", "ClusterRole") => push!(r.cluster_roles),
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
                 push!(r.cluster_role_bindings)
@@ -854,7 +860,8 @@ fn assert_common(r: &Rendered, longhorn_ns: &str) {
         .chain(r.config_maps.iter().map(|o| &o.metadata))
         .chain(r.services.iter().map(|o| &o.metadata))
         .chain(r.deployments.iter().map(|o| &o.metadata))
-        .chain(r.pdbs.iter().map(|o| &o.metadata));
+        .chain(r.pdbs.iter().map(|o| &o.metadata))
+        .chain(r.leases.iter().map(|o| &o.metadata));
     for meta in namespaced {
         assert_eq!(meta.namespace.as_deref(), Some(GUARD_NS), "{:?}", meta.name);
     }
@@ -1016,6 +1023,52 @@ fn nodes_get() -> PolicyRule {
     rule(&[""], &["nodes"], &[], &["get"])
 }
 
+/// What the background audit reads (lists only) and writes (its two reports,
+/// its Lease), in base/rbac.yaml's order.
+fn audit_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&[""], &["namespaces"], &[], &["get"]),
+        rule(&[""], &["nodes", "pods", "configmaps"], &[], &["list"]),
+        rule(
+            &["apps"],
+            &["daemonsets", "deployments", "statefulsets", "replicasets"],
+            &[],
+            &["list"],
+        ),
+        rule(&["batch"], &["jobs", "cronjobs"], &[], &["list"]),
+        rule(&["longhorn.io"], &["nodes", "settings"], &[], &["list"]),
+        rule(
+            &["wgpolicyk8s.io"],
+            &["policyreports", "clusterpolicyreports"],
+            &[],
+            &["create"],
+        ),
+        rule(
+            &["wgpolicyk8s.io"],
+            &["policyreports", "clusterpolicyreports"],
+            &[NAME],
+            &["get", "update"],
+        ),
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &["longhorn-talos-guard-audit"],
+            &["get", "update"],
+        ),
+    ]
+}
+
+/// The background audit is on, with its Lease shipped.
+fn assert_audit_on(r: &Rendered, args: &[String]) {
+    assert_eq!(arg_after(args, "--audit-interval"), Some("5m"));
+    let lease = one(&r.leases, "Lease");
+    assert_eq!(
+        lease.metadata.name.as_deref(),
+        Some("longhorn-talos-guard-audit")
+    );
+    assert!(lease.spec.is_none(), "the shipped Lease has no holder");
+}
+
 #[test]
 fn base_renders_strictly_typed_with_the_promised_properties() {
     let r = typed(&render(&repo().join("manifests/base")));
@@ -1023,21 +1076,20 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
 
     // Exactly the rules of the issue, and nothing cluster-wide beyond them.
     let cluster = one(&r.cluster_roles, "ClusterRole");
-    assert_eq!(
-        cluster.rules.clone().unwrap_or_default(),
-        [
-            nodes_get(),
-            rule(
-                &["admissionregistration.k8s.io"],
-                &[
-                    "mutatingwebhookconfigurations",
-                    "validatingwebhookconfigurations"
-                ],
-                &[NAME],
-                &["get", "patch", "watch"],
-            ),
-        ]
-    );
+    let mut expected = vec![
+        nodes_get(),
+        rule(
+            &["admissionregistration.k8s.io"],
+            &[
+                "mutatingwebhookconfigurations",
+                "validatingwebhookconfigurations",
+            ],
+            &[NAME],
+            &["get", "patch", "watch"],
+        ),
+    ];
+    expected.extend(audit_rules());
+    assert_eq!(cluster.rules.clone().unwrap_or_default(), expected);
     let role = one(&r.roles, "Role");
     assert_eq!(
         role.rules.clone().unwrap_or_default(),
@@ -1064,6 +1116,7 @@ fn base_renders_strictly_typed_with_the_promised_properties() {
         [Some(NAME.to_string()), Some(NAME.to_string())]
     );
     assert_eq!(arg_after(&args, "--webhook-configuration"), Some(NAME));
+    assert_audit_on(&r, &args);
     assert!(r.cert_manager.is_empty());
 }
 
@@ -1072,13 +1125,16 @@ fn cert_manager_overlay_mounts_the_issued_secret_and_drops_the_write_rules() {
     let r = typed(&render(&repo().join("manifests/overlays/cert-manager")));
     assert_common(&r, "longhorn-system");
 
-    // RBAC: the Node look-up only; no Role, nothing on Secrets or webhooks.
+    // RBAC: the Node look-up and the background audit only; no Role,
+    // nothing on Secrets or webhooks.
+    let mut expected = vec![nodes_get()];
+    expected.extend(audit_rules());
     assert_eq!(
         one(&r.cluster_roles, "ClusterRole")
             .rules
             .clone()
             .unwrap_or_default(),
-        [nodes_get()]
+        expected
     );
     assert!(
         r.roles.is_empty() && r.role_bindings.is_empty(),
@@ -1092,6 +1148,7 @@ fn cert_manager_overlay_mounts_the_issued_secret_and_drops_the_write_rules() {
     let args = c.args.clone().unwrap_or_default();
     assert_eq!(arg_after(&args, "--cert-mode"), Some("files"));
     assert_eq!(arg_after(&args, "--cert-dir"), Some(CERT_DIR));
+    assert_audit_on(&r, &args);
     for flag in ["--secret-name", "--webhook-configuration"] {
         assert!(
             !args.iter().any(|a| a == flag),
@@ -1246,6 +1303,7 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
         [
             "manifests/base Kustomization",
             "manifests/components/longhorn-namespace Component",
+            "manifests/components/policy-reports Component",
             "manifests/overlays/cert-manager Kustomization",
             "manifests/overlays/example-image Kustomization",
         ]

@@ -1,6 +1,7 @@
 //! The subcommands of the `longhorn-talos-guard` binary, one module each;
 //! `main.rs` only parses the command line and dispatches here.
 
+pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod certs;

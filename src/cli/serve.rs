@@ -138,6 +138,8 @@ pub struct ServeArgs {
     secret_poll_seconds: Duration,
     #[command(flatten)]
     timings: TimingArgs,
+    #[command(flatten)]
+    audit: super::audit::BackgroundArgs,
     /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
     #[arg(long, env = "LTG_KUBE", default_value = "auto")]
     kube: KubeMode,
@@ -213,6 +215,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(30),
         )),
     };
+    let _audit = args
+        .audit
+        .spawn(client.as_ref(), &config, &args.namespace)?;
     let explicit_files = args.tls_cert.is_some() || args.cert_dir.is_some();
     let mode = match args.cert_mode {
         CertMode::Auto

@@ -12,11 +12,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-fail() {
-    echo "envtest: error: $*" >&2
-    exit 1
-}
+# shellcheck source=../gobuild.sh
+source "$here/../gobuild.sh"
+gb_init envtest "$here"
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
     for bin in kube-apiserver etcd; do
@@ -29,8 +27,8 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 fi
 
 # The pinned versions are the ones go.mod requires: one place to change them.
-k8s=$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9][^ ]*\).*/\1/p' "$here/go.mod")
-etcd=$(sed -n 's/^[[:space:]]*go\.etcd\.io\/etcd\/server\/v3 \(v[0-9][^ ]*\).*/\1/p' "$here/go.mod")
+k8s=$(gb_pinned k8s.io/kubernetes)
+etcd=$(gb_pinned go.etcd.io/etcd/server/v3)
 [[ -n "$k8s" && -n "$etcd" ]] || fail "cannot read the k8s.io/kubernetes and etcd versions from $here/go.mod"
 
 out="$here/bin/$k8s-etcd-$etcd"
@@ -42,36 +40,11 @@ if have_all; then
     exit 0
 fi
 
-go=${GO:-go}
-command -v "$go" >/dev/null 2>&1 ||
-    fail "Go is not installed (no '$go' on PATH): it is needed once to build kube-apiserver, kubectl ($k8s) and etcd ($etcd) for the e2e tests. Install Go 1.26 or newer, or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver, etcd and kubectl."
-
-# Use the machine's Go as is: go.mod needs 1.26, and no toolchain download.
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-mkdir -p "$here/bin"
-
-# One build at a time per checkout; a second caller waits, then finds the result.
-exec 9>"$here/bin/.lock"
-if command -v flock >/dev/null 2>&1; then
-    flock 9
-    if have_all; then
-        echo "$out"
-        exit 0
-    fi
-fi
-
-minor=${k8s#v1.}
-minor=${minor%%.*}
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-done
-
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
+gb_need_go "kube-apiserver, kubectl ($k8s) and etcd ($etcd) for the e2e tests (or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver, etcd and kubectl)"
+gb_lock have_all "$out"
+ldflags=$(gb_k8s_ldflags "$k8s")
+gb_tmp "$out"
+tmp=$gb_tmp_dir
 echo "envtest: building kube-apiserver and kubectl $k8s and etcd $etcd with $("$go" version) into $out" >&2
 echo "envtest: once per checkout; about 17 minutes on 2 busy cores with an empty Go build cache, seconds from a warm one" >&2
 start=$(date +%s)
@@ -82,10 +55,7 @@ for pkg in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl go
     step=$((step + 1))
     echo "envtest: [$step/3] go build $pkg ..." >&2
     began=$(date +%s)
-    (
-        cd "$here"
-        nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" "$pkg"
-    ) >&2 || fail "go build $pkg failed (output above); the e2e tests cannot run without kube-apiserver, kubectl and etcd"
+    gb_build "$here" "$pkg" "$tmp/" "the e2e tests cannot run without kube-apiserver, kubectl and etcd" -ldflags "$ldflags"
     echo "envtest: [$step/3] done in $(($(date +%s) - began)) s" >&2
 done
 # go build names a module's main package after the element before /v3.

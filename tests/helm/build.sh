@@ -13,15 +13,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-fail() {
-    echo "helm-build: error: $*" >&2
-    exit 1
-}
+# shellcheck source=../gobuild.sh
+source "$here/../gobuild.sh"
+gb_init helm-build "$here"
 
 # The pinned versions are the ones the go.mod files require: one place each.
-v3=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v3 \(v[0-9][^ ]*\).*/\1/p' "$here/go.mod")
-v4=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v4 \(v[0-9][^ ]*\).*/\1/p' "$here/v4/go.mod")
+v3=$(gb_pinned helm.sh/helm/v3)
+v4=$(gb_pinned helm.sh/helm/v4 "$here/v4/go.mod")
 [[ -n "$v3" && -n "$v4" ]] || fail "cannot read the helm.sh/helm/v3 and /v4 versions from $here/go.mod and $here/v4/go.mod"
 
 # Whether DIR/helm-vN reports VERSION.
@@ -49,38 +47,16 @@ if have_all "$out"; then
     exit 0
 fi
 
-go=${GO:-go}
-command -v "$go" >/dev/null 2>&1 ||
-    fail "Go is not installed (no '$go' on PATH): it is needed once to build helm $v3 and $v4 for the chart tests (tests/chart.rs, tests/e2e_helm.rs). Install Go 1.26 or newer, or set HELM_BIN_DIR to a folder holding helm-v3 and helm-v4."
-
-# Use the machine's Go as is: the go.mod files need 1.26, and no toolchain download.
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-mkdir -p "$here/bin"
-
-# One build at a time per checkout; a second caller waits, then finds the result.
-exec 9>"$here/bin/.lock"
-if command -v flock >/dev/null 2>&1; then
-    flock 9
-    if have_all "$out"; then
-        echo "$out"
-        exit 0
-    fi
-fi
-
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
+gb_need_go "helm $v3 and $v4 for the chart tests (tests/chart.rs, tests/e2e_helm.rs; or set HELM_BIN_DIR to a folder holding helm-v3 and helm-v4)"
+gb_lock 'have_all "$out"' "$out"
+gb_tmp "$out"
+tmp=$gb_tmp_dir
 start=$(date +%s)
 # build MAJOR VERSION MODULE-DIR
 build() {
     local ldflags="-s -w -X helm.sh/helm/$1/internal/version.version=$2 -X helm.sh/helm/$1/internal/version.gitTreeState=clean"
     echo "helm-build: building helm $2 with $("$go" version) into $out (a few minutes the first time)" >&2
-    (
-        cd "$3"
-        nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/helm-$1" "helm.sh/helm/$1/cmd/helm"
-    ) >&2 || fail "go build of helm $2 failed (output above); the chart tests cannot run without it"
+    gb_build "$3" "helm.sh/helm/$1/cmd/helm" "$tmp/helm-$1" "the chart tests cannot run without helm $2" -ldflags "$ldflags"
     reports "$tmp" "$1" "$2" ||
         fail "the built helm-$1 does not report $2: $("$tmp/helm-$1" version 2>&1 || true)"
 }
