@@ -176,11 +176,21 @@ pub fn split_bundle(bundle: &str) -> Vec<String> {
 }
 
 /// Makes a CA valid from `now` (backdated an hour, for clock skew) for `validity`.
-/// Its common name carries its start time, so that CAs in one bundle differ.
+/// Its common name carries its start time and a digest of its own public
+/// key, so that two CAs differ even when made in the same second (OpenSSL
+/// picks the issuer by name). It carries a subjectKeyIdentifier, which the
+/// certificates it issues name as their authorityKeyIdentifier.
 pub fn new_ca(now: OffsetDateTime, validity: Duration) -> Result<Ca, CertError> {
+    use std::hash::{Hash as _, Hasher as _};
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name = name(&format!("longhorn-talos-guard CA {}", now.unix_timestamp()));
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    key.public_key_raw().hash(&mut digest);
+    ca.distinguished_name = name(&format!(
+        "longhorn-talos-guard CA {} {:016x}",
+        now.unix_timestamp(),
+        digest.finish()
+    ));
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_before = now - Duration::hours(1);
@@ -213,6 +223,10 @@ pub fn issue(
     let mut leaf = CertificateParams::new(sans.to_vec())?;
     leaf.distinguished_name = name(sans.first().map_or(SERVICE, String::as_str));
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // basicConstraints CA:FALSE and a subjectKeyIdentifier, and the CA's key
+    // identifier as authorityKeyIdentifier: what OpenSSL-based clients expect.
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.use_authority_key_identifier_extension = true;
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.not_before = now - Duration::hours(1);
     let wanted = now + validity;
@@ -305,6 +319,46 @@ mod tests {
         let (_, ca) = x509_parser::parse_x509_certificate(&ca).unwrap();
         assert!(ca.is_ca());
         assert_eq!(cert.issuer(), ca.subject());
+    }
+
+    /// The extension values of a certificate, by OID text.
+    fn extensions(pem: &str) -> std::collections::HashMap<String, Vec<u8>> {
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        cert.extensions()
+            .iter()
+            .map(|e| (e.oid.to_id_string(), e.value.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn every_certificate_has_key_identifiers_and_the_leaf_names_its_ca() {
+        const SKI: &str = "2.5.29.14";
+        const AKI: &str = "2.5.29.35";
+        let certs = generate(&default_sans(), 1, 1).unwrap();
+        let ca = extensions(&certs.ca_pem);
+        let leaf = extensions(&certs.cert_pem);
+        assert!(ca.contains_key(SKI), "CA has a subjectKeyIdentifier");
+        assert!(leaf.contains_key(SKI), "leaf has a subjectKeyIdentifier");
+        // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier ... }; the
+        // CA's SKI is an OCTET STRING of the same bytes.
+        let ca_id = &ca[SKI][2..];
+        let aki = &leaf[AKI];
+        assert!(
+            aki.windows(ca_id.len()).any(|w| w == ca_id),
+            "the leaf's authorityKeyIdentifier is the CA's key identifier"
+        );
+    }
+
+    #[test]
+    fn two_cas_made_in_the_same_second_have_different_names() {
+        let now = OffsetDateTime::now_utc();
+        let a = new_ca(now, Duration::days(1)).unwrap();
+        let b = new_ca(now, Duration::days(1)).unwrap();
+        assert_ne!(
+            info(&a.cert_pem).unwrap().subject,
+            info(&b.cert_pem).unwrap().subject
+        );
     }
 
     #[test]

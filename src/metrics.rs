@@ -3,6 +3,7 @@
 //! histogram with real buckets; certificate and CA expiry; reloads.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -59,6 +60,29 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Starts, once per process, a thread that runs the recorder's upkeep every
+/// `every`: the recorder keeps each histogram sample until upkeep (or a
+/// scrape) folds it into the buckets, about 20 bytes per review, so without
+/// it a guard nobody scrapes grows without bound. Later calls do nothing.
+pub fn spawn_upkeep(every: Duration) {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    let Some(handle) = handle() else { return };
+    STARTED.get_or_init(|| {
+        let every = every.max(Duration::from_millis(100));
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    handle.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread; samples are folded at each scrape only");
+        }
+    });
+}
+
 /// Renders the Prometheus text exposition.
 pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
@@ -83,12 +107,29 @@ pub fn rejected(endpoint: &'static str, status: u16) {
         .increment(1);
 }
 
-/// Connections closed at once because the connection cap was reached.
+/// Connections closed at once because the connection cap was reached and
+/// every open connection was busy.
 pub const REFUSED_CONNECTIONS: &str = "ltg_refused_connections_total";
 
 /// Counts a connection refused by the cap.
 pub fn refused_connection() {
     metrics::counter!(REFUSED_CONNECTIONS).increment(1);
+}
+
+/// Connections closed to make room for a new one at the connection cap.
+pub const SHED_CONNECTIONS: &str = "ltg_shed_connections_total";
+
+/// Counts a connection shed at the cap.
+pub fn shed_connection() {
+    metrics::counter!(SHED_CONNECTIONS).increment(1);
+}
+
+/// Connections closed by a timeout, by phase (`handshake`, `idle`).
+pub const CONNECTION_TIMEOUTS: &str = "ltg_connection_timeouts_total";
+
+/// Counts a connection closed by a timeout.
+pub fn connection_timeout(phase: &'static str) {
+    metrics::counter!(CONNECTION_TIMEOUTS, "phase" => phase).increment(1);
 }
 
 /// Unix time at which the self-managed signing CA expires.

@@ -759,6 +759,21 @@ fn assert_pod_template(d: &Deployment) {
         mib >= 32,
         "memory limit {limit} too close to the 17 MiB peak"
     );
+    // The limits the memory limit is sized on (README, "Limits"): the idle
+    // guard (about 12 MiB), 48 KiB per open connection (an idle TLS
+    // connection, measured by tests/dos.rs), and the body budget.
+    let conns: u64 = env_value(c, "LTG_MAX_CONNECTIONS")
+        .and_then(|v| v.parse().ok())
+        .expect("LTG_MAX_CONNECTIONS");
+    let budget: u64 = env_value(c, "LTG_BODY_BUDGET_BYTES")
+        .and_then(|v| v.parse().ok())
+        .expect("LTG_BODY_BUDGET_BYTES");
+    let worst = 12 * 1024 * 1024 + conns * 48 * 1024 + budget;
+    assert!(
+        worst < mib * 1024 * 1024,
+        "{conns} connections and a {budget}-byte body budget can hold {} MiB, over the {limit} limit",
+        worst >> 20
+    );
 
     // Identity and environment.
     assert_eq!(

@@ -59,6 +59,7 @@ fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         reload_interval: Duration::from_secs(1),
         header_read_timeout: Duration::from_secs(5),
         max_connections: 64,
+        limits: Default::default(),
     }
 }
 
@@ -238,6 +239,159 @@ async fn config_reload_keeps_the_last_good_config() {
     running.shutdown().await.unwrap();
 }
 
+/// The certificate folder removed and made again (an operator re-creating
+/// it): picked up by the watch at once, not by the periodic re-read an
+/// hour away.
+#[tokio::test]
+async fn a_certificate_folder_deleted_and_recreated_is_watched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second, dir) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("certs"),
+    );
+    let ca1 = certs_dev(&first);
+    let ca2 = certs_dev(&second);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::copy(first.join(f), dir.join(f)).unwrap();
+    }
+    let mut opts = options(&dir, None);
+    opts.reload_interval = Duration::from_secs(3600);
+    let running = server::start(&opts, facts(Duration::ZERO)).await.unwrap();
+    let addr = running.local_addr;
+    assert!(
+        https(addr, &ca1, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_ok()
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Still serving the pair in memory.
+    assert!(
+        https(addr, &ca1, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_ok()
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::copy(second.join(f), dir.join(f)).unwrap();
+    }
+    wait_for(
+        "the recreated folder's certificate",
+        Duration::from_secs(5),
+        || async {
+            https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    // And the folder's own watch works again: a third pair written in it.
+    let third = tmp.path().join("c");
+    let ca3 = certs_dev(&third);
+    for f in ["tls.key", "tls.crt"] {
+        let tmp_file = dir.join(format!(".{f}.new"));
+        std::fs::copy(third.join(f), &tmp_file).unwrap();
+        std::fs::rename(&tmp_file, dir.join(f)).unwrap();
+    }
+    wait_for("the third certificate", Duration::from_secs(5), || async {
+        https(addr, &ca3, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .is_ok()
+    })
+    .await;
+    running.shutdown().await.unwrap();
+}
+
+/// A config rewritten in place in two writes, whose first half parses as a
+/// weaker config (it exempts the fixture's user, `kubernetes-admin`; the
+/// whole file exempts `kubernetes-adminX`): the half-written file is never
+/// in force.
+#[tokio::test]
+async fn a_config_written_in_place_is_read_only_once_stable() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = certs_dev(tmp.path());
+    let cfg = tmp.path().join("config.yaml");
+    std::fs::write(&cfg, "exemptUsernames: []\n").unwrap();
+    let mut opts = options(tmp.path(), Some(cfg.clone()));
+    opts.reload_interval = Duration::from_secs(3600);
+    let running = server::start(&opts, facts(Duration::ZERO)).await.unwrap();
+    let addr = running.local_addr;
+    let body = review_fixture("namespace-create-baseline");
+    let allowed = || async {
+        let a = https(addr, &ca, Proto::Http1, "POST", "/validate", body.clone())
+            .await
+            .unwrap();
+        a.json()["response"]["allowed"].as_bool().unwrap()
+    };
+    assert!(!allowed().await, "denied before the edit");
+    let writer = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&cfg)
+                .unwrap();
+            f.write_all(b"exemptUsernames:\n- kubernetes-admin")
+                .unwrap();
+            f.sync_all().unwrap();
+            std::thread::sleep(Duration::from_millis(250));
+            f.write_all(b"X\n").unwrap();
+            f.sync_all().unwrap();
+        })
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        assert!(
+            !allowed().await,
+            "a half-written config was loaded after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.await.unwrap();
+    // The prefix alone, written in place and left: loaded once stable.
+    std::fs::write(&cfg, "exemptUsernames:\n- kubernetes-admin\n").unwrap();
+    wait_for("the stable config", Duration::from_secs(5), || async {
+        allowed().await
+    })
+    .await;
+    running.shutdown().await.unwrap();
+}
+
+/// The dev certificates verify with OpenSSL's chain building (name, then
+/// key identifiers), as OpenSSL-based clients do: two CAs made in the same
+/// second sit in one bundle, and each leaf must still find its own CA.
+#[test]
+fn dev_certificates_verify_with_openssl_even_with_two_cas_of_one_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    certs_dev(&a);
+    certs_dev(&b);
+    let mut bundle = std::fs::read(a.join("ca.crt")).unwrap();
+    bundle.extend(std::fs::read(b.join("ca.crt")).unwrap());
+    let bundle_path = tmp.path().join("bundle.crt");
+    std::fs::write(&bundle_path, bundle).unwrap();
+    for dir in [&a, &b] {
+        let out = Command::new("openssl")
+            .args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"])
+            .arg(&bundle_path)
+            .arg(dir.join("tls.crt"))
+            .output()
+            .expect("openssl must be installed (.ci/run installs it)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains(": OK"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
     let tmp = tempfile::tempdir().unwrap();
@@ -292,6 +446,51 @@ fn serve_cmd(cert_dir: &Path) -> Command {
     ])
     .arg(cert_dir);
     cmd
+}
+
+/// A client that sends an IP address as SNI (OpenSSL's s_client does, as
+/// some probes do) is served without a warning per connection: the log
+/// keeps WARN for what needs a person.
+#[test]
+fn an_ip_address_as_sni_is_served_without_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    certs_dev(tmp.path());
+    let ready = tmp.path().join("ready");
+    let log_path = tmp.path().join("log");
+    let mut child = serve_cmd(tmp.path())
+        .arg("--ready-file")
+        .arg(&ready)
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        if let Some(addr) = common::read_ready_file(&ready) {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "server starts");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-servername", "127.0.0.1", "-CAfile"])
+        .arg(tmp.path().join("ca.crt"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl must be installed (.ci/run installs it)");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let client = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        client.contains("Verify return code: 0"),
+        "{client}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("WARN"), "{log}");
 }
 
 #[test]

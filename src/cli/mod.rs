@@ -35,10 +35,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+/// The log filter without `RUST_LOG`.
+pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
+/// Logs to standard error, filtered by `RUST_LOG`. The default is `info`
+/// with rustls at `error`: rustls warns once per connection of a client that
+/// sends an IP address as SNI (not a state change of the guard), so its
+/// warnings show only when asked for (`RUST_LOG=info,rustls=debug`).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour())

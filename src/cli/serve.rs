@@ -63,12 +63,44 @@ pub struct ServeArgs {
     /// file events: seconds, or a duration (1m).
     #[arg(long, env = "LTG_RELOAD_SECONDS", default_value = "60", value_parser = duration::seconds)]
     reload_seconds: Duration,
-    /// Time a client may take to send its request headers: seconds, or a duration (10s).
+    /// Time a client may take to send its request headers, and the longest a
+    /// connection may stay with no request open (before the first one and
+    /// between requests): seconds, or a duration (10s).
     #[arg(long, env = "LTG_HEADER_TIMEOUT_SECONDS", default_value = "10", value_parser = duration::seconds)]
     header_timeout_seconds: Duration,
-    /// Most connections open at once; more are closed on accept.
-    #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 1024)]
+    /// Time a client may take to complete the TLS handshake: seconds, or a duration (5s).
+    #[arg(long, env = "LTG_HANDSHAKE_TIMEOUT_SECONDS", default_value = "5", value_parser = duration::seconds)]
+    handshake_timeout_seconds: Duration,
+    /// Time a client may take to send a whole request body once its headers
+    /// are in (larger waits get 408): seconds, or a duration (10s).
+    #[arg(long, env = "LTG_BODY_TIMEOUT_SECONDS", default_value = "10", value_parser = duration::seconds)]
+    body_timeout_seconds: Duration,
+    /// Bytes all request bodies being read or reviewed may hold together;
+    /// a body that would pass it gets 503 (at least --max-body-bytes).
+    #[arg(long, env = "LTG_BODY_BUDGET_BYTES", default_value_t = server::DEFAULT_BODY_BUDGET_BYTES)]
+    body_budget_bytes: usize,
+    /// Most connections open at once; past it the connection idle the
+    /// longest is closed to make room (a new one is refused only when every
+    /// connection is in the middle of a review).
+    #[arg(long, env = "LTG_MAX_CONNECTIONS", default_value_t = 256)]
     max_connections: usize,
+    /// Largest request head (HTTP/1.1 request line and headers, HTTP/2 header list), in bytes.
+    #[arg(long, env = "LTG_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    max_header_bytes: u32,
+    /// HTTP/2: most concurrent streams on one connection.
+    #[arg(long, env = "LTG_H2_MAX_STREAMS", default_value_t = 32)]
+    h2_max_streams: u32,
+    /// HTTP/2: flow-control window of one stream, in bytes.
+    #[arg(long, env = "LTG_H2_STREAM_WINDOW_BYTES", default_value_t = 256 * 1024)]
+    h2_stream_window_bytes: u32,
+    /// HTTP/2: flow-control window of one connection, in bytes.
+    #[arg(long, env = "LTG_H2_CONNECTION_WINDOW_BYTES", default_value_t = 1024 * 1024)]
+    h2_connection_window_bytes: u32,
+    /// Time between folds of recorded latency samples into the metrics
+    /// histograms, which bounds their memory when nobody scrapes: seconds, or
+    /// a duration (5s).
+    #[arg(long, env = "LTG_METRICS_UPKEEP_SECONDS", default_value = "5", value_parser = duration::seconds)]
+    metrics_upkeep_seconds: Duration,
     /// Where the serving certificate comes from: `files` (--cert-dir, or
     /// certs-dev/), `self-managed` (a CA and certificate kept in a Secret, the
     /// CA written into the webhook configurations), or `auto`: self-managed
@@ -242,8 +274,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         drain_timeout: args.drain_seconds,
         reload_interval: args.reload_seconds.max(Duration::from_secs(1)),
-        header_read_timeout: args.header_timeout_seconds.max(Duration::from_secs(1)),
+        header_read_timeout: args.header_timeout_seconds.max(Duration::from_millis(100)),
         max_connections: args.max_connections.max(1),
+        limits: server::Limits {
+            handshake_timeout: args
+                .handshake_timeout_seconds
+                .max(Duration::from_millis(100)),
+            body_timeout: args.body_timeout_seconds.max(Duration::from_millis(100)),
+            body_budget_bytes: args.body_budget_bytes,
+            h2_max_streams: args.h2_max_streams.max(1),
+            // HTTP/2's smallest window (RFC 9113 6.9.2), and its largest.
+            h2_stream_window: args.h2_stream_window_bytes.clamp(65_535, (1 << 31) - 1),
+            h2_connection_window: args.h2_connection_window_bytes.clamp(65_535, (1 << 31) - 1),
+            max_header_bytes: args.max_header_bytes.max(8192),
+            metrics_upkeep: args.metrics_upkeep_seconds.max(Duration::from_millis(100)),
+        },
     };
     let running = tokio::select! {
         running = server::start(&opts, facts) => running?,

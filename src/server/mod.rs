@@ -9,18 +9,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum_server::accept::NoDelayAcceptor;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tokio::sync::watch;
 
 use crate::cluster::NodeFacts;
 use crate::metrics;
 use crate::source::ConfigSource;
 use crate::tls::CertStore;
 
+pub mod conn;
 pub mod limit;
 pub mod router;
 
-pub use router::{AppState, DEFAULT_MAX_BODY_BYTES};
+pub use router::{AppState, BodyLimits, DEFAULT_MAX_BODY_BYTES};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -38,11 +38,53 @@ pub struct ServeOptions {
     /// How often the certificate and config files are re-read even without a
     /// file event.
     pub reload_interval: Duration,
-    /// Slowest a client may be to send its request headers (and to finish the
-    /// TLS handshake).
+    /// Slowest a client may be to send its request headers; also the longest
+    /// a connection may stay with no request open (before the first one and
+    /// between requests, HTTP/1.1 and HTTP/2).
     pub header_read_timeout: Duration,
-    /// Most connections open at once; more are closed on accept.
+    /// Most connections open at once; past it the oldest idle one is shed.
     pub max_connections: usize,
+    /// The other limits; [`Limits::default`] is what `serve` ships with.
+    pub limits: Limits,
+}
+
+/// Limits on what clients may hold, beyond the body size and connection count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Longest time to receive a whole request body, from its headers on.
+    pub body_timeout: Duration,
+    /// Bytes all request bodies being read or reviewed may hold together.
+    pub body_budget_bytes: usize,
+    /// HTTP/2: most streams open at once on one connection.
+    pub h2_max_streams: u32,
+    /// HTTP/2: flow-control window of one stream, in bytes.
+    pub h2_stream_window: u32,
+    /// HTTP/2: flow-control window of a connection, in bytes.
+    pub h2_connection_window: u32,
+    /// Largest request head in bytes (HTTP/1.1 read buffer, HTTP/2 header list).
+    pub max_header_bytes: u32,
+    /// How often the metrics recorder folds recorded samples into its histograms.
+    pub metrics_upkeep: Duration,
+}
+
+/// Default body budget: two largest bodies at the default size.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 16 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            h2_max_streams: 32,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            metrics_upkeep: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Starts the task that keeps a [`CertStore`] current (the self-managed
@@ -106,9 +148,10 @@ pub struct Running {
     pub state: AppState,
     /// The serving certificate store.
     pub certs: Arc<CertStore>,
-    handle: axum_server::Handle<SocketAddr>,
+    stop: watch::Sender<bool>,
+    table: Arc<limit::Table>,
     drain: Duration,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
     watchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -121,14 +164,18 @@ impl Running {
             drain_ms = self.drain.as_millis() as u64,
             "shutting down: draining in-flight requests"
         );
-        self.handle.graceful_shutdown(Some(self.drain));
+        self.stop.send_replace(true);
         for w in &self.watchers {
             w.abort();
         }
-        let result = self.task.await.context("server task failed")?;
-        result.context("server stopped with an error")?;
+        self.task.await.context("server task failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// Connections open now (handshaking, idle or serving).
+    pub fn open_connections(&self) -> usize {
+        self.table.len()
     }
 }
 
@@ -142,32 +189,39 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
     metrics::handle();
     metrics::cert_expiry(certs.not_after());
 
-    let state = AppState::new(config, facts);
+    let state = AppState::new(config, facts).with_body_limits(BodyLimits::new(
+        opts.max_body_bytes,
+        opts.limits.body_budget_bytes,
+        opts.limits.body_timeout,
+    ));
     let app = router::router(state.clone(), opts.max_body_bytes);
-    let tls = RustlsConfig::from_config(Arc::new(
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(
         certs
             .server_config()
             .context("building the TLS configuration")?,
     ));
+    metrics::spawn_upkeep(opts.limits.metrics_upkeep);
 
     let listener = std::net::TcpListener::bind(opts.listen)
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
-    let handle = axum_server::Handle::new();
-    let acceptor = limit::LimitAcceptor::new(
-        RustlsAcceptor::new(tls)
-            .handshake_timeout(opts.header_read_timeout)
-            .acceptor(NoDelayAcceptor::new()),
-        opts.max_connections,
-    );
-    let mut server = axum_server::from_tcp(listener)?
-        .acceptor(acceptor)
-        .handle(handle.clone());
-    server
-        .http_builder()
-        .http1()
-        .header_read_timeout(Some(opts.header_read_timeout));
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let table = limit::Table::new(opts.max_connections);
+    let shared = Arc::new(conn::Shared {
+        table: table.clone(),
+        limits: conn::ConnLimits {
+            handshake_timeout: opts.limits.handshake_timeout,
+            idle_timeout: opts.header_read_timeout,
+            h2_max_streams: opts.limits.h2_max_streams,
+            h2_stream_window: opts.limits.h2_stream_window,
+            h2_connection_window: opts.limits.h2_connection_window,
+            max_header_bytes: opts.limits.max_header_bytes,
+        },
+        tls,
+        app,
+    });
+    let (stop, stopped) = watch::channel(false);
 
     let mut watchers = vec![match &opts.certs {
         CertSource::Files { .. } => spawn_cert_reload(&certs, opts.reload_interval),
@@ -180,7 +234,12 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
             opts.reload_interval,
         ));
     }
-    let task = tokio::spawn(server.serve(app.into_make_service()));
+    let task = tokio::spawn(conn::accept_loop(
+        listener,
+        shared,
+        stopped,
+        opts.drain_timeout,
+    ));
     tracing::info!(addr = %local_addr, certs = %opts.certs,
         config = %describe(&opts.config),
         "serving admission reviews on https://{local_addr}/validate and /mutate");
@@ -188,7 +247,8 @@ pub async fn start(opts: &ServeOptions, facts: Arc<dyn NodeFacts>) -> anyhow::Re
         local_addr,
         state,
         certs,
-        handle,
+        stop,
+        table,
         drain: opts.drain_timeout,
         task,
         watchers,

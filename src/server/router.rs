@@ -3,24 +3,138 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest as _, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cluster::NodeFacts;
 use crate::config::Config;
 use crate::metrics;
 use crate::pipeline;
 use crate::policy::Phase;
+use crate::server::limit::Activity;
 
 /// The default request body limit: an UPDATE carries two copies of the object.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The first bytes of every body draw on the whole budget; past them a body
+/// draws only on the part of the budget large bodies may use (three
+/// quarters), so a few large bodies cannot starve the small reviews.
+const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+/// How request bodies are read: size, time, and the budget they share.
+#[derive(Debug)]
+pub struct BodyLimits {
+    max_bytes: usize,
+    timeout: Duration,
+    budget_bytes: usize,
+    total: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+}
+
+impl BodyLimits {
+    /// Bodies of at most `max_bytes`, received within `timeout`, holding at
+    /// most `budget_bytes` together (never less than one largest body).
+    pub fn new(max_bytes: usize, budget_bytes: usize, timeout: Duration) -> BodyLimits {
+        let budget_bytes = budget_bytes.max(max_bytes).max(SMALL_BODY_BYTES * 4);
+        BodyLimits {
+            max_bytes,
+            timeout,
+            budget_bytes,
+            total: Arc::new(Semaphore::new(budget_bytes)),
+            large: Arc::new(Semaphore::new(budget_bytes / 4 * 3)),
+        }
+    }
+
+    /// Bytes of the budget held by bodies now.
+    pub fn in_use(&self) -> usize {
+        self.budget_bytes - self.total.available_permits()
+    }
+
+    /// Takes `n` more bytes for a body that already holds `held`; `None`
+    /// when the budget cannot give them now.
+    fn take(&self, held: usize, n: usize) -> Option<Vec<OwnedSemaphorePermit>> {
+        let n = u32::try_from(n).ok()?;
+        let mut permits = Vec::with_capacity(2);
+        if held + n as usize > SMALL_BODY_BYTES {
+            permits.push(self.large.clone().try_acquire_many_owned(n).ok()?);
+        }
+        permits.push(self.total.clone().try_acquire_many_owned(n).ok()?);
+        Some(permits)
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Budget,
+    Read(String),
+}
+
+/// A body and the budget it holds until dropped.
+struct Body {
+    bytes: Vec<u8>,
+    _permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// Reads a whole body within the limits, drawing on the budget as it grows.
+async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut stream = request.into_body().into_data_stream();
+    // With a Content-Length the buffer is allocated once at its size: pages
+    // not yet written are not resident, so the budget counts what arrived.
+    // Without one it grows, and the budget counts its capacity.
+    let declared = declared.map(|n| n as usize);
+    let mut body = Body {
+        bytes: Vec::with_capacity(declared.unwrap_or(0)),
+        _permits: Vec::new(),
+    };
+    let mut counted = 0usize;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+            let len = body.bytes.len() + chunk.len();
+            if len > limits.max_bytes || declared.is_some_and(|d| len > d) {
+                return Err(BodyError::TooLarge);
+            }
+            let holds = if declared.is_some() {
+                len
+            } else {
+                body.bytes.reserve(chunk.len());
+                body.bytes.capacity()
+            };
+            if holds > counted {
+                let permits = limits
+                    .take(counted, holds - counted)
+                    .ok_or(BodyError::Budget)?;
+                body._permits.extend(permits);
+                counted = holds;
+            }
+            body.bytes.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(limits.timeout, read).await {
+        Ok(Ok(())) => Ok(body),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(BodyError::Timeout),
+    }
+}
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -31,6 +145,8 @@ pub struct AppState {
     pub facts: Arc<dyn NodeFacts>,
     /// Set on shutdown: `/readyz` turns false at once.
     pub shutting_down: Arc<AtomicBool>,
+    /// How request bodies are read.
+    pub body: Arc<BodyLimits>,
 }
 
 impl AppState {
@@ -40,20 +156,39 @@ impl AppState {
             config: Arc::new(ArcSwap::from_pointee(config)),
             facts,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            body: Arc::new(BodyLimits::new(
+                DEFAULT_MAX_BODY_BYTES,
+                crate::server::DEFAULT_BODY_BUDGET_BYTES,
+                Duration::from_secs(10),
+            )),
         }
+    }
+
+    /// The same state reading bodies within `limits`.
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body = Arc::new(limits);
+        self
     }
 }
 
-/// The router with every endpoint, refusing bodies over `max_body_bytes` with 413.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The router with every endpoint, refusing bodies over `max_body_bytes` with
+/// 413 (the state's body limits otherwise: 408 past the body timeout, 503
+/// past the budget).
+pub fn router(mut state: AppState, max_body_bytes: usize) -> Router {
     metrics::handle();
+    if state.body.max_bytes != max_body_bytes {
+        state.body = Arc::new(BodyLimits::new(
+            max_body_bytes,
+            state.body.budget_bytes,
+            state.body.timeout,
+        ));
+    }
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
@@ -97,14 +232,54 @@ async fn handle(state: &AppState, phase: Phase, request: Request) -> Response {
             "Content-Type must be application/json".into(),
         );
     }
-    match Bytes::from_request(request, &()).await {
-        Ok(body) => review(state, phase, &body).await,
-        Err(rejection) => {
-            let response = rejection.into_response();
-            metrics::rejected(endpoint(phase), response.status().as_u16());
-            response
+    let activity = request.extensions().get::<Arc<Activity>>().cloned();
+    let endpoint = endpoint(phase);
+    let body = match read_body(&state.body, request).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            metrics::rejected(endpoint, 413);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {} bytes\n", state.body.max_bytes),
+            )
+                .into_response();
         }
-    }
+        Err(BodyError::Timeout) => {
+            metrics::rejected(endpoint, 408);
+            tracing::debug!(
+                endpoint,
+                "request body not received within the body timeout"
+            );
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} ms\n",
+                    state.body.timeout.as_millis()
+                ),
+            )
+                .into_response();
+        }
+        Err(BodyError::Budget) => {
+            metrics::rejected(endpoint, 503);
+            tracing::debug!(endpoint, "request body budget full");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many request bytes in flight; retry\n",
+            )
+                .into_response();
+        }
+        Err(BodyError::Read(e)) => {
+            metrics::rejected(endpoint, 400);
+            tracing::debug!(endpoint, error = %e, "request body unreadable");
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let _busy = activity.as_ref().map(|a| a.busy());
+    review(state, phase, &body.bytes).await
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
