@@ -134,7 +134,9 @@ async fn reviewed(
             reason = ?done.verdict.denial.as_deref().unwrap_or_default(),
             "denied"
         ),
-        "patched" => tracing::info!(operations = done.verdict.patch.len(), "patched"),
+        // A patch is routine (every Longhorn namespace gets its labels):
+        // debug, so that INFO holds denials, warnings and state changes.
+        "patched" => tracing::debug!(operations = done.verdict.patch.len(), "patched"),
         "warned" => tracing::info!(warnings = ?done.verdict.warnings, "allowed with warnings"),
         _ if decoded.request.is_none() => {
             tracing::debug!(group = %decoded.group_kind.0, "kind not handled; allowed")
