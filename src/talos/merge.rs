@@ -406,12 +406,12 @@ fn pod_security(configuration: Option<&Node>) -> PodSecurity {
     }
 }
 
-/// The document's own place: the last input document merged into it.
-fn doc_origin(config: &MachineConfig, doc: &Doc) -> Sourced<()> {
+/// `value` placed at the document's own place: the last input document merged into it.
+fn at_document<T>(config: &MachineConfig, doc: &Doc, value: T) -> Sourced<T> {
     let origin = config.documents[doc.last].clone();
     let line = origin.line;
     Sourced {
-        value: (),
+        value,
         origin,
         line,
     }
@@ -459,54 +459,41 @@ fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
                 }
             }
             "KubeletConfig" => {
-                config.kubelet_config = Some(doc_origin(config, doc).origin);
+                config.kubelet_config = Some(at_document(config, doc, ()).origin);
             }
             "KubeAdmissionControlConfig" if doc.name.as_deref() == Some("PodSecurity") => {
                 let ps = pod_security(n.get("configuration"));
                 config.pod_security_document =
                     Some(match n.at(&["configuration", "defaults", "enforce"]) {
                         Some(enforce) => sourced(config, ps, enforce),
-                        None => {
-                            let at = doc_origin(config, doc);
-                            Sourced {
-                                value: ps,
-                                origin: at.origin,
-                                line: at.line,
-                            }
-                        }
+                        None => at_document(config, doc, ps),
                     });
             }
             "KernelModuleConfig" => {
-                let at = doc_origin(config, doc);
-                config.kernel_module_documents.push(Sourced {
-                    value: doc.name.clone().unwrap_or_default(),
-                    origin: at.origin,
-                    line: at.line,
-                });
+                config.kernel_module_documents.push(at_document(
+                    config,
+                    doc,
+                    doc.name.clone().unwrap_or_default(),
+                ));
             }
             "RawVolumeConfig" => {
-                let at = doc_origin(config, doc);
-                config.raw_volumes.push(Sourced {
-                    value: doc.name.clone().unwrap_or_default(),
-                    origin: at.origin,
-                    line: at.line,
-                });
+                config.raw_volumes.push(at_document(
+                    config,
+                    doc,
+                    doc.name.clone().unwrap_or_default(),
+                ));
             }
             kind => {
                 if let Some(kind) = VolumeKind::from_kind(kind) {
-                    let at = doc_origin(config, doc);
-                    config.volumes.push(Sourced {
-                        value: Volume {
-                            kind,
-                            name: doc.name.clone().unwrap_or_default(),
-                            volume_type: n
-                                .get("volumeType")
-                                .and_then(Node::string)
-                                .map(str::to_string),
-                        },
-                        origin: at.origin,
-                        line: at.line,
-                    });
+                    let volume = Volume {
+                        kind,
+                        name: doc.name.clone().unwrap_or_default(),
+                        volume_type: n
+                            .get("volumeType")
+                            .and_then(Node::string)
+                            .map(str::to_string),
+                    };
+                    config.volumes.push(at_document(config, doc, volume));
                 }
             }
         }
