@@ -1,0 +1,421 @@
+//! The transport on the real TLS server on loopback (issue 24, item 1): a
+//! body's answer depends on its size, not on its framing (HTTP/1.1 chunked
+//! and HTTP/2 without `content-length` read like a body with a length), and
+//! the body budget still sheds when bodies pile up.
+
+mod common;
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use common::{FakeFacts, Proto, review_fixture};
+use http_body_util::BodyExt as _;
+use hyper::body::{Frame, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use longhorn_talos_guard::policy::Hugepages;
+use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
+use longhorn_talos_guard::source::ConfigSource;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+
+/// `--max-body-bytes` and `--body-budget-bytes` at their defaults (README,
+/// "Command line"): 8 MiB and 16 MiB.
+const MAX_BODY: usize = server::DEFAULT_MAX_BODY_BYTES;
+
+struct Server {
+    running: Running,
+    ca: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+/// The server as `serve` runs it by default (body limits, budget, drain of
+/// 5 s), on 127.0.0.1:0 with fresh dev certificates.
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let certs =
+        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
+            .unwrap();
+    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        certs: CertSource::Files {
+            cert: dir.path().join("tls.crt"),
+            key: dir.path().join("tls.key"),
+        },
+        config: ConfigSource::default(),
+        max_body_bytes: MAX_BODY,
+        drain_timeout: Duration::from_secs(5),
+        reload_interval: Duration::from_secs(60),
+        header_read_timeout: Duration::from_secs(5),
+        max_connections: 64,
+        limits: Default::default(),
+    };
+    let facts = Arc::new(FakeFacts {
+        answer: Hugepages::Known(2 << 30),
+        delay: Duration::ZERO,
+    });
+    Server {
+        running: server::start(&opts, facts).await.unwrap(),
+        ca: certs.ca_pem.into_bytes(),
+        _dir: dir,
+    }
+}
+
+/// The `namespace-create-baseline` review, exactly `size` bytes long: an
+/// annotation pads it (annotations play no part in the verdict, a denial).
+fn review_of_size(size: usize) -> Vec<u8> {
+    let mut review: serde_json::Value =
+        serde_json::from_slice(&review_fixture("namespace-create-baseline")).unwrap();
+    let pad = |review: &mut serde_json::Value, n: usize| {
+        review["request"]["object"]["metadata"]["annotations"] =
+            serde_json::json!({ "example.test/pad": "x".repeat(n) });
+    };
+    pad(&mut review, 0);
+    let base = serde_json::to_vec(&review).unwrap().len();
+    pad(&mut review, size - base);
+    let bytes = serde_json::to_vec(&review).unwrap();
+    assert_eq!(bytes.len(), size);
+    bytes
+}
+
+/// How a body is cut into chunks (HTTP/1.1) or DATA frames (HTTP/2): a first
+/// piece, then pieces of one size.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    first: usize,
+    rest: usize,
+}
+
+/// Cuts of different shapes: the guard's buffer grows differently with each.
+const PLANS: [Plan; 4] = [
+    Plan {
+        first: 1000,
+        rest: 16 * 1024,
+    },
+    Plan {
+        first: 7001,
+        rest: 64 * 1024,
+    },
+    Plan {
+        first: 100,
+        rest: 4096,
+    },
+    Plan {
+        first: 16 * 1024,
+        rest: 16 * 1024,
+    },
+];
+
+impl Plan {
+    fn pieces(self, body: &[u8]) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let n = if at == 0 { self.first } else { self.rest }.min(body.len() - at);
+            out.push(Bytes::copy_from_slice(&body[at..at + n]));
+            at += n;
+        }
+        out
+    }
+}
+
+/// What the client read back: status, head (lower-cased) and body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` from `r`.
+async fn read_h1_reply<R: AsyncRead + Unpin>(r: &mut R) -> Result<Reply, String> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match r.read(&mut buf).await {
+            Ok(0) => return Err(format!("EOF after {} bytes", got.len())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no content-length in {head:?}"))?;
+    let mut body = got[end..].to_vec();
+    while body.len() < length {
+        match r.read(&mut buf).await {
+            Ok(0) => return Err("EOF in the answer's body".into()),
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(Reply { status, head, body })
+}
+
+/// POSTs `body` to /validate over HTTP/1.1 with `Transfer-Encoding: chunked`,
+/// cut as `plan` says; the last chunk is left off when `end` is false (the
+/// body stays open). The answer is read while the body is still being sent,
+/// as a client must when the server answers early.
+async fn h1_chunked(
+    addr: SocketAddr,
+    ca: &[u8],
+    body: &[u8],
+    plan: Plan,
+    end: bool,
+) -> Result<Reply, String> {
+    let tls = common::tls_connect(addr, ca, Proto::Http1).await?;
+    let (mut r, mut w) = tokio::io::split(tls);
+    let pieces = plan.pieces(body);
+    let writer = tokio::spawn(async move {
+        let head = "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        w.write_all(head.as_bytes()).await?;
+        for p in pieces {
+            w.write_all(format!("{:x}\r\n", p.len()).as_bytes()).await?;
+            w.write_all(&p).await?;
+            w.write_all(b"\r\n").await?;
+        }
+        if end {
+            w.write_all(b"0\r\n\r\n").await?;
+        }
+        w.flush().await?;
+        // Held open until the answer is read.
+        Ok::<_, io::Error>(w)
+    });
+    let reply = tokio::time::timeout(Duration::from_secs(30), read_h1_reply(&mut r))
+        .await
+        .map_err(|_| "no answer within 30 s".to_string())?;
+    writer.abort();
+    reply
+}
+
+/// A request body sent as the given DATA frames, its size unknown to the
+/// client, so that hyper sends no `content-length`; when `end` is false it
+/// never ends.
+struct Frames {
+    pieces: std::collections::VecDeque<Bytes>,
+    end: bool,
+}
+
+impl hyper::body::Body for Frames {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.pieces.pop_front() {
+            Some(p) => Poll::Ready(Some(Ok(Frame::data(p)))),
+            None if self.end => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// POSTs `body` to /validate over HTTP/2 without `content-length`.
+async fn h2_unsized(addr: SocketAddr, ca: &[u8], body: &[u8], plan: Plan) -> Result<Reply, String> {
+    let tls = common::tls_connect(addr, ca, Proto::H2).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let request = hyper::Request::post(format!("https://localhost:{}/validate", addr.port()))
+        .header("content-type", "application/json")
+        .body(Frames {
+            pieces: plan.pieces(body).into(),
+            end: true,
+        })
+        .unwrap();
+    assert!(
+        !request.headers().contains_key("content-length"),
+        "the client must send no length"
+    );
+    let send = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let head = format!("{:?}", response.headers()).to_lowercase();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok(Reply { status, head, body })
+    };
+    tokio::time::timeout(Duration::from_secs(30), send)
+        .await
+        .map_err(|_| "no answer within 30 s".to_string())?
+}
+
+async fn post_unsized(
+    addr: SocketAddr,
+    ca: &[u8],
+    proto: Proto,
+    body: &[u8],
+    plan: Plan,
+) -> Result<Reply, String> {
+    match proto {
+        Proto::Http1 => h1_chunked(addr, ca, body, plan, true).await,
+        Proto::H2 => h2_unsized(addr, ca, body, plan).await,
+    }
+}
+
+/// The verdict the padded review must get: the fixture's denial, its uid echoed.
+fn assert_reviewed(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 200, "{what}: {}{}", reply.head, reply.text());
+    let answer = reply.json();
+    assert_eq!(
+        answer["response"]["uid"], "0f3f7c61-1b0c-4f7e-9a52-000000000003",
+        "{what}"
+    );
+    assert_eq!(answer["response"]["status"]["code"], 403, "{what}");
+}
+
+// Issue 24 item 1: a valid 7.5 MB review chunked got 503 "too many request
+// bytes in flight; retry" on an idle guard (the budget counted the growing
+// buffer's capacity); with a length it got 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_under_the_limit_is_reviewed_however_it_is_framed() {
+    let s = start().await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let body = review_of_size(7_500_000);
+    for proto in [Proto::Http1, Proto::H2] {
+        for plan in PLANS {
+            let what = format!("{proto:?} {plan:?}");
+            let reply = post_unsized(addr, &ca, proto, &body, plan)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_reviewed(&reply, &what);
+            assert_eq!(s.running.state.body.in_use(), 0, "{what}: budget released");
+        }
+    }
+    s.running.shutdown().await.unwrap();
+}
+
+// Issue 24 item 1: a 9 MB chunked body got 503 where 413 is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_however_it_is_framed() {
+    let s = start().await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let body = review_of_size(9_000_000);
+    for proto in [Proto::Http1, Proto::H2] {
+        for plan in PLANS {
+            let what = format!("{proto:?} {plan:?}");
+            let reply = post_unsized(addr, &ca, proto, &body, plan)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                (reply.status, reply.text()),
+                (413, "request body larger than 8388608 bytes\n".to_string()),
+                "{what}"
+            );
+        }
+    }
+    // And the guard still reviews.
+    let reply = post_unsized(addr, &ca, Proto::Http1, &review_of_size(2000), PLANS[0])
+        .await
+        .unwrap();
+    assert_reviewed(&reply, "after the 413s");
+    s.running.shutdown().await.unwrap();
+}
+
+// The budget (16 MiB, of which large bodies may hold 12 MiB) still sheds
+// bodies without a length when they pile up, lets a small review through
+// beside them, and gives the bytes back when they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_sheds_bodies_without_a_length_when_many_are_in_flight() {
+    const FOUR_MIB: usize = 4 * 1024 * 1024;
+    let s = start().await;
+    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+    let plan = Plan {
+        first: 64 * 1024,
+        rest: 64 * 1024,
+    };
+    // Three bodies of 4 MiB sent chunked without their last chunk: 12 MiB held.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let ca = ca.clone();
+        held.push(tokio::spawn(async move {
+            h1_chunked(addr, &ca, &vec![b' '; FOUR_MIB], plan, false).await
+        }));
+    }
+    let waited = Instant::now();
+    while s.running.state.body.in_use() < 3 * FOUR_MIB {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the three bodies did not arrive: {} bytes held",
+            s.running.state.body.in_use()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.running.state.body.in_use(), 3 * FOUR_MIB);
+    let large = review_of_size(FOUR_MIB);
+    for proto in [Proto::Http1, Proto::H2] {
+        let reply = post_unsized(addr, &ca, proto, &large, plan).await.unwrap();
+        assert_eq!(
+            (reply.status, reply.text()),
+            (503, "too many request bytes in flight; retry\n".to_string()),
+            "{proto:?}: a fourth large body"
+        );
+        let small = post_unsized(addr, &ca, proto, &review_of_size(3000), plan)
+            .await
+            .unwrap();
+        assert_reviewed(&small, &format!("{proto:?}: a small review beside them"));
+    }
+    // The held bodies go (their clients give up): their bytes come back.
+    for h in &held {
+        h.abort();
+    }
+    let waited = Instant::now();
+    while s.running.state.body.in_use() > 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "{} bytes still held",
+            s.running.state.body.in_use()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = post_unsized(addr, &ca, Proto::H2, &large, plan)
+        .await
+        .unwrap();
+    assert_reviewed(&reply, "the large body once the budget is free");
+    s.running.shutdown().await.unwrap();
+}
