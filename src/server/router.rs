@@ -60,14 +60,15 @@ impl BodyLimits {
         self.budget_bytes - self.total.available_permits()
     }
 
-    /// Draws `n` more bytes for `body`, which holds `body.counted` already;
+    /// Draws `n` more bytes for `body`, which holds what it has received;
     /// `false` when the budget cannot give them now.
     fn take(&self, body: &mut Body, n: usize) -> bool {
         let Ok(n32) = u32::try_from(n) else {
             return false;
         };
         // Past its first bytes a body draws on the large share too.
-        let large_part = (body.counted + n).saturating_sub(SMALL_BODY_BYTES.max(body.counted));
+        let held = body.bytes.len();
+        let large_part = (held + n).saturating_sub(SMALL_BODY_BYTES.max(held));
         let large = match u32::try_from(large_part) {
             Ok(0) => None,
             Ok(m) => match self.large.clone().try_acquire_many_owned(m) {
@@ -79,15 +80,19 @@ impl BodyLimits {
         let Ok(total) = self.total.clone().try_acquire_many_owned(n32) else {
             return false;
         };
-        for (held, new) in [(&mut body.total, Some(total)), (&mut body.large, large)] {
-            match (held.as_mut(), new) {
-                (Some(h), Some(p)) => h.merge(p),
-                (None, Some(p)) => *held = Some(p),
-                (_, None) => {}
-            }
+        keep(&mut body.total, total);
+        if let Some(large) = large {
+            keep(&mut body.large, large);
         }
-        body.counted += n;
         true
+    }
+}
+
+/// Adds `permit` to what `slot` holds (one permit per semaphore and body).
+fn keep(slot: &mut Option<OwnedSemaphorePermit>, permit: OwnedSemaphorePermit) {
+    match slot {
+        Some(held) => held.merge(permit),
+        None => *slot = Some(permit),
     }
 }
 
@@ -102,8 +107,6 @@ enum BodyError {
 /// A body and the budget it holds until dropped.
 struct Body {
     bytes: Vec<u8>,
-    /// Bytes drawn on the budget: what has been received.
-    counted: usize,
     total: Option<OwnedSemaphorePermit>,
     large: Option<OwnedSemaphorePermit>,
 }
@@ -141,7 +144,6 @@ async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyEr
     let declared = declared.map(|n| n as usize);
     let mut body = Body {
         bytes: Vec::with_capacity(declared.unwrap_or(0)),
-        counted: 0,
         total: None,
         large: None,
     };
