@@ -45,11 +45,7 @@ async fn start() -> Server {
 
 /// The same with `--max-body-bytes` and `--body-budget-bytes` given.
 async fn start_with(max_body: usize, budget: usize) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let certs =
-        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
-            .unwrap();
-    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    let (dir, ca) = dev_certs();
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         certs: CertSource::Files {
@@ -73,9 +69,19 @@ async fn start_with(max_body: usize, budget: usize) -> Server {
     });
     Server {
         running: server::start(&opts, facts).await.unwrap(),
-        ca: certs.ca_pem.into_bytes(),
+        ca,
         _dir: dir,
     }
+}
+
+/// A folder with fresh dev certificates (`tls.crt`, `tls.key`), and the CA.
+fn dev_certs() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs =
+        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
+            .unwrap();
+    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    (dir, certs.ca_pem.into_bytes())
 }
 
 /// The `namespace-create-baseline` review, exactly `size` bytes long: an
@@ -525,11 +531,103 @@ impl AsyncWrite for Gated {
     }
 }
 
+/// What the drain is started on.
+enum Target {
+    /// The server in this process, drained by [`Running::shutdown`].
+    InProcess(Server),
+    /// `serve` as a child process, drained by SIGTERM.
+    Binary {
+        child: std::process::Child,
+        addr: SocketAddr,
+        ca: Vec<u8>,
+        dir: tempfile::TempDir,
+    },
+}
+
+impl Target {
+    /// `longhorn-talos-guard serve --drain-seconds 5s` on 127.0.0.1:0.
+    fn binary() -> Target {
+        let (dir, ca) = dev_certs();
+        let ready = dir.path().join("ready");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+            .args(["serve", "--kube", "off", "--listen", "127.0.0.1:0"])
+            .args(["--drain-seconds", "5s", "--cert-dir"])
+            .arg(dir.path())
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let addr = loop {
+            if let Some(addr) = common::read_ready_file(&ready) {
+                break addr;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Target::Binary {
+            child,
+            addr,
+            ca,
+            dir,
+        }
+    }
+
+    fn addr_and_ca(&self) -> (SocketAddr, Vec<u8>) {
+        match self {
+            Target::InProcess(s) => (s.running.local_addr, s.ca.clone()),
+            Target::Binary { addr, ca, .. } => (*addr, ca.clone()),
+        }
+    }
+
+    /// Waits until the guard has accepted a connection (known in process
+    /// only; for the child, a client that has the server's flight knows it).
+    async fn accepted(&self) {
+        if let Target::InProcess(s) = self {
+            let waited = Instant::now();
+            while s.running.open_connections() == 0 {
+                assert!(waited.elapsed() < Duration::from_secs(5), "never accepted");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Starts the drain; the handle resolves when the guard has stopped.
+    fn drain(self) -> tokio::task::JoinHandle<Result<(), String>> {
+        match self {
+            Target::InProcess(s) => {
+                tokio::spawn(async move { s.running.shutdown().await.map_err(|e| e.to_string()) })
+            }
+            Target::Binary { mut child, dir, .. } => {
+                let killed = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(killed.success());
+                tokio::task::spawn_blocking(move || {
+                    let exit = child.wait().map_err(|e| e.to_string())?;
+                    let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+                    if exit.success() {
+                        Ok(())
+                    } else {
+                        Err(format!("serve ended with {exit} after SIGTERM:\n{log}"))
+                    }
+                })
+            }
+        }
+    }
+}
+
 /// One round: a client whose handshake is held at `hold`, the drain started
 /// meanwhile, then the handshake completed and a review sent on it.
-async fn review_across_the_drain(proto: Proto, hold: Hold) -> Result<(), String> {
-    let s = start().await;
-    let (addr, ca) = (s.running.local_addr, s.ca.clone());
+async fn review_across_the_drain(target: Target, proto: Proto, hold: Hold) -> Result<(), String> {
+    let (addr, ca) = target.addr_and_ca();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (open, opened) = watch::channel(false);
     let at_gate = Arc::new(Notify::new());
@@ -591,15 +689,11 @@ async fn review_across_the_drain(proto: Proto, hold: Hold) -> Result<(), String>
     tokio::time::timeout(Duration::from_secs(5), at_gate.notified())
         .await
         .expect("the client reached its gate");
-    let waited = Instant::now();
-    while s.running.open_connections() == 0 {
-        assert!(waited.elapsed() < Duration::from_secs(5), "never accepted");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    target.accepted().await;
     // The drain starts while the handshake is held; the connection task has
     // seen it well before the gate opens.
     let started = Instant::now();
-    let draining = tokio::spawn(s.running.shutdown());
+    let draining = target.drain();
     tokio::time::sleep(Duration::from_millis(150)).await;
     open.send_replace(true);
     let answered = tokio::time::timeout(Duration::from_secs(10), client)
@@ -617,7 +711,7 @@ async fn review_across_the_drain(proto: Proto, hold: Hold) -> Result<(), String>
             reply.head
         );
     }
-    drained.map_err(|e| e.to_string())?;
+    drained?;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "the drain outlasted its time: {:?}",
@@ -637,9 +731,32 @@ async fn a_connection_in_its_handshake_when_the_drain_starts_is_answered() {
         for proto in [Proto::Http1, Proto::H2] {
             for hold in [Hold::AfterServerFlight, Hold::BeforeHello] {
                 rounds += 1;
-                if let Err(e) = review_across_the_drain(proto, hold).await {
+                let target = Target::InProcess(start().await);
+                if let Err(e) = review_across_the_drain(target, proto, hold).await {
                     failed.push(format!("{proto:?} {hold:?}: {e}"));
                 }
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {rounds} failed: {failed:#?}",
+        failed.len()
+    );
+}
+
+// The same as the issue saw it: the binary, SIGTERM, a client held after the
+// server's TLS 1.3 flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_across_sigterm_is_answered_by_the_binary() {
+    let mut failed = Vec::new();
+    let mut rounds = 0;
+    for _ in 0..3 {
+        for proto in [Proto::Http1, Proto::H2] {
+            rounds += 1;
+            let target = Target::binary();
+            if let Err(e) = review_across_the_drain(target, proto, Hold::AfterServerFlight).await {
+                failed.push(format!("{proto:?}: {e}"));
             }
         }
     }
