@@ -728,6 +728,8 @@ fn assert_pod_template(d: &Deployment) {
     }
 
     // Termination: the preStop sleep and the drain fit in the grace period.
+    // The sleep action: kubernetes/enhancements keps/sig-node/3960-pod-lifecycle-sleep-action
+    // (alpha 1.29, beta and on by default 1.30, GA 1.34).
     let sleep = c
         .lifecycle
         .as_ref()

@@ -124,7 +124,7 @@ async fn connection(
     tcp: TcpStream,
     shared: Arc<Shared>,
     entry: Entry,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 ) {
     let act = entry.activity.clone();
     let _entry = entry;
@@ -134,9 +134,12 @@ async fn connection(
         activity: act.clone(),
     };
     let handshake = tokio::time::timeout(shared.limits.handshake_timeout, shared.tls.accept(tcp));
+    // The drain does not cut a handshake: with TLS 1.3 the client counts the
+    // connection open once it has the server's Finished and sends its request
+    // at once, so the handshake completes (within its timeout) and the
+    // request is answered as a draining connection's would be.
     let stream = tokio::select! {
         () = act.shed.notified() => return,
-        () = raised(&mut drain) => return,
         done = handshake => match done {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -152,6 +155,10 @@ async fn connection(
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
     act.set_http1(!h2);
+    if *drain.borrow() {
+        // Before the first request is read: it may be in already.
+        act.set_draining();
+    }
     let service = Tracked {
         app: shared.app.clone(),
         activity: act.clone(),

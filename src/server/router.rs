@@ -26,7 +26,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The first bytes of every body draw on the whole budget; past them a body
 /// draws only on the part of the budget large bodies may use (three
-/// quarters), so a few large bodies cannot starve the small reviews.
+/// quarters, or one largest body if that is more), so a few large bodies
+/// cannot starve the small reviews.
 const SMALL_BODY_BYTES: usize = 64 * 1024;
 
 /// How request bodies are read: size, time, and the budget they share.
@@ -49,7 +50,8 @@ impl BodyLimits {
             timeout,
             budget_bytes,
             total: Arc::new(Semaphore::new(budget_bytes)),
-            large: Arc::new(Semaphore::new(budget_bytes / 4 * 3)),
+            // One largest body fits on an idle guard, whatever the flags.
+            large: Arc::new(Semaphore::new((budget_bytes / 4 * 3).max(max_bytes))),
         }
     }
 
@@ -58,16 +60,39 @@ impl BodyLimits {
         self.budget_bytes - self.total.available_permits()
     }
 
-    /// Takes `n` more bytes for a body that already holds `held`; `None`
-    /// when the budget cannot give them now.
-    fn take(&self, held: usize, n: usize) -> Option<Vec<OwnedSemaphorePermit>> {
-        let n = u32::try_from(n).ok()?;
-        let mut permits = Vec::with_capacity(2);
-        if held + n as usize > SMALL_BODY_BYTES {
-            permits.push(self.large.clone().try_acquire_many_owned(n).ok()?);
+    /// Draws `n` more bytes for `body`, which holds what it has received;
+    /// `false` when the budget cannot give them now.
+    fn take(&self, body: &mut Body, n: usize) -> bool {
+        let Ok(n32) = u32::try_from(n) else {
+            return false;
+        };
+        // Past its first bytes a body draws on the large share too.
+        let held = body.bytes.len();
+        let large_part = (held + n).saturating_sub(SMALL_BODY_BYTES.max(held));
+        let large = match u32::try_from(large_part) {
+            Ok(0) => None,
+            Ok(m) => match self.large.clone().try_acquire_many_owned(m) {
+                Ok(p) => Some(p),
+                Err(_) => return false,
+            },
+            Err(_) => return false,
+        };
+        let Ok(total) = self.total.clone().try_acquire_many_owned(n32) else {
+            return false;
+        };
+        keep(&mut body.total, total);
+        if let Some(large) = large {
+            keep(&mut body.large, large);
         }
-        permits.push(self.total.clone().try_acquire_many_owned(n).ok()?);
-        Some(permits)
+        true
+    }
+}
+
+/// Adds `permit` to what `slot` holds (one permit per semaphore and body).
+fn keep(slot: &mut Option<OwnedSemaphorePermit>, permit: OwnedSemaphorePermit) {
+    match slot {
+        Some(held) => held.merge(permit),
+        None => *slot = Some(permit),
     }
 }
 
@@ -82,10 +107,30 @@ enum BodyError {
 /// A body and the budget it holds until dropped.
 struct Body {
     bytes: Vec<u8>,
-    _permits: Vec<OwnedSemaphorePermit>,
+    total: Option<OwnedSemaphorePermit>,
+    large: Option<OwnedSemaphorePermit>,
 }
 
-/// Reads a whole body within the limits, drawing on the budget as it grows.
+/// Makes room in `buf` for `extra` more bytes, doubling as `Vec` does but
+/// never reserving past `max` (the body limit), so that a body near the limit
+/// does not reserve twice it.
+fn make_room(buf: &mut Vec<u8>, extra: usize, max: usize) {
+    let need = buf.len() + extra;
+    if need > buf.capacity() {
+        let target = need
+            .max(buf.capacity().saturating_mul(2))
+            .min(max.max(need));
+        buf.reserve_exact(target - buf.len());
+    }
+}
+
+/// Reads a whole body within the limits, drawing on the budget as it arrives.
+///
+/// The budget counts the bytes received, with or without a `Content-Length`
+/// (HTTP/1.1 chunked, HTTP/2 without `content-length`): the part of the
+/// buffer reserved but not yet written has no pages in memory, so what a
+/// body costs is what it has sent, and the answer depends on the body, not
+/// on its framing.
 async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyError> {
     let declared = request
         .headers()
@@ -96,15 +141,12 @@ async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyEr
         return Err(BodyError::TooLarge);
     }
     let mut stream = request.into_body().into_data_stream();
-    // With a Content-Length the buffer is allocated once at its size: pages
-    // not yet written are not resident, so the budget counts what arrived.
-    // Without one it grows, and the budget counts its capacity.
     let declared = declared.map(|n| n as usize);
     let mut body = Body {
         bytes: Vec::with_capacity(declared.unwrap_or(0)),
-        _permits: Vec::new(),
+        total: None,
+        large: None,
     };
-    let mut counted = 0usize;
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
@@ -112,19 +154,10 @@ async fn read_body(limits: &BodyLimits, request: Request) -> Result<Body, BodyEr
             if len > limits.max_bytes || declared.is_some_and(|d| len > d) {
                 return Err(BodyError::TooLarge);
             }
-            let holds = if declared.is_some() {
-                len
-            } else {
-                body.bytes.reserve(chunk.len());
-                body.bytes.capacity()
-            };
-            if holds > counted {
-                let permits = limits
-                    .take(counted, holds - counted)
-                    .ok_or(BodyError::Budget)?;
-                body._permits.extend(permits);
-                counted = holds;
+            if !limits.take(&mut body, chunk.len()) {
+                return Err(BodyError::Budget);
             }
+            make_room(&mut body.bytes, chunk.len(), limits.max_bytes);
             body.bytes.extend_from_slice(&chunk);
         }
         Ok(())
