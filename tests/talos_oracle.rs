@@ -715,6 +715,11 @@ fn the_security_profile_document_merges_the_same_way() {
         "Agreed",
         isolation(Some(true)),
     );
+    // A misspelt field is an unknown key: Talos refuses the config, and it is not read.
+    let typo = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolated: false\n";
+    expect(case("1.14", "worker", &[typo]), "BothRefused", |c| {
+        c.refusals[0].value.contains("workloadIsolated")
+    });
 }
 
 #[test]
