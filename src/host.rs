@@ -16,6 +16,12 @@
 //!   volume is a plain folder on EPHEMERAL.
 //! - The kubelet container sees a fixed set of host paths, `/var/mnt`
 //!   (read-only, 1.10+) and `machine.kubelet.extraMounts`.
+//! - Talos 1.14 can put `/var/lib/etcd`, `/var/lib/containerd`,
+//!   `/var/lib/kubelet` and `/var/log` on partitions of their own
+//!   ([`SYSTEM_VOLUMES`]); without that they are folders on EPHEMERAL.
+//! - Talos 1.14's workload isolation (`SecurityProfileConfig`) runs
+//!   containerd, the kubelet and every pod in a PID and mount namespace that
+//!   copies the host's mounts: every path above keeps its meaning there.
 
 use crate::base::HostPath;
 use crate::base::longhorn::DATA_PATH;
@@ -85,6 +91,14 @@ pub struct Layout {
     pub kubelet_config_document: bool,
     /// The Talos minor version the installer image names (`(1, 10)`).
     pub talos_version: Option<(u32, u32)>,
+    /// The [`SYSTEM_VOLUMES`] (by id: `KUBELET`, ...) the config puts on a
+    /// partition of their own (Talos 1.14 `VolumeConfig` with provisioning).
+    pub system_volumes: Vec<&'static str>,
+    /// Talos 1.14 workload isolation (`SecurityProfileConfig` with
+    /// `workloadIsolation: true`): containerd, the kubelet and the pods run in
+    /// a sandbox whose mounts are a copy of the host's. It changes no path's
+    /// place; a `hostPID` pod sees the sandbox's processes, not the host's.
+    pub workload_isolation: bool,
 }
 
 impl Layout {
@@ -96,6 +110,14 @@ impl Layout {
     /// The volume named `name`, if declared.
     pub fn volume(&self, name: &str) -> Option<&DeclaredVolume> {
         self.volumes.iter().find(|v| v.name == name)
+    }
+
+    /// The system volume of its own that holds `path` (id and mount point).
+    pub fn system_volume(&self, path: &HostPath) -> Option<(&'static str, &'static str)> {
+        SYSTEM_VOLUMES
+            .into_iter()
+            .filter(|(id, _)| self.system_volumes.contains(id))
+            .find(|(_, mount)| path.is_within_normalised(mount))
     }
 }
 
@@ -126,6 +148,16 @@ pub const KUBELET_MOUNTS: [&str; 15] = [
     "/var/lib/kubelet",
     "/var/log/containers",
     "/var/log/pods",
+];
+
+/// Talos 1.14's system volumes that can be partitions of their own: the
+/// `VolumeConfig` name and the path Talos mounts it at. Without
+/// provisioning in their `VolumeConfig` they are folders on EPHEMERAL.
+pub const SYSTEM_VOLUMES: [(&str, &str); 4] = [
+    ("ETCD", "/var/lib/etcd"),
+    ("CRI", "/var/lib/containerd"),
+    ("KUBELET", "/var/lib/kubelet"),
+    ("LOG", "/var/log"),
 ];
 
 /// What a host path is on a Talos node.
@@ -164,6 +196,14 @@ pub enum Place {
     UndeclaredVolume {
         /// The `<name>`.
         name: String,
+    },
+    /// Inside a Talos 1.14 system volume the machine config puts on a
+    /// partition of its own (not EPHEMERAL): one of [`SYSTEM_VOLUMES`].
+    SystemVolume {
+        /// Its `VolumeConfig` name (`KUBELET`, ...).
+        id: &'static str,
+        /// Where Talos mounts it (`/var/lib/kubelet`, ...).
+        mount: &'static str,
     },
     /// Elsewhere on the EPHEMERAL partition (`/var`, `/opt`, ...).
     Ephemeral,
@@ -220,6 +260,9 @@ pub fn classify(path: &HostPath, layout: Option<&Layout>) -> Place {
         }
         return Place::Ephemeral;
     }
+    if let Some((id, mount)) = layout.and_then(|l| l.system_volume(path)) {
+        return Place::SystemVolume { id, mount };
+    }
     if EPHEMERAL.iter().any(|e| path.is_within_normalised(e)) {
         return Place::Ephemeral;
     }
@@ -270,6 +313,7 @@ mod tests {
             extra_mounts: vec![p("/var/lib/longhorn")],
             kubelet_config_document: false,
             talos_version: Some((1, 10)),
+            ..Layout::default()
         }
     }
 
@@ -356,5 +400,89 @@ mod tests {
             kubelet_sees(&p("/var/lib/longhorn/logs"), Some(&ci)),
             Some(false)
         );
+    }
+
+    #[test]
+    fn system_volumes_of_their_own_are_not_ephemeral() {
+        // siderolabs/talos @ v1.14.0-rc.1: pkg/machinery/constants/constants.go (KubeletDataPath,
+        // CRIContainerdDataPath, EtcdDataPath, LogMountPoint) and
+        // internal/app/machined/pkg/controllers/block/internal/volumes/volumeconfig/system_volumes.go
+        // (a partition of its own with provisioning, else a directory under EPHEMERAL).
+        let own = Layout {
+            system_volumes: vec!["KUBELET", "LOG"],
+            ..Layout::default()
+        };
+        let kubelet = Place::SystemVolume {
+            id: "KUBELET",
+            mount: "/var/lib/kubelet",
+        };
+        assert_eq!(
+            classify(&p("/var/lib/kubelet/longhorn"), Some(&own)),
+            kubelet
+        );
+        assert_eq!(classify(&p("/var/lib/kubelet"), Some(&own)), kubelet);
+        assert_eq!(
+            classify(&p("/var/log/longhorn"), Some(&own)),
+            Place::SystemVolume {
+                id: "LOG",
+                mount: "/var/log"
+            }
+        );
+        assert!(!classify(&p("/var/log/pods"), Some(&own)).is_ephemeral());
+        // Not declared (CRI, ETCD), or no config known: folders on EPHEMERAL.
+        for (path, layout) in [
+            ("/var/lib/containerd/x", Some(&own)),
+            ("/var/lib/etcd", Some(&own)),
+            ("/var/lib/kubelet/x", None),
+            ("/var/lib/kubelet2", Some(&own)),
+            ("/var/lib/kubelet/x", Some(&Layout::default())),
+        ] {
+            assert_eq!(classify(&p(path), layout), Place::Ephemeral, "{path}");
+        }
+        // Longhorn's own path and the tmpfs /var/run keep their places.
+        assert_eq!(
+            classify(&p("/var/lib/longhorn"), Some(&own)),
+            Place::LonghornData
+        );
+    }
+
+    #[test]
+    fn workload_isolation_changes_no_place() {
+        // siderolabs/talos @ v1.14.0-rc.1 internal/app/machined/pkg/sandboxd/init.go: the sandbox is a
+        // new PID and mount namespace with the host's mounts, only /proc remounted; the kubelet
+        // still runs as a container of the (sandboxed) CRI (services/cri.go), with the same mounts.
+        let paths = [
+            "/",
+            "/mnt/ssd",
+            "/etc/longhorn",
+            "/run/x",
+            "/tmp/x",
+            "/dev/sdb",
+            "/proc/1",
+            "/var/lib/longhorn/d",
+            "/var/mnt/longhorn",
+            "/var/mnt/scratch",
+            "/var/mnt/fast",
+            "/opt/x",
+            "/var/lib/kubelet/pods",
+            "/var/lib/other",
+        ];
+        let plain = layout();
+        let isolated = Layout {
+            workload_isolation: true,
+            ..layout()
+        };
+        for path in paths {
+            assert_eq!(
+                classify(&p(path), Some(&isolated)),
+                classify(&p(path), Some(&plain)),
+                "{path}"
+            );
+            assert_eq!(
+                kubelet_sees(&p(path), Some(&isolated)),
+                kubelet_sees(&p(path), Some(&plain)),
+                "{path}"
+            );
+        }
     }
 }

@@ -28,7 +28,8 @@ pub struct ConfigSource {
     pub file: Option<PathBuf>,
     /// Talos machine configs and patches, merged in order. When given, the
     /// host model knows the node's volumes (and their types), extraMounts,
-    /// `KubeletConfig` document and Talos version; `allowedMounts` is not
+    /// `KubeletConfig` document, Talos 1.14 system volumes and workload
+    /// isolation, and Talos version; `allowedMounts` is not
     /// changed.
     pub talos_files: Vec<PathBuf>,
 }

@@ -3,7 +3,8 @@
 //! and longhorn/longhorn-manager at v1.10.2, v1.11.3 and v1.12.1; see its
 //! README) is admitted without a warning under every documented Talos layout
 //! (tests/fixtures/talos-layouts/: the 1.7 guide, Longhorn's 1.10+ page,
-//! Talos's own CI, a 1.14 KubeletConfig config, two user volumes) and with no
+//! Talos's own CI, a 1.14 KubeletConfig config, a new 1.14 cluster with
+//! workload isolation and system volumes of their own, two user volumes) and with no
 //! machine config at all, by `check` and by the webhook's pipeline alike.
 //! Pods whose host path is the disk path are tried with `/var/lib/longhorn/`
 //! and with the layout's `/var/mnt/longhorn/`; every hostPath is tried both
@@ -84,7 +85,7 @@ fn variants(pod: &Value) -> Vec<(String, Value)> {
 fn configs() -> Vec<(String, Config)> {
     let mut out = vec![("no machine config".to_string(), Config::default())];
     let layouts = yaml_files(&root().join("talos-layouts"));
-    assert_eq!(layouts.len(), 5, "{layouts:?}");
+    assert_eq!(layouts.len(), 6, "{layouts:?}");
     for file in layouts {
         let source = ConfigSource {
             file: None,

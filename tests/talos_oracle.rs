@@ -145,6 +145,8 @@ struct Fields {
     kernel_module_documents: Vec<String>,
     volumes: Vec<(String, String, Option<String>)>,
     raw_volumes: Vec<String>,
+    system_volumes: Vec<String>,
+    workload_isolation: Option<bool>,
 }
 
 fn nonempty(v: Option<&Value>) -> Option<String> {
@@ -250,6 +252,22 @@ fn fields_of_talos(docs: &[Value]) -> Fields {
             }
             Some("KernelModuleConfig") => f.kernel_module_documents.push(name.unwrap_or_default()),
             Some("RawVolumeConfig") => f.raw_volumes.push(name.unwrap_or_default()),
+            Some("SecurityProfileConfig") => {
+                f.workload_isolation =
+                    Some(d.get("workloadIsolation").and_then(Value::as_bool) == Some(true));
+            }
+            // talos block.ProvisioningRequested: a disk selector, grow, minSize or maxSize.
+            Some("VolumeConfig")
+                if matches!(name.as_deref(), Some("ETCD" | "CRI" | "KUBELET" | "LOG"))
+                    && d.get("provisioning").is_some_and(|p| {
+                        nonempty(p.pointer("/diskSelector/match")).is_some()
+                            || p.get("grow").is_some_and(|g| !g.is_null())
+                            || nonempty(p.get("minSize")).is_some()
+                            || nonempty(p.get("maxSize")).is_some()
+                    }) =>
+            {
+                f.system_volumes.push(name.unwrap_or_default());
+            }
             Some(k @ ("UserVolumeConfig" | "ExistingVolumeConfig" | "ExternalVolumeConfig")) => {
                 f.volumes.push((
                     k.to_string(),
@@ -326,6 +344,8 @@ fn fields_of_project(c: &MachineConfig) -> Fields {
             })
             .collect(),
         raw_volumes: c.raw_volumes.iter().map(|v| v.value.clone()).collect(),
+        system_volumes: c.system_volumes.iter().map(|v| v.value.clone()).collect(),
+        workload_isolation: c.workload_isolation.as_ref().map(|w| w.value),
     }
 }
 
@@ -644,6 +664,103 @@ fn configs_talos_refuses() {
 }
 
 #[test]
+fn the_security_profile_document_merges_the_same_way() {
+    // siderolabs/talos pkg/machinery config/types/runtime/security_profile_config.go (v1.14.1
+    // here, read at v1.14.0-rc.1): unnamed, workloadIsolation a *bool; config/generate writes
+    // it with true for contracts after 1.13.
+    let off = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolation: false\n";
+    let on = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolation: true\n";
+    let empty = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\n";
+    let delete = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\n$patch: delete\n";
+    let isolation = |want: Option<bool>| {
+        move |c: &MachineConfig| c.workload_isolation.as_ref().map(|w| w.value) == want
+    };
+    for machine in MACHINES {
+        // The generated 1.14 config is isolated; 1.12's has no document.
+        expect(case("1.14", machine, &[]), "Agreed", isolation(Some(true)));
+        expect(case("1.12", machine, &[]), "Agreed", isolation(None));
+    }
+    // An explicit false overrides the generated true; a patch without the field keeps it.
+    expect(
+        case("1.14", "worker", &[off]),
+        "Agreed",
+        isolation(Some(false)),
+    );
+    expect(
+        case("1.14", "worker", &[off, on]),
+        "Agreed",
+        isolation(Some(true)),
+    );
+    expect(
+        case("1.14", "worker", &[empty]),
+        "Agreed",
+        isolation(Some(true)),
+    );
+    expect(
+        case("1.12", "worker", &[empty]),
+        "Agreed",
+        isolation(Some(false)),
+    );
+    // `$patch: delete` removes the document; a whole document that is not there is no
+    // error (unlike a list item or a key: deleting_what_is_not_there_is_refused).
+    expect(case("1.14", "worker", &[delete]), "Agreed", isolation(None));
+    expect(
+        case("1.12", "worker", &[on]),
+        "Agreed",
+        isolation(Some(true)),
+    );
+    expect(case("1.12", "worker", &[delete]), "Agreed", isolation(None));
+    expect(
+        case("1.14", "worker", &[delete, on]),
+        "Agreed",
+        isolation(Some(true)),
+    );
+    // A misspelt field is an unknown key: Talos refuses the config, and it is not read.
+    let typo = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolated: false\n";
+    expect(case("1.14", "worker", &[typo]), "BothRefused", |c| {
+        c.refusals[0].value.contains("workloadIsolated")
+    });
+}
+
+#[test]
+fn system_volumes_of_their_own_merge_the_same_way() {
+    // siderolabs/talos pkg/machinery config/types/block/volume_config.go: ETCD, CRI, KUBELET and
+    // LOG are partitions of their own only when provisioning is requested; minSize and the disk
+    // selector are replaced on every merge of the document.
+    let kubelet = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: KUBELET\nprovisioning:\n  minSize: 10GiB\n";
+    let kubelet_max = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: KUBELET\nprovisioning:\n  maxSize: 40GiB\n";
+    let log_grow =
+        "apiVersion: v1alpha1\nkind: VolumeConfig\nname: LOG\nprovisioning:\n  grow: false\n";
+    let delete = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: KUBELET\n$patch: delete\n";
+    let ids = |want: &'static [&'static str]| {
+        move |c: &MachineConfig| {
+            c.system_volumes
+                .iter()
+                .map(|v| v.value.as_str())
+                .collect::<Vec<_>>()
+                == want
+        }
+    };
+    expect(case("1.14", "worker", &[]), "Agreed", ids(&[]));
+    expect(
+        case("1.14", "worker", &[kubelet, log_grow]),
+        "Agreed",
+        ids(&["KUBELET", "LOG"]),
+    );
+    // A later KUBELET document without minSize clears it (replaced), maxSize keeps it a partition.
+    expect(
+        case("1.14", "controlplane", &[kubelet, kubelet_max]),
+        "Agreed",
+        ids(&["KUBELET"]),
+    );
+    expect(
+        case("1.14", "worker", &[kubelet, delete]),
+        "Agreed",
+        ids(&[]),
+    );
+}
+
+#[test]
 fn the_known_keys_are_talos_own() {
     // Unknown keys are refused by Talos's strict decoder; the table the
     // project checks them with must be Talos's types, field for field.
@@ -734,6 +851,22 @@ fn patch_strategy() -> impl Strategy<Value = String> {
         2 => prop::sample::select(vec!["v1.13.9", "v1.14.1"]).prop_map(|v| format!(
             "apiVersion: v1alpha1\nkind: UnattendedInstallConfig\ninstaller:\n  image: ghcr.io/siderolabs/installer:{v}\n"
         )),
+        2 => prop::sample::select(vec!["true", "false", ""]).prop_map(|w| if w.is_empty() {
+            "apiVersion: v1alpha1\nkind: SecurityProfileConfig\n".to_string()
+        } else {
+            format!("apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolation: {w}\n")
+        }),
+        1 => Just("apiVersion: v1alpha1\nkind: SecurityProfileConfig\n$patch: delete\n".to_string()),
+        2 => (
+            prop::sample::select(vec!["KUBELET", "LOG", "CRI", "ETCD"]),
+            prop::sample::select(vec![
+                "",
+                "provisioning:\n  minSize: 10GiB\n",
+                "provisioning:\n  maxSize: 40GiB\n",
+                "provisioning:\n  grow: false\n",
+                "provisioning:\n  diskSelector: {match: \"!system_disk\"}\n",
+            ]),
+        ).prop_map(|(n, p)| format!("apiVersion: v1alpha1\nkind: VolumeConfig\nname: {n}\n{p}")),
         2 => prop::sample::select(vec![
             "- op: add\n  path: /machine/sysctls\n  value: {vm.nr_hugepages: \"2048\"}\n",
             "- op: add\n  path: /machine/kubelet/extraMounts/-\n  value: {destination: /var/lib/longhorn, type: bind, source: /var/lib/longhorn, options: [bind, rshared, rw]}\n",

@@ -350,7 +350,10 @@ fn mounts(machine: &Machine, format: OutputFormat) -> anyhow::Result<u8> {
         emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
     }
     if format == OutputFormat::Text {
-        emit(&talos::mounts_config_yaml(&mounts))?;
+        emit(&talos::mounts_config_yaml_with_notes(
+            &mounts,
+            &talos::layout_notes(&config),
+        ))?;
     }
     Ok(0)
 }

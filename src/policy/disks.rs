@@ -51,6 +51,8 @@ pub fn data_path(raw: &str, mounts: &[AllowedMount], layout: Option<&Layout>) ->
         Place::DevFs => DataPath::Unusable(PathProblem::DevFs),
         Place::KernelFs => DataPath::Unusable(PathProblem::KernelFs),
         Place::LonghornData | Place::AssumedVolume { .. } => DataPath::Usable,
+        // A Talos 1.14 system volume on a partition of its own: not EPHEMERAL.
+        Place::SystemVolume { .. } => DataPath::Usable,
         Place::Volume(v) => match v.volume_type {
             Some(VolumeType::Directory) => {
                 DataPath::Ephemeral(EphemeralWhy::DirectoryVolume(v.name))

@@ -448,7 +448,11 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
         return;
     }
     let layout = super::layout(config);
-    for (i, m) in config.extra_mounts.iter().enumerate() {
+    // Next to a KubeletConfig document Talos refuses machine.kubelet whole
+    // (LTG-T015, with its fix): how each extraMount is written does not
+    // matter, and a fix rewriting one would be refused too.
+    let per_mount = config.kubelet_config.is_none();
+    for (i, m) in config.extra_mounts.iter().enumerate().filter(|_| per_mount) {
         let mount = &m.value;
         let field = format!("machine.kubelet.extraMounts[{i}]");
         let dest = mount.destination.as_deref().map(HostPath::parse);
@@ -593,7 +597,9 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
     }
 
     if config.volumes.is_empty() && config.extra_mounts.is_empty() {
-        let (how, fix) = if layout.before(1, 10) {
+        // Talos before 1.10 knows no KubeletConfig document: with one, the
+        // config is for a later Talos whatever the installer image says.
+        let (how, fix) = if layout.before(1, 10) && config.kubelet_config.is_none() {
             (
                 "Talos before 1.10 has no user volumes, so that is the place; Longhorn's guide for it also adds an extraMount of /var/lib/longhorn (bind, rshared, rw), which nothing in Longhorn needs to work",
                 guide_extra_mount_fix(),

@@ -7,12 +7,13 @@ use super::model::{
     Volume, VolumeKind,
 };
 use super::patch::{self, Doc};
-use super::tree::{self, Node, Value};
+use super::tree::{self, Node, ScalarType, Value};
 use super::{FileRole, TalosError};
 
 /// Kinds Talos matches by `kind` and `name`; the lint reads these.
-const NAMED_KINDS: [&str; 6] = [
+const NAMED_KINDS: [&str; 7] = [
     "UserVolumeConfig",
+    "VolumeConfig",
     "ExistingVolumeConfig",
     "ExternalVolumeConfig",
     "RawVolumeConfig",
@@ -417,6 +418,20 @@ fn at_document<T>(config: &MachineConfig, doc: &Doc, value: T) -> Sourced<T> {
     }
 }
 
+/// Whether a system volume's `provisioning` asks for a partition of its own
+/// (talos `block.ProvisioningRequested`, pkg/machinery v1.14: a disk
+/// selector, `grow`, `minSize` or `maxSize` is present).
+fn provisioning_requested(provisioning: Option<&Node>) -> bool {
+    let Some(p) = provisioning else {
+        return false;
+    };
+    let set = |path: &[&str]| {
+        p.at(path)
+            .is_some_and(|v| !v.is_null() && v.text() != Some(""))
+    };
+    set(&["diskSelector", "match"]) || set(&["grow"]) || set(&["minSize"]) || set(&["maxSize"])
+}
+
 /// Reads the fields the checks use off the merged documents.
 fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
     for doc in merged {
@@ -471,6 +486,27 @@ fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
             }
             "KernelModuleConfig" => {
                 config.kernel_module_documents.push(at_document(
+                    config,
+                    doc,
+                    doc.name.clone().unwrap_or_default(),
+                ));
+            }
+            "SecurityProfileConfig" => {
+                config.workload_isolation = Some(match n.get("workloadIsolation") {
+                    Some(w) if !w.is_null() => {
+                        sourced(config, w.scalar_type() == ScalarType::Bool(true), w)
+                    }
+                    _ => at_document(config, doc, false),
+                });
+            }
+            "VolumeConfig"
+                if doc.name.as_deref().is_some_and(|name| {
+                    crate::host::SYSTEM_VOLUMES
+                        .iter()
+                        .any(|(id, _)| *id == name)
+                }) && provisioning_requested(n.get("provisioning")) =>
+            {
+                config.system_volumes.push(at_document(
                     config,
                     doc,
                     doc.name.clone().unwrap_or_default(),
@@ -804,6 +840,60 @@ apiVersion and kind, customization); its keys: a, b, c"
             err.to_string(),
             "w.yaml: not a Talos machine config, patch or schematic: found a Kubernetes Deployment (apps/v1)"
         );
+    }
+
+    #[test]
+    fn workload_isolation_is_read_and_patched_like_a_pointer_bool() {
+        // siderolabs/talos pkg/machinery/config/types/runtime/security_profile_config.go
+        // @ v1.14.0-rc.1: unnamed SecurityProfileConfig, `workloadIsolation` a *bool.
+        const ON: &str =
+            "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolation: true\n";
+        const OFF: &str =
+            "apiVersion: v1alpha1\nkind: SecurityProfileConfig\nworkloadIsolation: false\n";
+        const EMPTY: &str = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\n";
+        const DELETE: &str = "apiVersion: v1alpha1\nkind: SecurityProfileConfig\n$patch: delete\n";
+        let read = |files: &[&str]| {
+            let named: Vec<(String, String)> = files
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("f{i}"), t.to_string()))
+                .collect();
+            let c = load(&named).unwrap();
+            assert!(c.refusals.is_empty(), "{:?}", c.refusals);
+            c.workload_isolation
+                .map(|w| (w.value, w.origin.file, w.line))
+        };
+        assert_eq!(read(&["machine: {}\n"]), None);
+        assert_eq!(read(&[ON]), Some((true, "f0".into(), 3)));
+        // An explicit false overrides true (a pointer: false is not a zero value).
+        assert_eq!(read(&[ON, OFF]), Some((false, "f1".into(), 3)));
+        assert_eq!(read(&[OFF, ON]), Some((true, "f1".into(), 3)));
+        // A patch that leaves the field out keeps it.
+        assert_eq!(read(&[ON, EMPTY]), Some((true, "f0".into(), 3)));
+        // The document without the field: isolation off, placed at the document.
+        assert_eq!(read(&[EMPTY]), Some((false, "f0".into(), 1)));
+        // `$patch: delete` removes the document.
+        assert_eq!(read(&[ON, DELETE]), None);
+    }
+
+    #[test]
+    fn system_volumes_of_their_own_need_provisioning() {
+        // siderolabs/talos pkg/machinery/config/types/block/volume_config.go @ v1.14.0-rc.1:
+        // ETCD, CRI, KUBELET and LOG stay folders on EPHEMERAL unless provisioning
+        // sets a disk selector, grow, minSize or maxSize (ProvisioningRequested).
+        let text = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: KUBELET\nprovisioning:\n  minSize: 10GiB\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: LOG\nmount:\n  secure: true\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: CRI\nprovisioning:\n  grow: false\n---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nprovisioning:\n  maxSize: 50GiB\n";
+        let c = load(&inputs(&[("volumes.yaml", text)])).unwrap();
+        let ids: Vec<_> = c.system_volumes.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(ids, ["KUBELET", "CRI"]);
+        assert_eq!(
+            c.system_volumes[0].origin.to_string(),
+            "volumes.yaml (document 1, VolumeConfig KUBELET)"
+        );
+        // Deleted by a later patch: a folder on EPHEMERAL again.
+        let delete = "apiVersion: v1alpha1\nkind: VolumeConfig\nname: KUBELET\n$patch: delete\n";
+        let c = load(&inputs(&[("volumes.yaml", text), ("delete.yaml", delete)])).unwrap();
+        let ids: Vec<_> = c.system_volumes.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(ids, ["CRI"]);
     }
 
     #[test]

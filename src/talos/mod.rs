@@ -29,7 +29,10 @@ pub use model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
     TalosVersion, Volume, VolumeKind,
 };
-pub use mounts::{DerivedMount, MountOrigin, derive_mounts, layout, mounts_config_yaml};
+pub use mounts::{
+    DerivedMount, MountOrigin, derive_mounts, layout, layout_notes, mounts_config_yaml,
+    mounts_config_yaml_with_notes,
+};
 pub use validate::KNOWN_KEYS;
 
 /// Why the inputs could not be read as Talos machine configs. The CLI exits

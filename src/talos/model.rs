@@ -221,6 +221,15 @@ pub struct MachineConfig {
     pub volumes: Vec<Sourced<Volume>>,
     /// `RawVolumeConfig` names.
     pub raw_volumes: Vec<Sourced<String>>,
+    /// Talos 1.14 system volumes (`VolumeConfig` named `ETCD`, `CRI`,
+    /// `KUBELET` or `LOG`) put on a partition of their own: those whose
+    /// `provisioning` sets a disk selector, `grow`, `minSize` or `maxSize`
+    /// (without it Talos keeps them as folders on EPHEMERAL).
+    pub system_volumes: Vec<Sourced<String>>,
+    /// `workloadIsolation` of the `SecurityProfileConfig` document (Talos
+    /// 1.14): `None` without the document, `false` when the document leaves
+    /// it unset. `talosctl gen config` writes `true` for new 1.14 clusters.
+    pub workload_isolation: Option<Sourced<bool>>,
     /// The official extensions of the last Image Factory schematic.
     pub schematic: Option<Sourced<Vec<String>>>,
     /// `machine.nodeLabels`, merged key by key.

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::{DocumentRef, MachineConfig, VolumeKind};
+use super::model::{DocumentRef, MachineConfig, Sourced, VolumeKind};
 use crate::base::longhorn::DATA_PATH;
 use crate::base::talos::is_valid_volume_name;
 use crate::base::{HostPath, Propagation};
@@ -37,6 +37,12 @@ pub fn layout(config: &MachineConfig) -> Layout {
             .collect(),
         kubelet_config_document: config.kubelet_config.is_some(),
         talos_version: config.talos_version().map(|v| (v.major, v.minor)),
+        system_volumes: host::SYSTEM_VOLUMES
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| config.system_volumes.iter().any(|v| v.value == *id))
+            .collect(),
+        workload_isolation: config.workload_isolation.as_ref().is_some_and(|w| w.value),
     }
 }
 
@@ -216,13 +222,69 @@ fn comment_text(s: &str) -> String {
         .collect()
 }
 
+/// `file:line (document N, Kind[ name])`, where a value was read.
+fn place_of<T>(value: &Sourced<T>) -> String {
+    let mut kind = value.origin.kind.clone();
+    if let Some(name) = &value.origin.name {
+        kind = format!("{kind} {name}");
+    }
+    format!(
+        "{}:{} (document {}, {kind})",
+        value.origin.file, value.line, value.origin.index
+    )
+}
+
+/// What the machine config says about the node's layout beyond its data
+/// locations, one sentence each, for the head of [`mounts_config_yaml`]:
+/// Talos 1.14's workload isolation (when the config has a
+/// `SecurityProfileConfig`) and the system volumes it puts on partitions of
+/// their own.
+pub fn layout_notes(config: &MachineConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(w) = &config.workload_isolation {
+        out.push(if w.value {
+            format!(
+                "Workload isolation is on ({} sets workloadIsolation: true): containerd, the kubelet and every pod \
+run in Talos's sandbox, a PID and mount namespace whose mounts are the host's, so each path below is the same \
+filesystem there; a hostPID pod sees the sandbox's processes (PID 1 is sandboxd), not machined or extension \
+services such as ext-iscsid.",
+                place_of(w)
+            )
+        } else {
+            format!(
+                "Workload isolation is off ({} leaves workloadIsolation unset or false): containerd, the kubelet \
+and the pods run on the host.",
+                place_of(w)
+            )
+        });
+    }
+    for (id, mount) in host::SYSTEM_VOLUMES {
+        if let Some(v) = config.system_volumes.iter().find(|v| v.value == id) {
+            out.push(format!(
+                "{mount} is a partition of its own, not a folder on EPHEMERAL ({}).",
+                place_of(v)
+            ));
+        }
+    }
+    out
+}
+
 /// Renders an `allowedMounts:` block for the webhook's config file, with a
 /// comment above each entry naming where it came from. An empty list renders
 /// as `allowedMounts: []` (the webhook then allows no data path).
 pub fn mounts_config_yaml(mounts: &[DerivedMount]) -> String {
+    mounts_config_yaml_with_notes(mounts, &[])
+}
+
+/// [`mounts_config_yaml`] with `notes` (see [`layout_notes`]) as comments
+/// under its first line.
+pub fn mounts_config_yaml_with_notes(mounts: &[DerivedMount], notes: &[String]) -> String {
     let mut out = String::from(
         "# Data locations the Talos host model finds in the machine config (longhorn-talos-guard talos mounts).\n",
     );
+    for note in notes {
+        out.push_str(&format!("# {}\n", comment_text(note)));
+    }
     if mounts.is_empty() {
         out.push_str(
             "# The machine config makes no host path visible to the kubelet.\nallowedMounts: []\n",

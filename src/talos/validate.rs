@@ -119,6 +119,24 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "taints",
         ],
     ),
+    (
+        "SecurityProfileConfig",
+        &["apiVersion", "kind", "workloadIsolation"],
+    ),
+    (
+        "VolumeConfig",
+        &[
+            "apiVersion",
+            "kind",
+            "name",
+            "provisioning",
+            "filesystem",
+            "encryption",
+            "mount",
+            "trim",
+            "scrub",
+        ],
+    ),
 ];
 
 fn known(path: &str) -> Option<&'static [&'static str]> {

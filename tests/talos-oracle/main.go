@@ -27,8 +27,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -41,6 +41,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/block"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/k8s"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/config/validation"
 )
@@ -200,9 +201,11 @@ func patch(req request, dir string) response {
 
 // roots are the document types whose keys the "keys" op walks.
 var roots = map[string]reflect.Type{
-	"v1alpha1":         reflect.TypeFor[v1alpha1.Config](),
-	"UserVolumeConfig": reflect.TypeFor[block.UserVolumeConfigV1Alpha1](),
-	"KubeNodeConfig":   reflect.TypeFor[k8s.KubeNodeConfigV1Alpha1](),
+	"v1alpha1":              reflect.TypeFor[v1alpha1.Config](),
+	"UserVolumeConfig":      reflect.TypeFor[block.UserVolumeConfigV1Alpha1](),
+	"KubeNodeConfig":        reflect.TypeFor[k8s.KubeNodeConfigV1Alpha1](),
+	"SecurityProfileConfig": reflect.TypeFor[runtime.SecurityProfileConfigV1Alpha1](),
+	"VolumeConfig":          reflect.TypeFor[block.VolumeConfigV1Alpha1](),
 }
 
 // yamlKeys lists the YAML keys of a struct type, inline fields flattened.

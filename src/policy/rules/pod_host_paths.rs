@@ -145,7 +145,11 @@ pub(crate) fn pod_under_review<'r, 'a>(
 fn kubelet_certainly_lacks(path: &HostPath, place: &Place, cfg: &Config) -> bool {
     let writable_area = matches!(
         place,
-        Place::Ephemeral | Place::LonghornData | Place::Volume(_) | Place::UndeclaredVolume { .. }
+        Place::Ephemeral
+            | Place::LonghornData
+            | Place::Volume(_)
+            | Place::UndeclaredVolume { .. }
+            | Place::SystemVolume { .. }
     );
     writable_area && host::kubelet_sees(path, cfg.host.as_ref()) == Some(false)
 }
