@@ -51,8 +51,18 @@ pub const DEFAULT_V2_MIN_HUGEPAGES_BYTES: u64 = 2 << 30;
 /// The size of one hugepage the V2 data engine uses.
 pub const HUGEPAGE_BYTES: u64 = 2 * 1024 * 1024;
 
-/// The kernel modules the V2 data engine needs (Longhorn's Talos guide).
+/// The kernel modules Longhorn's Talos guide loads for the V2 data engine.
 pub const V2_MODULES: [&str; 2] = ["nvme_tcp", "vfio_pci"];
+
+/// [`V2_MODULES`] without those built into Talos's kernel
+/// ([`super::upstream::TALOS_BUILT_IN_MODULES`]): what a Talos machine config
+/// has to load for the V2 data engine.
+pub fn v2_modules_to_load() -> Vec<&'static str> {
+    V2_MODULES
+        .into_iter()
+        .filter(|m| !super::upstream::talos_builds_in(m))
+        .collect()
+}
 
 /// The number of 2 MiB hugepages that hold `bytes`, rounded up.
 pub const fn hugepages_for(bytes: u64) -> u64 {
@@ -70,5 +80,11 @@ mod tests {
         assert_eq!(hugepages_for(4 << 30), 2048);
         assert_eq!(hugepages_for(1), 1);
         assert_eq!(hugepages_for(0), 0);
+    }
+
+    #[test]
+    fn talos_loads_only_vfio_pci() {
+        // siderolabs/pkgs kernel/build/config-amd64 @ v1.14.0: CONFIG_NVME_TCP=y, CONFIG_VFIO_PCI=m.
+        assert_eq!(v2_modules_to_load(), ["vfio_pci"]);
     }
 }

@@ -7,7 +7,7 @@
 use crate::base::HostPath;
 use crate::base::longhorn::{
     CREATE_DEFAULT_DISK_LABEL as LABEL, DATA_PATH, DEFAULT_DISKS_ANNOTATION as ANNOTATION,
-    DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
+    DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, hugepages_for, v2_modules_to_load,
 };
 use crate::base::quantity::format_bytes;
 use crate::base::talos::{extra_mount_inline, suggest_volume_name, volume_mount_point};
@@ -669,7 +669,7 @@ fn prose_bytes(bytes: u64) -> String {
 /// The fix for missing hugepages, for a minimum of `need` bytes.
 pub fn hugepages_fix(need: u64) -> String {
     let pages = hugepages_for(need);
-    let modules: Vec<String> = V2_MODULES
+    let modules: Vec<String> = v2_modules_to_load()
         .iter()
         .map(|m| format!("{{name: {m}}}"))
         .collect();
