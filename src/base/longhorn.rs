@@ -1,4 +1,4 @@
-//! Longhorn's names and paths, in one place (Longhorn v1.10 to v1.12).
+//! Longhorn's names and paths, in one place (Longhorn v1.10 to v1.13).
 
 /// The namespace Longhorn installs into by default.
 pub const DEFAULT_NAMESPACE: &str = "longhorn-system";
@@ -10,12 +10,22 @@ pub const DATA_PATH: &str = "/var/lib/longhorn";
 /// The setting holding the data path of default disks.
 pub const DEFAULT_DATA_PATH_SETTING: &str = "default-data-path";
 
-/// The setting of Longhorn 1.13 that moves the control files (engine
-/// binaries, sockets, logs) out of `/var/lib/longhorn`.
+/// The Longhorn releases this project's facts and tests cover.
+pub const RELEASES: &str = "1.10-1.13";
+
+/// A setting that no released Longhorn has: it was added on longhorn-manager's
+/// master in 2026 to move the control files (engine binaries, sockets, logs)
+/// out of `/var/lib/longhorn`, and reverted before v1.13.0
+/// (longhorn-manager#5127, longhorn/longhorn#13843). Longhorn refuses a
+/// Setting of that name and skips that key of `default-setting.yaml`.
 pub const DEFAULT_CONTROL_PATH_SETTING: &str = "default-control-path";
 
 /// The settings whose value is a host path the guard judges like a disk path.
-pub const PATH_SETTINGS: [&str; 2] = [DEFAULT_DATA_PATH_SETTING, DEFAULT_CONTROL_PATH_SETTING];
+pub const PATH_SETTINGS: [&str; 1] = [DEFAULT_DATA_PATH_SETTING];
+
+/// The Setting names the guard reads: [`PATH_SETTINGS`], and
+/// [`DEFAULT_CONTROL_PATH_SETTING`], which gets a warning that Longhorn ignores it.
+pub const SETTINGS_READ: [&str; 2] = [DEFAULT_DATA_PATH_SETTING, DEFAULT_CONTROL_PATH_SETTING];
 
 /// The ConfigMap Longhorn's Helm chart writes `defaultSettings` into.
 pub const DEFAULT_SETTING_CONFIGMAP: &str = "longhorn-default-setting";
