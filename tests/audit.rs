@@ -211,6 +211,10 @@ fn disks_that_are_on_ephemeral() {
 
 #[test]
 fn node_conditions_get_the_talos_snippet() {
+    // Every condition type, reason and message shape translated here is the same in
+    // longhorn-manager v1.12.1 and on its master of 2026-08-21 (controller/monitor/
+    // environment_check_monitor.go, disk_monitor.go, node_controller.go, v1beta2/node.go: no
+    // change; the newest read, as the v1.13.0 tag is not in the snapshot, base::upstream::READ).
     // environment_check_monitor.go v1.12.1: on Talos only iscsiadm is probed
     // ("Missing packages: [iscsiadm]"); FACTS.md: iscsi-tools from an Image Factory schematic.
     let iscsi = only(
