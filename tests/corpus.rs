@@ -43,7 +43,11 @@ fn pods() -> Vec<(String, Value)> {
     // v1.13.0 tag is newer than the sources read; the other pods keep 1.12's).
     for (version, at_least) in [("v1.10", 20), ("v1.11", 20), ("v1.12", 20), ("v1.13", 5)] {
         let files = yaml_files(&root().join("longhorn-pods").join(version));
-        assert!(files.len() >= at_least, "{version}: {} pod files", files.len());
+        assert!(
+            files.len() >= at_least,
+            "{version}: {} pod files",
+            files.len()
+        );
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
             let pod: Value =
