@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_SETTING_CONFIGMAP, PATH_SETTINGS};
+use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_SETTING_CONFIGMAP, SETTINGS_READ};
 use crate::config::Config;
 use crate::pipeline;
 use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject};
@@ -249,7 +249,7 @@ pub fn sent_to_webhook(kind: Kind, object: &Value, namespace: &str, config: &Con
         | Kind::Job
         | Kind::CronJob
         | Kind::LonghornNode => in_longhorn,
-        Kind::LonghornSetting => in_longhorn && PATH_SETTINGS.contains(&name),
+        Kind::LonghornSetting => in_longhorn && SETTINGS_READ.contains(&name),
         Kind::ConfigMap => in_longhorn && name == DEFAULT_SETTING_CONFIGMAP,
         Kind::KubeNode => {
             // Any spelling longhorn-manager lower-cases to `config`.

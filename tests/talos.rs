@@ -570,8 +570,44 @@ fn v2_checks_only_run_when_asked_or_implied() {
     let f = only(&findings, codes::HUGEPAGES);
     assert!(f.message.contains("not set"));
     assert!(f.message.contains("--v2"));
+    // siderolabs/pkgs kernel/build/config-amd64 @ v1.14.0: CONFIG_NVME_TCP=y, so only vfio_pci is asked for.
     let f = only(&findings, codes::KERNEL_MODULES);
-    assert!(f.message.contains("nvme_tcp, vfio_pci"));
+    assert!(f.message.ends_with("not loaded: vfio_pci"), "{}", f.message);
+    assert!(!f.fix.as_deref().unwrap().contains("nvme_tcp"));
+}
+
+#[test]
+fn v2_without_nvme_tcp_is_fine() {
+    // siderolabs/pkgs kernel/build/config-amd64 and config-arm64, every tag v1.9.0 to
+    // v1.15.0-alpha.0: CONFIG_NVME_TCP=y (built in), CONFIG_VFIO_PCI=m, CONFIG_UIO_PCI_GENERIC=m;
+    // longhorn-manager controller/monitor/environment_check_monitor.go v1.12.1 counts "y" as loaded.
+    let legacy = "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n  kernel:\n    modules: [{name: vfio_pci}, {name: uio_pci_generic}]\n";
+    let documents = "apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: vfio_pci\n---\napiVersion: v1alpha1\nkind: KernelModuleConfig\nname: uio_pci_generic\n---\napiVersion: v1alpha1\nkind: SysctlConfig\nparams:\n  vm.nr_hugepages: \"1024\"\n";
+    for text in [legacy, documents] {
+        let findings = lint_v2_text("v2.yaml", text);
+        assert!(
+            findings.iter().all(|f| !f.code.starts_with("LTG-T03")),
+            "{findings:#?}"
+        );
+    }
+    // Every fix text of a config missing all modules leaves nvme_tcp out.
+    let findings: Vec<Finding> = lint_v2_text(
+        "v2.yaml",
+        "machine:\n  sysctls:\n    vm.nr_hugepages: \"1024\"\n",
+    )
+    .into_iter()
+    .filter(|f| f.code.starts_with("LTG-T03"))
+    .collect();
+    assert_eq!(
+        codes_of(&findings),
+        [codes::KERNEL_MODULES, codes::ENVIRONMENT_CHECK_UIO]
+    );
+    for f in &findings {
+        assert!(
+            !f.fix.as_deref().unwrap_or("").contains("nvme_tcp"),
+            "{f:#?}"
+        );
+    }
 }
 
 #[test]
@@ -1038,35 +1074,48 @@ fn uio_pci_generic_instead_of_vfio_pci_is_a_warning() {
 }
 
 #[test]
-fn an_installer_with_open_iscsi_2_1_12_is_an_error() {
-    // siderolabs/extensions storage/iscsi-tools/vars.yaml OPEN_ISCSI_VERSION: 2.1.11 at v1.13.7,
-    // 2.1.12 at v1.13.8, v1.13.9, v1.14.0-beta.0, v1.14.0-beta.1, v1.14.0-rc.1 (read with fetch);
-    // longhorn/longhorn#13733: volumes stop attaching with 2.1.12.
+fn only_an_installer_with_unpatched_open_iscsi_2_1_12_is_an_error() {
+    // siderolabs/extensions storage/iscsi-tools/vars.yaml (OPEN_ISCSI_VERSION) and pkg.yaml
+    // (node-reopen-log-freq-compat.patch, commit 12c40337, backport 8135db0), read at each tag:
+    // 2.1.11 at v1.13.7 and v1.14.0-alpha.2; 2.1.12 unpatched at v1.13.8, v1.14.0-beta.0,
+    // v1.14.0-beta.1; 2.1.12 patched at v1.13.9 and v1.14.0-rc.1 (the newest tag read).
+    // longhorn/longhorn#13733, siderolabs/extensions#1182: volumes stop attaching.
     let image = |tag: &str| {
         format!("machine:\n  install:\n    image: factory.talos.dev/installer/abc:{tag}\n")
     };
-    for tag in ["v1.13.8", "v1.13.9", "v1.14.0-rc.1"] {
+    for tag in ["v1.13.8", "v1.14.0-beta.0", "v1.14.0-beta.1"] {
         let findings = lint_v2_text("i.yaml", &image(tag));
         let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
         assert_eq!(f.severity, Severity::Error, "{tag}");
-        assert!(f.message.contains("conn_reopen_log_freq"), "{}", f.message);
+        let release = tag.trim_start_matches('v');
+        insta::assert_snapshot!(
+            format!("open-iscsi-{release}"),
+            format!(
+                "{}\n--- fix:\n{}",
+                f.message,
+                f.fix.as_deref().unwrap_or("")
+            )
+        );
     }
-    for tag in ["v1.13.7", "v1.12.9", "v1.14.0-alpha.2"] {
+    // Patched, older, after the last tag read, a pre-release that was never tagged: nothing.
+    for tag in [
+        "v1.13.9",
+        "v1.14.0-rc.1",
+        "v1.13.7",
+        "v1.12.9",
+        "v1.14.0-alpha.2",
+        "v1.14.0",
+        "v1.14.1",
+        "v1.13.10",
+        "v1.15.0",
+        "v1.14.0-rc.0",
+    ] {
         let findings = lint_v2_text("i.yaml", &image(tag));
         assert!(
             findings.iter().all(|f| f.code != codes::OPEN_ISCSI_2_1_12),
-            "{tag}"
+            "{tag}: {findings:?}"
         );
     }
-    // After the last tag read: likely, so a warning that says how to check.
-    let findings = lint_v2_text("i.yaml", &image("v1.14.1"));
-    let f = only(&findings, codes::OPEN_ISCSI_2_1_12);
-    assert_eq!(f.severity, Severity::Warning);
-    assert!(
-        f.message.contains("talosctl get extensions"),
-        "{}",
-        f.message
-    );
 }
 
 #[test]

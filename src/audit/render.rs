@@ -9,6 +9,7 @@ use super::{Finding, Inventory, Outcome};
 use crate::base::longhorn::{DATA_PATH, hugepages_for};
 use crate::base::quantity::format_bytes;
 use crate::base::talos::hugepages_patch;
+use crate::base::upstream;
 use crate::config::Config;
 use crate::host::{Layout, Place};
 use crate::policy::render as rule_render;
@@ -308,12 +309,15 @@ volumes here.\nFix: make an Image Factory schematic with the extensions Longhorn
 and upgrade the node to the installer image of that schematic (talosctl upgrade --image \
 factory.talos.dev/installer/<schematic id>:<Talos version>; before Talos 1.8 add --preserve, or the \
 upgrade wipes /var/lib/longhorn). machine.install.extensions has no effect since Talos 1.10. Avoid the \
-extensions built with open-iscsi 2.1.12 (siderolabs/extensions v1.13.8, v1.13.9, v1.14.0-rc.1, which \
-follow the Talos version of the installer): volumes stop attaching (longhorn/longhorn#13733).",
+installers of Talos {}, whose iscsi-tools (the extensions follow the Talos version of the installer) \
+have open-iscsi 2.1.12 without the compatibility patch: volumes stop attaching (siderolabs/extensions#1182, \
+longhorn/longhorn#13733); Talos {} or later carries the patch.",
         c.kind,
         c.reason,
         c.message.trim(),
-        indent(SCHEMATIC)
+        indent(SCHEMATIC),
+        upstream::iscsi_breaking_text(),
+        upstream::iscsi_patched_text(),
     )
 }
 
@@ -346,25 +350,53 @@ fn by_style(documents: Option<bool>, patch: impl Fn(bool) -> String) -> String {
     }
 }
 
-/// Kernel modules not loaded.
+/// Kernel modules not loaded. A module built into Talos's kernel
+/// (`nvme_tcp`) is never missing there: it is named as Longhorn's misreading
+/// and left out of the fix.
 pub fn kernel_modules(
     node: &str,
     c: &Condition,
     modules: &[String],
     documents: Option<bool>,
 ) -> String {
-    let modules: Vec<String> = if modules.is_empty() {
+    let (built_in, to_load): (Vec<String>, Vec<String>) = modules
+        .iter()
+        .cloned()
+        .partition(|m| upstream::talos_builds_in(m));
+    let mut text = format!(
+        "Longhorn node {node:?}: KernelModulesLoaded is False ({}: {}).",
+        c.reason,
+        c.message.trim()
+    );
+    if !built_in.is_empty() {
+        text.push_str(&format!(
+            " {} is built into Talos's kernel ({}=y), so it is present and no machine config can \
+load it; Longhorn counts a built-in as loaded when it reads the kernel config (/proc/config.gz), so \
+this part of the report is a misreading: look at the longhorn-manager log of the node.",
+            built_in.join(", "),
+            built_in
+                .iter()
+                .filter_map(|m| upstream::TALOS_BUILT_IN_MODULES
+                    .iter()
+                    .find(|(name, _)| name == m)
+                    .map(|(_, option)| *option))
+                .collect::<Vec<_>>()
+                .join("=y, ")
+        ));
+        if to_load.is_empty() && !modules.is_empty() {
+            return text;
+        }
+    }
+    let to_load = if to_load.is_empty() {
         vec!["<module>".to_string()]
     } else {
-        modules.to_vec()
+        to_load
     };
-    format!(
-        "Longhorn node {node:?}: KernelModulesLoaded is False ({}: {}). Talos loads a module only when \
-its machine config names it.\nFix: add to the node's machine config:\n{}",
-        c.reason,
-        c.message.trim(),
-        by_style(documents, |d| modules_patch(&modules, d))
-    )
+    text.push_str(&format!(
+        " Talos loads a module only when its machine config names it.\nFix: add to the node's machine config:\n{}",
+        by_style(documents, |d| modules_patch(&to_load, d))
+    ));
+    text
 }
 
 /// Hugepages missing or too few for the V2 data engine.

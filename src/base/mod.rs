@@ -10,6 +10,7 @@ pub mod modes;
 pub mod paths;
 pub mod quantity;
 pub mod talos;
+pub mod upstream;
 pub mod yaml;
 
 pub use modes::{AllowedMount, Level, Mode, Propagation};

@@ -7,7 +7,7 @@
 use crate::base::HostPath;
 use crate::base::longhorn::{
     CREATE_DEFAULT_DISK_LABEL as LABEL, DATA_PATH, DEFAULT_DISKS_ANNOTATION as ANNOTATION,
-    DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, V2_MODULES, hugepages_for,
+    DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, RELEASES, hugepages_for, v2_modules_to_load,
 };
 use crate::base::quantity::format_bytes;
 use crate::base::talos::{extra_mount_inline, suggest_volume_name, volume_mount_point};
@@ -308,6 +308,17 @@ pub fn short(v: &Violation) -> String {
         Problem::DefaultSettingUnreadable { configmap, .. } => warning(format!(
             "ConfigMap {configmap}: {DEFAULT_SETTING_KEY} is not readable YAML; longhorn-manager would not start"
         )),
+        Problem::UnreleasedSetting { setting, .. } => warning(format!(
+            "Longhorn {RELEASES} has no setting {setting}; engine binaries, sockets, logs stay in {DATA_PATH}"
+        )),
+        Problem::DefaultSettingUnreleased {
+            configmap, setting, ..
+        } => {
+            let name = configmap.rsplit('/').next().unwrap_or(configmap);
+            warning(format!(
+                "ConfigMap {name}: Longhorn {RELEASES} skips {setting}; its files stay in {DATA_PATH}"
+            ))
+        }
         Problem::DefaultSettingIgnoredKey { configmap, key } => {
             let name = configmap.rsplit('/').next().unwrap_or(configmap);
             warning(format!(
@@ -669,7 +680,7 @@ fn prose_bytes(bytes: u64) -> String {
 /// The fix for missing hugepages, for a minimum of `need` bytes.
 pub fn hugepages_fix(need: u64) -> String {
     let pages = hugepages_for(need);
-    let modules: Vec<String> = V2_MODULES
+    let modules: Vec<String> = v2_modules_to_load()
         .iter()
         .map(|m| format!("{{name: {m}}}"))
         .collect();

@@ -185,6 +185,24 @@ pub enum Problem {
         /// Its value.
         value: String,
     },
+    /// A Setting that no released Longhorn has (`default-control-path`): Longhorn
+    /// refuses it and what it was meant to do does not happen (a warning only).
+    UnreleasedSetting {
+        /// The setting's name.
+        setting: String,
+        /// Its value.
+        value: String,
+    },
+    /// The same setting as a key of `default-setting.yaml`: Longhorn skips that
+    /// key (a warning only).
+    DefaultSettingUnreleased {
+        /// The ConfigMap as `namespace/name`.
+        configmap: String,
+        /// The setting.
+        setting: String,
+        /// Its value.
+        value: String,
+    },
     /// A path setting in the `longhorn-default-setting` ConfigMap that fails.
     DefaultSettingPath {
         /// The ConfigMap as `namespace/name`.

@@ -8,13 +8,14 @@ use serde::Serialize;
 use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
 use crate::base::HostPath;
 use crate::base::longhorn::{
-    DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES, V2_MODULES,
-    hugepages_for,
+    DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES,
+    hugepages_for, v2_modules_to_load,
 };
 use crate::base::talos::{
     Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
     sysctl_ulong,
 };
+use crate::base::upstream;
 use crate::host::{self, Place};
 
 /// The stable finding codes.
@@ -23,7 +24,7 @@ use crate::host::{self, Place};
 /// |------|----------|---------|
 /// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
 /// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
-/// | `LTG-T003` | error | The installer's Talos release ships open-iscsi 2.1.12 in `siderolabs/iscsi-tools` (volumes stop attaching); a warning for 1.14 releases after the last extensions tag read. |
+/// | `LTG-T003` | error | The installer's Talos release ships open-iscsi 2.1.12 without the compatibility patch in `siderolabs/iscsi-tools` (Talos 1.13.8, 1.14.0-beta.0, 1.14.0-beta.1: volumes stop attaching); the table is [`crate::base::upstream::ISCSI_TOOLS`]. |
 /// | `LTG-T004` | warning | `siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices. |
 /// | `LTG-T010` | note | No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL. |
 /// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
@@ -38,9 +39,9 @@ use crate::host::{self, Place};
 /// | `LTG-T053` | warning | An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL). |
 /// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
 /// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
-/// | `LTG-T031` | error | V2: kernel module `nvme_tcp` or `vfio_pci` not loaded. |
+/// | `LTG-T031` | error | V2: neither `vfio_pci` nor `uio_pci_generic` loaded (`nvme_tcp` is built into Talos's kernel: never asked for). |
 /// | `LTG-T032` | warning | V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative). |
-/// | `LTG-T033` | warning | V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it. |
+/// | `LTG-T033` | warning | V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it (and counts the built-in `nvme_tcp` as present). |
 /// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
 /// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
 /// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
@@ -77,7 +78,7 @@ pub mod codes {
     pub const POD_SECURITY: &str = "LTG-T020";
     /// Too few hugepages for the V2 data engine.
     pub const HUGEPAGES: &str = "LTG-T030";
-    /// A kernel module the V2 data engine needs is not loaded.
+    /// V2: no module to hand NVMe disks to SPDK (vfio_pci, or uio_pci_generic).
     pub const KERNEL_MODULES: &str = "LTG-T031";
     /// Talos before 1.8 wipes `/var/lib/longhorn` on upgrade without `--preserve`.
     pub const UPGRADE_PRESERVE: &str = "LTG-T040";
@@ -89,7 +90,7 @@ pub mod codes {
     pub const DEFAULT_DISKS_EPHEMERAL: &str = "LTG-T052";
     /// Talos refuses the config.
     pub const TALOS_REFUSES: &str = "LTG-T060";
-    /// The installer ships open-iscsi 2.1.12.
+    /// The installer ships open-iscsi 2.1.12 without the compatibility patch.
     pub const OPEN_ISCSI_2_1_12: &str = "LTG-T003";
     /// Multipath without a blacklist for Longhorn's devices.
     pub const MULTIPATH: &str = "LTG-T004";
@@ -833,7 +834,8 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
     };
     // uio_pci_generic is the guide's alternative to vfio_pci: without
     // vfio_pci but with it, SPDK still gets the disks (a warning, below).
-    let missing: Vec<&str> = V2_MODULES
+    // nvme_tcp is built into Talos's kernel: never missing.
+    let missing: Vec<&str> = v2_modules_to_load()
         .into_iter()
         .filter(|m| !(has(m) || (*m == "vfio_pci" && has(UIO_PCI_GENERIC))))
         .collect();
@@ -843,7 +845,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
             Severity::Error,
             codes::KERNEL_MODULES,
             format!(
-                "{why} needs the kernel modules nvme_tcp (the NVMe-oF transport of V2 volumes) and vfio_pci (to hand NVMe disks to SPDK); not loaded: {}",
+                "{why} needs the kernel module vfio_pci (or uio_pci_generic, the Talos guide's alternative) to hand NVMe disks to SPDK, and the config loads neither (nvme_tcp, which the guide also lists, is built into Talos's kernel: it needs no entry); not loaded: {}",
                 missing.join(", ")
             ),
             Some(module_fix(&missing)),
@@ -866,7 +868,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
             Severity::Warning,
             codes::ENVIRONMENT_CHECK_UIO,
             format!(
-                "{why} does not load uio_pci_generic: the Talos guide calls it optional, but Longhorn's own environment check asks for vfio_pci, uio_pci_generic and nvme_tcp and sets the node condition KernelModulesLoaded=False (reason KernelModulesNotLoaded) until all three are loaded; Talos ships uio_pci_generic since 1.8"
+                "{why} does not load uio_pci_generic: the Talos guide calls it optional, but Longhorn's own environment check looks for vfio_pci, uio_pci_generic and nvme_tcp and sets the node condition KernelModulesLoaded=False (reason KernelModulesNotLoaded) until each is loaded or built in; nvme_tcp is built into Talos's kernel and counts as present, while vfio_pci and uio_pci_generic are modules that the machine config must load (Talos ships uio_pci_generic since 1.8)"
             ),
             Some(module_fix(&[UIO_PCI_GENERIC])),
         ));
@@ -890,20 +892,6 @@ fn talos_release(image: &str) -> Option<(u32, u32, String)> {
     Some((minor, patch, pre.to_string()))
 }
 
-/// Whether the installer's Talos release ships open-iscsi 2.1.12 in
-/// siderolabs/iscsi-tools (siderolabs/extensions storage/iscsi-tools/vars.yaml,
-/// OPEN_ISCSI_VERSION per tag): `Some(true)` read at that tag, `Some(false)`
-/// newer than the last tag read, which still had it.
-fn ships_open_iscsi_2_1_12(minor: u32, patch: u32, pre: &str) -> Option<bool> {
-    match (minor, patch, pre) {
-        (13, 8 | 9, "") => Some(true),
-        (14, 0, "beta.0" | "beta.1" | "rc.1") => Some(true),
-        (14, 0, "alpha.0" | "alpha.1" | "alpha.2") => None,
-        (14, _, _) => Some(false),
-        _ => None,
-    }
-}
-
 fn check_iscsi(config: &MachineConfig, out: &mut Vec<Finding>) {
     let Some(image) = &config.install_image else {
         return;
@@ -919,33 +907,36 @@ fn check_iscsi(config: &MachineConfig, out: &mut Vec<Finding>) {
     let Some((minor, patch, pre)) = talos_release(&image.value) else {
         return;
     };
-    let Some(read) = ships_open_iscsi_2_1_12(minor, patch, &pre) else {
-        return;
-    };
-    let (severity, ships) = if read {
-        (
-            Severity::Error,
-            "ships open-iscsi 2.1.12 in siderolabs/iscsi-tools".to_string(),
-        )
-    } else {
-        (
-            Severity::Warning,
-            "likely ships open-iscsi 2.1.12 in siderolabs/iscsi-tools (every extensions release since v1.13.8 and v1.14.0-beta.0 does; check with `talosctl get extensions` on a node)".to_string(),
-        )
-    };
     let release = if pre.is_empty() {
         format!("1.{minor}.{patch}")
     } else {
         format!("1.{minor}.{patch}-{pre}")
     };
+    // Releases outside the table are older (2.1.11 or earlier) or newer than
+    // the last tag read, whose iscsi-tools carry the compatibility patch.
+    if !upstream::iscsi_tools_of(&release).is_some_and(|t| t.breaks_attach()) {
+        return;
+    }
+    let line = format!("1.{minor}.");
+    let patched: Vec<&str> = upstream::iscsi_patched_releases().collect();
+    let instead = patched
+        .iter()
+        .find(|r| r.starts_with(&line))
+        .or(patched.last())
+        .copied()
+        .unwrap_or("1.13.7");
     out.push(at(
-        severity,
+        Severity::Error,
         codes::OPEN_ISCSI_2_1_12,
         image,
         format!(
-            "the installer image is Talos {release}, which {ships}: Longhorn's volumes stop attaching with it (iscsiadm fails with `iSCSI ERROR: Unknown parameter name node.session.conn_reopen_log_freq`, longhorn/longhorn#13733); install a Talos release whose iscsi-tools has open-iscsi 2.1.11 or older (Talos 1.13.7) or 2.1.13 or newer"
+            "the installer image is Talos {release}, whose siderolabs/iscsi-tools has open-iscsi 2.1.12 without the compatibility patch (only Talos {broken} ship it): its iscsiadm refuses the node records other open-iscsi versions wrote (`iSCSI ERROR: Unknown parameter name node.session.conn_reopen_log_freq`, siderolabs/extensions#1182, longhorn/longhorn#13733) and Longhorn's volumes stop attaching; install a later release instead (from Talos {fixed} on, 2.1.12 is patched to read both parameter names). A node that already ran {release} keeps the records it wrote in /var/lib/iscsi/nodes/ on EPHEMERAL through upgrades and downgrades; Talos 1.13.7 or older (open-iscsi 2.1.11) cannot read them: if volumes still do not attach, delete those records, the fix reported in siderolabs/extensions#1182",
+            broken = upstream::iscsi_breaking_text(),
+            fixed = upstream::iscsi_patched_text(),
         ),
-        Some("# an installer of a Talos release without open-iscsi 2.1.12, e.g.:\nmachine:\n  install:\n    image: factory.talos.dev/installer/<schematic>:v1.13.7\n".to_string()),
+        Some(format!(
+            "# an installer of a Talos release whose open-iscsi is patched, e.g.:\nmachine:\n  install:\n    image: factory.talos.dev/installer/<schematic>:v{instead}\n"
+        )),
     ));
 }
 

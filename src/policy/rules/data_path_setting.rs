@@ -1,10 +1,10 @@
 //! LTG-W011: Longhorn's `default-data-path` setting (where Longhorn creates
-//! the default disk of every node), and Longhorn 1.13's `default-control-path`,
-//! must not be where a disk fails or loses its data on Talos. An unchanged bad
-//! value only warns.
+//! the default disk of every node) must not be where a disk fails or loses its
+//! data on Talos. An unchanged bad value only warns. A `default-control-path`
+//! Setting, which no released Longhorn has, gets a warning that it is ignored.
 
 use crate::base::Mode;
-use crate::base::longhorn::PATH_SETTINGS;
+use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, PATH_SETTINGS};
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
 use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
@@ -33,6 +33,18 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         return out;
     };
     let name = req.name_of(setting.metadata.name.as_deref());
+    if name == DEFAULT_CONTROL_PATH_SETTING {
+        let value = setting.value.as_deref().unwrap_or_default().to_string();
+        out.warnings.push(Violation {
+            field: "metadata.name".into(),
+            value: value.clone(),
+            problem: Problem::UnreleasedSetting {
+                setting: name.to_string(),
+                value,
+            },
+        });
+        return out;
+    }
     if !PATH_SETTINGS.contains(&name) {
         return out;
     }

@@ -2,15 +2,18 @@
 //! chart writes `defaultSettings` into and longhorn-manager turns into
 //! Settings (at start, where any error is fatal, and on every change). It is
 //! the object a person writes (`helm install`, Flux, Argo CD), so it is
-//! judged at the door: a path setting (`default-data-path`, Longhorn 1.13's
-//! `default-control-path`) gets the verdict the Setting would; an unreadable
+//! judged at the door: a path setting (`default-data-path`) gets the verdict
+//! the Setting would; `default-control-path`, which no released Longhorn has,
+//! gets a warning that Longhorn skips it; an unreadable
 //! `default-setting.yaml` is denied with the parser's position; a setting
 //! written directly under `data:` gets a warning (Longhorn ignores it).
 
 use std::collections::BTreeMap;
 
 use crate::base::Mode;
-use crate::base::longhorn::{DEFAULT_SETTING_CONFIGMAP, DEFAULT_SETTING_KEY, PATH_SETTINGS};
+use crate::base::longhorn::{
+    DEFAULT_CONTROL_PATH_SETTING, DEFAULT_SETTING_CONFIGMAP, DEFAULT_SETTING_KEY, PATH_SETTINGS,
+};
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
 use crate::policy::objects::ConfigMap;
@@ -213,6 +216,20 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         }
         Some(Ok(s)) => s,
     };
+    // longhorn-manager (types/setting.go GetCustomizedDefaultSettings, then
+    // datastore filterCustomizedDefaultSettings) drops an undefined key and
+    // applies the others.
+    if let Some(value) = values.get(DEFAULT_CONTROL_PATH_SETTING) {
+        out.warnings.push(Violation {
+            field: format!("{field} {DEFAULT_CONTROL_PATH_SETTING}"),
+            value: value.clone(),
+            problem: Problem::DefaultSettingUnreleased {
+                configmap: configmap.clone(),
+                setting: DEFAULT_CONTROL_PATH_SETTING.to_string(),
+                value: value.clone(),
+            },
+        });
+    }
     let before = old.and_then(settings).and_then(Result::ok);
     for setting in PATH_SETTINGS {
         let Some(value) = values.get(setting) else {

@@ -110,3 +110,42 @@ fn other_configmaps_and_ephemeral_paths() {
     );
     assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
 }
+
+#[test]
+fn default_control_path_is_no_longhorn_setting_and_only_warns() {
+    // longhorn-manager types/setting.go GetCustomizedDefaultSettings and datastore/longhorn.go
+    // filterCustomizedDefaultSettings @ v1.12.1 (unchanged on master of 2026-08-21): an undefined
+    // key is logged ("Customized settings are invalid, will give up using them: undefined
+    // setting ...") and dropped; the other keys still apply. No released Longhorn defines
+    // default-control-path (reverted before v1.13.0: longhorn-manager#5127, longhorn/longhorn#13843).
+    let both = cm(
+        CM,
+        &[(
+            KEY,
+            "default-data-path: /var/mnt/longhorn\ndefault-control-path: /mnt/control\n",
+        )],
+    );
+    let v = judge(both, None, "admin");
+    assert_eq!(v.denial, None, "{v:?}");
+    assert_eq!(
+        v.warnings,
+        [
+            "ConfigMap longhorn-default-setting: Longhorn 1.10-1.13 skips default-control-path; its files stay in /var/lib/longhorn"
+        ]
+    );
+    // The data path next to it is still judged as a path.
+    let bad_data = cm(
+        CM,
+        &[(
+            KEY,
+            "default-data-path: /mnt/ssd\ndefault-control-path: /var/mnt/control\n",
+        )],
+    );
+    let v = judge(bad_data, None, "admin");
+    assert!(
+        v.denial
+            .unwrap()
+            .contains("sets default-data-path to \"/mnt/ssd\"")
+    );
+    assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+}

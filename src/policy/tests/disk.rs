@@ -271,8 +271,9 @@ fn block_disk_needs_hugepages() {
     let msg = evaluate(Phase::Validate, &req, &cfg, &none).denial.unwrap();
     assert!(msg.contains("reports no hugepages-2Mi"), "{msg}");
     assert!(msg.contains("vm.nr_hugepages: \"1024\""), "{msg}");
+    // siderolabs/pkgs kernel/build/config-amd64 @ v1.14.0: CONFIG_NVME_TCP=y (built in).
     assert!(
-        msg.contains("nvme_tcp") && msg.contains("vfio_pci"),
+        msg.contains("machine.kernel.modules: [{name: vfio_pci}]") && !msg.contains("nvme_tcp"),
         "{msg}"
     );
 
@@ -452,6 +453,28 @@ fn other_settings_are_ignored() {
         evaluate(Phase::Validate, &req, &Config::default(), &Facts::default()),
         Verdict::default()
     );
+}
+
+#[test]
+fn a_default_control_path_setting_only_warns_that_longhorn_has_none() {
+    // longhorn-manager webhook/resources/setting/validator.go @ v1.12.1: a Setting whose name
+    // is not defined is refused ("setting %s does not exist"); default-control-path was reverted
+    // before v1.13.0 (longhorn-manager#5127, longhorn/longhorn#13843): never a path verdict.
+    for value in ["/mnt/control", "/var/mnt/control", "/run/x"] {
+        let mut req = setting_request(Operation::Create, value, None);
+        req.name = "default-control-path".into();
+        if let Subject::LonghornSetting(pair) = &mut req.subject {
+            pair.object.as_mut().unwrap().metadata.name = Some("default-control-path".into());
+        }
+        let v = evaluate(Phase::Validate, &req, &Config::default(), &Facts::default());
+        assert!(v.allowed(), "{value}: {v:?}");
+        assert_eq!(
+            v.warnings,
+            [
+                "Longhorn 1.10-1.13 has no setting default-control-path; engine binaries, sockets, logs stay in /var/lib/longhorn"
+            ]
+        );
+    }
 }
 
 #[test]
