@@ -103,6 +103,23 @@ impl Layout {
 /// A tmpfs of the Talos host.
 pub const TMPFS: [&str; 5] = ["/run", "/var/run", "/tmp", "/system", "/dev/shm"];
 
+/// The filesystems Talos mounts inside `/dev`, with their type
+/// (siderolabs/talos v1.14.0-rc.1 `internal/pkg/mount/v3/helpers.go`,
+/// `PseudoSub`): they hold files, not device nodes. Talos mounts no mqueue.
+pub const DEV_FILESYSTEMS: [(&str, &str); 3] = [
+    ("/dev/shm", "tmpfs"),
+    ("/dev/pts", "devpts"),
+    ("/dev/hugepages", "hugetlbfs"),
+];
+
+/// The filesystem Talos mounts inside `/dev` that holds `path`, as
+/// `(mount point, type)`, if any.
+pub fn dev_filesystem(path: &HostPath) -> Option<(&'static str, &'static str)> {
+    DEV_FILESYSTEMS
+        .into_iter()
+        .find(|(mount, _)| path.is_within_normalised(mount))
+}
+
 /// How much of a path Talos's read-only root filesystem is known to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shipped {

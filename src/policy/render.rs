@@ -455,6 +455,10 @@ needs diskType: block)"
         PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
 (ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
             .into(),
+        PathProblem::DevFilesystem { mount, fs } => format!(
+            "is a block disk path inside {mount}, where Talos mounts a {fs} filesystem: what is \
+there is a file, not a block device, so Longhorn's V2 data engine has no disk to open"
+        ),
     }
 }
 
@@ -558,7 +562,12 @@ fn path_fix(
     {
         add("Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.");
     }
-    if problems.iter().any(|p| matches!(p, PathProblem::NotDevice)) {
+    if problems.iter().any(|p| {
+        matches!(
+            p,
+            PathProblem::NotDevice | PathProblem::DevFilesystem { .. }
+        )
+    }) {
         add("Give a block disk its device, e.g. /dev/disk/by-id/nvme-..., or its PCI address.");
     }
     fix

@@ -43,6 +43,14 @@ pub enum PathProblem {
     KernelFs,
     /// A block disk path that is neither a device under /dev nor a PCI address.
     NotDevice,
+    /// A block disk path inside a filesystem Talos mounts in `/dev` (`/dev/shm`
+    /// is a tmpfs): a file, not a device.
+    DevFilesystem {
+        /// The mount point (`/dev/shm`).
+        mount: &'static str,
+        /// Its filesystem type (`tmpfs`).
+        fs: &'static str,
+    },
 }
 
 /// Why a data path that works keeps its data on the EPHEMERAL partition.
