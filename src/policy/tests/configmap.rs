@@ -110,3 +110,32 @@ fn other_configmaps_and_ephemeral_paths() {
     );
     assert!(v.allowed() && v.flagged_by == ["LTG-W013"], "{v:?}");
 }
+
+#[test]
+fn longhorns_own_accounts_get_a_warning_not_a_denial() {
+    // README "Rules": the Longhorn namespace's service accounts only ever get warnings from
+    // the disk rules. longhorn-manager only reads this ConfigMap (longhorn-manager
+    // datastore/longhorn.go GetConfigMapRO; a system restore skips it,
+    // controller/system_rollout_controller.go, v1.12.1); a denial of a write made under a
+    // Longhorn account would reach no person.
+    let bad = cm(CM, &[(KEY, "default-data-path: /mnt/ssd\n")]);
+    let sa = "system:serviceaccount:longhorn-system:longhorn-service-account";
+    let v = judge(bad.clone(), None, sa);
+    assert!(v.allowed(), "{v:?}");
+    assert_eq!(v.flagged_by, ["LTG-W014"]);
+    assert_eq!(
+        v.warnings,
+        [
+            "ConfigMap longhorn-system/longhorn-default-setting: default-data-path \"/mnt/ssd\" is not a usable data path on Talos"
+        ]
+    );
+    // The same write by anyone else is denied.
+    assert!(
+        !judge(
+            bad,
+            None,
+            "system:serviceaccount:flux-system:kustomize-controller"
+        )
+        .allowed()
+    );
+}
