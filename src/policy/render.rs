@@ -719,6 +719,14 @@ pub fn hugepages_unknown(node: &str, why: &str) -> String {
 /// A host path volume that fails on Talos.
 pub fn pod_volume_item(volume: &str, path: &str, problem: &PodPathProblem) -> String {
     match problem {
+        PodPathProblem::RefusedByApiServer(error) => format!(
+            "volume {volume:?}: kube-apiserver refuses this before any webhook is called: {error}"
+        ),
+        PodPathProblem::Relative => format!(
+            "volume {volume:?}: hostPath {path:?} is relative; kube-apiserver accepts it, but containerd \
+creates it relative to its own working directory and the container runtime resolves a relative bind \
+source against the container's bundle folder, so the container does not get the host folder meant"
+        ),
         PodPathProblem::Invalid(why) => {
             format!("volume {volume:?}: hostPath {path:?} is not usable: {why}")
         }
@@ -790,11 +798,18 @@ or make the path visible to the kubelet with {} (its source is on /var, which Ta
             ));
         }
     }
-    if problems
-        .iter()
-        .any(|(_, p)| matches!(p, PodPathProblem::Invalid(_)))
-    {
-        fix.push("Write every hostPath as an absolute path.".to_string());
+    if problems.iter().any(|(_, p)| {
+        matches!(
+            p,
+            PodPathProblem::Invalid(_)
+                | PodPathProblem::Relative
+                | PodPathProblem::RefusedByApiServer(_)
+        )
+    }) {
+        fix.push(
+            "Write every hostPath as an absolute path without '..' components, e.g. /var/lib/longhorn/data."
+                .to_string(),
+        );
     }
     fix.join(" ")
 }

@@ -67,7 +67,12 @@ pub enum EphemeralWhy {
 /// What a pod's host path volume does wrong on Talos.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodPathProblem {
-    /// Not an absolute path.
+    /// kube-apiserver refuses it before any webhook is called (its words,
+    /// from [`crate::policy::apiserver`]).
+    RefusedByApiServer(String),
+    /// A relative path, which kube-apiserver accepts.
+    Relative,
+    /// Not usable as a path (a NUL byte).
     Invalid(String),
     /// On the read-only root outside the trees Talos ships: containerd
     /// cannot create it and the container never starts.
