@@ -388,9 +388,10 @@ pub fn render(results: &[ObjectResult]) -> String {
             Outcome::Refused { reason } => {
                 refused += 1;
                 out.push_str(&format!("REFUSED {at}\n"));
-                out.push_str(&format!(
-                    "    by kube-apiserver, before any webhook: {reason}\n"
-                ));
+                out.push_str("    by kube-apiserver, before any webhook; kubectl apply prints:\n");
+                for line in reason.lines() {
+                    out.push_str(&format!("      {}\n", line.trim_end()));
+                }
             }
             Outcome::Judged {
                 denial,

@@ -107,7 +107,10 @@ fn check_answers_the_rule_edges_as_kubectl_apply_would() {
     assert_eq!(refused.len(), 3, "{json}");
     assert_eq!(
         refused[0]["reason"],
-        "The Pod \"backsteps\" is invalid: [spec.volumes[0].hostPath.path: Invalid value: \"/var/lib/longhorn/../../etc\": must not contain '..', spec.volumes[1].hostPath.path: Required value]"
+        "The Pod \"backsteps\" is invalid: \n\
+* spec.volumes[0].hostPath.path: Invalid value: \"/var/lib/longhorn/../../etc\": must not contain '..'\n\
+* spec.volumes[1].hostPath.path: Required value\n\
+* spec.containers[0].volumeMounts[0].name: Not found: \"data\""
     );
     // Only a refusal fails the run: the same pod with its path fixed exits 0.
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers: [{name: c, image: busybox}]\n  volumes: [{name: v, hostPath: {path: /srv/../data}}]\n";
