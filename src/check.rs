@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_SETTING_CONFIGMAP, SETTINGS_READ};
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject};
+use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject, apiserver};
 
 /// The user the offline requests are made as.
 pub const CHECK_USER: &str = "longhorn-talos-guard-check";
@@ -44,6 +44,12 @@ pub enum Outcome {
     Ignored {
         /// `apiVersion kind` of the object.
         what: String,
+    },
+    /// kube-apiserver refuses the object before any webhook is called
+    /// (what `kubectl apply` prints, from [`crate::policy::apiserver`]).
+    Refused {
+        /// The API server's message.
+        reason: String,
     },
     /// The object was evaluated.
     Judged {
@@ -82,6 +88,12 @@ impl ObjectResult {
                 ..
             }
         )
+    }
+
+    /// True when `kubectl apply` of the object would fail: the webhook
+    /// denies it or kube-apiserver refuses it.
+    pub fn fails(&self) -> bool {
+        self.denied() || matches!(self.outcome, Outcome::Refused { .. })
     }
 }
 
@@ -278,6 +290,14 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
         return ignored();
     };
     let (mut object, namespace) = as_created(object, kind_name, default_namespace);
+    // kube-apiserver validates the object before any validating webhook, in
+    // every namespace: what it refuses, kubectl apply reports as its error.
+    if let Ok(request) = request_for(kind, &object, &namespace) {
+        let generate_name = object["metadata"]["generateName"].as_str();
+        if let Some(reason) = apiserver::refusal(&request, generate_name) {
+            return Outcome::Refused { reason };
+        }
+    }
     if !sent_to_webhook(kind, &object, &namespace, config) {
         return ignored();
     }
@@ -360,11 +380,19 @@ pub fn render_json(results: &[ObjectResult]) -> String {
 /// Renders the results for a terminal, with a summary line.
 pub fn render(results: &[ObjectResult]) -> String {
     let mut out = String::new();
-    let (mut denied, mut allowed, mut ignored) = (0, 0, Vec::new());
+    let (mut denied, mut allowed, mut refused, mut ignored) = (0, 0, 0, Vec::new());
     for r in results {
         let at = format!("{} (object {}) {} {}", r.file, r.index, r.kind, r.name);
         match &r.outcome {
             Outcome::Ignored { what } => ignored.push(what.clone()),
+            Outcome::Refused { reason } => {
+                refused += 1;
+                out.push_str(&format!("REFUSED {at}\n"));
+                out.push_str("    by kube-apiserver, before any webhook; kubectl apply prints:\n");
+                for line in reason.lines() {
+                    out.push_str(&format!("      {}\n", line.trim_end()));
+                }
+            }
             Outcome::Judged {
                 denial,
                 warnings,
@@ -407,8 +435,13 @@ pub fn render(results: &[ObjectResult]) -> String {
         .iter()
         .map(|k| format!("{k} x{}", ignored.iter().filter(|i| *i == k).count()))
         .collect();
+    let refused = if refused > 0 {
+        format!(", {refused} refused by kube-apiserver")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{} {}: {denied} denied, {allowed} allowed, {} not sent to the webhook{}\n",
+        "{} {}: {denied} denied, {allowed} allowed{refused}, {} not sent to the webhook{}\n",
         results.len(),
         if results.len() == 1 {
             "object"

@@ -4,7 +4,8 @@
 //!
 //! The facts (siderolabs/talos, kubelet, containerd and longhorn-manager
 //! source, late 2026; see the tests for each source):
-//! - `/` is a read-only squashfs: nothing can be created on it.
+//! - `/` is a read-only squashfs: nothing can be created on it, and only
+//!   what [`ROOTFS`] lists exists there.
 //! - `/run` (and `/var/run`, which is `/run`), `/tmp`, `/system` and
 //!   `/dev/shm` are tmpfs, empty at every boot.
 //! - `/var` is the EPHEMERAL partition (kept across reboots and, from Talos
@@ -124,9 +125,113 @@ impl Layout {
 /// A tmpfs of the Talos host.
 pub const TMPFS: [&str; 5] = ["/run", "/var/run", "/tmp", "/system", "/dev/shm"];
 
-/// Top-level trees of Talos's read-only root that hold files Talos ships
-/// (a host path there may exist; elsewhere on the root nothing does).
-pub const SYSTEM_TREES: [&str; 7] = ["/bin", "/boot", "/etc", "/lib", "/lib64", "/sbin", "/usr"];
+/// The filesystems Talos mounts inside `/dev`, with their type
+/// (siderolabs/talos v1.14.0-rc.1 `internal/pkg/mount/v3/helpers.go`,
+/// `PseudoSub`): they hold files, not device nodes. Talos mounts no mqueue.
+pub const DEV_FILESYSTEMS: [(&str, &str); 3] = [
+    ("/dev/shm", "tmpfs"),
+    ("/dev/pts", "devpts"),
+    ("/dev/hugepages", "hugetlbfs"),
+];
+
+/// The filesystem Talos mounts inside `/dev` that holds `path`, as
+/// `(mount point, type)`, if any.
+pub fn dev_filesystem(path: &HostPath) -> Option<(&'static str, &'static str)> {
+    DEV_FILESYSTEMS
+        .into_iter()
+        .find(|(mount, _)| path.is_within_normalised(mount))
+}
+
+/// How much of a path Talos's read-only root filesystem is known to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shipped {
+    /// A file: nothing exists below it.
+    File,
+    /// A folder holding exactly the entries [`ROOTFS`] lists below it.
+    Folder,
+    /// A folder whose content packages or system extensions fill: anything
+    /// below it may exist.
+    Tree,
+}
+
+/// What exists on Talos's read-only root outside its mounts, in every Talos
+/// image (siderolabs/talos v1.14.0-rc.1, checked back to v1.8.0): the
+/// `rootfs-base` stage of `Dockerfile` (its `mkdir`, `COPY` and `ln` into
+/// `/rootfs`), siderolabs/pkgs v1.14.0 `fhs/pkg.yaml` (the FHS skeleton and
+/// the `/bin`, `/lib` symlinks into `/usr`) and `apparmor/pkg.yaml`, the
+/// files and folders machined manages in `/etc` (`managedEtcFiles` and
+/// `managedEtcPrefixes` in `pkg/machinery/config/types/runtime/etc_file.go`),
+/// and what system extensions may add (`AllowedPaths` in
+/// `pkg/machinery/extensions/extensions.go`). A host path below a
+/// [`Shipped::Folder`] or [`Shipped::File`] that is not listed does not
+/// exist, and containerd cannot create it on the read-only root.
+pub const ROOTFS: &[(&str, Shipped)] = &[
+    ("/boot", Shipped::Tree),
+    ("/mnt", Shipped::Folder),
+    ("/root", Shipped::Folder),
+    ("/etc", Shipped::Folder),
+    ("/etc/apparmor", Shipped::Tree),
+    ("/etc/apparmor.d", Shipped::Tree),
+    ("/etc/ca-certificates", Shipped::Tree),
+    ("/etc/containerd", Shipped::Tree),
+    ("/etc/cri", Shipped::Tree),
+    ("/etc/extensions.yaml", Shipped::File),
+    ("/etc/hosts", Shipped::File),
+    ("/etc/iscsi", Shipped::Tree),
+    ("/etc/ld.so.cache", Shipped::File),
+    ("/etc/ld.so.conf", Shipped::File),
+    ("/etc/localtime", Shipped::File),
+    ("/etc/lvm", Shipped::Tree),
+    ("/etc/machine-id", Shipped::File),
+    ("/etc/modules.d", Shipped::Tree),
+    ("/etc/nfsmount.conf", Shipped::File),
+    ("/etc/nvme", Shipped::Tree),
+    ("/etc/os-release", Shipped::File),
+    ("/etc/pki", Shipped::Tree),
+    ("/etc/resolv.conf", Shipped::File),
+    ("/etc/selinux", Shipped::Tree),
+    ("/etc/ssl", Shipped::Tree),
+    ("/etc/vulkan", Shipped::Tree),
+    ("/etc/xattr.conf", Shipped::File),
+    ("/usr", Shipped::Folder),
+    ("/usr/bin", Shipped::Tree),
+    ("/usr/etc", Shipped::Tree),
+    ("/usr/include", Shipped::Folder),
+    ("/usr/lib", Shipped::Tree),
+    ("/usr/libexec", Shipped::Tree),
+    ("/usr/local", Shipped::Tree),
+    ("/usr/share", Shipped::Tree),
+    ("/usr/src", Shipped::Folder),
+    ("/usr/var", Shipped::Folder),
+];
+
+/// Symlinks of Talos's root into `/usr` (pkgs `fhs/pkg.yaml`), resolved
+/// before [`ROOTFS`] is read.
+const ROOTFS_LINKS: [(&str, &str); 6] = [
+    ("/bin", "/usr/bin"),
+    ("/sbin", "/usr/bin"),
+    ("/lib", "/usr/lib"),
+    ("/lib64", "/usr/lib"),
+    ("/usr/sbin", "/usr/bin"),
+    ("/usr/lib64", "/usr/lib"),
+];
+
+/// True when `path` on Talos's read-only root exists in every Talos image,
+/// or lies in a tree whose content packages and extensions fill (so it may).
+pub fn is_shipped(path: &HostPath) -> bool {
+    let resolved = ROOTFS_LINKS.iter().find_map(|(link, target)| {
+        let rest = path.as_str().strip_prefix(link)?;
+        HostPath::parse(&format!("{target}{rest}"))
+            .ok()
+            .filter(|_| path.is_within_normalised(link))
+    });
+    let path = resolved.as_ref().unwrap_or(path);
+    ROOTFS
+        .iter()
+        .filter(|(base, _)| path.is_within_normalised(base))
+        .max_by_key(|(base, _)| base.len())
+        .is_some_and(|(base, kind)| *base == path.as_str() || *kind == Shipped::Tree)
+}
 
 /// Overlays and folders stored on the EPHEMERAL partition.
 pub const EPHEMERAL: [&str; 4] = ["/var", "/opt", "/etc/cni", "/etc/kubernetes"];
@@ -165,10 +270,11 @@ pub const SYSTEM_VOLUMES: [(&str, &str); 4] = [
 pub enum Place {
     /// `/` itself: the whole host.
     HostRoot,
-    /// On the read-only root filesystem. `system_tree` when inside a tree of
-    /// files Talos ships (`/etc`, `/usr`, ...), where the path may exist.
+    /// On the read-only root filesystem. `system_tree` when the path is one
+    /// Talos ships ([`is_shipped`]: `/etc`, `/etc/ssl/...`, `/usr/lib/...`),
+    /// so it exists or may; otherwise it does not exist and cannot be made.
     ReadOnlyRoot {
-        /// Inside one of [`SYSTEM_TREES`].
+        /// True when [`is_shipped`].
         system_tree: bool,
     },
     /// On a tmpfs: emptied at every boot.
@@ -267,7 +373,7 @@ pub fn classify(path: &HostPath, layout: Option<&Layout>) -> Place {
         return Place::Ephemeral;
     }
     Place::ReadOnlyRoot {
-        system_tree: SYSTEM_TREES.iter().any(|t| path.is_within_normalised(t)),
+        system_tree: is_shipped(path),
     }
 }
 
@@ -325,11 +431,14 @@ mod tests {
             ("/mnt/ssd", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/data", None, Place::ReadOnlyRoot { system_tree: false }),
             ("/home/x", None, Place::ReadOnlyRoot { system_tree: false }),
+            // ROOTFS (talos Dockerfile and etc_file.go @ v1.14.0-rc.1): /etc holds only what
+            // Talos ships, so /etc/longhorn does not exist and cannot be made.
             (
                 "/etc/longhorn",
                 None,
-                Place::ReadOnlyRoot { system_tree: true },
+                Place::ReadOnlyRoot { system_tree: false },
             ),
+            // pkg/machinery/extensions/extensions.go @ v1.14.0-rc.1: extensions may fill /usr/local.
             (
                 "/usr/local/longhorn",
                 None,
@@ -375,6 +484,55 @@ mod tests {
         }
         assert!(classify(&p("/var/mnt/scratch"), Some(&l)).is_ephemeral());
         assert!(!classify(&p("/var/mnt/longhorn"), Some(&l)).is_ephemeral());
+    }
+
+    #[test]
+    fn what_the_talos_root_holds() {
+        // siderolabs/talos v1.14.0-rc.1: Dockerfile (rootfs-base: mkdir, COPY, ln into /rootfs),
+        // pkg/machinery/config/types/runtime/etc_file.go (managedEtcFiles, managedEtcPrefixes),
+        // pkg/machinery/extensions/extensions.go (AllowedPaths); siderolabs/pkgs v1.14.0
+        // fhs/pkg.yaml (/lib -> usr/lib, /bin -> usr/bin).
+        let shipped = [
+            "/etc",
+            "/etc/ssl",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/os-release",
+            "/etc/machine-id",
+            "/etc/resolv.conf",
+            "/etc/iscsi",
+            "/etc/nvme/hostnqn",
+            "/etc/cri/conf.d/20-customization.part",
+            "/boot",
+            "/boot/EFI",
+            "/lib/modules",
+            "/lib/modules/6.18.1-talos/kernel",
+            "/lib64",
+            "/bin/sh",
+            "/usr/libexec/kubernetes",
+            "/usr/local/lib/containers/iscsid",
+            "/mnt",
+            "/root",
+        ];
+        for path in shipped {
+            assert!(is_shipped(&p(path)), "{path} is shipped");
+        }
+        let absent = [
+            "/etc/longhorn",
+            "/etc/longhorn/certs",
+            "/etc/os-release/x",
+            "/etc/ssl2",
+            "/etc/kube",
+            "/mnt/longhorn",
+            "/root/.ssh",
+            "/usr/longhorn",
+            "/usr/src/linux",
+            "/usr/include/x",
+            "/srv",
+            "/home",
+        ];
+        for path in absent {
+            assert!(!is_shipped(&p(path)), "{path} is not shipped");
+        }
     }
 
     #[test]

@@ -85,6 +85,46 @@ fn check_reads_stdin_and_exits_zero_when_all_is_allowed() {
     );
 }
 
+/// The rule edges of issue 24 and 19 as `check` reports them: a hostPath under /etc that no
+/// Talos image has (talos Dockerfile and etc_file.go @ v1.14.0-rc.1), a block disk on the
+/// tmpfs /dev/shm (talos internal/pkg/mount/v3/helpers.go @ v1.14.0-rc.1), a relative hostPath
+/// (accepted by kube-apiserver), and what kube-apiserver refuses first (kubernetes
+/// pkg/apis/core/validation/validation.go: validateHostPathVolumeSource, validatePathNoBacksteps).
+#[test]
+fn check_answers_the_rule_edges_as_kubectl_apply_would() {
+    let (code, out, err) = run(&["check", "tests/fixtures/edges"], None);
+    assert_eq!(code, 1, "{out}{err}");
+    insta::assert_snapshot!("check-edges", out);
+    let (code, json, _) = run(&["check", "-o", "json", "tests/fixtures/edges"], None);
+    assert_eq!(code, 1);
+    let results: Value = serde_json::from_str(&json).unwrap();
+    let refused: Vec<&Value> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 3, "{json}");
+    assert_eq!(
+        refused[0]["reason"],
+        "The Pod \"backsteps\" is invalid: \n\
+* spec.volumes[0].hostPath.path: Invalid value: \"/var/lib/longhorn/../../etc\": must not contain '..'\n\
+* spec.volumes[1].hostPath.path: Required value\n\
+* spec.containers[0].volumeMounts[0].name: Not found: \"data\""
+    );
+    // Only a refusal fails the run: the same pod with its path fixed exits 0.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers: [{name: c, image: busybox}]\n  volumes: [{name: v, hostPath: {path: /srv/../data}}]\n";
+    let (code, out, _) = run(&["check", "-"], Some(pod));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.ends_with("1 object: 0 denied, 0 allowed, 1 refused by kube-apiserver, 0 not sent to the webhook\n"), "{out}");
+    let (code, out, _) = run(&["check", "-"], Some(&pod.replace("/srv/../data", "/data")));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.ends_with("1 object: 0 denied, 0 allowed, 1 not sent to the webhook (v1 Pod x1)\n"),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_exits_two_on_unreadable_input() {
     let (code, out, err) = run(&["check", "-"], Some("kind: [unclosed\n"));

@@ -1019,6 +1019,30 @@ fn no_fix_suggests_an_extra_mount_on_the_read_only_root() {
 }
 
 #[test]
+fn an_extra_mount_source_talos_ships_passes_and_one_it_does_not_is_an_error() {
+    // longhorn_talos_guard::host::ROOTFS (siderolabs/talos v1.14.0-rc.1 Dockerfile,
+    // pkg/machinery/config/types/runtime/etc_file.go, pkg/machinery/extensions/extensions.go):
+    // /etc/ssl and /usr/local exist on every image; /etc/longhorn does not, and Talos's MkdirAll
+    // of the source fails on the read-only root (siderolabs/talos#11441).
+    let mount = |src: &str| {
+        let text = format!(
+            "machine:\n  kubelet:\n    extraMounts:\n      - {{destination: {src}, source: {src}, type: bind, options: [bind, ro]}}\n"
+        );
+        let c = talos::load(&[("m.yaml".into(), text)]).unwrap();
+        codes_of(&longhorn_talos_guard::lint::lint(
+            &c,
+            &LintOptions::default(),
+        ))
+        .contains(&codes::SOURCE_ON_READ_ONLY_ROOT)
+    };
+    assert!(mount("/etc/longhorn"));
+    assert!(mount("/usr/longhorn"));
+    assert!(!mount("/etc/ssl/certs"));
+    assert!(!mount("/usr/local/lib/containers"));
+    assert!(!mount("/lib/modules"));
+}
+
+#[test]
 fn hugepages_are_read_as_the_kernel_reads_them() {
     // Talos writes machine.sysctls unchanged to /proc/sys (FACTS.md "Talos patch merge"); the
     // kernel reads numbers with base 0 (linux kernel/sysctl.c proc_get_long, strtoul_lenient(.., 0, ..)).

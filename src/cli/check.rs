@@ -27,7 +27,7 @@ pub struct CheckArgs {
     files: Vec<PathBuf>,
 }
 
-/// Runs `check`: status 1 when anything would be denied.
+/// Runs `check`: status 1 when anything would be denied or refused.
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let source = ConfigSource {
         file: args.config,
@@ -40,5 +40,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         OutputFormat::Text => check::render(&results),
         OutputFormat::Json => check::render_json(&results),
     })?;
-    Ok(u8::from(results.iter().any(|r| r.denied())))
+    Ok(u8::from(results.iter().any(|r| r.fails())))
 }

@@ -66,12 +66,17 @@ pub fn data_path(raw: &str, mounts: &[AllowedMount], layout: Option<&Layout>) ->
     }
 }
 
-/// Checks a V2 block disk path: a device under `/dev/` or a PCI address.
+/// Checks a V2 block disk path: a device under `/dev/` (outside the
+/// filesystems Talos mounts there, such as the tmpfs `/dev/shm`) or a PCI
+/// address.
 pub fn check_block_path(raw: &str) -> Result<(), PathProblem> {
     if is_pci_address(raw) {
         return Ok(());
     }
     let path = HostPath::parse(raw).map_err(|e| PathProblem::Invalid(e.to_string()))?;
+    if let Some((mount, fs)) = host::dev_filesystem(&path) {
+        return Err(PathProblem::DevFilesystem { mount, fs });
+    }
     if path.is_within_normalised("/dev") && path.as_str() != "/dev" {
         Ok(())
     } else {

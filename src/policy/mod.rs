@@ -12,6 +12,7 @@ use json_patch::PatchOperation;
 
 use crate::config::Config;
 
+pub mod apiserver;
 pub mod disks;
 pub mod kinds;
 pub mod objects;

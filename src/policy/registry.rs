@@ -232,6 +232,18 @@ mod tests {
     }
 
     #[test]
+    fn longhorns_accounts_only_get_warnings_from_the_disk_rules_as_the_readme_says() {
+        // README "Rules": the Longhorn namespace's service accounts only ever get warnings
+        // from the disk rules (LTG-W010 to LTG-W014, LTG-W020).
+        let cfg = Config::default();
+        let sa = "system:serviceaccount:longhorn-system:longhorn-service-account";
+        for r in RULES {
+            let disk_rule = matches!(r.group, "diskPaths" | "blockDisks");
+            assert_eq!((r.warn_only)(sa, &cfg), disk_rule, "{} under {sa}", r.id);
+        }
+    }
+
+    #[test]
     fn an_id_entry_wins_over_its_group() {
         let cfg = Config::from_yaml("policies: {diskPaths: warn, LTG-W011: off}", "t").unwrap();
         let by_id = |id| mode(rule(id).unwrap(), &cfg, "admin");

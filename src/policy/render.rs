@@ -466,6 +466,10 @@ needs diskType: block)"
         PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
 (ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
             .into(),
+        PathProblem::DevFilesystem { mount, fs } => format!(
+            "is a block disk path inside {mount}, where Talos mounts a {fs} filesystem: what is \
+there is a file, not a block device, so Longhorn's V2 data engine has no disk to open"
+        ),
     }
 }
 
@@ -569,7 +573,12 @@ fn path_fix(
     {
         add("Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.");
     }
-    if problems.iter().any(|p| matches!(p, PathProblem::NotDevice)) {
+    if problems.iter().any(|p| {
+        matches!(
+            p,
+            PathProblem::NotDevice | PathProblem::DevFilesystem { .. }
+        )
+    }) {
         add("Give a block disk its device, e.g. /dev/disk/by-id/nvme-..., or its PCI address.");
     }
     fix
@@ -721,6 +730,14 @@ pub fn hugepages_unknown(node: &str, why: &str) -> String {
 /// A host path volume that fails on Talos.
 pub fn pod_volume_item(volume: &str, path: &str, problem: &PodPathProblem) -> String {
     match problem {
+        PodPathProblem::RefusedByApiServer(error) => format!(
+            "volume {volume:?}: kube-apiserver refuses this before any webhook is called: {error}"
+        ),
+        PodPathProblem::Relative => format!(
+            "volume {volume:?}: hostPath {path:?} is relative; kube-apiserver accepts it, but containerd \
+creates it relative to its own working directory and the container runtime resolves a relative bind \
+source against the container's bundle folder, so the container does not get the host folder meant"
+        ),
         PodPathProblem::Invalid(why) => {
             format!("volume {volume:?}: hostPath {path:?} is not usable: {why}")
         }
@@ -792,11 +809,18 @@ or make the path visible to the kubelet with {} (its source is on /var, which Ta
             ));
         }
     }
-    if problems
-        .iter()
-        .any(|(_, p)| matches!(p, PodPathProblem::Invalid(_)))
-    {
-        fix.push("Write every hostPath as an absolute path.".to_string());
+    if problems.iter().any(|(_, p)| {
+        matches!(
+            p,
+            PodPathProblem::Invalid(_)
+                | PodPathProblem::Relative
+                | PodPathProblem::RefusedByApiServer(_)
+        )
+    }) {
+        fix.push(
+            "Write every hostPath as an absolute path without '..' components, e.g. /var/lib/longhorn/data."
+                .to_string(),
+        );
     }
     fix.join(" ")
 }

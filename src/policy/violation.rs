@@ -43,6 +43,14 @@ pub enum PathProblem {
     KernelFs,
     /// A block disk path that is neither a device under /dev nor a PCI address.
     NotDevice,
+    /// A block disk path inside a filesystem Talos mounts in `/dev` (`/dev/shm`
+    /// is a tmpfs): a file, not a device.
+    DevFilesystem {
+        /// The mount point (`/dev/shm`).
+        mount: &'static str,
+        /// Its filesystem type (`tmpfs`).
+        fs: &'static str,
+    },
 }
 
 /// Why a data path that works keeps its data on the EPHEMERAL partition.
@@ -59,7 +67,12 @@ pub enum EphemeralWhy {
 /// What a pod's host path volume does wrong on Talos.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodPathProblem {
-    /// Not an absolute path.
+    /// kube-apiserver refuses it before any webhook is called (its words,
+    /// from [`crate::policy::apiserver`]).
+    RefusedByApiServer(String),
+    /// A relative path, which kube-apiserver accepts.
+    Relative,
+    /// Not usable as a path (a NUL byte).
     Invalid(String),
     /// On the read-only root outside the trees Talos ships: containerd
     /// cannot create it and the container never starts.

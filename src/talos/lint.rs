@@ -35,7 +35,7 @@ use crate::host::{self, Place};
 /// | `LTG-T016` | warning | `/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's). |
 /// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
 /// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
-/// | `LTG-T019` | error | An extraMount's source is on the read-only root: Talos cannot create it and the kubelet does not start. |
+/// | `LTG-T019` | error | An extraMount's source is on the read-only root where no Talos image has it: Talos cannot create it and the kubelet does not start. |
 /// | `LTG-T053` | warning | An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL). |
 /// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
 /// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |

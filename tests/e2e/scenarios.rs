@@ -250,6 +250,73 @@ pub fn privileged_pod_only_in_longhorn_namespace(env: &mut Env) {
         .stderr_has(
             "volume \"proc\": hostPath \"/mnt/data\" is on Talos's read-only root filesystem",
         );
+
+    // A `..` component: kube-apiserver refuses the pod itself, before any webhook
+    // (kubernetes pkg/apis/core/validation/validation.go, validatePathNoBacksteps), with the
+    // very words `check` reports (issue 19.4).
+    let backsteps = manager_pod("backsteps-e2e").replace(
+        "{name: proc, hostPath: {path: /proc/}}",
+        "{name: proc, hostPath: {path: /var/lib/longhorn/../../proc}}",
+    );
+    let objects = longhorn_talos_guard::check::parse_objects("-", &backsteps).unwrap();
+    let reason =
+        match longhorn_talos_guard::check::check_object(&objects[0], &Config::default(), NS) {
+            longhorn_talos_guard::check::Outcome::Refused { reason } => reason,
+            other => panic!("check does not report the refusal: {other:?}"),
+        };
+    assert_eq!(
+        reason,
+        "The Pod \"backsteps-e2e\" is invalid: \n\
+* spec.volumes[2].hostPath.path: Invalid value: \"/var/lib/longhorn/../../proc\": must not contain '..'\n\
+* spec.containers[0].volumeMounts[2].name: Not found: \"proc\""
+    );
+    for ns in [NS, plain] {
+        env.k
+            .with_manifest(&["create", "-n", ns], &backsteps)
+            .failed()
+            .stderr_has(&reason)
+            .stderr_lacks("admission webhook");
+    }
+    // A relative path passes kube-apiserver's validation (nothing there requires an absolute
+    // path): the guard's webhook is called, and denies it.
+    let relative = manager_pod("relative-e2e").replace(
+        "{name: proc, hostPath: {path: /proc/}}",
+        "{name: proc, hostPath: {path: proc}}",
+    );
+    env.k
+        .with_manifest(&["create", "-n", NS], &relative)
+        .failed()
+        .stderr_has(&denied_by("pods.longhorn-talos-guard.io"))
+        .stderr_has("volume \"proc\": hostPath \"proc\" is relative; kube-apiserver accepts it");
+    // A pod template: kubectl names the kind without its group.
+    let deployment = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: backsteps-e2e
+spec:
+  selector:
+    matchLabels: {app: backsteps}
+  template:
+    metadata:
+      labels: {app: backsteps}
+    spec:
+      containers:
+        - name: c
+          image: busybox
+      volumes:
+        - {name: data, hostPath: {path: /var/lib/longhorn/..}}
+";
+    let objects = longhorn_talos_guard::check::parse_objects("-", deployment).unwrap();
+    let reason =
+        match longhorn_talos_guard::check::check_object(&objects[0], &Config::default(), NS) {
+            longhorn_talos_guard::check::Outcome::Refused { reason } => reason,
+            other => panic!("check does not report the refusal: {other:?}"),
+        };
+    env.k
+        .with_manifest(&["create", "-n", NS], deployment)
+        .failed()
+        .stderr_has(&reason)
+        .stderr_lacks("admission webhook");
 }
 
 /// Scenario 5: Longhorn nodes: bad disks denied (each named), a good one created; a

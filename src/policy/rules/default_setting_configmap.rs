@@ -17,7 +17,7 @@ use crate::base::longhorn::{
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
 use crate::policy::objects::ConfigMap;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.
@@ -29,7 +29,10 @@ pub static RULE: Rule = Rule {
     phase: Phase::Validate,
     kinds: &[Kind::ConfigMap],
     operations: &[Operation::Create, Operation::Update],
-    warn_only: nobody,
+    // Helm, Flux and Argo CD write this ConfigMap under their own accounts;
+    // longhorn-manager only reads it. A denial under a Longhorn account would
+    // reach no person and could only stop Longhorn: a warning.
+    warn_only: longhorn_itself,
     facts: no_facts,
     check,
 };

@@ -11,9 +11,10 @@
 
 use std::borrow::Cow;
 
-use crate::base::{AllowedMount, HostPath, Mode};
+use crate::base::{AllowedMount, HostPath, Mode, PathError};
 use crate::config::Config;
 use crate::host::{self, Place};
+use crate::policy::apiserver;
 use crate::policy::disks::containing_mount;
 use crate::policy::objects::{PodSpec, Volume};
 use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
@@ -165,6 +166,7 @@ fn problem_of(
     };
     let path = match HostPath::parse(&host.path) {
         Ok(p) => p,
+        Err(PathError::Relative) => return vec![PodPathProblem::Relative],
         Err(e) => return vec![PodPathProblem::Invalid(e.to_string())],
     };
     if containing_mount(&path, mounts).is_some() {
@@ -211,23 +213,28 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         return out;
     };
     let mounts = pod_mounts(pod.spec, cfg);
-    let prefix = if pod.owner.is_some() {
-        "spec.template."
-    } else {
-        ""
-    };
+    let spec_field = apiserver::pod_spec_field(pod.owner);
     for (i, volume) in pod.spec.volumes.iter().enumerate() {
         if pod.had(volume) {
             continue;
         }
-        for problem in problem_of(pod.spec, volume, cfg, &mounts) {
+        let field = format!("{spec_field}.volumes[{i}].hostPath");
+        // What kube-apiserver refuses never reaches a validating webhook;
+        // when a review of it comes anyway, the answer is the API server's.
+        let refused = volume
+            .host_path
+            .as_ref()
+            .and_then(|h| apiserver::host_path_error(&field, &h.path))
+            .map(|e| vec![PodPathProblem::RefusedByApiServer(e.to_string())]);
+        let problems = refused.unwrap_or_else(|| problem_of(pod.spec, volume, cfg, &mounts));
+        for problem in problems {
             let path = volume
                 .host_path
                 .as_ref()
                 .map(|h| h.path.to_string())
                 .unwrap_or_default();
             out.violations.push(Violation {
-                field: format!("{prefix}spec.volumes[{i}].hostPath"),
+                field: field.clone(),
                 value: path.clone(),
                 problem: Problem::PodHostPath {
                     owner: pod.owner,

@@ -149,3 +149,32 @@ fn default_control_path_is_no_longhorn_setting_and_only_warns() {
     );
     assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
 }
+
+#[test]
+fn longhorns_own_accounts_get_a_warning_not_a_denial() {
+    // README "Rules": the Longhorn namespace's service accounts only ever get warnings from
+    // the disk rules. longhorn-manager only reads this ConfigMap (longhorn-manager
+    // datastore/longhorn.go GetConfigMapRO; a system restore skips it,
+    // controller/system_rollout_controller.go, v1.12.1); a denial of a write made under a
+    // Longhorn account would reach no person.
+    let bad = cm(CM, &[(KEY, "default-data-path: /mnt/ssd\n")]);
+    let sa = "system:serviceaccount:longhorn-system:longhorn-service-account";
+    let v = judge(bad.clone(), None, sa);
+    assert!(v.allowed(), "{v:?}");
+    assert_eq!(v.flagged_by, ["LTG-W014"]);
+    assert_eq!(
+        v.warnings,
+        [
+            "ConfigMap longhorn-system/longhorn-default-setting: default-data-path \"/mnt/ssd\" is not a usable data path on Talos"
+        ]
+    );
+    // The same write by anyone else is denied.
+    assert!(
+        !judge(
+            bad,
+            None,
+            "system:serviceaccount:flux-system:kustomize-controller"
+        )
+        .allowed()
+    );
+}

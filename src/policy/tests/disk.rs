@@ -245,11 +245,27 @@ fn block_disks_table() {
         ("/dev/../etc/passwd", false),
         ("/var/lib/longhorn/block", false),
         ("nvme0n1", false),
+        ("/dev/mapper/vg0-longhorn", true),
+        ("/dev/disk/by-partlabel/r-longhorn", true),
+        // talos internal/pkg/mount/v3/helpers.go @ v1.14.0-rc.1 (PseudoSub): /dev/shm is a
+        // tmpfs, /dev/pts a devpts, /dev/hugepages a hugetlbfs: files, not devices.
+        ("/dev/shm", false),
+        ("/dev/shm/longhorn.img", false),
+        ("/dev/pts/0", false),
+        ("/dev/hugepages/disk", false),
     ];
     for (path, allowed) in cases {
         let v = create(&[("nvme", path, "block")], &cfg, &enough);
         assert_eq!(v.allowed(), allowed, "{path:?}: {v:?}");
     }
+    let msg = create(&[("nvme", "/dev/shm/longhorn.img", "block")], &cfg, &enough)
+        .denial
+        .unwrap();
+    assert!(
+        msg.contains("- disk \"nvme\": path \"/dev/shm/longhorn.img\" is a block disk path inside /dev/shm, where Talos mounts a tmpfs filesystem: what is there is a file, not a block device"),
+        "{msg}"
+    );
+    assert!(msg.contains("Fix: Give a block disk its device"), "{msg}");
 }
 
 #[test]

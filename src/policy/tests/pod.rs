@@ -105,7 +105,7 @@ fn host_paths_table() {
     // (path, type, config, denied, text in the message)
     let ci = talos_ci();
     let default = Config::default();
-    let cases: [(&str, &str, &Config, bool, &str); 10] = [
+    let cases: [(&str, &str, &Config, bool, &str); 15] = [
         // talos: / is a read-only squashfs; containerd MkdirAll fails (containerd v2.2
         // internal/cri/opts/spec_linux_opts.go).
         (
@@ -122,8 +122,25 @@ fn host_paths_table() {
             true,
             "read-only root filesystem",
         ),
-        // Inside a tree Talos ships: may exist, not judged.
+        // What Talos ships under /etc exists (host::ROOTFS: talos Dockerfile and
+        // pkg/machinery/config/types/runtime/etc_file.go @ v1.14.0-rc.1); nothing else does.
         ("/etc/iscsi", "", &default, false, ""),
+        ("/etc/ssl/certs", "", &default, false, ""),
+        ("/etc/os-release", "File", &default, false, ""),
+        (
+            "/etc/longhorn",
+            "",
+            &default,
+            true,
+            "CreateContainerError (mkdir /etc/longhorn: read-only file system)",
+        ),
+        (
+            "/etc/longhorn",
+            "DirectoryOrCreate",
+            &ci,
+            true,
+            "(mkdir /etc/longhorn: read-only file system)",
+        ),
         ("/var/lib/longhorn2", "", &default, false, ""),
         ("/run/longhorn", "", &default, false, ""),
         // kubernetes pkg/volume/hostpath/host_path.go: typed checks run in the kubelet's namespace.
@@ -143,7 +160,24 @@ fn host_paths_table() {
             "makes a directory there instead",
         ),
         ("/var/lib/longhorn/x", "DirectoryOrCreate", &ci, false, ""),
-        ("relative", "", &default, true, "the path is relative"),
+        // kubernetes pkg/apis/core/validation/validation.go (validateHostPathVolumeSource): no
+        // absolute-path check; opencontainers/runtime-spec config.md v1.3.0: a relative bind
+        // source is relative to the bundle.
+        (
+            "relative",
+            "",
+            &default,
+            true,
+            "hostPath \"relative\" is relative; kube-apiserver accepts it",
+        ),
+        // Same file, validatePathNoBacksteps: refused before any webhook, in its words.
+        (
+            "/var/lib/longhorn/../../etc",
+            "",
+            &default,
+            true,
+            "kube-apiserver refuses this before any webhook is called: spec.volumes[0].hostPath.path: Invalid value: \"/var/lib/longhorn/../../etc\": must not contain '..'",
+        ),
     ];
     for (path, t, cfg, denied, text) in cases {
         let v = judge(
