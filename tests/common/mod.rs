@@ -197,3 +197,11 @@ pub fn read_ready_file(path: &Path) -> Option<SocketAddr> {
             .unwrap_or_else(|e| panic!("{}: {addr:?}: {e}", path.display())),
     )
 }
+
+/// True when the tests run under CI (`CI` set to anything but empty, `0` or
+/// `false`, the convention GitHub Actions, GitLab and `.ci/run` follow).
+/// A switch that checks less (a partial e2e run, re-recording fixtures) is
+/// an error there, never a quiet pass.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
