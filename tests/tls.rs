@@ -163,45 +163,11 @@ async fn serves_http1_and_h2_and_reloads_a_swapped_secret() {
     assert_eq!(a.status, 200);
     assert_ne!(a.leaf, leaf1);
 
-    // A broken new pair is rejected; the last good one keeps serving.
-    let broken = tmp.path().join("broken");
-    std::fs::create_dir_all(&broken).unwrap();
-    std::fs::copy(second.join("ca.crt"), broken.join("ca.crt")).unwrap();
-    std::fs::write(
-        broken.join("tls.crt"),
-        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    std::fs::copy(first.join("tls.key"), broken.join("tls.key")).unwrap();
-    secret_volume(&volume, &broken, 3);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let a = https(addr, &ca2, Proto::Http1, "POST", "/validate", body.clone())
-        .await
-        .unwrap();
-    assert_eq!(a.status, 200);
-    assert_eq!(
-        a.leaf,
-        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
-            .await
-            .unwrap()
-            .leaf
-    );
-
-    // A mismatched pair (first key, second certificate) is rejected too.
-    std::fs::copy(second.join("tls.crt"), broken.join("tls.crt")).unwrap();
-    secret_volume(&volume, &broken, 4);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        https(addr, &ca2, Proto::Http1, "GET", "/healthz", vec![])
-            .await
-            .is_ok()
-    );
-
     running.shutdown().await.unwrap();
 }
 
 #[tokio::test]
-async fn config_reload_keeps_the_last_good_config() {
+async fn config_reload_serves_a_changed_config() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = certs_dev(tmp.path());
     let cfg = tmp.path().join("config.yaml");
@@ -228,15 +194,172 @@ async fn config_reload_keeps_the_last_good_config() {
     })
     .await;
 
-    // An invalid config is reported and ignored.
+    running.shutdown().await.unwrap();
+}
+
+/// The DER of the first certificate in a PEM file.
+fn leaf_der(pem_file: &Path) -> Vec<u8> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    CertificateDer::pem_file_iter(pem_file)
+        .unwrap()
+        .next()
+        .expect("a certificate")
+        .unwrap()
+        .to_vec()
+}
+
+/// The series counting rejected certificate reloads.
+const CERT_REJECTED: &str = r#"ltg_reloads_total{what="certificate",result="error"}"#;
+const CERT_RELOADED: &str = r#"ltg_reloads_total{what="certificate",result="ok"}"#;
+const CONFIG_REJECTED: &str = r#"ltg_reloads_total{what="config",result="error"}"#;
+const CONFIG_RELOADED: &str = r#"ltg_reloads_total{what="config",result="ok"}"#;
+
+/// A bad pair is rejected, seen as such (the log line and the metric), the
+/// last good pair keeps serving, and the watch goes on: a good pair after
+/// two rejected ones is served. The binary, so that its metrics and log are
+/// its own (an in-process server shares them with the other tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_certificate_keeps_the_last_good_one_and_the_next_good_one_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second, broken, volume) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("broken"),
+        tmp.path().join("secret"),
+    );
+    let ca1 = certs_dev(&first);
+    let ca2 = certs_dev(&second);
+    std::fs::create_dir_all(&volume).unwrap();
+    secret_volume(&volume, &first, 1);
+    let served = common::served::Served::start_in(
+        tempfile::tempdir().unwrap(),
+        &volume,
+        ca1.clone(),
+        &["--reload-seconds", "1"],
+    );
+    let addr = served.addr;
+    let (leaf1, leaf2) = (
+        leaf_der(&first.join("tls.crt")),
+        leaf_der(&second.join("tls.crt")),
+    );
+    let served_leaf = |ca: Vec<u8>| async move {
+        https(addr, &ca, Proto::Http1, "GET", "/healthz", vec![])
+            .await
+            .map(|a| a.leaf)
+    };
+    assert_eq!(served_leaf(ca1.clone()).await.unwrap(), leaf1);
+    let long = Duration::from_secs(10);
+
+    // A certificate that is not PEM: rejected, logged, counted.
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(first.join("ca.crt"), broken.join("ca.crt")).unwrap();
+    std::fs::write(
+        broken.join("tls.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::copy(first.join("tls.key"), broken.join("tls.key")).unwrap();
+    secret_volume(&volume, &broken, 2);
+    served.wait_metric(&ca1, CERT_REJECTED, 1.0, long).await;
+    let lines = served
+        .wait_log(
+            "new certificate rejected; keeping the previous one",
+            1,
+            long,
+        )
+        .await;
+    assert!(lines[0].contains("ERROR"), "{lines:?}");
+    assert_eq!(
+        served_leaf(ca1.clone()).await.unwrap(),
+        leaf1,
+        "the last good pair"
+    );
+
+    // A pair that does not match (the second certificate, the first key).
+    let rejected = served.metric(&ca1, CERT_REJECTED).await;
+    std::fs::copy(second.join("tls.crt"), broken.join("tls.crt")).unwrap();
+    secret_volume(&volume, &broken, 3);
+    served
+        .wait_metric(&ca1, CERT_REJECTED, rejected + 1.0, long)
+        .await;
+    assert_eq!(
+        served_leaf(ca1.clone()).await.unwrap(),
+        leaf1,
+        "the last good pair"
+    );
+    assert!(
+        served_leaf(ca2.clone()).await.is_err(),
+        "the mismatched certificate is not served"
+    );
+    assert_eq!(
+        served.metric(&ca1, CERT_RELOADED).await,
+        0.0,
+        "{}",
+        served.log()
+    );
+
+    // A good pair after the rejections is served: the watch did not stop.
+    secret_volume(&volume, &second, 4);
+    wait_for("the good pair after two rejected ones", long, || async {
+        served_leaf(ca2.clone()).await.ok().as_ref() == Some(&leaf2)
+    })
+    .await;
+    served.wait_metric(&ca2, CERT_RELOADED, 1.0, long).await;
+    served
+        .wait_log("serving certificate reloaded", 1, long)
+        .await;
+}
+
+/// An invalid config is rejected, seen as such (log and metric), the last
+/// good one stays in force, and a good one written after it is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_config_keeps_the_last_good_one_and_the_next_good_one_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = certs_dev(tmp.path());
+    let cfg = tmp.path().join("config.yaml");
+    std::fs::write(&cfg, "policies:\n  namespacePodSecurity: enforce\n").unwrap();
+    let cfg_arg = cfg.to_str().unwrap();
+    let served = common::served::Served::start_in(
+        tempfile::tempdir().unwrap(),
+        tmp.path(),
+        ca.clone(),
+        &["--config", cfg_arg, "--reload-seconds", "1"],
+    );
+    let addr = served.addr;
+    let body = review_fixture("namespace-create-baseline");
+    let allowed = || async {
+        let a = https(addr, &ca, Proto::Http1, "POST", "/validate", body.clone())
+            .await
+            .unwrap();
+        a.json()["response"]["allowed"].as_bool().unwrap()
+    };
+    assert!(!allowed().await, "enforce denies");
+    let long = Duration::from_secs(10);
+
     std::fs::write(&cfg, "policies:\n  namespacePodSecurity: maybe\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!allowed().await, "still enforcing after a bad reload");
+    served.wait_metric(&ca, CONFIG_REJECTED, 1.0, long).await;
+    let lines = served
+        .wait_log("new config rejected; keeping the previous one", 1, long)
+        .await;
+    assert!(lines[0].contains("ERROR"), "{lines:?}");
+    assert!(
+        !allowed().await,
+        "still enforcing after the rejected config"
+    );
     let ready = https(addr, &ca, Proto::Http1, "GET", "/readyz", vec![])
         .await
         .unwrap();
     assert_eq!(ready.status, 200);
-    running.shutdown().await.unwrap();
+    assert_eq!(served.metric(&ca, CONFIG_RELOADED).await, 0.0);
+
+    // A good config after the rejected one is served: the watch did not stop.
+    std::fs::write(&cfg, "policies:\n  namespacePodSecurity: warn\n").unwrap();
+    wait_for("the good config after a rejected one", long, || async {
+        allowed().await
+    })
+    .await;
+    served.wait_metric(&ca, CONFIG_RELOADED, 1.0, long).await;
 }
 
 /// The certificate folder removed and made again (an operator re-creating

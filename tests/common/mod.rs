@@ -2,6 +2,8 @@
 //! HTTPS client that speaks HTTP/1.1 or h2 over rustls.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
