@@ -13,134 +13,23 @@ mod common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use common::{Proto, review_fixture};
-use http_body_util::{BodyExt as _, Full};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 /// The memory limit of manifests/base/deployment.yaml.
 const SHIPPED_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// A `serve` child with its RSS sampled in the background.
-struct Guard {
-    child: Child,
-    addr: SocketAddr,
-    ca: Vec<u8>,
-    dir: tempfile::TempDir,
-    peak: Arc<AtomicU64>,
-    sampling: Arc<AtomicBool>,
-}
+use common::served::Served as Guard;
 
-fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-impl Guard {
-    fn start(extra: &[&str]) -> Guard {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = longhorn_talos_guard::certs::generate(
-            &longhorn_talos_guard::certs::default_sans(),
-            1,
-            1,
-        )
-        .unwrap();
-        longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
-        let ready = dir.path().join("ready");
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--kube",
-                "off",
-                "--listen",
-                "127.0.0.1:0",
-                "--cert-dir",
-            ])
-            .arg(dir.path())
-            .arg("--ready-file")
-            .arg(&ready)
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("DOS_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let addr = loop {
-            if let Some(addr) = common::read_ready_file(&ready) {
-                break addr;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "serve did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let peak = Arc::new(AtomicU64::new(0));
-        let sampling = Arc::new(AtomicBool::new(true));
-        let (pid, p, s) = (child.id(), peak.clone(), sampling.clone());
-        std::thread::spawn(move || {
-            while s.load(Ordering::Relaxed) {
-                match rss_of(pid) {
-                    Some(rss) => {
-                        p.fetch_max(rss, Ordering::Relaxed);
-                    }
-                    None => break,
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Guard {
-            child,
-            addr,
-            ca: certs.ca_pem.into_bytes(),
-            dir,
-            peak,
-            sampling,
-        }
-    }
-
-    fn peak_rss(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-
-    fn assert_rss_under_limit(&self) {
-        let peak = self.peak_rss();
-        assert!(peak > 0, "RSS was never sampled");
-        assert!(
-            peak < SHIPPED_LIMIT,
-            "peak RSS {:.1} MiB is over the shipped limit",
-            peak as f64 / 1048576.0
-        );
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.sampling.store(false, Ordering::Relaxed);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Fails unless the guard's peak RSS stayed under the shipped limit.
+fn assert_rss_under_limit(guard: &Guard) {
+    guard.assert_rss_under(SHIPPED_LIMIT);
 }
 
 /// What the valid client saw.
@@ -267,7 +156,7 @@ async fn idle_tls_connections_neither_lock_out_new_clients_nor_stay() {
             t.elapsed()
         );
     }
-    guard.assert_rss_under_limit();
+    assert_rss_under_limit(&guard);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +187,7 @@ async fn raw_tcp_sockets_that_never_speak_tls_do_not_starve_clients() {
     let mut buf = [0u8; 1];
     let first = tokio::time::timeout(Duration::from_secs(1), held[0].read(&mut buf)).await;
     assert!(matches!(first, Ok(Ok(0)) | Ok(Err(_))), "{first:?}");
-    guard.assert_rss_under_limit();
+    assert_rss_under_limit(&guard);
 }
 
 /// Writes a POST head with `length` as Content-Length and returns the stream.
@@ -373,7 +262,7 @@ async fn slow_and_short_bodies_are_cut_at_the_body_timeout() {
             "held for {took:?} with a 2 s body timeout"
         );
     }
-    guard.assert_rss_under_limit();
+    assert_rss_under_limit(&guard);
 }
 
 /// A request body that sends `total - 1` bytes and then never ends.
@@ -481,92 +370,7 @@ async fn large_withheld_bodies_stay_within_the_budget_and_memory() {
         before as f64 / 1048576.0,
         peak as f64 / 1048576.0
     );
-    guard.assert_rss_under_limit();
-}
-
-/// Sends reviews on one keep-alive connection until the server ends it;
-/// counts answers, answers carrying `Connection: close`, and requests sent
-/// that got no answer (the failures).
-async fn keep_alive_worker(
-    addr: SocketAddr,
-    ca: Vec<u8>,
-    proto: Proto,
-    stop_at: Instant,
-) -> (u32, u32, Vec<String>) {
-    let (mut ok, mut close, mut failed) = (0, 0, Vec::new());
-    let body = Bytes::from(review_fixture("namespace-create-baseline"));
-    while Instant::now() < stop_at {
-        let Ok(tls) = common::tls_connect(addr, &ca, proto).await else {
-            // Refused: the server has stopped accepting.
-            break;
-        };
-        let io = TokioIo::new(tls);
-        enum Sender {
-            H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
-            H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
-        }
-        let mut sender = match proto {
-            Proto::Http1 => {
-                let Ok((s, c)) = hyper::client::conn::http1::handshake(io).await else {
-                    break;
-                };
-                tokio::spawn(c);
-                Sender::H1(s)
-            }
-            Proto::H2 => {
-                let Ok((s, c)) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await
-                else {
-                    break;
-                };
-                tokio::spawn(c);
-                Sender::H2(s)
-            }
-        };
-        while Instant::now() < stop_at {
-            let req = hyper::Request::post(format!("https://localhost:{}/validate", addr.port()))
-                .header("host", "localhost")
-                .header("content-type", "application/json")
-                .body(Full::new(body.clone()))
-                .unwrap();
-            let ready = match &mut sender {
-                Sender::H1(s) => s.ready().await.is_ok(),
-                Sender::H2(s) => s.ready().await.is_ok(),
-            };
-            if !ready {
-                break; // closed between requests, nothing sent: reconnect
-            }
-            let sent = match &mut sender {
-                Sender::H1(s) => s.try_send_request(req).await,
-                Sender::H2(s) => s.try_send_request(req).await,
-            };
-            match sent {
-                Ok(r) => {
-                    let closes = r
-                        .headers()
-                        .get("connection")
-                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-                    let status = r.status();
-                    match r.into_body().collect().await {
-                        Ok(_) if status == 200 => ok += 1,
-                        Ok(_) => failed.push(format!("status {status}")),
-                        Err(e) => failed.push(format!("body: {e}")),
-                    }
-                    if closes {
-                        close += 1;
-                        break;
-                    }
-                }
-                Err(mut e) => {
-                    if e.take_message().is_none() {
-                        failed.push(format!("{proto:?} sent, no answer: {}", e.error()));
-                    }
-                    break; // not sent (GOAWAY, closed): reconnect
-                }
-            }
-        }
-    }
-    (ok, close, failed)
+    assert_rss_under_limit(&guard);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,7 +381,7 @@ async fn sigterm_under_keep_alive_load_fails_no_request() {
     let mut workers = Vec::new();
     for i in 0..12 {
         let proto = if i % 3 == 2 { Proto::H2 } else { Proto::Http1 };
-        workers.push(tokio::spawn(keep_alive_worker(
+        workers.push(tokio::spawn(common::keep_alive_worker(
             addr,
             ca.clone(),
             proto,
@@ -586,11 +390,7 @@ async fn sigterm_under_keep_alive_load_fails_no_request() {
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let term = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &guard.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    guard.terminate();
     let (mut ok, mut close, mut failed) = (0, 0, Vec::new());
     for w in workers {
         let (o, c, f) = w.await.unwrap();
