@@ -688,3 +688,131 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// The bound per open connection that tests/manifests.rs sizes the
+/// Deployment's memory limit with; the measured cost must stay under it.
+const PER_CONNECTION_BOUND: u64 = 48 * 1024;
+
+/// Opens `n` idle connections that completed the TLS handshake: HTTP/1.1
+/// with no request, or HTTP/2 past the preface and SETTINGS exchange.
+async fn idle_connections(addr: SocketAddr, ca: &[u8], proto: Proto, n: usize) -> Vec<Tls> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        if proto == Proto::H2 {
+            held.push(h2_open_quick(addr, ca).await);
+        } else {
+            held.push(common::tls_connect(addr, ca, Proto::Http1).await.unwrap());
+        }
+    }
+    held
+}
+
+/// An HTTP/2 connection past the preface and the SETTINGS exchange.
+async fn h2_open_quick(addr: SocketAddr, ca: &[u8]) -> Tls {
+    let mut tls = common::tls_connect(addr, ca, Proto::H2).await.unwrap();
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    tls.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+    tls.write_all(&frame(0x4, 1, 0, &[])).await.unwrap();
+    tls.flush().await.unwrap();
+    tls
+}
+
+/// Waits for the RSS to settle (two samples 200 ms apart within 64 KiB).
+async fn settled_rss(guard: &Guard) -> u64 {
+    let mut last = guard.rss();
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = guard.rss();
+        if now.abs_diff(last) < 64 * 1024 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+/// The worst case of the defaults, measured: every one of the 256
+/// connections open (idle HTTP/1.1 and HTTP/2, and the ones holding bodies)
+/// and the 16 MiB body budget full (two 6 MiB bodies and 65 of 63 KiB, each
+/// with its last byte withheld; one more body gets 503), the guard's RSS
+/// under the Deployment's 64 MiB. The cost of an idle connection is
+/// measured on the way (RSS after / before, per connection) and must stay
+/// under the bound tests/manifests.rs sizes the limit with. Prints the
+/// figures the README quotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worst_case_memory_every_connection_held_and_the_body_budget_full() {
+    let _serial = serial();
+    let guard = Guard::start(&[
+        "--header-timeout-seconds",
+        "120s",
+        "--body-timeout-seconds",
+        "120s",
+    ]);
+    let (addr, ca) = (guard.addr, guard.ca.clone());
+    one_review(addr, &ca, Proto::Http1).await.unwrap();
+    one_review(addr, &ca, Proto::H2).await.unwrap();
+    let idle = settled_rss(&guard).await;
+
+    let mut held = idle_connections(addr, &ca, Proto::Http1, 94).await;
+    let after_h1 = settled_rss(&guard).await;
+    held.extend(idle_connections(addr, &ca, Proto::H2, 94).await);
+    let after_h2 = settled_rss(&guard).await;
+    let h1_each = after_h1.saturating_sub(idle) / 94;
+    let h2_each = after_h2.saturating_sub(after_h1) / 94;
+
+    // The body budget: 2 x 6 MiB (12 MiB, the share large bodies may use)
+    // and 65 x 63 KiB (the last 4 MiB), each with its last byte withheld.
+    let mut bodies = Vec::new();
+    for size in std::iter::repeat_n(6 << 20, 2).chain(std::iter::repeat_n(63 << 10, 65)) {
+        let mut tls = post_head(addr, &ca, size).await;
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < size - 1 {
+            let n = chunk.len().min(size - 1 - sent);
+            tls.write_all(&chunk[..n]).await.unwrap();
+            sent += n;
+        }
+        tls.flush().await.unwrap();
+        bodies.push(tls);
+    }
+    assert_eq!(held.len() + bodies.len(), 255);
+    // Full: the 256th connection's small body is refused at once.
+    let full = {
+        let start = Instant::now();
+        loop {
+            let mut tls = post_head(addr, &ca, 4096).await;
+            tls.write_all(&[b' '; 4096]).await.unwrap();
+            tls.flush().await.unwrap();
+            let status = status_within(&mut tls, Duration::from_secs(5)).await;
+            if status == Some(503) || start.elapsed() > Duration::from_secs(10) {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(full, Some(503), "the budget is full\n{}", guard.log());
+    let worst = settled_rss(&guard).await.max(guard.peak_rss());
+    eprintln!(
+        "idle {:.1} MiB; 94 idle HTTP/1.1 connections: {} KiB each; 94 idle HTTP/2: {} KiB each; \
+         256 connections and the 16 MiB budget full: {:.1} MiB",
+        mib(idle),
+        h1_each >> 10,
+        h2_each >> 10,
+        mib(worst)
+    );
+    assert_eq!(
+        guard.metric(&ca, "ltg_shed_connections_total").await,
+        0.0,
+        "no connection was shed: all 256 were held"
+    );
+    assert!(h1_each < PER_CONNECTION_BOUND && h2_each < PER_CONNECTION_BOUND);
+    assert!(worst < SHIPPED_LIMIT, "{:.1} MiB", mib(worst));
+    drop(bodies);
+    drop(held);
+}
