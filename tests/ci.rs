@@ -4,9 +4,10 @@
 use std::process::Command;
 
 /// The variables `.ci/run` refuses, each with a value that would check less.
-const REFUSED: [(&str, &str); 8] = [
+const REFUSED: [(&str, &str); 9] = [
     ("LTG_E2E_ONLY", "6c"),
     ("LTG_RECORD", "1"),
+    ("LTG_SERVE_BIN", "/usr/bin/true"),
     ("INSTA_UPDATE", "always"),
     ("INSTA_FORCE_PASS", "1"),
     ("KUBEBUILDER_ASSETS", "/nonexistent"),
@@ -48,7 +49,7 @@ fn each_variable_that_checks_less_is_refused_before_anything_runs() {
             format!(
                 "ci: refusing to run with {var} set: each makes the suite check less \
                  (a partial e2e run, rewritten recordings or snapshots, fewer property cases, \
-                 an unpinned control plane); unset it\n"
+                 an unpinned control plane, another binary than the one built); unset it\n"
             ),
         );
     }

@@ -58,7 +58,11 @@ impl Served {
     ) -> Served {
         let ready = dir.path().join("ready");
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new(BIN)
+        // LTG_SERVE_BIN=target/release/longhorn-talos-guard measures the
+        // release build with the same tests (.ci/run refuses it: CI tests
+        // the binary it built).
+        let bin = std::env::var_os("LTG_SERVE_BIN").unwrap_or_else(|| BIN.into());
+        let child = Command::new(bin)
             .args([
                 "serve",
                 "--kube",
