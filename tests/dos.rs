@@ -120,7 +120,7 @@ async fn closed_within(tls: &mut Tls, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_tls_connections_neither_lock_out_new_clients_nor_stay() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&["--max-connections", "256", "--header-timeout-seconds", "3s"]);
     let (addr, ca) = (guard.addr, guard.ca.clone());
     let probing = tokio::spawn(probe(addr, ca.clone(), Duration::from_secs(3)));
@@ -166,7 +166,7 @@ async fn idle_tls_connections_neither_lock_out_new_clients_nor_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_tcp_sockets_that_never_speak_tls_do_not_starve_clients() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&[
         "--max-connections",
         "64",
@@ -227,7 +227,7 @@ async fn status_within(tls: &mut Tls, within: Duration) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_short_bodies_are_cut_at_the_body_timeout() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&["--body-timeout-seconds", "2s"]);
     let (addr, ca) = (guard.addr, guard.ca.clone());
     let probing = tokio::spawn(probe(addr, ca.clone(), Duration::from_secs(3)));
@@ -296,7 +296,7 @@ impl hyper::body::Body for Withheld {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_withheld_bodies_stay_within_the_budget_and_memory() {
-    let _serial = serial();
+    let _serial = serial().await;
     const EIGHT_MIB: usize = 8 * 1024 * 1024;
     let guard = Guard::start(&["--body-timeout-seconds", "4s"]);
     let (addr, ca) = (guard.addr, guard.ca.clone());
@@ -383,7 +383,7 @@ async fn large_withheld_bodies_stay_within_the_budget_and_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_keep_alive_load_fails_no_request() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&["--drain-seconds", "5s"]);
     let (addr, ca) = (guard.addr, guard.ca.clone());
     let stop_at = Instant::now() + Duration::from_secs(4);
@@ -434,7 +434,7 @@ async fn sigterm_under_keep_alive_load_fails_no_request() {
 /// header timeout far longer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_that_never_completes_is_closed_at_the_handshake_timeout() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&[
         "--max-connections",
         "256",
@@ -596,7 +596,7 @@ fn post_headers(length: usize) -> Vec<u8> {
 /// the 32 stay open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_advertises_and_enforces_the_stream_cap_and_windows() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&["--body-timeout-seconds", "30s"]);
     let (mut tls, settings, window) = h2_open(guard.addr, &guard.ca).await;
     let setting = |id: u16| {
@@ -653,7 +653,7 @@ async fn http2_advertises_and_enforces_the_stream_cap_and_windows() {
 /// reviewed; one of 48 KiB or more is not (431, the connection ends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_past_max_header_bytes_is_refused() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&[]);
     let (addr, ca) = (guard.addr, guard.ca.clone());
     let body = review_fixture("namespace-create-baseline");
@@ -692,9 +692,11 @@ async fn a_request_head_past_max_header_bytes_is_refused() {
 /// Takes the lock that runs the tests of this binary one at a time: each
 /// starts a guard, attacks it from two worker threads and bounds latencies,
 /// which two such tests at once on two cores would turn into flakes.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// (An async lock: each test has its own runtime, and tokio's Mutex needs
+/// none, so one static serves them all.)
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 /// A GET on an open HTTP/1.1 connection, asking the server to close it
@@ -766,7 +768,7 @@ fn mib(bytes: u64) -> f64 {
 /// figures the README quotes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worst_case_memory_every_connection_held_and_the_body_budget_full() {
-    let _serial = serial();
+    let _serial = serial().await;
     let guard = Guard::start(&[
         "--header-timeout-seconds",
         "120s",

@@ -127,7 +127,7 @@ async fn raw_post(
 
 #[tokio::test]
 async fn hostile_input_matrix() {
-    let _serial = serial();
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let json = Some("application/json");
@@ -278,7 +278,7 @@ async fn hostile_input_matrix() {
 
 #[tokio::test]
 async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
-    let _serial = serial();
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(1)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let slow = {
@@ -327,7 +327,7 @@ async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
 
 #[tokio::test]
 async fn a_new_connection_at_the_cap_sheds_the_oldest_idle_one() {
-    let _serial = serial();
+    let _serial = serial().await;
     let s = start(plenty(), 4, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let mut held = Vec::new();
@@ -376,7 +376,7 @@ fn load_options(addr: SocketAddr, ca: &[u8], seconds: f64) -> LoadOptions {
 /// after a GOAWAY) is not a request the server accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_under_load_answers_every_accepted_request() {
-    let _serial = serial();
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let stop_at = Instant::now() + Duration::from_secs(3);
@@ -415,7 +415,7 @@ async fn drain_under_load_answers_every_accepted_request() {
 
 #[tokio::test]
 async fn certificate_rotation_under_load_fails_no_request() {
-    let _serial = serial();
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let addr = s.running.local_addr;
     let dir = s.running.certs.files()[0].parent().unwrap().to_path_buf();
@@ -521,7 +521,7 @@ fn kube_nodes(url: &str, timeout: Duration) -> Arc<dyn NodeFacts> {
 
 #[tokio::test]
 async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
-    let _serial = serial();
+    let _serial = serial().await;
     let hole = black_hole().await;
     let s = start(
         kube_nodes(&format!("http://{hole}"), Duration::from_millis(400)),
@@ -601,7 +601,9 @@ async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
 /// bound latencies (others' worst under 500 ms beside a slow client, a look-up
 /// cut at 400 ms), which a CPU-heavy sibling on the same two cores would
 /// stretch into flakes.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// (An async lock: each test has its own runtime, and tokio's Mutex needs
+/// none, so one static serves them all.)
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
