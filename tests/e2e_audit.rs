@@ -299,6 +299,31 @@ fn audit_of_objects_made_while_the_guard_was_down() {
     wait("the PolicyReports", Duration::from_secs(30), || {
         report(&k).is_some() && cluster(&k).is_some()
     });
+    // The README shows `kubectl get policyreports` of this cluster: the same
+    // table but for the AGE column, which changes from run to run.
+    let shown = k.run(&["get", "policyreports", "-n", LH]).ok().stdout;
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = readme
+        .split_once("$ kubectl get policyreports -n longhorn-system\n")
+        .and_then(|(_, rest)| rest.split_once("$ kubectl get policyreport -n"))
+        .expect("the README shows kubectl get policyreports")
+        .0;
+    let without_age = |table: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| {
+                l.rsplit_once(' ')
+                    .map_or(l, |(cells, _age)| cells)
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_age(&shown),
+        without_age(block),
+        "the README's kubectl get policyreports is out of date; it is now:\n{shown}"
+    );
     // The second guard runs as the guard's ServiceAccount, with the shipped RBAC.
     if let Some(out) = std::env::var_os("LTG_README_OUT") {
         let mut path = std::path::PathBuf::from(out);

@@ -127,6 +127,7 @@ async fn raw_post(
 
 #[tokio::test]
 async fn hostile_input_matrix() {
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let json = Some("application/json");
@@ -277,6 +278,7 @@ async fn hostile_input_matrix() {
 
 #[tokio::test]
 async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(1)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let slow = {
@@ -315,6 +317,7 @@ async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
         cut_after < Duration::from_secs(4),
         "the slow client was cut off after {cut_after:?}"
     );
+    eprintln!("beside the slow client: others' worst latency {worst:?}, cut after {cut_after:?}");
     assert!(
         worst < Duration::from_millis(500),
         "others' worst latency {worst:?}"
@@ -324,6 +327,7 @@ async fn slow_header_client_is_cut_off_and_others_keep_their_latency() {
 
 #[tokio::test]
 async fn a_new_connection_at_the_cap_sheds_the_oldest_idle_one() {
+    let _serial = serial().await;
     let s = start(plenty(), 4, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
     let mut held = Vec::new();
@@ -365,13 +369,23 @@ fn load_options(addr: SocketAddr, ca: &[u8], seconds: f64) -> LoadOptions {
     }
 }
 
-#[tokio::test]
+/// Shutdown under keep-alive load on HTTP/1.1 and HTTP/2: every request the
+/// server accepted is answered with 200. A request sent and never answered
+/// (dropped in flight, the connection cut under it) is a failure, not only
+/// an error status; what is not sent (refused, closed between requests,
+/// after a GOAWAY) is not a request the server accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_under_load_answers_every_accepted_request() {
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let (addr, ca) = (s.running.local_addr, s.ca.clone());
-    let opts = load_options(addr, &ca, 2.0);
-    let load =
-        tokio::spawn(async move { load::load(&opts, "/validate", Some(pod_review())).await });
+    let stop_at = Instant::now() + Duration::from_secs(3);
+    let workers: Vec<_> = (0..6)
+        .map(|i| {
+            let proto = if i % 2 == 0 { Proto::Http1 } else { Proto::H2 };
+            tokio::spawn(common::keep_alive_worker(addr, ca.clone(), proto, stop_at))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let state = s.running.state.clone();
     let t = Instant::now();
@@ -385,18 +399,23 @@ async fn drain_under_load_answers_every_accepted_request() {
             .shutting_down
             .load(std::sync::atomic::Ordering::Relaxed)
     );
-    let report = load.await.unwrap().unwrap();
-    assert!(report.requests > 50, "{report:?}");
-    // Every request the server accepted got a 200: the only failures are
-    // connections refused or closed after the drain began, never a status.
+    let (mut ok, mut failed) = (0, Vec::new());
+    for w in workers {
+        let (o, _, f) = w.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(ok > 50, "{ok} answers");
     assert!(
-        report.errors.keys().all(|k| !k.starts_with("status")),
-        "{report:?}"
+        failed.is_empty(),
+        "{} accepted requests not answered with 200: {failed:?}",
+        failed.len()
     );
 }
 
 #[tokio::test]
 async fn certificate_rotation_under_load_fails_no_request() {
+    let _serial = serial().await;
     let s = start(plenty(), 64, Duration::from_secs(5)).await;
     let addr = s.running.local_addr;
     let dir = s.running.certs.files()[0].parent().unwrap().to_path_buf();
@@ -502,6 +521,7 @@ fn kube_nodes(url: &str, timeout: Duration) -> Arc<dyn NodeFacts> {
 
 #[tokio::test]
 async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
+    let _serial = serial().await;
     let hole = black_hole().await;
     let s = start(
         kube_nodes(&format!("http://{hole}"), Duration::from_millis(400)),
@@ -532,12 +552,10 @@ async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let t = Instant::now();
     valid_review_succeeds(addr, &ca).await;
-    assert!(
-        t.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        t.elapsed()
-    );
+    let beside = t.elapsed();
     let (took, answer) = block.await.unwrap();
+    eprintln!("beside a stuck look-up: a review took {beside:?}; the look-up's review {took:?}");
+    assert!(beside < Duration::from_millis(300), "{beside:?}");
     assert!(
         took >= Duration::from_millis(400) && took < Duration::from_secs(2),
         "{took:?}"
@@ -577,4 +595,15 @@ async fn slow_or_down_api_server_delays_only_the_reviews_that_need_it() {
         .to_string();
     assert!(warning.contains("Node look-up failed"), "{warning}");
     s.running.shutdown().await.unwrap();
+}
+
+/// Takes the lock that runs the tests of this binary one at a time: several
+/// bound latencies (others' worst under 500 ms beside a slow client, a look-up
+/// cut at 400 ms), which a CPU-heavy sibling on the same two cores would
+/// stretch into flakes.
+/// (An async lock: each test has its own runtime, and tokio's Mutex needs
+/// none, so one static serves them all.)
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }

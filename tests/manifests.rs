@@ -762,8 +762,9 @@ fn assert_pod_template(d: &Deployment) {
         "memory limit {limit} too close to the 17 MiB peak"
     );
     // The limits the memory limit is sized on (README, "Limits"): the idle
-    // guard (about 12 MiB), 48 KiB per open connection (an idle TLS
-    // connection, measured by tests/dos.rs), and the body budget.
+    // guard (about 12 MiB), 48 KiB per open connection (a bound: tests/dos.rs
+    // worst_case_memory_... measures an idle connection's cost and fails
+    // above it), and the body budget.
     let conns: u64 = env_value(c, "LTG_MAX_CONNECTIONS")
         .and_then(|v| v.parse().ok())
         .expect("LTG_MAX_CONNECTIONS");

@@ -1,6 +1,11 @@
 //! Property tests: path normalisation never lets a path escape an allowed
 //! mount; the review decoder never panics and answers 400 or a well-formed
 //! review; the namespace mutation always applies and is idempotent.
+//!
+//! The same cases on every run, like the oracle tests (CI must not turn red
+//! at random, nor green by luck): a fixed seed and a fixed number of cases,
+//! which `PROPTEST_CASES` cannot lower. `PROPTEST_RNG_SEED=N` explores
+//! another set (a failure prints the case).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +15,43 @@ use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::policy::{self, Facts, Phase};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+
+/// The runner's configuration: `cases` cases from a fixed seed, unless
+/// `PROPTEST_RNG_SEED` asks for another seed.
+fn config(cases: u32) -> ProptestConfig {
+    let defaults = ProptestConfig::default();
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        defaults.rng_seed
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x4c54_4750_726f)
+    };
+    ProptestConfig {
+        cases,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        rng_seed,
+        ..defaults
+    }
+}
+
+/// Two runs draw the same cases (unless `PROPTEST_RNG_SEED` asks otherwise),
+/// and `PROPTEST_CASES` in the environment does not change how many.
+#[test]
+fn every_run_draws_the_same_cases() {
+    use proptest::strategy::ValueTree as _;
+    use proptest::test_runner::TestRunner;
+    if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        eprintln!("PROPTEST_RNG_SEED is set: exploring another seed");
+        return;
+    }
+    let draw = || {
+        let mut runner = TestRunner::new(config(256));
+        (0..16)
+            .map(|_| raw_path().new_tree(&mut runner).expect("a case").current())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(draw(), draw());
+    assert_eq!(config(256).cases, 256);
+}
 
 /// Path components, with the ones that matter for escapes over-represented.
 fn component() -> impl Strategy<Value = String> {
@@ -43,6 +85,8 @@ fn resolve(raw: &str) -> Vec<String> {
 }
 
 proptest! {
+    #![proptest_config(config(256))]
+
     #[test]
     fn normalised_paths_are_clean_and_resolve_like_the_model(raw in raw_path()) {
         let p = HostPath::parse(&raw).unwrap();
@@ -153,7 +197,7 @@ fn answer_is_well_formed(body: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn arbitrary_json_never_panics_the_decoder(v in arbitrary_json()) {
@@ -183,6 +227,8 @@ fn labels() -> impl Strategy<Value = Option<BTreeMap<String, String>>> {
 }
 
 proptest! {
+    #![proptest_config(config(256))]
+
     #[test]
     fn mutation_applies_and_is_idempotent(labels in labels()) {
         let mut object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "longhorn-system"}});

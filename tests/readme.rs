@@ -1,6 +1,9 @@
 //! The README is true: every `text` block that starts with a
 //! `$ longhorn-talos-guard ...` command line shows exactly what that command
-//! prints today (run from the repository root, as the README's paths are).
+//! prints today (run from the repository root, as the README's paths are),
+//! and every other block it calls real output is what `serve` answers or logs.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -107,4 +110,166 @@ fn the_readmes_versions_are_the_codes() {
         );
         assert!(readme.contains(&row), "the README lacks the row {row}");
     }
+}
+
+/// The text between `start` (which must be in the README) and the next
+/// closing fence.
+fn block_after<'a>(readme: &'a str, start: &str) -> &'a str {
+    let (_, rest) = readme
+        .split_once(start)
+        .unwrap_or_else(|| panic!("the README no longer has {start:?}"));
+    rest.split_once("```").expect("a closed block").0
+}
+
+/// Compact JSON laid out as `python3 -m json.tool` lays it out (four
+/// spaces, `": "`, keys in their order; the guard writes ASCII only).
+fn json_tool(compact: &str) -> String {
+    let mut out = String::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut chars = compact.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"    ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' if matches!(chars.peek(), Some('}' | ']')) => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '{' | '[' => {
+                out.push(c);
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                depth -= 1;
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The webhook outputs the README shows as real, from the binary as the
+/// quick start runs it: the JSON answer to the Namespace fixture (laid out
+/// as `python3 -m json.tool` does), the node denial's
+/// `status.message` and its audit annotation, and the log line of a denial
+/// (its `...` elisions stand for any text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_answers_and_log_line_the_readme_shows_are_what_serve_gives() {
+    use common::{Proto, https, review_fixture};
+    use serde_json::Value;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let served = common::served::Served::start(&[]);
+    let review = |body: Vec<u8>| {
+        let (addr, ca) = (served.addr, served.ca.clone());
+        async move {
+            let a = https(addr, &ca, Proto::Http1, "POST", "/validate", body)
+                .await
+                .unwrap();
+            assert_eq!(a.status, 200);
+            a.json()
+        }
+    };
+
+    // The quick start's answer.
+    let shown = block_after(&readme, "python3 -m json.tool\n\nReal output:\n\n```json\n");
+    let a = https(
+        served.addr,
+        &served.ca,
+        Proto::Http1,
+        "POST",
+        "/validate",
+        review_fixture("namespace-create-baseline"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        json_tool(&String::from_utf8(a.body).unwrap()),
+        shown,
+        "the quick start's real output is out of date"
+    );
+
+    // The Longhorn node with two bad disks.
+    let answer = review(review_fixture("lhnode-update-bad-disks")).await;
+    assert_eq!(
+        format!(
+            "{}\n",
+            answer["response"]["status"]["message"].as_str().unwrap()
+        ),
+        block_after(&readme, "`denied-by: LTG-W010`):\n\n```text\n"),
+        "the node denial's real output is out of date"
+    );
+    assert_eq!(
+        answer["response"]["auditAnnotations"]["denied-by"],
+        "LTG-W010"
+    );
+
+    // The log line: the README's names (from the e2e test's rotation step) on
+    // a dry-run CREATE of that node.
+    let mut body: Value =
+        serde_json::from_slice(&review_fixture("lhnode-update-bad-disks")).unwrap();
+    let request = &mut body["request"];
+    request["operation"] = "CREATE".into();
+    request["dryRun"] = true.into();
+    request["name"] = "e2e-rotation-bad".into();
+    request["object"]["metadata"]["name"] = "e2e-rotation-bad".into();
+    request["userInfo"]["username"] = "e2e-admin".into();
+    request.as_object_mut().unwrap().remove("oldObject");
+    review(serde_json::to_vec(&body).unwrap()).await;
+    let (_, rest) = readme
+        .split_once("(real line:\n  `")
+        .expect("the README's log line");
+    let line = rest.split_once('`').unwrap().0;
+    let pieces: Vec<&str> = line.split("...").collect();
+    let logged = served
+        .wait_log(
+            "name=\"e2e-rotation-bad\"",
+            1,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(logged.len(), 1, "one line per denial: {logged:?}");
+    let mut at = logged[0]
+        .find(pieces[0])
+        .unwrap_or_else(|| panic!("the log line {:?} lacks {:?}", logged[0], pieces[0]));
+    for piece in &pieces[1..] {
+        at += logged[0][at..].find(piece).unwrap_or_else(|| {
+            panic!(
+                "the log line {:?} lacks {piece:?} after byte {at}",
+                logged[0]
+            )
+        });
+        at += piece.len();
+    }
+    assert!(
+        logged[0].ends_with(pieces[pieces.len() - 1]),
+        "{}",
+        logged[0]
+    );
 }

@@ -2,12 +2,14 @@
 //! HTTPS client that speaks HTTP/1.1 or h2 over rustls.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -196,4 +198,100 @@ pub fn read_ready_file(path: &Path) -> Option<SocketAddr> {
         addr.parse()
             .unwrap_or_else(|e| panic!("{}: {addr:?}: {e}", path.display())),
     )
+}
+
+/// True when the tests run under CI (`CI` set to anything but empty, `0` or
+/// `false`, the convention GitHub Actions, GitLab and `.ci/run` follow).
+/// A switch that checks less (a partial e2e run, re-recording fixtures) is
+/// an error there, never a quiet pass.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// Sends valid reviews on keep-alive connections (reconnecting when the
+/// server ends one) until `stop_at` or until a connection is refused; counts
+/// answers with 200, answers carrying `Connection: close`, and failures:
+/// every request sent that got no answer (dropped in flight) or another
+/// status. A request hyper never wrote (the connection closed or a GOAWAY
+/// came first) is not a failure: the server never accepted it.
+pub async fn keep_alive_worker(
+    addr: SocketAddr,
+    ca: Vec<u8>,
+    proto: Proto,
+    stop_at: Instant,
+) -> (u32, u32, Vec<String>) {
+    let (mut ok, mut close, mut failed) = (0, 0, Vec::new());
+    let body = Bytes::from(review_fixture("namespace-create-baseline"));
+    while Instant::now() < stop_at {
+        let Ok(tls) = tls_connect(addr, &ca, proto).await else {
+            // Refused: the server has stopped accepting.
+            break;
+        };
+        let io = TokioIo::new(tls);
+        enum Sender {
+            H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+            H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+        }
+        let mut sender = match proto {
+            Proto::Http1 => {
+                let Ok((s, c)) = hyper::client::conn::http1::handshake(io).await else {
+                    break;
+                };
+                tokio::spawn(c);
+                Sender::H1(s)
+            }
+            Proto::H2 => {
+                let Ok((s, c)) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await
+                else {
+                    break;
+                };
+                tokio::spawn(c);
+                Sender::H2(s)
+            }
+        };
+        while Instant::now() < stop_at {
+            let req = hyper::Request::post(format!("https://localhost:{}/validate", addr.port()))
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .unwrap();
+            let ready = match &mut sender {
+                Sender::H1(s) => s.ready().await.is_ok(),
+                Sender::H2(s) => s.ready().await.is_ok(),
+            };
+            if !ready {
+                break; // closed between requests, nothing sent: reconnect
+            }
+            let sent = match &mut sender {
+                Sender::H1(s) => s.try_send_request(req).await,
+                Sender::H2(s) => s.try_send_request(req).await,
+            };
+            match sent {
+                Ok(r) => {
+                    let closes = r
+                        .headers()
+                        .get("connection")
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+                    let status = r.status();
+                    match r.into_body().collect().await {
+                        Ok(_) if status == 200 => ok += 1,
+                        Ok(_) => failed.push(format!("status {status}")),
+                        Err(e) => failed.push(format!("body: {e}")),
+                    }
+                    if closes {
+                        close += 1;
+                        break;
+                    }
+                }
+                Err(mut e) => {
+                    if e.take_message().is_none() {
+                        failed.push(format!("{proto:?} sent, no answer: {}", e.error()));
+                    }
+                    break; // not sent (GOAWAY, closed): reconnect
+                }
+            }
+        }
+    }
+    (ok, close, failed)
 }

@@ -63,12 +63,28 @@ pub fn assets() -> Assets {
     Assets { dir, kubectl }
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; the OS may reuse it later).
+/// A free TCP port on 127.0.0.1 for a program that binds it itself (etcd,
+/// kube-apiserver take no listener). Free when asked, and never handed out
+/// twice in this process, so two control planes started at once cannot be
+/// given the same one; another process may still take it before the
+/// program binds it, which [`ControlPlane::start`] retries.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port on 127.0.0.1")
-        .port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral port on 127.0.0.1")
+            .port();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
+}
+
+/// True when a program that exited did so because its port was taken.
+fn lost_its_port(log: &str) -> bool {
+    log.contains("address already in use")
 }
 
 /// Talos's default Pod Security admission configuration
@@ -114,6 +130,24 @@ impl ControlPlane {
     /// `certs_dev` writes a CA and serving pair into a folder (the guard's
     /// `certs dev`): it serves the API server and signs service-account tokens.
     pub fn start(assets: &Assets, certs_dev: impl Fn(&Path)) -> ControlPlane {
+        // A port taken by another process between free_port() and the bind:
+        // start again on new ports (three tries), never fail on a race.
+        let mut lost = Vec::new();
+        for _ in 0..3 {
+            match ControlPlane::try_start(assets, &certs_dev) {
+                Ok(cp) => return cp,
+                Err(why) => lost.push(why),
+            }
+        }
+        panic!(
+            "the control plane lost its ports three times:\n{}",
+            lost.join("\n")
+        );
+    }
+
+    /// One attempt: `Err` when etcd or kube-apiserver exited because its
+    /// port was taken; any other failure panics.
+    fn try_start(assets: &Assets, certs_dev: &impl Fn(&Path)) -> Result<ControlPlane, String> {
         let dir = tempfile::Builder::new()
             .prefix("ltg-e2e-")
             .tempdir()
@@ -137,17 +171,28 @@ impl ControlPlane {
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
         let mut etcd = Proc::spawn_owning("etcd", etcd_cmd, &logs, Some(&root));
+        let mut etcd_exit = None;
         let etcd_addr: SocketAddr = ([127, 0, 0, 1], client).into();
         wait(
             "etcd to accept connections",
             Duration::from_secs(30),
             || {
                 if let Some(status) = etcd.exited() {
-                    panic!("etcd exited {status}\n{}", etcd.log_tail(40));
+                    etcd_exit = Some(status);
+                    return true;
                 }
                 TcpStream::connect_timeout(&etcd_addr, Duration::from_millis(200)).is_ok()
             },
         );
+        // Connected, but maybe to another process on that port: etcd must
+        // still be running a moment later.
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(status) = etcd_exit.or_else(|| etcd.exited()) {
+            if lost_its_port(&etcd.log()) {
+                return Err(format!("etcd: {}", etcd.log_tail(5)));
+            }
+            panic!("etcd exited {status}\n{}", etcd.log_tail(40));
+        }
 
         let tls = root.join("apiserver-tls");
         certs_dev(&tls);
@@ -232,6 +277,9 @@ current-context: e2e
         let start = Instant::now();
         loop {
             if let Some(status) = apiserver.exited() {
+                if lost_its_port(&apiserver.log()) {
+                    return Err(format!("kube-apiserver: {}", apiserver.log_tail(5)));
+                }
                 panic!(
                     "kube-apiserver exited {status}\n{}\n{}",
                     apiserver.log_tail(60),
@@ -249,13 +297,13 @@ current-context: e2e
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        ControlPlane {
+        Ok(ControlPlane {
             apiserver,
             etcd,
             kubectl,
             kubeconfig,
             dir,
-        }
+        })
     }
 
     /// The folder for the harness's log files.

@@ -54,8 +54,15 @@ pub fn recorded_dir() -> PathBuf {
 }
 
 /// True when `LTG_RECORD=1`: write the bodies instead of comparing them.
+/// Under CI it is an error: the recordings are what the run compares with,
+/// so rewriting them there would compare the live bodies with themselves.
 pub fn recording() -> bool {
-    std::env::var("LTG_RECORD").is_ok_and(|v| v == "1")
+    let on = std::env::var("LTG_RECORD").is_ok_and(|v| v == "1");
+    assert!(
+        !(on && crate::common::under_ci()),
+        "LTG_RECORD=1 under CI: the recorded bodies are compared, never rewritten, in CI (unset it)"
+    );
+    on
 }
 
 /// One body the recorder got.
