@@ -37,11 +37,7 @@ async fn start(
     max_connections: usize,
     header_timeout: Duration,
 ) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let certs =
-        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
-            .unwrap();
-    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    let (dir, ca) = common::dev_certs();
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         certs: CertSource::Files {
@@ -59,7 +55,7 @@ async fn start(
     let running = server::start(&opts, facts).await.unwrap();
     Server {
         running,
-        ca: certs.ca_pem.into_bytes(),
+        ca,
         _dir: dir,
     }
 }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use common::served::Served;
 use common::{FakeFacts, Proto, review_fixture};
 use http_body_util::BodyExt as _;
 use hyper::body::{Frame, SizeHint};
@@ -45,7 +46,7 @@ async fn start() -> Server {
 
 /// The same with `--max-body-bytes` and `--body-budget-bytes` given.
 async fn start_with(max_body: usize, budget: usize) -> Server {
-    let (dir, ca) = dev_certs();
+    let (dir, ca) = common::dev_certs();
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         certs: CertSource::Files {
@@ -72,16 +73,6 @@ async fn start_with(max_body: usize, budget: usize) -> Server {
         ca,
         _dir: dir,
     }
-}
-
-/// A folder with fresh dev certificates (`tls.crt`, `tls.key`), and the CA.
-fn dev_certs() -> (tempfile::TempDir, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let certs =
-        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
-            .unwrap();
-    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
-    (dir, certs.ca_pem.into_bytes())
 }
 
 /// The `namespace-create-baseline` review, exactly `size` bytes long: an
@@ -536,53 +527,19 @@ enum Target {
     /// The server in this process, drained by [`Running::shutdown`].
     InProcess(Server),
     /// `serve` as a child process, drained by SIGTERM.
-    Binary {
-        child: std::process::Child,
-        addr: SocketAddr,
-        ca: Vec<u8>,
-        dir: tempfile::TempDir,
-    },
+    Binary(Served),
 }
 
 impl Target {
     /// `longhorn-talos-guard serve --drain-seconds 5s` on 127.0.0.1:0.
     fn binary() -> Target {
-        let (dir, ca) = dev_certs();
-        let ready = dir.path().join("ready");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
-            .args(["serve", "--kube", "off", "--listen", "127.0.0.1:0"])
-            .args(["--drain-seconds", "5s", "--cert-dir"])
-            .arg(dir.path())
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let addr = loop {
-            if let Some(addr) = common::read_ready_file(&ready) {
-                break addr;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "serve did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Target::Binary {
-            child,
-            addr,
-            ca,
-            dir,
-        }
+        Target::Binary(Served::start(&["--drain-seconds", "5s"]))
     }
 
     fn addr_and_ca(&self) -> (SocketAddr, Vec<u8>) {
         match self {
             Target::InProcess(s) => (s.running.local_addr, s.ca.clone()),
-            Target::Binary { addr, ca, .. } => (*addr, ca.clone()),
+            Target::Binary(served) => (served.addr, served.ca.clone()),
         }
     }
 
@@ -604,19 +561,17 @@ impl Target {
             Target::InProcess(s) => {
                 tokio::spawn(async move { s.running.shutdown().await.map_err(|e| e.to_string()) })
             }
-            Target::Binary { mut child, dir, .. } => {
-                let killed = std::process::Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap();
-                assert!(killed.success());
+            Target::Binary(mut served) => {
+                served.terminate();
                 tokio::task::spawn_blocking(move || {
-                    let exit = child.wait().map_err(|e| e.to_string())?;
-                    let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+                    let exit = served.child.wait().map_err(|e| e.to_string())?;
                     if exit.success() {
                         Ok(())
                     } else {
-                        Err(format!("serve ended with {exit} after SIGTERM:\n{log}"))
+                        Err(format!(
+                            "serve ended with {exit} after SIGTERM:\n{}",
+                            served.log()
+                        ))
                     }
                 })
             }

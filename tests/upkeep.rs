@@ -33,11 +33,7 @@ fn record(n: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_with_nobody_scraping() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs =
-        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
-            .unwrap();
-    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    let (dir, _ca) = common::dev_certs();
     let mut opts = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         certs: CertSource::Files {

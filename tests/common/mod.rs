@@ -20,6 +20,17 @@ use longhorn_talos_guard::policy::Hugepages;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+/// A fresh folder holding a dev pair (`tls.crt`, `tls.key`, valid one day),
+/// and the pair's CA.
+pub fn dev_certs() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs =
+        longhorn_talos_guard::certs::generate(&longhorn_talos_guard::certs::default_sans(), 1, 1)
+            .unwrap();
+    longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+    (dir, certs.ca_pem.into_bytes())
+}
+
 /// The path of a fixture file.
 pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -37,16 +37,9 @@ pub fn rss_of(pid: u32) -> Option<u64> {
 impl Served {
     /// `serve --kube off` with a fresh pair (one day) in its own folder.
     pub fn start(extra: &[&str]) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = longhorn_talos_guard::certs::generate(
-            &longhorn_talos_guard::certs::default_sans(),
-            1,
-            1,
-        )
-        .unwrap();
-        longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
+        let (dir, ca) = super::dev_certs();
         let cert_dir = dir.path().to_path_buf();
-        Served::start_in(dir, &cert_dir, certs.ca_pem.into_bytes(), extra)
+        Served::start_in(dir, &cert_dir, ca, extra)
     }
 
     /// `serve --kube off --cert-dir cert_dir`, its ready file and log in `dir`.
