@@ -19,8 +19,7 @@ use common::{FakeFacts, Proto, https, review_fixture};
 use load::LoadOptions;
 use longhorn_talos_guard::cluster::{KubeNodes, NodeFacts};
 use longhorn_talos_guard::policy::Hugepages;
-use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
-use longhorn_talos_guard::source::ConfigSource;
+use longhorn_talos_guard::server::{self, Running, ServeOptions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -39,18 +38,10 @@ async fn start(
 ) -> Server {
     let (dir, ca) = common::dev_certs();
     let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certs: CertSource::Files {
-            cert: dir.path().join("tls.crt"),
-            key: dir.path().join("tls.key"),
-        },
-        config: ConfigSource::default(),
         max_body_bytes: MAX_BODY,
-        drain_timeout: Duration::from_secs(5),
-        reload_interval: Duration::from_secs(1),
         header_read_timeout: header_timeout,
         max_connections,
-        limits: Default::default(),
+        ..common::serve_options(dir.path())
     };
     let running = server::start(&opts, facts).await.unwrap();
     Server {

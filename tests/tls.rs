@@ -13,7 +13,7 @@ use base64::Engine as _;
 use common::{FakeFacts, Proto, https, review_fixture};
 use longhorn_talos_guard::cluster::NodeFacts;
 use longhorn_talos_guard::policy::Hugepages;
-use longhorn_talos_guard::server::{self, CertSource, ServeOptions};
+use longhorn_talos_guard::server::{self, ServeOptions};
 use longhorn_talos_guard::source::ConfigSource;
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
@@ -45,21 +45,11 @@ fn certs_dev(dir: &Path) -> Vec<u8> {
 
 fn options(cert_dir: &Path, config: Option<PathBuf>) -> ServeOptions {
     ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certs: CertSource::Files {
-            cert: cert_dir.join("tls.crt"),
-            key: cert_dir.join("tls.key"),
-        },
         config: ConfigSource {
             file: config,
             talos_files: Vec::new(),
         },
-        max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
-        drain_timeout: Duration::from_secs(5),
-        reload_interval: Duration::from_secs(1),
-        header_read_timeout: Duration::from_secs(5),
-        max_connections: 64,
-        limits: Default::default(),
+        ..common::serve_options(cert_dir)
     }
 }
 

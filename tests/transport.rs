@@ -21,8 +21,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use longhorn_talos_guard::policy::Hugepages;
-use longhorn_talos_guard::server::{self, CertSource, Running, ServeOptions};
-use longhorn_talos_guard::source::ConfigSource;
+use longhorn_talos_guard::server::{self, Running, ServeOptions};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
@@ -48,21 +47,13 @@ async fn start() -> Server {
 async fn start_with(max_body: usize, budget: usize) -> Server {
     let (dir, ca) = common::dev_certs();
     let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certs: CertSource::Files {
-            cert: dir.path().join("tls.crt"),
-            key: dir.path().join("tls.key"),
-        },
-        config: ConfigSource::default(),
         max_body_bytes: max_body,
-        drain_timeout: Duration::from_secs(5),
         reload_interval: Duration::from_secs(60),
-        header_read_timeout: Duration::from_secs(5),
-        max_connections: 64,
         limits: server::Limits {
             body_budget_bytes: budget,
             ..Default::default()
         },
+        ..common::serve_options(dir.path())
     };
     let facts = Arc::new(FakeFacts {
         answer: Hugepages::Known(2 << 30),

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use longhorn_talos_guard::metrics;
-use longhorn_talos_guard::server::{self, CertSource, ServeOptions};
+use longhorn_talos_guard::server::{self, ServeOptions};
 
 fn rss() -> u64 {
     common::served::rss_of(std::process::id()).expect("VmRSS of this process")
@@ -35,18 +35,10 @@ fn record(n: u32) {
 async fn memory_stays_flat_with_nobody_scraping() {
     let (dir, _ca) = common::dev_certs();
     let mut opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certs: CertSource::Files {
-            cert: dir.path().join("tls.crt"),
-            key: dir.path().join("tls.key"),
-        },
-        config: Default::default(),
-        max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
         drain_timeout: Duration::from_secs(1),
         reload_interval: Duration::from_secs(3600),
-        header_read_timeout: Duration::from_secs(5),
         max_connections: 8,
-        limits: Default::default(),
+        ..common::serve_options(dir.path())
     };
     // `--metrics-upkeep-seconds 200ms`: the default 5 s would make the test
     // wait 5 s per round for the same result.

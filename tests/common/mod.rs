@@ -17,6 +17,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use longhorn_talos_guard::cluster::NodeFacts;
 use longhorn_talos_guard::policy::Hugepages;
+use longhorn_talos_guard::server::{self, CertSource, ServeOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -29,6 +30,26 @@ pub fn dev_certs() -> (tempfile::TempDir, Vec<u8>) {
             .unwrap();
     longhorn_talos_guard::certs::write(dir.path(), &certs).unwrap();
     (dir, certs.ca_pem.into_bytes())
+}
+
+/// The options of a test server on 127.0.0.1:0 serving the pair in
+/// `cert_dir`: what `serve` ships with, but the files re-read every second.
+/// Tests set what they exercise with `ServeOptions { .., ..serve_options(dir) }`.
+pub fn serve_options(cert_dir: &Path) -> ServeOptions {
+    ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        certs: CertSource::Files {
+            cert: cert_dir.join("tls.crt"),
+            key: cert_dir.join("tls.key"),
+        },
+        config: Default::default(),
+        max_body_bytes: server::DEFAULT_MAX_BODY_BYTES,
+        drain_timeout: Duration::from_secs(5),
+        reload_interval: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(5),
+        max_connections: 64,
+        limits: Default::default(),
+    }
 }
 
 /// The path of a fixture file.
