@@ -1,0 +1,150 @@
+//! `talos preflight`: reads every node through the Talos API and reports what
+//! Longhorn's Talos guide needs and the node lacks.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use longhorn_talos_guard::preflight::{self, ReadOptions};
+use longhorn_talos_guard::talos::api::{Client, talosconfig};
+use longhorn_talos_guard::talos::{self, Finding};
+
+use super::talos::FailOn;
+use super::{OutputFormat, emit};
+
+/// Arguments of `talos preflight`.
+#[derive(clap::Args)]
+pub struct PreflightArgs {
+    /// The talosconfig (else $TALOSCONFIG, ~/.talos/config, /var/run/secrets/talos.dev/config).
+    #[arg(long, value_name = "FILE")]
+    talosconfig: Option<PathBuf>,
+    /// The talosconfig context (else its current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// apid endpoints (else the context's); the first is used.
+    #[arg(short = 'e', long, value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// The nodes to read, routed through the endpoint (else the context's nodes).
+    #[arg(short = 'n', long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// Check the V2 data engine's prerequisites (modules, hugepages).
+    #[arg(long)]
+    v2: bool,
+    /// A Longhorn disk path to find the volume behind; repeatable.
+    #[arg(
+        long = "disk-path",
+        value_name = "PATH",
+        default_value = "/var/lib/longhorn"
+    )]
+    disk_paths: Vec<String>,
+    /// Also lint each node's running machine config (needs the os:admin role).
+    #[arg(long)]
+    read_config: bool,
+    /// The namespace Longhorn is installed in (for --read-config's Pod Security check).
+    #[arg(long, default_value = "longhorn-system")]
+    longhorn_namespace: String,
+    /// Output format.
+    #[arg(short = 'o', long, default_value = "text")]
+    format: OutputFormat,
+    /// Exit 1 on findings of this severity or worse.
+    #[arg(long, value_name = "SEVERITY", default_value = "error")]
+    fail_on: FailOn,
+    /// Nodes read at once.
+    #[arg(long, default_value_t = 16)]
+    parallel: usize,
+    /// The time one node may take, all its calls together (e.g. 10s).
+    #[arg(long, value_parser = super::duration::seconds, default_value = "10s")]
+    timeout: Duration,
+}
+
+/// Runs `talos preflight`: 0, or 1 on findings (see `--fail-on`); an
+/// unusable talosconfig is an error (status 2).
+pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
+    let env = |k: &str| std::env::var(k).ok();
+    let path = talosconfig::locate(args.talosconfig.as_deref(), &env)?;
+    let context = talosconfig::load(&path, args.context.as_deref())?;
+    let endpoints = if args.endpoints.is_empty() {
+        context.endpoints.clone()
+    } else {
+        args.endpoints.clone()
+    };
+    let endpoint = endpoints.first().with_context(|| {
+        format!(
+            "{}: context {} has no endpoints; give --endpoints",
+            path.display(),
+            context.name
+        )
+    })?;
+    let nodes = if args.nodes.is_empty() {
+        context.nodes.clone()
+    } else {
+        args.nodes.clone()
+    };
+    if nodes.is_empty() {
+        anyhow::bail!(
+            "{}: context {} has no nodes; give --nodes",
+            path.display(),
+            context.name
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // The channel spawns its connection task on the runtime.
+    let _entered = runtime.enter();
+    let client = Client::connect(&context, endpoint, None, args.timeout)?;
+    let read = ReadOptions {
+        v2: args.v2,
+        read_config: args.read_config,
+        parallel: args.parallel,
+        deadline: args.timeout,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let progress = move |done: usize, total: usize| {
+        if terminal {
+            eprint!("\rread {done}/{total} nodes");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let facts = runtime.block_on(preflight::read_nodes(&client, &nodes, &read, &progress));
+    let options = preflight::Options {
+        v2: args.v2,
+        disk_paths: args.disk_paths,
+        read_config: args.read_config,
+        longhorn_namespace: args.longhorn_namespace,
+    };
+    let reports: Vec<(String, Vec<Finding>)> = facts
+        .iter()
+        .map(|f| (f.node.clone(), preflight::check(f, &options)))
+        .collect();
+    let failed = reports
+        .iter()
+        .flat_map(|(_, findings)| findings)
+        .any(|f| args.fail_on.fails(f.severity));
+    emit(&match args.format {
+        OutputFormat::Text if reports.len() == 1 => talos::render_text(&reports[0].1),
+        OutputFormat::Text => reports
+            .iter()
+            .map(|(node, findings)| format!("==> {node} <==\n{}", talos::render_text(findings)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        OutputFormat::Json => {
+            let mut list = Vec::new();
+            for (node, findings) in &reports {
+                for finding in findings {
+                    let mut value = serde_json::to_value(finding)?;
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert("node".into(), node.as_str().into());
+                    }
+                    list.push(value);
+                }
+            }
+            format!("{}\n", serde_json::to_string_pretty(&list)?)
+        }
+    })?;
+    Ok(u8::from(failed))
+}
