@@ -473,3 +473,82 @@ fn a_hundred_nodes_within_ten_seconds() {
     assert_eq!(out.1.matches("==> ").count(), 100, "{}", out.1);
     assert!(took.as_secs_f64() < 10.0, "100 nodes took {took:?}");
 }
+
+/// The README's example cluster: a healthy node, a node whose ext-iscsid is
+/// down and whose user volume failed, and a node apid cannot reach.
+fn readme_cluster() -> Vec<Value> {
+    let broken = node_without(healthy("10.5.0.3"), "Services.v1alpha1.talos.dev", "ext-iscsid");
+    let broken = node_without(broken, "VolumeStatuses.block.talos.dev", "u-longhorn");
+    let broken = node_without(broken, "MountStatuses.block.talos.dev", "u-longhorn");
+    let broken = with(
+        broken,
+        vec![resource(
+            "VolumeStatuses.block.talos.dev",
+            "u-longhorn",
+            // siderolabs/talos#11339: the error VolumeManagerController sets.
+            "phase: failed\ntype: partition\nerrorMessage: \"no disks matched for volume (3 matched selector): 3 have not enough space, 0 have wrong format, 0 have other issues\"\n",
+        )],
+    );
+    let mut down = healthy("10.5.0.4");
+    down["unreachable"] = json!(true);
+    vec![healthy("10.5.0.2"), broken, down]
+}
+
+#[test]
+fn the_readme_output_is_what_the_command_prints_against_the_double() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let fake = Fake::start(readme_cluster());
+    let mut checked = 0;
+    let mut rest = readme.as_str();
+    let marker = "```console\n$ longhorn-talos-guard talos preflight";
+    while let Some(start) = rest.find(marker) {
+        let block = &rest[start + "```console\n$ ".len()..];
+        let end = block.find("```").expect("a closed block");
+        let (command, shown) = block[..end].split_once('\n').expect("a command line");
+        let (command, status) = command.split_once("; echo $?").unwrap_or((command, ""));
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        // The talosconfig through $TALOSCONFIG, as a user would set it.
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("TALOSCONFIG", fake.talosconfig())
+            .output()
+            .expect("run the binary");
+        let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !status.is_empty() || shown.ends_with(&format!("{}\n", out.status.code().unwrap_or(-1))) {
+            printed.push_str(&format!("{}\n", out.status.code().unwrap_or(-1)));
+        }
+        assert_eq!(printed, shown, "the README's output of `{command}` is out of date");
+        checked += 1;
+        rest = &block[end..];
+    }
+    assert!(checked >= 1, "no talos preflight example in the README");
+}
+
+/// `(code, severity)` rows of a `| LTG-P... | severity |` table.
+fn p_rows(text: &str, prefix: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(|c| c.trim().trim_matches('`'));
+            let code = cells.next()?;
+            let severity = cells.next()?;
+            code.starts_with("LTG-P").then(|| (code.to_string(), severity.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_p_finding_with_its_severity() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let source = std::fs::read_to_string(root.join("src/preflight/mod.rs")).expect("mod.rs");
+    let documented = p_rows(&source, "/// | ");
+    assert!(documented.len() >= 10, "{documented:?}");
+    assert_eq!(p_rows(&readme, "| "), documented);
+    // And every code the module defines is in its table.
+    for line in source.lines().filter(|l| l.contains("pub const") && l.contains("\"LTG-P")) {
+        let code = line.split('"').nth(1).expect("a code");
+        assert!(documented.iter().any(|(c, _)| c == code), "{code} is not in the table");
+    }
+}
