@@ -477,7 +477,11 @@ fn a_hundred_nodes_within_ten_seconds() {
 /// The README's example cluster: a healthy node, a node whose ext-iscsid is
 /// down and whose user volume failed, and a node apid cannot reach.
 fn readme_cluster() -> Vec<Value> {
-    let broken = node_without(healthy("10.5.0.3"), "Services.v1alpha1.talos.dev", "ext-iscsid");
+    let broken = node_without(
+        healthy("10.5.0.3"),
+        "Services.v1alpha1.talos.dev",
+        "ext-iscsid",
+    );
     let broken = node_without(broken, "VolumeStatuses.block.talos.dev", "u-longhorn");
     let broken = node_without(broken, "MountStatuses.block.talos.dev", "u-longhorn");
     let broken = with(
@@ -515,10 +519,14 @@ fn the_readme_output_is_what_the_command_prints_against_the_double() {
             .output()
             .expect("run the binary");
         let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !status.is_empty() || shown.ends_with(&format!("{}\n", out.status.code().unwrap_or(-1))) {
+        if !status.is_empty() || shown.ends_with(&format!("{}\n", out.status.code().unwrap_or(-1)))
+        {
             printed.push_str(&format!("{}\n", out.status.code().unwrap_or(-1)));
         }
-        assert_eq!(printed, shown, "the README's output of `{command}` is out of date");
+        assert_eq!(
+            printed, shown,
+            "the README's output of `{command}` is out of date"
+        );
         checked += 1;
         rest = &block[end..];
     }
@@ -533,7 +541,8 @@ fn p_rows(text: &str, prefix: &str) -> Vec<(String, String)> {
             let mut cells = l.split('|').map(|c| c.trim().trim_matches('`'));
             let code = cells.next()?;
             let severity = cells.next()?;
-            code.starts_with("LTG-P").then(|| (code.to_string(), severity.to_string()))
+            code.starts_with("LTG-P")
+                .then(|| (code.to_string(), severity.to_string()))
         })
         .collect()
 }
@@ -547,8 +556,45 @@ fn the_readme_lists_every_p_finding_with_its_severity() {
     assert!(documented.len() >= 10, "{documented:?}");
     assert_eq!(p_rows(&readme, "| "), documented);
     // And every code the module defines is in its table.
-    for line in source.lines().filter(|l| l.contains("pub const") && l.contains("\"LTG-P")) {
+    for line in source
+        .lines()
+        .filter(|l| l.contains("pub const") && l.contains("\"LTG-P"))
+    {
         let code = line.split('"').nth(1).expect("a code");
-        assert!(documented.iter().any(|(c, _)| c == code), "{code} is not in the table");
+        assert!(
+            documented.iter().any(|(c, _)| c == code),
+            "{code} is not in the table"
+        );
     }
+}
+
+#[test]
+fn yaml_is_one_cluster_policy_report() {
+    let fake = Fake::start(readme_cluster());
+    let (status, out, err) = fake.preflight(&["-o", "yaml", DISK]);
+    assert_eq!(status, 1, "{err}");
+    // Timestamps are the run's clock: replaced before the snapshot.
+    let stable: String = out
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("seconds:") || t.starts_with("nanos:") {
+                format!(
+                    "{}{}: <now>",
+                    &l[..l.len() - t.len()],
+                    t.split(':').next().unwrap_or("")
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("policy-report", stable);
+    // wgpolicyk8s.io/v1alpha2 ClusterPolicyReport (kubernetes-sigs/wg-policy-prototypes
+    // policy-report/pkg/api/wgpolicyk8s.io/v1alpha2): summary counts by outcome.
+    assert!(
+        out.contains("summary:\n  pass: 0\n  fail: 2\n  warn: 0\n  error: 1\n  skip: 0\n"),
+        "{out}"
+    );
 }

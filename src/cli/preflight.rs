@@ -10,8 +10,12 @@ use longhorn_talos_guard::preflight::{self, ReadOptions};
 use longhorn_talos_guard::talos::api::{Client, talosconfig};
 use longhorn_talos_guard::talos::{self, Finding};
 
+use longhorn_talos_guard::audit::report;
+use longhorn_talos_guard::talos::Severity;
+
+use super::audit::AuditFormat;
+use super::emit;
 use super::talos::FailOn;
-use super::{OutputFormat, emit};
 
 /// Arguments of `talos preflight`.
 #[derive(clap::Args)]
@@ -44,9 +48,9 @@ pub struct PreflightArgs {
     /// The namespace Longhorn is installed in (for --read-config's Pod Security check).
     #[arg(long, default_value = "longhorn-system")]
     longhorn_namespace: String,
-    /// Output format.
+    /// Output format (yaml: one ClusterPolicyReport, a result per finding and node).
     #[arg(short = 'o', long, default_value = "text")]
-    format: OutputFormat,
+    format: AuditFormat,
     /// Exit 1 on findings of this severity or worse.
     #[arg(long, value_name = "SEVERITY", default_value = "error")]
     fail_on: FailOn,
@@ -126,13 +130,13 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         .flat_map(|(_, findings)| findings)
         .any(|f| args.fail_on.fails(f.severity));
     emit(&match args.format {
-        OutputFormat::Text if reports.len() == 1 => talos::render_text(&reports[0].1),
-        OutputFormat::Text => reports
+        AuditFormat::Text if reports.len() == 1 => talos::render_text(&reports[0].1),
+        AuditFormat::Text => reports
             .iter()
             .map(|(node, findings)| format!("==> {node} <==\n{}", talos::render_text(findings)))
             .collect::<Vec<_>>()
             .join("\n"),
-        OutputFormat::Json => {
+        AuditFormat::Json => {
             let mut list = Vec::new();
             for (node, findings) in &reports {
                 for finding in findings {
@@ -145,6 +149,79 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
             }
             format!("{}\n", serde_json::to_string_pretty(&list)?)
         }
+        AuditFormat::Yaml => report::to_yaml(&[policy_report(&reports)]),
     })?;
     Ok(u8::from(failed))
+}
+
+/// The findings as one `ClusterPolicyReport` (the audit's format): a result
+/// per finding, its resource the node as addressed. Errors fail, warnings and
+/// notes warn, a node that could not be read is `error` (not evaluated) and a
+/// skipped check `skip`, the PolicyReport outcomes for those.
+fn policy_report(reports: &[(String, Vec<Finding>)]) -> report::Report {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let timestamp = report::Timestamp {
+        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
+    };
+    let mut out = report::Report {
+        api_version: report::API_VERSION.to_string(),
+        kind: "ClusterPolicyReport".to_string(),
+        metadata: report::Meta {
+            name: format!("{}-talos-preflight", report::SOURCE),
+            labels: [(
+                report::MANAGED_BY.0.to_string(),
+                report::MANAGED_BY.1.to_string(),
+            )]
+            .into(),
+            ..report::Meta::default()
+        },
+        ..report::Report::default()
+    };
+    for (node, findings) in reports {
+        for f in findings {
+            let result = match (f.code, f.severity) {
+                (preflight::codes::UNREADABLE, _) => "error",
+                (preflight::codes::SKIPPED, _) => "skip",
+                (_, Severity::Error) => "fail",
+                _ => "warn",
+            };
+            match result {
+                "error" => out.summary.error += 1,
+                "skip" => out.summary.skip += 1,
+                "fail" => out.summary.fail += 1,
+                _ => out.summary.warn += 1,
+            }
+            let mut message = f.message.clone();
+            if let Some(fix) = &f.fix {
+                message.push_str("\nfix:\n");
+                message.push_str(fix);
+            }
+            out.results.push(report::ReportResult {
+                source: report::SOURCE.to_string(),
+                policy: f.code.to_string(),
+                rule: "talos-preflight".to_string(),
+                category: report::CATEGORY.to_string(),
+                severity: match f.severity {
+                    Severity::Error => "high",
+                    Severity::Warning => "medium",
+                    Severity::Note => "low",
+                }
+                .to_string(),
+                result: result.to_string(),
+                scored: result == "fail",
+                message,
+                resources: vec![report::Resource {
+                    api_version: "v1".to_string(),
+                    kind: "Node".to_string(),
+                    name: node.clone(),
+                    ..report::Resource::default()
+                }],
+                timestamp,
+            });
+        }
+    }
+    out
 }
