@@ -598,3 +598,45 @@ fn yaml_is_one_cluster_policy_report() {
         "{out}"
     );
 }
+
+#[test]
+fn a_directory_user_volume_is_a_folder_on_ephemeral() {
+    // Talos 1.14 UserVolumeConfig `volumeType: directory`: VolumeStatus `type: directory`
+    // (pkg/machinery resources/block/volumetype.go, v1.14.1: VolumeTypeDirectory, `directory`).
+    let node = node_without(
+        healthy("10.5.0.2"),
+        "VolumeStatuses.block.talos.dev",
+        "u-longhorn",
+    );
+    let node = with(
+        node,
+        vec![resource(
+            "VolumeStatuses.block.talos.dev",
+            "u-longhorn",
+            "phase: ready\ntype: directory\nmountSpec:\n  targetPath: longhorn\n  parentId: /var/mnt\n",
+        )],
+    );
+    let fake = Fake::start(vec![node]);
+    let out = fake.preflight(&[DISK]);
+    insta::assert_snapshot!("directory-volume", report(&out));
+    assert_eq!(out.0, 0);
+}
+
+#[test]
+fn no_talosconfig_is_an_error_naming_where_it_looked() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .args(["talos", "preflight"])
+        .env_remove("TALOSCONFIG")
+        .env_remove("TALOS_HOME")
+        .env("HOME", home.path())
+        .output()
+        .expect("run the binary");
+    assert_eq!(out.status.code(), Some(2));
+    let err =
+        String::from_utf8_lossy(&out.stderr).replace(&home.path().display().to_string(), "$HOME");
+    assert_eq!(
+        err,
+        "error: no talosconfig: none of $HOME/.talos/config, /var/run/secrets/talos.dev/config exists; give one with --talosconfig or $TALOSCONFIG (talosctl config new, or the Secret of a talos.dev ServiceAccount)\n"
+    );
+}
