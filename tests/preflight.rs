@@ -261,14 +261,26 @@ fn talos_1_13_8_stops_attaching() {
     assert_eq!(out.0, 1);
 }
 
+/// ext-iscsid crash-looping, as `talosctl services ext-iscsid status` showed it in
+/// siderolabs/extensions#282 (state Waiting; events oldest first, as
+/// MachineService/ServiceList sends them: talosctl cmd/talosctl/cmd/talos/service.go
+/// prints them reversed, v1.14.0-rc.1).
+fn crash_looping_iscsid() -> Value {
+    json!([{"id": "ext-iscsid", "state": "Waiting", "events": [
+        {"state": "Running", "msg": "Started task ext-iscsid (PID 33404) for container ext-iscsid"},
+        {"state": "Waiting", "msg": "Error running Containerd(ext-iscsid), going to restart forever: task \"ext-iscsid\" failed: exit code 127"},
+    ]}])
+}
+
 #[test]
 fn ext_iscsid_not_running() {
     // A Service resource exists only while the service runs (TALOS-API.md).
-    let node = node_without(
+    let mut node = node_without(
         healthy("10.5.0.2"),
         "Services.v1alpha1.talos.dev",
         "ext-iscsid",
     );
+    node["services"] = crash_looping_iscsid();
     let fake = Fake::start(vec![node]);
     let out = fake.preflight(&[DISK]);
     insta::assert_snapshot!("iscsid-not-running", report(&out));
@@ -477,11 +489,12 @@ fn a_hundred_nodes_within_ten_seconds() {
 /// The README's example cluster: a healthy node, a node whose ext-iscsid is
 /// down and whose user volume failed, and a node apid cannot reach.
 fn readme_cluster() -> Vec<Value> {
-    let broken = node_without(
+    let mut broken = node_without(
         healthy("10.5.0.3"),
         "Services.v1alpha1.talos.dev",
         "ext-iscsid",
     );
+    broken["services"] = crash_looping_iscsid();
     let broken = node_without(broken, "VolumeStatuses.block.talos.dev", "u-longhorn");
     let broken = node_without(broken, "MountStatuses.block.talos.dev", "u-longhorn");
     let broken = with(

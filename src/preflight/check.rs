@@ -111,7 +111,7 @@ pub fn check(facts: &NodeFacts, options: &Options) -> Vec<Finding> {
                     node,
                     Severity::Error,
                     codes::ISCSID,
-                    words::iscsid_not_running(),
+                    words::iscsid_not_running(facts.iscsid.as_ref()),
                     Some(words::service_fix(node, "ext-iscsid")),
                 ));
             }

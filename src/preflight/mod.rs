@@ -8,6 +8,8 @@ mod words;
 
 use serde::Deserialize;
 
+pub use crate::talos::api::ServiceState;
+
 pub use check::{Options, check};
 pub use read::{ReadOptions, read_nodes};
 
@@ -164,6 +166,9 @@ pub struct NodeFacts {
     pub extensions: Fact<Vec<Extension>>,
     /// Running services.
     pub services: Fact<Vec<Service>>,
+    /// `ext-iscsid`'s state and events (`MachineService/ServiceList`), read
+    /// when it is not running.
+    pub iscsid: Option<Fact<ServiceState>>,
     /// Kernel modules.
     pub modules: Fact<Vec<Module>>,
     /// Hugepages (read with `--v2`).

@@ -89,6 +89,7 @@ struct VersionSpec {
 }
 
 const RUNTIME: &str = "runtime";
+const ISCSID: &str = "ext-iscsid";
 
 /// Reads one node; `Err` only inside, every failure lands in the facts.
 async fn read_node(client: &Client, node: &str, options: &ReadOptions) -> NodeFacts {
@@ -137,6 +138,16 @@ async fn read_node(client: &Client, node: &str, options: &ReadOptions) -> NodeFa
                 })
                 .collect()
         });
+    // A service that is not running has no Service resource; its state
+    // machine and last events are in ServiceList.
+    if let Ok(services) = &facts.services
+        && !services.iter().any(|s| s.id == ISCSID && s.running)
+    {
+        facts.iscsid = match client.service_list(node).await {
+            Ok(list) => list.into_iter().find(|s| s.id == ISCSID).map(Ok),
+            Err(e) => Some(Err(missing(e))),
+        };
+    }
     // KernelModuleStatuses from Talos 1.14 (built-ins included); before, the
     // loaded modules of /proc/modules.
     let modules = |items: Vec<(String, ModuleSpec)>| -> Vec<Module> {
@@ -293,6 +304,7 @@ fn unread(node: &str) -> NodeFacts {
         version: no(),
         extensions: no(),
         services: no(),
+        iscsid: None,
         modules: no(),
         hugepages: None,
         volumes: no(),

@@ -1,7 +1,7 @@
 //! Every sentence `talos preflight` prints, in one place.
 
 use super::check::size_of;
-use super::{Extension, Hugepages, Missing, Volume};
+use super::{Extension, Fact, Hugepages, Missing, ServiceState, Volume};
 use crate::base::upstream;
 
 /// Names of the checks a note says were skipped.
@@ -90,8 +90,32 @@ pub fn upgrade_fix(node: &str, release: &str) -> String {
     format!("talosctl -n {node} upgrade --image factory.talos.dev/installer/<schematic>:v{to}\n")
 }
 
-pub fn iscsid_not_running() -> String {
-    "iscsi-tools is installed but its service ext-iscsid is not running (Talos lists a service only while it runs): Longhorn cannot attach V1 volumes on this node; read its state and logs (siderolabs/extensions#1006)".to_string()
+pub fn iscsid_not_running(state: Option<&Fact<ServiceState>>) -> String {
+    let state = match state {
+        Some(Ok(s)) => {
+            let last: Vec<String> = s
+                .events
+                .iter()
+                .rev()
+                .take(3)
+                .map(|(state, msg)| format!("[{state}] {msg}"))
+                .collect();
+            if last.is_empty() {
+                format!(" (state {})", s.state)
+            } else {
+                format!(
+                    " (state {}; last events, newest first: {})",
+                    s.state,
+                    last.join("; ")
+                )
+            }
+        }
+        Some(Err(m)) => format!(" (its state could not be read: {})", why(m)),
+        None => " (Talos does not list it)".to_string(),
+    };
+    format!(
+        "iscsi-tools is installed but its service ext-iscsid is not running{state}: Longhorn cannot attach V1 volumes on this node; read its state and logs (siderolabs/extensions#1006)"
+    )
 }
 
 pub fn service_fix(node: &str, service: &str) -> String {

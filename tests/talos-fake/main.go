@@ -14,7 +14,8 @@
 // What Talos keeps in internal/ (not importable) is written here after its
 // behaviour, read at siderolabs/talos v1.14.0-rc.1:
 //   - roles per method: internal/app/machined/pkg/system/services/machined.go
-//     (Version, Memory, cosi.resource.State Get/List: admin, operator, reader);
+//     (Version, Memory, ServiceList, cosi.resource.State Get/List: admin,
+//     operator, reader);
 //   - roles from the client certificate's Organization:
 //     pkg/grpc/middleware/authz/injector.go; refusal "not authorized"
 //     (PermissionDenied): pkg/grpc/middleware/authz/authorizer.go;
@@ -66,7 +67,6 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-
 type scenario struct {
 	// Contexts: talosconfig context name -> the roles of its client certificate.
 	Contexts map[string][]string `json:"contexts"`
@@ -86,6 +86,19 @@ type node struct {
 	// Meminfo: MachineService/Memory's hugepages fields (kiB for the size).
 	Meminfo   map[string]uint64 `json:"meminfo"`
 	Resources []seeded          `json:"resources"`
+	// Services: what MachineService/ServiceList answers (events oldest first).
+	Services []serviceInfo `json:"services"`
+}
+
+type serviceInfo struct {
+	ID     string         `json:"id"`
+	State  string         `json:"state"`
+	Events []serviceEvent `json:"events"`
+}
+
+type serviceEvent struct {
+	State string `json:"state"`
+	Msg   string `json:"msg"`
 }
 
 type seeded struct {
@@ -242,10 +255,11 @@ func newNodeState(ctx context.Context, n node) (*nodeState, error) {
 // methodRoles follows internal/app/machined/pkg/system/services/machined.go
 // (v1.14.0-rc.1) for the methods the fake serves.
 var methodRoles = map[string]role.Set{
-	"/machine.MachineService/Version": role.MakeSet(role.Admin, role.Operator, role.Reader),
-	"/machine.MachineService/Memory":  role.MakeSet(role.Admin, role.Operator, role.Reader),
-	"/cosi.resource.State/Get":        role.MakeSet(role.Admin, role.Operator, role.Reader),
-	"/cosi.resource.State/List":       role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Version":     role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/Memory":      role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/machine.MachineService/ServiceList": role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/cosi.resource.State/Get":            role.MakeSet(role.Admin, role.Operator, role.Reader),
+	"/cosi.resource.State/List":           role.MakeSet(role.Admin, role.Operator, role.Reader),
 }
 
 type fake struct {
@@ -342,6 +356,23 @@ func (machineServer) Memory(ctx context.Context, _ *emptypb.Empty) (*machine.Mem
 			Hugepagesize:   mi["hugepagesize"],
 		},
 	}}}, nil
+}
+
+func (machineServer) ServiceList(ctx context.Context, _ *emptypb.Empty) (*machine.ServiceListResponse, error) {
+	var services []*machine.ServiceInfo
+	for _, svc := range target(ctx).info.Services {
+		events := &machine.ServiceEvents{}
+		for _, e := range svc.Events {
+			events.Events = append(events.Events, &machine.ServiceEvent{Msg: e.Msg, State: e.State})
+		}
+		services = append(services, &machine.ServiceInfo{
+			Id:     svc.ID,
+			State:  svc.State,
+			Events: events,
+			Health: &machine.ServiceHealth{Unknown: true},
+		})
+	}
+	return &machine.ServiceListResponse{Messages: []*machine.ServiceList{{Metadata: hostname(ctx), Services: services}}}, nil
 }
 
 type wrappedStream struct {

@@ -216,6 +216,27 @@ impl Client {
         })
     }
 
+    /// `machine.MachineService/ServiceList`: each service's state machine
+    /// and its events, oldest first.
+    pub async fn service_list(&self, node: &str) -> Result<Vec<ServiceState>, CallError> {
+        let answer: wire::ServiceListResponse = self
+            .unary(node, "/machine.MachineService/ServiceList", wire::Empty {})
+            .await?;
+        Ok(answer
+            .messages
+            .into_iter()
+            .flat_map(|m| m.services)
+            .map(|s| ServiceState {
+                id: s.id,
+                state: s.state,
+                events: s
+                    .events
+                    .map(|e| e.events.into_iter().map(|e| (e.state, e.msg)).collect())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
     /// `cosi.resource.State/Get` of one resource.
     pub async fn get(
         &self,
@@ -298,6 +319,17 @@ fn transport_text(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// A service as `MachineService/ServiceList` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    /// Its id (`ext-iscsid`).
+    pub id: String,
+    /// Its state (`Running`, `Waiting`, `Failed`, ...).
+    pub state: String,
+    /// `(state, message)` of each event, oldest first.
+    pub events: Vec<(String, String)>,
 }
 
 /// The hugepages part of `MachineService/Memory` (`/proc/meminfo`).

@@ -139,3 +139,46 @@ pub struct MemInfo {
     #[prost(uint64, tag = "45")]
     pub hugepagesize: u64,
 }
+
+/// `machine.ServiceListResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServiceListResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub messages: Vec<ServiceList>,
+}
+
+/// `machine.ServiceList`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServiceList {
+    #[prost(message, optional, tag = "1")]
+    pub metadata: Option<CommonMetadata>,
+    #[prost(message, repeated, tag = "2")]
+    pub services: Vec<ServiceInfo>,
+}
+
+/// `machine.ServiceInfo` (id, state, events).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServiceInfo {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(string, tag = "2")]
+    pub state: String,
+    #[prost(message, optional, tag = "3")]
+    pub events: Option<ServiceEvents>,
+}
+
+/// `machine.ServiceEvents`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServiceEvents {
+    #[prost(message, repeated, tag = "1")]
+    pub events: Vec<ServiceEvent>,
+}
+
+/// `machine.ServiceEvent` (msg, state).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServiceEvent {
+    #[prost(string, tag = "1")]
+    pub msg: String,
+    #[prost(string, tag = "2")]
+    pub state: String,
+}
