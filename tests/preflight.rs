@@ -50,7 +50,7 @@ impl Fake {
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario = json!({
             "context": "reader",
-            "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"]},
+            "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"]},
             "nodes": nodes,
         });
         let path = dir.path().join("scenario.json");
@@ -652,4 +652,34 @@ fn no_talosconfig_is_an_error_naming_where_it_looked() {
         err,
         "error: no talosconfig: none of $HOME/.talos/config, /var/run/secrets/talos.dev/config exists; give one with --talosconfig or $TALOSCONFIG (talosctl config new, or the Secret of a talos.dev ServiceAccount)\n"
     );
+}
+
+#[test]
+fn a_slow_node_is_cut_at_its_deadline_and_the_others_are_read() {
+    let mut slow = healthy("10.5.0.3");
+    slow["delayMs"] = json!(5000);
+    let fake = Fake::start(vec![healthy("10.5.0.2"), slow]);
+    let start = Instant::now();
+    let out = fake.preflight(&[DISK, "--timeout=1s"]);
+    let took = start.elapsed();
+    assert_eq!(out.0, 1, "{}", report(&out));
+    assert!(
+        out.1.starts_with("==> 10.5.0.2 <==\n0 errors, 0 warnings, 0 notes\n\n==> 10.5.0.3 <==\nerror[LTG-P000] 10.5.0.3: cannot read the node through the Talos API: unreachable: "),
+        "{}",
+        out.1
+    );
+    assert!(
+        took.as_secs_f64() < 4.0,
+        "the deadline did not cut the slow node: {took:?}"
+    );
+}
+
+#[test]
+fn a_certificate_whose_role_reads_nothing_is_refused_per_node() {
+    // A role none of these methods allows (os:etcd:backup) is refused with `not authorized` (Talos
+    // pkg/grpc/middleware/authz/authorizer.go, v1.14.0-rc.1).
+    let fake = Fake::start(vec![healthy("10.5.0.2")]);
+    let out = fake.preflight(&[DISK, "--context=etcd-backup"]);
+    insta::assert_snapshot!("no-role", report(&out));
+    assert_eq!(out.0, 1);
 }

@@ -83,6 +83,8 @@ type node struct {
 	Tag string `json:"tag"`
 	// Unreachable: apid cannot dial this node.
 	Unreachable bool `json:"unreachable"`
+	// DelayMS: every call to this node waits this long first (a slow node).
+	DelayMS int `json:"delayMs"`
 	// Meminfo: MachineService/Memory's hugepages fields (kiB for the size).
 	Meminfo   map[string]uint64 `json:"meminfo"`
 	Resources []seeded          `json:"resources"`
@@ -311,6 +313,13 @@ func (f *fake) route(ctx context.Context, method string) (context.Context, error
 	}
 	if !granted {
 		return nil, status.Error(codes.PermissionDenied, "not authorized")
+	}
+	if target.info.DelayMS > 0 {
+		select {
+		case <-time.After(time.Duration(target.info.DelayMS) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 	}
 	ctx = context.WithValue(ctx, rolesKey{}, roles)
 	return context.WithValue(ctx, nodeKey{}, target), nil
