@@ -683,3 +683,94 @@ fn a_certificate_whose_role_reads_nothing_is_refused_per_node() {
     insta::assert_snapshot!("no-role", report(&out));
     assert_eq!(out.0, 1);
 }
+
+/// `talos-fake get`: the resources of one type read with Talos's own Go client
+/// (pkg/machinery/client v1.14.1, what talosctl get is built on), which decodes
+/// the protobuf spec into Talos's typed resources.
+fn talos_client_get(
+    fake: &Fake,
+    node: &str,
+    namespace: &str,
+    r#type: &str,
+) -> Vec<(String, Value)> {
+    let out = Command::new(fake_bin())
+        .arg("get")
+        .arg(fake.talosconfig())
+        .args(["reader", node, namespace, r#type])
+        .output()
+        .expect("run talos-fake get");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    let mut items: Vec<(String, Value)> = items
+        .into_iter()
+        .map(|i| {
+            let yaml = i["yaml"].as_str().expect("yaml").to_string();
+            (i["id"].as_str().expect("id").to_string(), yaml_value(&yaml))
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items
+}
+
+fn yaml_value(yaml: &str) -> Value {
+    serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"))
+}
+
+#[test]
+fn talos_own_client_reads_what_the_guard_reads() {
+    use longhorn_talos_guard::talos::api::{Client, talosconfig};
+    let node = with(
+        healthy("10.5.0.2"),
+        vec![
+            module("vfio_pci", "dynamic", "live"),
+            module("nvme_tcp", "built-in", "built-in"),
+            nr_hugepages("1024"),
+        ],
+    );
+    let fake = Fake::start(vec![node]);
+    let context = talosconfig::load(&fake.talosconfig(), Some("reader")).expect("talosconfig");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _entered = runtime.enter();
+    let client = Client::connect(
+        &context,
+        &context.endpoints[0],
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .expect("client");
+    let types = [
+        "Versions.runtime.talos.dev",
+        "ExtensionStatuses.runtime.talos.dev",
+        "Services.v1alpha1.talos.dev",
+        "KernelModuleStatuses.runtime.talos.dev",
+        "KernelParamStatuses.runtime.talos.dev",
+        "VolumeStatuses.block.talos.dev",
+        "MountStatuses.block.talos.dev",
+    ];
+    for r#type in types {
+        let theirs = talos_client_get(&fake, "10.5.0.2", "runtime", r#type);
+        let mut ours: Vec<(String, Value)> = runtime
+            .block_on(client.list("10.5.0.2", "runtime", r#type))
+            .unwrap_or_else(|e| panic!("{type}: {e}"))
+            .into_iter()
+            .map(|r| (r.id, yaml_value(&r.yaml)))
+            .collect();
+        ours.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(!theirs.is_empty(), "{type}: nothing seeded");
+        assert_eq!(
+            ours, theirs,
+            "{type}: the guard and Talos's client disagree"
+        );
+    }
+    // The Version call: the tag talosctl version prints.
+    assert_eq!(
+        runtime
+            .block_on(client.version("10.5.0.2"))
+            .expect("version"),
+        "v1.14.1"
+    );
+}

@@ -48,6 +48,7 @@ import (
 	"github.com/siderolabs/crypto/x509"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
@@ -511,7 +512,48 @@ func run() error {
 	return srv.Serve(lis)
 }
 
+// get reads resources of one type from one node with Talos's own Go client
+// (pkg/machinery/client, what talosctl get is built on) and prints them as a
+// JSON list of {id, yaml}: the spec as talosctl get -o yaml prints it.
+//
+//	talos-fake get TALOSCONFIG CONTEXT NODE NAMESPACE TYPE
+func get(args []string) error {
+	if len(args) != 5 {
+		return fmt.Errorf("usage: talos-fake get TALOSCONFIG CONTEXT NODE NAMESPACE TYPE")
+	}
+	ctx := context.Background()
+	c, err := client.New(ctx, client.WithConfigFromFile(args[0]), client.WithContextName(args[1]))
+	if err != nil {
+		return err
+	}
+	defer c.Close() //nolint:errcheck
+	items, err := c.COSI.List(client.WithNode(ctx, args[2]), resource.NewMetadata(args[3], args[4], "", resource.VersionUndefined))
+	if err != nil {
+		return err
+	}
+	type item struct {
+		ID   string `json:"id"`
+		YAML string `json:"yaml"`
+	}
+	out := []item{}
+	for _, r := range items.Items {
+		b, err := yaml.Marshal(r.Spec())
+		if err != nil {
+			return err
+		}
+		out = append(out, item{ID: r.Metadata().ID(), YAML: string(b)})
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "get" {
+		if err := get(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "talos-fake get: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "talos-fake: %v\n", err)
 		os.Exit(1)
