@@ -774,3 +774,39 @@ fn talos_own_client_reads_what_the_guard_reads() {
         "v1.14.1"
     );
 }
+
+#[test]
+fn an_existing_volume_behind_the_disk_path_is_a_disk_of_its_own() {
+    // ExistingVolumeConfig `longhorn` is volume `e-longhorn`, mounted at
+    // /var/mnt/longhorn like a user volume (Talos internal/app/machined/pkg/
+    // controllers/block/internal/volumes/volumeconfig/user_volumes.go,
+    // v1.14.0-rc.1: ExistingVolumePrefix, ParentID UserVolumeMountPoint;
+    // prefix "e-" in pkg/machinery constants/constants.go, v1.14.1).
+    let node = node_without(
+        healthy("10.5.0.2"),
+        "VolumeStatuses.block.talos.dev",
+        "u-longhorn",
+    );
+    let node = node_without(node, "MountStatuses.block.talos.dev", "u-longhorn");
+    let node = with(
+        node,
+        vec![
+            resource(
+                "VolumeStatuses.block.talos.dev",
+                "e-longhorn",
+                "phase: ready\ntype: partition\nlocation: /dev/sdb1\nparentLocation: /dev/sdb\nsize: 10485760000\nprettySize: 10 GB\nfilesystem: xfs\nmountSpec:\n  targetPath: longhorn\n  parentId: /var/mnt\n",
+            ),
+            resource(
+                "MountStatuses.block.talos.dev",
+                "e-longhorn",
+                "source: /dev/sdb1\ntarget: /var/mnt/longhorn\nfilesystem: xfs\nreadOnly: false\nprojectQuotaSupport: false\ndetached: false\n",
+            ),
+        ],
+    );
+    let fake = Fake::start(vec![node]);
+    let out = fake.preflight(&[DISK]);
+    assert_eq!(
+        report(&out),
+        "exit status 0\n---\n0 errors, 0 warnings, 0 notes\n"
+    );
+}

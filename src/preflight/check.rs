@@ -242,9 +242,12 @@ fn check_disks<'a>(
     let ephemeral = volumes.iter().find(|v| v.id == "EPHEMERAL");
     for path in &options.disk_paths {
         if let Some(name) = volume_name_of(path) {
-            let id = format!("u-{name}");
             let target = volume_mount_point(name);
-            match volumes.iter().find(|v| v.id == id) {
+            let volume = VOLUME_PREFIXES
+                .iter()
+                .find_map(|p| volumes.iter().find(|v| v.id == format!("{p}{name}")));
+            let id = volume.map_or_else(|| format!("u-{name}"), |v| v.id.clone());
+            match volume {
                 None => out.push(finding(
                     node,
                     Severity::Warning,
@@ -297,6 +300,12 @@ fn check_disks<'a>(
         }
     }
 }
+
+/// The volumes Talos mounts at `/var/mnt/<name>`: user (`u-`), existing
+/// (`e-`) and external (`x-`) volumes (siderolabs/talos
+/// `internal/app/machined/pkg/controllers/block/internal/volumes/volumeconfig/user_volumes.go`,
+/// v1.14.0-rc.1; prefixes in pkg/machinery `constants/constants.go`, v1.14.1).
+const VOLUME_PREFIXES: [&str; 3] = ["u-", "e-", "x-"];
 
 /// A volume's size as Talos prints it, or its bytes.
 pub(super) fn size_of(v: &Volume) -> String {

@@ -167,7 +167,7 @@ fn ephemeral_text(ephemeral: Option<&Volume>) -> String {
 
 pub fn no_volume(path: &str, name: &str, ephemeral: Option<&Volume>) -> String {
     format!(
-        "disk path {path}: the node has no volume {name} (no VolumeStatus u-{name}): the path is a plain folder on {}, shared with the node's images and logs and wiped by a reset (siderolabs/talos#13069); declare a UserVolumeConfig {name}",
+        "disk path {path}: the node has no volume {name} (no VolumeStatus u-{name}, e-{name} or x-{name}): the path is a plain folder on {}, shared with the node's images and logs and wiped by a reset (siderolabs/talos#13069); declare a UserVolumeConfig {name}",
         ephemeral_text(ephemeral)
     )
 }
