@@ -25,7 +25,8 @@ const MAX_MESSAGE: usize = 32 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     /// The endpoint or the node cannot be reached (gRPC `Unavailable`, a
-    /// transport error, or the deadline).
+    /// transport error, or the deadline: `DeadlineExceeded`, or `Cancelled`
+    /// when tonic ends the call at its timeout).
     #[error("unreachable: {0}")]
     Unreachable(String),
     /// The certificate's roles do not allow it (`PermissionDenied`,
@@ -49,7 +50,8 @@ impl From<tonic::Status> for CallError {
     fn from(s: tonic::Status) -> Self {
         let message = s.message().to_string();
         match s.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+            // tonic cancels a call past its own deadline (`Timeout expired`).
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
                 CallError::Unreachable(message)
             }
             tonic::Code::PermissionDenied if message.contains("is not supported") => {
