@@ -810,3 +810,21 @@ fn an_existing_volume_behind_the_disk_path_is_a_disk_of_its_own() {
         "exit status 0\n---\n0 errors, 0 warnings, 0 notes\n"
     );
 }
+
+#[test]
+fn hugepages_of_another_default_size_are_not_judged() {
+    // default_hugepagesz=1G makes /proc/meminfo's HugePages_* count 1 GiB pages
+    // (Hugepagesize: 1048576 kB): kernel Documentation/admin-guide/mm/hugetlbpage.rst.
+    let mut node = with(
+        healthy("10.5.0.2"),
+        vec![
+            module("vfio_pci", "dynamic", "live"),
+            module("uio_pci_generic", "dynamic", "live"),
+        ],
+    );
+    node["meminfo"] = json!({"hugepagestotal": 2, "hugepagesfree": 2, "hugepagesize": 1048576});
+    let fake = Fake::start(vec![node]);
+    let out = fake.preflight(&["--v2", DISK]);
+    insta::assert_snapshot!("hugepages-1g", report(&out));
+    assert_eq!(out.0, 0);
+}

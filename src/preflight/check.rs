@@ -2,7 +2,9 @@
 
 use super::words;
 use super::{Missing, NodeFacts, Volume, codes};
-use crate::base::longhorn::{DEFAULT_V2_MIN_HUGEPAGES_BYTES, hugepages_for, v2_modules_to_load};
+use crate::base::longhorn::{
+    DEFAULT_V2_MIN_HUGEPAGES_BYTES, HUGEPAGE_BYTES, hugepages_for, v2_modules_to_load,
+};
 use crate::base::talos::{
     hugepages_patch, kernel_modules_patch, volume_mount_point, volume_name_of,
 };
@@ -206,6 +208,17 @@ fn check_v2<'a>(
         Err(why) => skipped.push((words::CHECK_MODULES, why)),
     }
     match &facts.hugepages {
+        // /proc/meminfo counts only the default size's pool; the V2 data
+        // engine uses 2 MiB pages, invisible when the default is another size.
+        Some(Ok(h)) if h.size_kib != HUGEPAGE_BYTES / 1024 => {
+            out.push(finding(
+                node,
+                Severity::Note,
+                codes::SKIPPED,
+                words::hugepages_other_size(h),
+                None,
+            ));
+        }
         Some(Ok(h)) => {
             let need_bytes = DEFAULT_V2_MIN_HUGEPAGES_BYTES;
             let have_bytes = h.reserved.saturating_mul(h.size_kib).saturating_mul(1024);

@@ -149,6 +149,13 @@ pub fn hugepages(h: &Hugepages, pages: u64) -> String {
     )
 }
 
+pub fn hugepages_other_size(h: &Hugepages) -> String {
+    format!(
+        "skipped V2 hugepages: the node's default hugepage size is {} kiB ({} reserved), and MachineService/Memory (/proc/meminfo) counts only that pool; the V2 data engine uses 2 MiB pages: read the Kubernetes Node's hugepages-2Mi capacity",
+        h.size_kib, h.reserved
+    )
+}
+
 fn ephemeral_text(ephemeral: Option<&Volume>) -> String {
     match ephemeral {
         Some(v) if !v.parent_location.is_empty() || !v.location.is_empty() => format!(
