@@ -828,3 +828,31 @@ fn hugepages_of_another_default_size_are_not_judged() {
     insta::assert_snapshot!("hugepages-1g", report(&out));
     assert_eq!(out.0, 0);
 }
+
+#[test]
+fn an_endpoint_that_does_not_answer_is_skipped_for_the_next() {
+    let fake = Fake::start(vec![healthy("10.5.0.2")]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let text = std::fs::read_to_string(fake.talosconfig()).expect("talosconfig");
+    let live = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- 127.0.0.1:"))
+        .expect("the double's endpoint")
+        .to_string();
+    let out = fake.preflight(&[
+        DISK,
+        &format!("--endpoints=127.0.0.1:{closed},127.0.0.1:{live}"),
+        "--timeout=3s",
+    ]);
+    assert_eq!(out.0, 0, "{}", report(&out));
+    assert_eq!(out.1, "0 errors, 0 warnings, 0 notes\n");
+    assert!(
+        out.2.starts_with(&format!(
+            "warning: endpoint 127.0.0.1:{closed} does not answer (unreachable: "
+        )),
+        "{}",
+        out.2
+    );
+}

@@ -26,7 +26,7 @@ pub struct PreflightArgs {
     /// The talosconfig context (else its current context).
     #[arg(long)]
     context: Option<String>,
-    /// apid endpoints (else the context's); the first is used.
+    /// apid endpoints (else the context's); the first that answers is used.
     #[arg(short = 'e', long, value_delimiter = ',')]
     endpoints: Vec<String>,
     /// The nodes to read, routed through the endpoint (else the context's nodes).
@@ -73,7 +73,7 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
     } else {
         args.endpoints.clone()
     };
-    let endpoint = endpoints.first().with_context(|| {
+    let first = endpoints.first().with_context(|| {
         format!(
             "{}: context {} has no endpoints; give --endpoints",
             path.display(),
@@ -98,7 +98,24 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     // The channel spawns its connection task on the runtime.
     let _entered = runtime.enter();
-    let client = Client::connect(&context, endpoint, None, args.timeout)?;
+    // The first endpoint that answers, as talosctl fails over between its
+    // endpoints; when none does, every node's finding says why.
+    let mut client = Client::connect(&context, first, None, args.timeout)?;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let candidate = Client::connect(&context, endpoint, None, args.timeout)?;
+        match runtime.block_on(candidate.probe()) {
+            Ok(_) => {
+                client = candidate;
+                break;
+            }
+            Err(e) if i + 1 < endpoints.len() => {
+                eprintln!(
+                    "warning: endpoint {endpoint} does not answer ({e}); trying the next one"
+                );
+            }
+            Err(_) => {}
+        }
+    }
     let read = ReadOptions {
         v2: args.v2,
         read_config: args.read_config,

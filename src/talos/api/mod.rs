@@ -154,10 +154,13 @@ impl Client {
     fn request<T>(&self, node: &str, message: T) -> Result<tonic::Request<T>, CallError> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.timeout);
-        let value = node
-            .parse()
-            .map_err(|_| CallError::Other(format!("{node:?} is not a node name")))?;
-        request.metadata_mut().insert("node", value);
+        // No `node`: apid answers itself (director.go's default route).
+        if !node.is_empty() {
+            let value = node
+                .parse()
+                .map_err(|_| CallError::Other(format!("{node:?} is not a node name")))?;
+            request.metadata_mut().insert("node", value);
+        }
         Ok(request)
     }
 
@@ -198,6 +201,12 @@ impl Client {
             Some(m) => Ok(m.version.map(|v| v.tag).unwrap_or_default()),
             None => Err(CallError::Other("empty Version answer".into())),
         }
+    }
+
+    /// Whether the endpoint itself answers: its own Talos tag
+    /// (`MachineService/Version` without `node`).
+    pub async fn probe(&self) -> Result<String, CallError> {
+        self.version("").await
     }
 
     /// `machine.MachineService/Memory`: the kernel's hugepages.
