@@ -6,6 +6,21 @@
 //! value with its source next to it, and snapshots the whole report and the
 //! exit status.
 
+mod common;
+
+#[allow(dead_code)]
+#[path = "e2e/controlplane.rs"]
+mod controlplane;
+#[allow(dead_code)]
+#[path = "e2e/guard.rs"]
+mod guard;
+#[allow(dead_code)]
+#[path = "e2e/kubectl.rs"]
+mod kubectl;
+#[allow(dead_code)]
+#[path = "e2e/process.rs"]
+mod process;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -47,10 +62,16 @@ struct Fake {
 
 impl Fake {
     fn start(nodes: Vec<Value>) -> Fake {
+        Fake::start_bare(nodes, &[])
+    }
+
+    /// As [`Fake::start`], the contexts in `bare` written without nodes.
+    fn start_bare(nodes: Vec<Value>, bare: &[&str]) -> Fake {
         let dir = tempfile::tempdir().expect("temp dir");
         let scenario = json!({
+            "bare": bare,
             "context": "reader",
-            "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"]},
+            "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"], "in-cluster": ["os:reader"]},
             "nodes": nodes,
         });
         let path = dir.path().join("scenario.json");
@@ -852,6 +873,59 @@ fn an_endpoint_that_does_not_answer_is_skipped_for_the_next() {
         out.2.starts_with(&format!(
             "warning: endpoint 127.0.0.1:{closed} does not answer (unreachable: "
         )),
+        "{}",
+        out.2
+    );
+}
+
+/// A Kubernetes Node named `name` whose status reports `ip` as InternalIP.
+fn kubernetes_node(name: &str, ip: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n  - {{type: InternalIP, address: \"{ip}\"}}\n  - {{type: Hostname, address: {name}}}\n"
+    )
+}
+
+#[test]
+fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
+    // A talosconfig made in a cluster has no nodes (the ServiceAccount's
+    // Secret: TALOS-API.md "Inside the cluster"); the Nodes' InternalIPs are
+    // what talosctl's users route to. A real kube-apiserver (tests/envtest).
+    let assets = controlplane::assets();
+    let cp = controlplane::ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    for (name, ip) in [("talos-w1", "10.5.0.2"), ("talos-w2", "10.5.0.3")] {
+        k.with_manifest(&["create"], &kubernetes_node(name, ip))
+            .ok();
+        let status = json!({"status": {"addresses": [
+            {"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}
+        ]}});
+        k.run(&[
+            "patch",
+            "node",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .ok();
+    }
+    let broken = node_without(
+        healthy("10.5.0.3"),
+        "ExtensionStatuses.runtime.talos.dev",
+        "1",
+    );
+    let fake = Fake::start_bare(vec![healthy("10.5.0.2"), broken], &["in-cluster"]);
+    let kubeconfig = cp.kubeconfig.to_string_lossy().into_owned();
+    let out = fake.preflight(&[DISK, "--context=in-cluster", "--kubeconfig", &kubeconfig]);
+    insta::assert_snapshot!("kubernetes-nodes", report(&out));
+    assert_eq!(out.0, 1);
+    // Without --kubeconfig, a context without nodes is an error that says what to give.
+    let out = fake.preflight(&[DISK, "--context=in-cluster"]);
+    assert_eq!(out.0, 2);
+    assert!(
+        out.2
+            .contains("context in-cluster has no nodes; give --nodes, or --kubeconfig"),
         "{}",
         out.2
     );

@@ -29,9 +29,14 @@ pub struct PreflightArgs {
     /// apid endpoints (else the context's); the first that answers is used.
     #[arg(short = 'e', long, value_delimiter = ',')]
     endpoints: Vec<String>,
-    /// The nodes to read, routed through the endpoint (else the context's nodes).
+    /// The nodes to read, routed through the endpoint (else the context's
+    /// nodes, else the InternalIPs of the Kubernetes Nodes with --kubeconfig).
     #[arg(short = 'n', long, value_delimiter = ',')]
     nodes: Vec<String>,
+    /// A kubeconfig: when neither --nodes nor the talosconfig name nodes, read
+    /// every Kubernetes Node's InternalIP (as a talosconfig made in a cluster has no nodes).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
     /// Check the V2 data engine's prerequisites (modules, hugepages).
     #[arg(long)]
     v2: bool,
@@ -80,22 +85,20 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
             context.name
         )
     })?;
-    let nodes = if args.nodes.is_empty() {
-        context.nodes.clone()
-    } else {
-        args.nodes.clone()
-    };
-    if nodes.is_empty() {
-        anyhow::bail!(
-            "{}: context {} has no nodes; give --nodes",
-            path.display(),
-            context.name
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let nodes = match (&args.nodes[..], &context.nodes[..], &args.kubeconfig) {
+        ([_, ..], _, _) => args.nodes.clone(),
+        ([], [_, ..], _) => context.nodes.clone(),
+        ([], [], Some(kubeconfig)) => runtime.block_on(kubernetes_nodes(kubeconfig))?,
+        ([], [], None) => anyhow::bail!(
+            "{}: context {} has no nodes; give --nodes, or --kubeconfig to read the Kubernetes Nodes' InternalIPs",
+            path.display(),
+            context.name
+        ),
+    };
     // The channel spawns its connection task on the runtime.
     let _entered = runtime.enter();
     // The first endpoint that answers, as talosctl fails over between its
@@ -169,6 +172,43 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         AuditFormat::Yaml => report::to_yaml(&[policy_report(&reports)]),
     })?;
     Ok(u8::from(failed))
+}
+
+/// The InternalIP of every Kubernetes Node (the first, when a Node has
+/// several), in the API's order: what a talosconfig made inside a cluster,
+/// which has no nodes, routes to (TALOS-API.md, "Inside the cluster").
+async fn kubernetes_nodes(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let file = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+        .await
+        .with_context(|| format!("cannot use kubeconfig {}", path.display()))?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> =
+        kube::Api::all(kube::Client::try_from(config)?);
+    let list = api
+        .list(&Default::default())
+        .await
+        .context("cannot list the Kubernetes Nodes")?;
+    let mut nodes = Vec::new();
+    for node in &list.items {
+        let ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .map(|a| a.address.clone());
+        match ip {
+            Some(ip) => nodes.push(ip),
+            None => eprintln!(
+                "warning: Kubernetes Node {} has no InternalIP; it is not read",
+                node.metadata.name.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+    if nodes.is_empty() {
+        anyhow::bail!("no Kubernetes Node has an InternalIP to read through the Talos API");
+    }
+    Ok(nodes)
 }
 
 /// The findings as one `ClusterPolicyReport` (the audit's format): a result

@@ -34,6 +34,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ type scenario struct {
 	Context string `json:"context"`
 	// Nodes: the first one is the endpoint (apid answers requests without `node`).
 	Nodes []node `json:"nodes"`
+	// Bare: contexts written without nodes, as the talosconfig Talos puts in
+	// a ServiceAccount's Secret (TALOS-API.md, "Inside the cluster").
+	Bare []string `json:"bare"`
 }
 
 type node struct {
@@ -475,7 +479,9 @@ func run() error {
 			return err
 		}
 		c := clientconfig.NewConfig(name, []string{endpoint}, bundle.Certs.OS.Crt, crt)
-		c.Contexts[name].Nodes = addresses
+		if !slices.Contains(sc.Bare, name) {
+			c.Contexts[name].Nodes = addresses
+		}
 		cfg.Contexts[name] = c.Contexts[name]
 	}
 	out, err := cfg.Bytes()
