@@ -920,6 +920,36 @@ fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
     let out = fake.preflight(&[DISK, "--context=in-cluster", "--kubeconfig", &kubeconfig]);
     insta::assert_snapshot!("kubernetes-nodes", report(&out));
     assert_eq!(out.0, 1);
+    // Longhorn's settings (longhorn.io/v1beta2 Setting, top-level `value`: the
+    // project's tests/fixtures/crds/longhorn.yaml) decide --v2 and the disk path.
+    k.run(&[
+        "apply",
+        "-f",
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/crds/longhorn.yaml")
+            .to_string_lossy(),
+    ])
+    .ok();
+    k.run(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/settings.longhorn.io",
+    ])
+    .ok();
+    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    for (name, value) in [
+        ("v2-data-engine", "true"),
+        ("default-data-path", "/var/mnt/data"),
+    ] {
+        let setting = format!(
+            "apiVersion: longhorn.io/v1beta2\nkind: Setting\nmetadata:\n  name: {name}\n  namespace: longhorn-system\nvalue: \"{value}\"\n"
+        );
+        k.with_manifest(&["create"], &setting).ok();
+    }
+    let out = fake.preflight(&["--context=in-cluster", "--kubeconfig", &kubeconfig]);
+    insta::assert_snapshot!("longhorn-settings", report(&out));
+    assert_eq!(out.0, 1);
     // Without --kubeconfig, a context without nodes is an error that says what to give.
     let out = fake.preflight(&[DISK, "--context=in-cluster"]);
     assert_eq!(out.0, 2);

@@ -11,6 +11,7 @@ use longhorn_talos_guard::talos::api::{Client, talosconfig};
 use longhorn_talos_guard::talos::{self, Finding};
 
 use longhorn_talos_guard::audit::report;
+use longhorn_talos_guard::base::longhorn::{DATA_PATH, DEFAULT_DATA_PATH_SETTING};
 use longhorn_talos_guard::talos::Severity;
 
 use super::audit::AuditFormat;
@@ -34,18 +35,17 @@ pub struct PreflightArgs {
     #[arg(short = 'n', long, value_delimiter = ',')]
     nodes: Vec<String>,
     /// A kubeconfig: when neither --nodes nor the talosconfig name nodes, read
-    /// every Kubernetes Node's InternalIP (as a talosconfig made in a cluster has no nodes).
+    /// every Kubernetes Node's InternalIP (as a talosconfig made in a cluster has
+    /// no nodes); Longhorn's v2-data-engine setting implies --v2, and its
+    /// default-data-path is the default --disk-path.
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
     /// Check the V2 data engine's prerequisites (modules, hugepages).
     #[arg(long)]
     v2: bool,
-    /// A Longhorn disk path to find the volume behind; repeatable.
-    #[arg(
-        long = "disk-path",
-        value_name = "PATH",
-        default_value = "/var/lib/longhorn"
-    )]
+    /// A Longhorn disk path to find the volume behind; repeatable (default:
+    /// Longhorn's default-data-path setting with --kubeconfig, else /var/lib/longhorn).
+    #[arg(long = "disk-path", value_name = "PATH")]
     disk_paths: Vec<String>,
     /// Also lint each node's running machine config (needs the os:admin role).
     #[arg(long)]
@@ -89,10 +89,24 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let nodes = match (&args.nodes[..], &context.nodes[..], &args.kubeconfig) {
+    let kube = match &args.kubeconfig {
+        Some(path) => Some(runtime.block_on(kube_client(path))?),
+        None => None,
+    };
+    let settings = match &kube {
+        Some(client) => runtime.block_on(longhorn_settings(client, &args.longhorn_namespace)),
+        None => LonghornSettings::default(),
+    };
+    let v2 = args.v2 || settings.v2;
+    let disk_paths = match (&args.disk_paths[..], settings.data_path) {
+        ([_, ..], _) => args.disk_paths.clone(),
+        ([], Some(path)) => vec![path],
+        ([], None) => vec![DATA_PATH.to_string()],
+    };
+    let nodes = match (&args.nodes[..], &context.nodes[..], &kube) {
         ([_, ..], _, _) => args.nodes.clone(),
         ([], [_, ..], _) => context.nodes.clone(),
-        ([], [], Some(kubeconfig)) => runtime.block_on(kubernetes_nodes(kubeconfig))?,
+        ([], [], Some(client)) => runtime.block_on(kubernetes_nodes(client))?,
         ([], [], None) => anyhow::bail!(
             "{}: context {} has no nodes; give --nodes, or --kubeconfig to read the Kubernetes Nodes' InternalIPs",
             path.display(),
@@ -120,7 +134,7 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         }
     }
     let read = ReadOptions {
-        v2: args.v2,
+        v2,
         read_config: args.read_config,
         parallel: args.parallel,
         deadline: args.timeout,
@@ -136,8 +150,8 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
     };
     let facts = runtime.block_on(preflight::read_nodes(&client, &nodes, &read, &progress));
     let options = preflight::Options {
-        v2: args.v2,
-        disk_paths: args.disk_paths,
+        v2,
+        disk_paths,
         read_config: args.read_config,
         longhorn_namespace: args.longhorn_namespace,
     };
@@ -174,17 +188,54 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
     Ok(u8::from(failed))
 }
 
-/// The InternalIP of every Kubernetes Node (the first, when a Node has
-/// several), in the API's order: what a talosconfig made inside a cluster,
-/// which has no nodes, routes to (TALOS-API.md, "Inside the cluster").
-async fn kubernetes_nodes(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+async fn kube_client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
     let file = kube::config::Kubeconfig::read_from(path)
         .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
         .await
         .with_context(|| format!("cannot use kubeconfig {}", path.display()))?;
-    let api: kube::Api<k8s_openapi::api::core::v1::Node> =
-        kube::Api::all(kube::Client::try_from(config)?);
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// What Longhorn's settings say about the nodes' needs.
+#[derive(Default)]
+struct LonghornSettings {
+    /// `v2-data-engine` is `true`.
+    v2: bool,
+    /// `default-data-path`, when set.
+    data_path: Option<String>,
+}
+
+/// Reads the two settings (`settings.longhorn.io`, top-level `value`); a
+/// cluster without Longhorn, or a setting that cannot be read, leaves the
+/// defaults with a warning on stderr.
+async fn longhorn_settings(client: &kube::Client, namespace: &str) -> LonghornSettings {
+    let gvk = kube::api::GroupVersionKind::gvk("longhorn.io", "v1beta2", "Setting");
+    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, "settings");
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client.clone(), namespace, &resource);
+    let value = async |name: &str| match api.get_opt(name).await {
+        Ok(setting) => setting.and_then(|s| s.data["value"].as_str().map(str::to_string)),
+        // No Longhorn CRDs: kube-apiserver's plain `404 page not found`.
+        Err(kube::Error::Api(e)) if e.code == 404 => None,
+        Err(e) => {
+            eprintln!("warning: cannot read Longhorn's setting {name} in {namespace}: {e}");
+            None
+        }
+    };
+    LonghornSettings {
+        v2: value("v2-data-engine").await.is_some_and(|v| v == "true"),
+        data_path: value(DEFAULT_DATA_PATH_SETTING)
+            .await
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+/// The InternalIP of every Kubernetes Node (the first, when a Node has
+/// several), in the API's order: what a talosconfig made inside a cluster,
+/// which has no nodes, routes to (TALOS-API.md, "Inside the cluster").
+async fn kubernetes_nodes(client: &kube::Client) -> anyhow::Result<Vec<String>> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     let list = api
         .list(&Default::default())
         .await
