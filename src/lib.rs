@@ -28,6 +28,7 @@ pub mod lint;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod preflight;
 pub mod selfmanaged;
 pub mod server;
 pub mod source;

@@ -64,6 +64,24 @@ pub fn hugepages_patch(pages: u64, documents: bool) -> String {
     }
 }
 
+/// Kernel modules to load as a patch: one `KernelModuleConfig` document each
+/// for document-style (Talos 1.14) configs, else `machine.kernel.modules`.
+pub fn kernel_modules_patch(modules: &[&str], documents: bool) -> String {
+    if documents {
+        modules
+            .iter()
+            .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    } else {
+        let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
+        for m in modules {
+            fix.push_str(&format!("      - name: {m}\n"));
+        }
+        fix
+    }
+}
+
 /// How the kernel read a number written to `/proc/sys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Radix {

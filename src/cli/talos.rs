@@ -21,7 +21,8 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    fn fails(self, severity: Severity) -> bool {
+    /// Whether a finding of `severity` fails the run.
+    pub fn fails(self, severity: Severity) -> bool {
         let threshold = match self {
             FailOn::Error => Severity::Error,
             FailOn::Warning => Severity::Warning,
@@ -78,6 +79,11 @@ pub enum TalosCommand {
     /// Talos itself (cluster.inlineManifests), so the guard exists before
     /// Longhorn is installed.
     Patch(PatchArgs),
+    /// Read every node through the Talos API (the os:reader role suffices)
+    /// and check what Longhorn needs there: extensions, open-iscsi, iscsid,
+    /// multipathd, V2 modules and hugepages, the volume behind each disk path.
+    /// Exit status 1 on errors (see --fail-on), 2 on an unusable talosconfig.
+    Preflight(Box<super::preflight::PreflightArgs>),
 }
 
 /// Arguments of `talos patch`.
@@ -95,6 +101,7 @@ pub struct PatchArgs {
 /// Runs a `talos` subcommand.
 pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
     match command {
+        TalosCommand::Preflight(args) => super::preflight::run(*args),
         TalosCommand::Patch(args) => {
             let text = if args.manifests.as_os_str() == "-" {
                 let mut text = String::new();

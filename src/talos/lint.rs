@@ -12,8 +12,8 @@ use crate::base::longhorn::{
     hugepages_for, v2_modules_to_load,
 };
 use crate::base::talos::{
-    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
-    sysctl_ulong,
+    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, kernel_modules_patch,
+    suggest_volume_name, sysctl_ulong,
 };
 use crate::base::upstream;
 use crate::host::{self, Place};
@@ -817,21 +817,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         .map(|m| module_key(&m.value))
         .collect();
     let has = |m: &str| loaded.contains(&module_key(m));
-    let module_fix = |missing: &[&str]| {
-        if docs {
-            missing
-                .iter()
-                .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
-                .collect::<Vec<_>>()
-                .join("---\n")
-        } else {
-            let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
-            for m in missing {
-                fix.push_str(&format!("      - name: {m}\n"));
-            }
-            fix
-        }
-    };
+    let module_fix = |missing: &[&str]| kernel_modules_patch(missing, docs);
     // uio_pci_generic is the guide's alternative to vfio_pci: without
     // vfio_pci but with it, SPDK still gets the disks (a warning, below).
     // nvme_tcp is built into Talos's kernel: never missing.

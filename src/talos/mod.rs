@@ -12,6 +12,7 @@
 //! assert_eq!(mounts[0].path.as_str(), "/var/lib/longhorn");
 //! ```
 
+pub mod api;
 mod inline;
 mod lint;
 mod merge;
