@@ -308,7 +308,7 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
     };
     let facts = pipeline::offline_facts("offline check, no cluster");
     let mutation = match request_for(kind, &object, &namespace) {
-        Ok(request) => pipeline::judge(Phase::Mutate, &request, config, &facts).0,
+        Ok(request) => pipeline::judge(Phase::Mutate, &request, config, &facts).verdict,
         Err(e) => return unsendable(e),
     };
     let mut added_labels = Vec::new();
@@ -321,7 +321,7 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
         }
     }
     let verdict = match request_for(kind, &object, &namespace) {
-        Ok(request) => pipeline::judge(Phase::Validate, &request, config, &facts).0,
+        Ok(request) => pipeline::judge(Phase::Validate, &request, config, &facts).verdict,
         Err(e) => return unsendable(e),
     };
     let mut warnings = mutation.warnings;

@@ -86,7 +86,7 @@ reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and {label
     // Two passes through the same rules: what fails (an error), then, with
     // only the EPHEMERAL rule enforced, what works but lives on EPHEMERAL.
     cfg.policies.set("LTG-W013", Mode::Off);
-    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
+    let verdict = pipeline::judge(Phase::Validate, &request, &cfg, &facts).verdict;
     if let Some(denial) = verdict.denial {
         out.push(talos::at(
             Severity::Error,
@@ -98,7 +98,7 @@ reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and {label
     }
     cfg.policies.set("LTG-W012", Mode::Off);
     cfg.policies.set("LTG-W013", Mode::Enforce);
-    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
+    let verdict = pipeline::judge(Phase::Validate, &request, &cfg, &facts).verdict;
     if let Some(denial) = verdict.denial {
         out.push(talos::at(
             Severity::Warning,

@@ -14,6 +14,7 @@ use crate::config::Config;
 
 pub mod apiserver;
 pub mod disks;
+pub mod judgement;
 pub mod kinds;
 pub mod objects;
 pub mod registry;
@@ -24,9 +25,10 @@ pub mod violation;
 #[cfg(test)]
 mod tests;
 
+pub use judgement::{Decision, Judgement, RuleAnswer, RuleDecision, RuleResult};
 pub use kinds::{AnyObject, Kind, Subject};
 pub use objects::Str;
-pub use registry::{RULES, Rule, evaluate};
+pub use registry::{RULES, Rule, evaluate, judge};
 pub use violation::{EnforceProblem, PathProblem, Problem, Violation};
 
 /// The operation of an admission request (`request.operation`).

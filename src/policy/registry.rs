@@ -7,11 +7,11 @@
 
 use json_patch::PatchOperation;
 
+use super::judgement::{Judgement, RuleResult};
 use super::rules;
 use super::{FactQuery, Facts, Kind, Operation, Phase, Request, Verdict, Violation};
 use crate::base::Mode;
 use crate::config::{Config, ConfigError, ConfigFile, RuleKey};
-use crate::policy::render;
 
 /// One rule: what it reads, and a pure check.
 pub struct Rule {
@@ -39,6 +39,12 @@ pub struct Rule {
     pub facts: fn(&Request<'_>, &Config) -> Vec<FactQuery>,
     /// The check itself: pure, no I/O.
     pub check: fn(&Request<'_>, &Config, &Facts) -> Outcome,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.id == other.id
+    }
 }
 
 impl std::fmt::Debug for Rule {
@@ -175,36 +181,24 @@ pub fn fact_queries(phase: Phase, req: &Request<'_>, cfg: &Config) -> Vec<FactQu
     out
 }
 
-/// Runs every rule that applies to `req` in `phase` and applies its mode.
-pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
-    let mut verdict = Verdict::default();
-    for (rule, mode) in applicable(phase, req, cfg) {
-        let out = (rule.check)(req, cfg, facts);
-        let mut flagged = !out.warnings.is_empty() || !out.patch.is_empty();
-        verdict.warnings.extend(render::warnings(&out.warnings));
-        verdict.patch.extend(out.patch);
-        if !out.violations.is_empty() {
-            match mode {
-                Mode::Enforce => {
-                    let text = render::denial(&out.violations, cfg.host.as_ref());
-                    verdict.denial = Some(match verdict.denial.take() {
-                        Some(prev) => format!("{prev}\n{text}"),
-                        None => text,
-                    });
-                    verdict.denied_by.push(rule.id);
-                }
-                Mode::Warn => {
-                    verdict.warnings.extend(render::warnings(&out.violations));
-                    flagged = true;
-                }
-                Mode::Off => {}
-            }
-        }
-        if flagged {
-            verdict.flagged_by.push(rule.id);
-        }
+/// Runs every rule that applies to `req` in `phase`: each one's result with
+/// its mode, in registry order, no sentences.
+pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judgement {
+    Judgement {
+        phase,
+        results: applicable(phase, req, cfg)
+            .map(|(rule, mode)| RuleResult {
+                rule,
+                mode,
+                outcome: (rule.check)(req, cfg, facts),
+            })
+            .collect(),
     }
-    verdict
+}
+
+/// [`judge`], rendered into the webhook's answer.
+pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
+    judge(phase, req, cfg, facts).verdict(cfg.host.as_ref())
 }
 
 #[cfg(test)]
