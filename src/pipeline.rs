@@ -6,6 +6,7 @@
 //! ([`judge`]); `talos lint` with the typed object a machine config puts on
 //! its node. All of them reach the same [`crate::policy::evaluate`].
 
+use serde_json::Value;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
@@ -13,7 +14,8 @@ use crate::admission::{self, Decoded, ReviewError};
 use crate::cluster::NodeFacts;
 use crate::config::Config;
 use crate::policy::{
-    self, Decision, FactQuery, Facts, Hugepages, Judgement, Phase, Request, RuleDecision, Verdict,
+    self, AnyObject, Decision, FactQuery, Facts, Hugepages, Judgement, Kind, Operation, Phase,
+    Request, RuleDecision, Str, Subject, Verdict,
 };
 
 /// One review, done: what was decided and the response body.
@@ -31,6 +33,34 @@ pub struct Reviewed {
     pub rules: Vec<(&'static str, RuleDecision)>,
     /// The response AdmissionReview, JSON.
     pub body: Vec<u8>,
+}
+
+/// The kind the rules read `object` as (from its `apiVersion` and `kind`),
+/// if any rule reads it.
+pub fn kind_of(object: &Value) -> Option<Kind> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    Kind::from_group_kind(group, object["kind"].as_str().unwrap_or(""))
+}
+
+/// The one builder of a CREATE request from a manifest (`check`, the audit,
+/// `talos lint`): `object` of `kind` in `namespace`, written by `username`,
+/// or why the API server would not send it (the object does not decode).
+pub fn create_request<'v>(
+    kind: Kind,
+    object: &'v Value,
+    namespace: &'v str,
+    username: &'v str,
+) -> Result<Request<'v>, String> {
+    let typed = AnyObject::deserialize(kind, object)
+        .map_err(|e| format!("request.object is not a valid {}: {e}", kind.as_str()))?;
+    Ok(Request {
+        operation: Operation::Create,
+        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
+        namespace: Str::from(namespace),
+        username: Str::from(username),
+        subject: Subject::from_objects(kind, typed, None),
+    })
 }
 
 /// Looks up the cluster facts the rules that run on `req` need.

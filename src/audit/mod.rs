@@ -14,10 +14,7 @@ use crate::check::sent_to_webhook;
 use crate::cluster::node_hugepages;
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::{
-    AnyObject, FactQuery, Facts, Hugepages, Kind, Operation, Phase, Request, Str, Subject,
-    registry, render as rule_render,
-};
+use crate::policy::{self, FactQuery, Hugepages, Judgement, Kind, Phase, registry};
 
 pub mod background;
 pub mod collect;
@@ -207,26 +204,17 @@ pub fn judge_object(
     cfg: &Config,
     hugepages: &BTreeMap<String, u64>,
 ) -> Vec<Finding> {
-    let api_version = object["apiVersion"].as_str().unwrap_or("");
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    let Some(kind) = Kind::from_group_kind(group, object["kind"].as_str().unwrap_or("")) else {
+    let Some(kind) = pipeline::kind_of(object) else {
         return Vec::new();
     };
     let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
     if !sent_to_webhook(kind, object, namespace, cfg) || judged_through_owner(kind, object) {
         return Vec::new();
     }
-    let Ok(typed) = AnyObject::deserialize(kind, object) else {
-        // The API server stored it, so its own schema accepted it; a shape
-        // the rules cannot read is not a finding of theirs.
+    // The API server stored it, so its own schema accepted it; a shape the
+    // rules cannot read is not a finding of theirs.
+    let Ok(req) = pipeline::create_request(kind, object, namespace, AUDIT_USER) else {
         return Vec::new();
-    };
-    let req = Request {
-        operation: Operation::Create,
-        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
-        namespace: Str::from(namespace),
-        username: Str::from(AUDIT_USER),
-        subject: Subject::from_objects(kind, typed, None),
     };
     let mut facts = pipeline::offline_facts("not read by the audit");
     for query in registry::fact_queries(Phase::Validate, &req, cfg) {
@@ -236,49 +224,29 @@ pub fn judge_object(
             None => Hugepages::Unknown(format!("no Kubernetes Node named {node}")),
         });
     }
-    judge_request(&req, cfg, &facts, ObjectRef::of(object))
+    let judgement = policy::judge(Phase::Validate, &req, cfg, &facts);
+    findings(&judgement, cfg, &ObjectRef::of(object))
 }
 
-fn judge_request(
-    req: &Request<'_>,
-    cfg: &Config,
-    facts: &Facts,
-    object: ObjectRef,
-) -> Vec<Finding> {
+/// The findings of one judgement: each rule's denial (`fail`) and warnings
+/// (`warn`), in the webhook's words ([`policy::RuleResult::answer`]).
+pub fn findings(judgement: &Judgement, cfg: &Config, object: &ObjectRef) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (rule, mode) in registry::applicable(Phase::Validate, req, cfg) {
-        let outcome = (rule.check)(req, cfg, facts);
-        let mut warnings = rule_render::warnings(&outcome.warnings);
-        let denial = match mode {
-            crate::base::Mode::Enforce if !outcome.violations.is_empty() => {
-                Some(rule_render::denial(&outcome.violations, cfg.host.as_ref()))
-            }
-            crate::base::Mode::Warn => {
-                warnings.extend(rule_render::warnings(&outcome.violations));
-                None
-            }
-            _ => None,
+    for result in &judgement.results {
+        let answer = result.answer(cfg.host.as_ref());
+        let finding = |result_kind, severity, message| Finding {
+            policy: result.rule.id,
+            rule: render::rule_name(result.rule.id),
+            result: result_kind,
+            severity,
+            object: object.clone(),
+            message,
         };
-        let name = render::rule_name(rule.id);
-        if let Some(message) = denial {
-            out.push(Finding {
-                policy: rule.id,
-                rule: name,
-                result: Outcome::Fail,
-                severity: Severity::High,
-                object: object.clone(),
-                message,
-            });
+        if let Some(message) = answer.denial {
+            out.push(finding(Outcome::Fail, Severity::High, message));
         }
-        for message in warnings {
-            out.push(Finding {
-                policy: rule.id,
-                rule: name,
-                result: Outcome::Warn,
-                severity: Severity::Medium,
-                object: object.clone(),
-                message,
-            });
+        for message in answer.warnings {
+            out.push(finding(Outcome::Warn, Severity::Medium, message));
         }
     }
     out

@@ -97,11 +97,19 @@ impl RuleResult {
         let mut warnings = render::warnings(&self.outcome.warnings);
         warnings.extend(render::warnings(self.warned_violations()));
         RuleAnswer {
-            denial: self
-                .denies()
-                .then(|| render::denial(&self.outcome.violations, layout)),
+            denial: match self.mode {
+                Mode::Enforce => self.enforced_text(layout),
+                _ => None,
+            },
             warnings,
         }
+    }
+
+    /// The denial this rule's violations make when it is enforced, whatever
+    /// mode it ran in (`talos lint` reports LTG-W013 so), if it found any.
+    pub fn enforced_text(&self, layout: Option<&Layout>) -> Option<String> {
+        (!self.outcome.violations.is_empty())
+            .then(|| render::denial(&self.outcome.violations, layout))
     }
 }
 
