@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::status::{Condition, Disk};
-use super::{Finding, Inventory, Outcome};
+use super::finding::{Finding, Inventory, Outcome};
+use super::longhorn::{Condition, Disk};
 use crate::base::longhorn::{DATA_PATH, hugepages_for};
 use crate::base::quantity::format_bytes;
 use crate::base::talos::hugepages_patch;
@@ -15,13 +15,7 @@ use crate::host::{Layout, Place};
 use crate::policy::render as rule_render;
 use crate::policy::violation::{DiskSource, PathProblem, Problem, Violation};
 
-/// The short name of a rule or translation ID: the translation's name, or
-/// the registry rule's `policies:` group.
-pub fn rule_name(id: &str) -> &'static str {
-    super::status::name_of(id)
-        .or_else(|| crate::policy::registry::rule(id).map(|r| r.group))
-        .unwrap_or("unknown")
-}
+pub use super::finding::rule_name;
 
 /// `text` as one word for a POSIX shell: as is when it is safe, else quoted.
 pub fn sh_quote(text: &str) -> String {

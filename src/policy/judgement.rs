@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::registry::{Outcome, Rule};
+use super::rule::{Outcome, Rule};
 use super::{Phase, Verdict, Violation, render};
 use crate::base::Mode;
 use crate::host::Layout;

@@ -12,7 +12,7 @@ use crate::base::Mode;
 use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, DiskType, ephemeral_disks};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 

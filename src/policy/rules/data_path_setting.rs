@@ -7,7 +7,7 @@ use crate::base::Mode;
 use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, PATH_SETTINGS};
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::policy::Subject;
 use crate::policy::disks::{DiskContext, DiskToJudge, DiskType, unusable_disks};
 use crate::policy::objects::KubeNode;
-use crate::policy::registry::{Outcome, Rule, no_facts, nodes_and_longhorn};
+use crate::policy::rule::{Outcome, Rule, no_facts, nodes_and_longhorn};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
 

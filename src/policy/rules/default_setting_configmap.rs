@@ -17,7 +17,7 @@ use crate::base::longhorn::{
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
 use crate::policy::objects::ConfigMap;
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.

@@ -7,7 +7,7 @@ use crate::base::Level;
 use crate::base::Mode;
 use crate::base::longhorn::PSA_PREFIX;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{
     EnforceProblem, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };

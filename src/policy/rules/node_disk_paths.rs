@@ -7,7 +7,7 @@ use super::{node_disks, node_name};
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 

@@ -17,7 +17,7 @@ use crate::host::{self, Place};
 use crate::policy::apiserver;
 use crate::policy::disks::containing_mount;
 use crate::policy::objects::{PodSpec, Volume};
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::violation::PodPathProblem;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 

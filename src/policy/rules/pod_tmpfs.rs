@@ -8,7 +8,7 @@ use crate::base::{HostPath, Mode};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::disks::containing_mount;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.

@@ -5,7 +5,7 @@
 use super::{node_disks, node_name};
 use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, longhorn_itself};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself};
 use crate::policy::{
     FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
