@@ -16,19 +16,6 @@ use longhorn_talos_guard::pipeline;
 use longhorn_talos_guard::policy::{Facts, Hugepages, Phase, RULES};
 use serde_json::{Value, json};
 
-/// Every review fixture's name (top level of tests/fixtures/admission).
-fn fixtures() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(common::fixture_path("admission"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(str::to_string))?
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 /// True when the object is judged through its controller by the audit (a
 /// pod of a DaemonSet...): the audit says nothing of it by design.
 fn has_controller(object: &Value) -> bool {
@@ -41,7 +28,7 @@ fn has_controller(object: &Value) -> bool {
 /// returns how many fixtures gave a `fail` and how many a `warn`.
 fn agree(cfg: &Config) -> (usize, usize) {
     let (mut failed, mut warned) = (0, 0);
-    for name in fixtures() {
+    for name in common::review_fixture_names() {
         let review: Value = serde_json::from_slice(&common::review_fixture(&name)).unwrap();
         let request = &review["request"];
         let mut object = request["object"].clone();
