@@ -192,6 +192,7 @@ longhorn-disk.cfg",
     };
     let denial = rule_render::denial(
         &[Violation {
+            preexisting: false,
             field: format!("spec.disks.{}.path", disk.name),
             value: disk.path().to_string(),
             problem: Problem::DiskPath {

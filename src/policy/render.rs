@@ -248,6 +248,10 @@ pub fn short(v: &Violation) -> String {
             mode,
             value,
         } => namespace_noisy_label(namespace, mode, value),
+        // A Longhorn node's or a default disk that was bad before this request.
+        Problem::DiskPath {
+            node, disk, path, ..
+        } if v.preexisting => disk_preexisting(node, disk, path),
         Problem::DiskPath {
             source: DiskSource::Setting,
             node,
@@ -258,10 +262,6 @@ pub fn short(v: &Violation) -> String {
             setting: node,
             value: path,
             ..
-        }
-        | Problem::DataPathSettingUnchanged {
-            setting: node,
-            value: path,
         } => setting_short(node, path),
         Problem::DiskPath {
             node, disk, path, ..
@@ -283,7 +283,6 @@ pub fn short(v: &Violation) -> String {
                 "node {node} disk {disk}: {path:?} is on EPHEMERAL (system disk, wiped by talosctl reset)"
             ),
         }),
-        Problem::DiskPreexisting { node, disk, path } => disk_preexisting(node, disk, path),
         Problem::DiskTypeUnknown {
             node,
             disk,
@@ -297,11 +296,6 @@ pub fn short(v: &Violation) -> String {
             setting,
             value,
             ..
-        }
-        | Problem::DefaultSettingPathUnchanged {
-            configmap,
-            setting,
-            value,
         } => warning(format!(
             "ConfigMap {configmap}: {setting} {value:?} is not a usable data path on Talos"
         )),

@@ -112,6 +112,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         Ok(disks) => disks,
         Err(e) => {
             let v = Violation {
+                preexisting: false,
                 field: a.field.clone(),
                 value: a.raw.to_string(),
                 problem: Problem::DefaultDisksUnreadable {

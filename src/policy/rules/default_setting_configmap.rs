@@ -190,6 +190,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     };
     for key in cm.data.keys().filter(|k| &***k != DEFAULT_SETTING_KEY) {
         out.warnings.push(Violation {
+            preexisting: false,
             field: format!("data[\"{key}\"]"),
             value: String::new(),
             problem: Problem::DefaultSettingIgnoredKey {
@@ -206,6 +207,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 o.data.get(DEFAULT_SETTING_KEY) == cm.data.get(DEFAULT_SETTING_KEY)
             });
             let v = Violation {
+                preexisting: false,
                 field,
                 value: String::new(),
                 problem: Problem::DefaultSettingUnreadable { configmap, error },
@@ -224,6 +226,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     // applies the others.
     if let Some(value) = values.get(DEFAULT_CONTROL_PATH_SETTING) {
         out.warnings.push(Violation {
+            preexisting: false,
             field: format!("{field} {DEFAULT_CONTROL_PATH_SETTING}"),
             value: value.clone(),
             problem: Problem::DefaultSettingUnreleased {
@@ -245,27 +248,22 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         let unchanged = before.as_ref().and_then(|b| b.get(setting)) == Some(value);
         let (configmap, setting, value) = (configmap.clone(), setting.to_string(), value.clone());
         let field = format!("{field} {setting}");
+        let violation = Violation {
+            preexisting: unchanged,
+            field,
+            value: value.clone(),
+            problem: Problem::DefaultSettingPath {
+                configmap,
+                setting,
+                value,
+                problem,
+            },
+        };
+        // Unchanged by this update: there before, a warning only (ratcheting).
         if unchanged {
-            out.warnings.push(Violation {
-                field,
-                value: value.clone(),
-                problem: Problem::DefaultSettingPathUnchanged {
-                    configmap,
-                    setting,
-                    value,
-                },
-            });
+            out.warnings.push(violation);
         } else {
-            out.violations.push(Violation {
-                field,
-                value: value.clone(),
-                problem: Problem::DefaultSettingPath {
-                    configmap,
-                    setting,
-                    value,
-                    problem,
-                },
-            });
+            out.violations.push(violation);
         }
     }
     out

@@ -51,6 +51,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     };
     if let Some(problem) = problem {
         out.violations.push(Violation {
+            preexisting: false,
             field: field("enforce"),
             value: enforce.map(|v| v.to_string()).unwrap_or_default(),
             problem: Problem::NamespaceEnforce {
@@ -62,6 +63,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     for noisy in ["audit", "warn"] {
         if let Some(v) = label(noisy).filter(|v| &***v != "privileged") {
             out.warnings.push(Violation {
+                preexisting: false,
                 field: field(noisy),
                 value: v.to_string(),
                 problem: Problem::NamespaceNoisyLabel {

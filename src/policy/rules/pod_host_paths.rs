@@ -234,6 +234,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 .map(|h| h.path.to_string())
                 .unwrap_or_default();
             out.violations.push(Violation {
+                preexisting: false,
                 field: field.clone(),
                 value: path.clone(),
                 problem: Problem::PodHostPath {

@@ -48,6 +48,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             && matches!(mount, "/tmp" | "/system" | "/dev/shm")
         {
             out.violations.push(Violation {
+                preexisting: false,
                 field: format!("spec.volumes[{i}].hostPath.path"),
                 value: hp.path.to_string(),
                 problem: Problem::PodTmpfs {

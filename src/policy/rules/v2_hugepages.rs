@@ -51,6 +51,7 @@ fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
     };
     let need = cfg.v2_min_hugepages_bytes;
     let unknown = |why: &str| Violation {
+        preexisting: false,
         field: "status.allocatable[\"hugepages-2Mi\"]".into(),
         value: String::new(),
         problem: Problem::HugepagesUnknown {
@@ -62,6 +63,7 @@ fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
         Some(Hugepages::Known(have)) if *have < need => {
             for disk in disks {
                 out.violations.push(Violation {
+                    preexisting: false,
                     field: format!("spec.disks.{disk}.diskType"),
                     value: "block".into(),
                     problem: Problem::Hugepages {
