@@ -10,7 +10,9 @@ use crate::base::longhorn::{
     DEFAULT_SETTING_KEY, HUGEPAGE_BYTES, PSA_PREFIX, RELEASES, hugepages_for, v2_modules_to_load,
 };
 use crate::base::quantity::format_bytes;
-use crate::base::talos::{extra_mount_inline, suggest_volume_name, volume_mount_point};
+use crate::base::talos::{
+    EPHEMERAL_COST, extra_mount_inline, suggest_volume_name, user_volume_inline, volume_mount_point,
+};
 use crate::host::Layout;
 use crate::policy::violation::{
     DiskSource, EnforceProblem, EphemeralWhy, PathProblem, PodPathProblem, Problem, Violation,
@@ -469,16 +471,15 @@ there is a file, not a block device, so Longhorn's V2 data engine has no disk to
 
 /// Why a working path keeps its data on EPHEMERAL, in one clause.
 fn ephemeral(why: &EphemeralWhy) -> String {
-    const COST: &str = "the system disk's capacity, wiped by talosctl reset";
     match why {
         EphemeralWhy::Folder => format!(
-            "is a folder on Talos's EPHEMERAL partition ({COST}, and before Talos 1.8 by an upgrade without --preserve)"
+            "is a folder on Talos's EPHEMERAL partition ({EPHEMERAL_COST}, and before Talos 1.8 by an upgrade without --preserve)"
         ),
         EphemeralWhy::UndeclaredVolume(name) => format!(
-            "is under /var/mnt/{name}, but the machine config declares no volume {name}: it is a plain folder on the EPHEMERAL partition ({COST}), not a disk of its own"
+            "is under /var/mnt/{name}, but the machine config declares no volume {name}: it is a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own"
         ),
         EphemeralWhy::DirectoryVolume(name) => format!(
-            "is in the user volume {name} of volumeType: directory, a folder on the EPHEMERAL partition ({COST})"
+            "is in the user volume {name} of volumeType: directory, a folder on the EPHEMERAL partition ({EPHEMERAL_COST})"
         ),
     }
 }
@@ -521,9 +522,9 @@ or upgrade to Talos 1.10 or later and give Longhorn a UserVolumeConfig."
         None => format!("use {mount} as the disk path"),
     };
     format!(
-        "give Longhorn a disk of its own with a Talos UserVolumeConfig (apiVersion: v1alpha1, kind: \
-UserVolumeConfig, name: {name}, provisioning: {{diskSelector: {{match: \"!system_disk\"}}, minSize: 100GiB}}); \
-Talos mounts it at {mount}, where the kubelet sees it; then {then}."
+        "give Longhorn a disk of its own with a Talos UserVolumeConfig ({}); \
+Talos mounts it at {mount}, where the kubelet sees it; then {then}.",
+        user_volume_inline(&name)
     )
 }
 

@@ -12,8 +12,8 @@ use crate::base::longhorn::{
     hugepages_for, v2_modules_to_load,
 };
 use crate::base::talos::{
-    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, suggest_volume_name,
-    sysctl_ulong,
+    EPHEMERAL_COST, Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, modules_patch,
+    suggest_volume_name, sysctl_ulong, user_volume_document,
 };
 use crate::base::upstream;
 use crate::host::{self, Place};
@@ -575,12 +575,9 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
                 codes::UNDECLARED_VOLUME,
                 m,
                 format!(
-                    "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition (the system disk's capacity, wiped by talosctl reset), not a disk of its own; declare a UserVolumeConfig named {name}"
+                    "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own; declare a UserVolumeConfig named {name}"
                 ),
-                Some(format!(
-                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
-                    yaml_str(&name)
-                )),
+                Some(user_volume_document(&yaml_str(&name), None)),
             ));
         }
     }
@@ -699,10 +696,7 @@ fn check_volumes(config: &MachineConfig, out: &mut Vec<Finding>) {
                     "UserVolumeConfig {} has volumeType: directory: it is a folder on the EPHEMERAL partition, so Longhorn's replicas there share the system disk and are wiped by a node reset; use a partition or a whole disk for Longhorn data",
                     v.value.name
                 ),
-                Some(format!(
-                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nvolumeType: partition\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
-                    yaml_str(&v.value.name)
-                )),
+                Some(user_volume_document(&yaml_str(&v.value.name), Some("partition"))),
             ));
         }
     }
@@ -817,21 +811,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         .map(|m| module_key(&m.value))
         .collect();
     let has = |m: &str| loaded.contains(&module_key(m));
-    let module_fix = |missing: &[&str]| {
-        if docs {
-            missing
-                .iter()
-                .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
-                .collect::<Vec<_>>()
-                .join("---\n")
-        } else {
-            let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
-            for m in missing {
-                fix.push_str(&format!("      - name: {m}\n"));
-            }
-            fix
-        }
-    };
+    let module_fix = |missing: &[&str]| modules_patch(missing, docs);
     // uio_pci_generic is the guide's alternative to vfio_pci: without
     // vfio_pci but with it, SPDK still gets the disks (a warning, below).
     // nvme_tcp is built into Talos's kernel: never missing.
