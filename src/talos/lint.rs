@@ -18,36 +18,10 @@ use crate::base::talos::{
 use crate::base::upstream;
 use crate::host::{self, Place};
 
-/// The stable finding codes.
-///
-/// | Code | Severity | Meaning |
-/// |------|----------|---------|
-/// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
-/// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
-/// | `LTG-T003` | error | The installer's Talos release ships open-iscsi 2.1.12 without the compatibility patch in `siderolabs/iscsi-tools` (Talos 1.13.8, 1.14.0-beta.0, 1.14.0-beta.1: volumes stop attaching); the table is [`crate::base::upstream::ISCSI_TOOLS`]. |
-/// | `LTG-T004` | warning | `siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices. |
-/// | `LTG-T010` | note | No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL. |
-/// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
-/// | `LTG-T012` | note | An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it). |
-/// | `LTG-T013` | error | An extraMount is `ro` (the kubelet cannot create DirectoryOrCreate paths below it). |
-/// | `LTG-T014` | error | An extraMount's source and destination differ, or one is missing or not absolute. |
-/// | `LTG-T015` | error | `machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it). |
-/// | `LTG-T016` | warning | `/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's). |
-/// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
-/// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
-/// | `LTG-T019` | error | An extraMount's source is on the read-only root where no Talos image has it: Talos cannot create it and the kubelet does not start. |
-/// | `LTG-T053` | warning | An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL). |
-/// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
-/// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
-/// | `LTG-T031` | error | V2: neither `vfio_pci` nor `uio_pci_generic` loaded (`nvme_tcp` is built into Talos's kernel: never asked for). |
-/// | `LTG-T032` | warning | V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative). |
-/// | `LTG-T033` | warning | V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it (and counts the built-in `nvme_tcp` as present). |
-/// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
-/// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
-/// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
-/// | `LTG-T060` | error | Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted. |
-/// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
+/// The stable finding codes, and their catalogue ([`codes::CATALOGUE`]).
 pub mod codes {
+    use super::Severity;
+
     /// The schematic lacks a required system extension.
     pub const MISSING_EXTENSIONS: &str = "LTG-T001";
     /// `machine.install.extensions` has no effect since Talos 1.10.
@@ -98,6 +72,136 @@ pub mod codes {
     pub const UIO_INSTEAD_OF_VFIO: &str = "LTG-T032";
     /// V2: uio_pci_generic not loaded (Longhorn's environment check).
     pub const ENVIRONMENT_CHECK_UIO: &str = "LTG-T033";
+
+    /// Every code with its severity and meaning: the lint's part of
+    /// [`crate::catalogue`] (the README's findings table is checked against it).
+    pub const CATALOGUE: [(&str, Severity, &str); 25] = [
+        (
+            "LTG-T001",
+            Severity::Error,
+            "The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`.",
+        ),
+        (
+            "LTG-T002",
+            Severity::Warning,
+            "`machine.install.extensions` is set; it has no effect since Talos 1.10.",
+        ),
+        (
+            "LTG-T003",
+            Severity::Error,
+            "The installer's Talos release ships open-iscsi 2.1.12 without the compatibility patch in `siderolabs/iscsi-tools` (Talos 1.13.8, 1.14.0-beta.0, 1.14.0-beta.1: volumes stop attaching); the table is [`crate::base::upstream::ISCSI_TOOLS`].",
+        ),
+        (
+            "LTG-T004",
+            Severity::Warning,
+            "`siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices.",
+        ),
+        (
+            "LTG-T010",
+            Severity::Note,
+            "No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL.",
+        ),
+        (
+            "LTG-T011",
+            Severity::Error,
+            "An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option).",
+        ),
+        (
+            "LTG-T012",
+            Severity::Note,
+            "An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it).",
+        ),
+        (
+            "LTG-T013",
+            Severity::Error,
+            "An extraMount is `ro` (the kubelet cannot create DirectoryOrCreate paths below it).",
+        ),
+        (
+            "LTG-T014",
+            Severity::Error,
+            "An extraMount's source and destination differ, or one is missing or not absolute.",
+        ),
+        (
+            "LTG-T015",
+            Severity::Error,
+            "`machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it).",
+        ),
+        (
+            "LTG-T016",
+            Severity::Warning,
+            "`/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's).",
+        ),
+        (
+            "LTG-T017",
+            Severity::Error,
+            "A volume name is not 1 to 34 of `[A-Za-z0-9-]`.",
+        ),
+        (
+            "LTG-T018",
+            Severity::Warning,
+            "A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset).",
+        ),
+        (
+            "LTG-T019",
+            Severity::Error,
+            "An extraMount's source is on the read-only root where no Talos image has it: Talos cannot create it and the kubelet does not start.",
+        ),
+        (
+            "LTG-T053",
+            Severity::Warning,
+            "An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL).",
+        ),
+        (
+            "LTG-T020",
+            Severity::Warning,
+            "PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace.",
+        ),
+        (
+            "LTG-T030",
+            Severity::Error,
+            "V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024.",
+        ),
+        (
+            "LTG-T031",
+            Severity::Error,
+            "V2: neither `vfio_pci` nor `uio_pci_generic` loaded (`nvme_tcp` is built into Talos's kernel: never asked for).",
+        ),
+        (
+            "LTG-T032",
+            Severity::Warning,
+            "V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative).",
+        ),
+        (
+            "LTG-T033",
+            Severity::Warning,
+            "V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it (and counts the built-in `nvme_tcp` as present).",
+        ),
+        (
+            "LTG-T040",
+            Severity::Note,
+            "Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped.",
+        ),
+        (
+            "LTG-T050",
+            Severity::Error,
+            "The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message).",
+        ),
+        (
+            "LTG-T052",
+            Severity::Warning,
+            "A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013).",
+        ),
+        (
+            "LTG-T060",
+            Severity::Error,
+            "Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted.",
+        ),
+        (
+            "LTG-T051",
+            Severity::Warning,
+            "`machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them.",
+        ),
+    ];
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
