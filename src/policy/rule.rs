@@ -60,6 +60,18 @@ pub struct Outcome {
     pub patch: Vec<PatchOperation>,
 }
 
+impl Outcome {
+    /// Adds a violation where ratcheting puts it: one there before this
+    /// request (`preexisting`) only warns, any other follows the rule's mode.
+    pub fn add(&mut self, violation: Violation) {
+        if violation.preexisting {
+            self.warnings.push(violation);
+        } else {
+            self.violations.push(violation);
+        }
+    }
+}
+
 /// For rules that deny whoever writes.
 pub fn nobody(_: &str, _: &Config) -> bool {
     false

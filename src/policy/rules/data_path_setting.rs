@@ -68,11 +68,6 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             problem,
         },
     };
-    // An unchanged bad value was there before: a warning only (ratcheting).
-    if unchanged {
-        out.warnings.push(violation);
-    } else {
-        out.violations.push(violation);
-    }
+    out.add(violation);
     out
 }
