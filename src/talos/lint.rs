@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
+use super::model::{DocumentRef, ExtraMount, MachineConfig, Sourced, TalosVersion, VolumeKind};
 use crate::base::HostPath;
 use crate::base::longhorn::{
     DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES,
@@ -16,7 +16,7 @@ use crate::base::talos::{
     suggest_volume_name, sysctl_ulong, user_volume_document,
 };
 use crate::base::upstream;
-use crate::host::{self, Place};
+use crate::host::{self, Layout, Place};
 
 /// The stable finding codes, and their catalogue ([`codes::CATALOGUE`]).
 pub mod codes {
@@ -558,134 +558,146 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
     // matter, and a fix rewriting one would be refused too.
     let per_mount = config.kubelet_config.is_none();
     for (i, m) in config.extra_mounts.iter().enumerate().filter(|_| per_mount) {
-        let mount = &m.value;
-        let field = format!("machine.kubelet.extraMounts[{i}]");
-        let dest = mount.destination.as_deref().map(HostPath::parse);
-        let source = mount.source.as_deref().map(HostPath::parse);
-        let shown = mount
-            .destination
-            .clone()
-            .or_else(|| mount.source.clone())
-            .unwrap_or_else(|| "?".to_string());
-        let fix_path = match (&dest, &source) {
-            (Some(Ok(d)), _) => d.as_str().to_string(),
-            (_, Some(Ok(s))) => s.as_str().to_string(),
-            _ => LONGHORN_DATA_PATH.to_string(),
-        };
-        let bind = if mount.has_option("rbind") {
-            "rbind"
-        } else {
-            "bind"
-        };
-        // Never an extraMount whose source Talos cannot create (the read-only
-        // root, where the kubelet would not start): a user volume instead.
-        let fix = match HostPath::parse(&fix_path).map(|p| host::classify(&p, None)) {
-            Ok(Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. }) => Some(user_volume_fix()),
-            _ => Some(extra_mount_fix(i, &fix_path, bind)),
-        };
-        match (&dest, &source) {
-            (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
+        check_extra_mount(i, m, &layout, out);
+    }
+    check_extra_mounts_next_to_kubelet_config(config, out);
+    check_no_data_location(config, &layout, out);
+    check_data_path_next_to_longhorn_volume(config, out);
+}
+
+/// One extraMount (LTG-T011 to T014, T019, T053): how it is written, where
+/// its source is, and whether the volume it names exists.
+fn check_extra_mount(i: usize, m: &Sourced<ExtraMount>, layout: &Layout, out: &mut Vec<Finding>) {
+    let mount = &m.value;
+    let field = format!("machine.kubelet.extraMounts[{i}]");
+    let dest = mount.destination.as_deref().map(HostPath::parse);
+    let source = mount.source.as_deref().map(HostPath::parse);
+    let shown = mount
+        .destination
+        .clone()
+        .or_else(|| mount.source.clone())
+        .unwrap_or_else(|| "?".to_string());
+    let fix_path = match (&dest, &source) {
+        (Some(Ok(d)), _) => d.as_str().to_string(),
+        (_, Some(Ok(s))) => s.as_str().to_string(),
+        _ => LONGHORN_DATA_PATH.to_string(),
+    };
+    let bind = if mount.has_option("rbind") {
+        "rbind"
+    } else {
+        "bind"
+    };
+    // Never an extraMount whose source Talos cannot create (the read-only
+    // root, where the kubelet would not start): a user volume instead.
+    let fix = match HostPath::parse(&fix_path).map(|p| host::classify(&p, None)) {
+        Ok(Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. }) => Some(user_volume_fix()),
+        _ => Some(extra_mount_fix(i, &fix_path, bind)),
+    };
+    match (&dest, &source) {
+        (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
+            Severity::Error,
+            codes::SOURCE_NOT_DESTINATION,
+            m,
+            format!(
+                "{field} mounts host {s} at {d} in the kubelet container: the kubelet then sees host {s} where Longhorn's pods get host {d}, so folders and mounts the kubelet makes for {d} land somewhere Longhorn does not look; use the same path for source and destination"
+            ),
+            fix.clone(),
+        )),
+        (Some(Ok(_)), Some(Ok(_))) => {}
+        _ => {
+            let what = match (&dest, &source) {
+                (None, _) => "has no destination".to_string(),
+                (_, None) => "has no source".to_string(),
+                (Some(Err(e)), _) => format!("destination {shown:?}: {e}"),
+                (_, Some(Err(e))) => format!(
+                    "source {:?}: {e}",
+                    mount.source.as_deref().unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            out.push(at(
                 Severity::Error,
                 codes::SOURCE_NOT_DESTINATION,
                 m,
                 format!(
-                    "{field} mounts host {s} at {d} in the kubelet container: the kubelet then sees host {s} where Longhorn's pods get host {d}, so folders and mounts the kubelet makes for {d} land somewhere Longhorn does not look; use the same path for source and destination"
+                    "{field} {what}; an extraMount for Longhorn needs the same absolute host path as source and destination"
                 ),
                 fix.clone(),
-            )),
-            (Some(Ok(_)), Some(Ok(_))) => {}
-            _ => {
-                let what = match (&dest, &source) {
-                    (None, _) => "has no destination".to_string(),
-                    (_, None) => "has no source".to_string(),
-                    (Some(Err(e)), _) => format!("destination {shown:?}: {e}"),
-                    (_, Some(Err(e))) => format!(
-                        "source {:?}: {e}",
-                        mount.source.as_deref().unwrap_or_default()
-                    ),
-                    _ => String::new(),
-                };
-                out.push(at(
-                    Severity::Error,
-                    codes::SOURCE_NOT_DESTINATION,
-                    m,
-                    format!(
-                        "{field} {what}; an extraMount for Longhorn needs the same absolute host path as source and destination"
-                    ),
-                    fix.clone(),
-                ));
-            }
-        }
-        let type_ok = mount.mount_type.as_deref().is_none_or(|t| t == "bind");
-        if !type_ok || !(mount.has_option("bind") || mount.has_option("rbind")) {
-            let why = if type_ok {
-                "its options have neither bind nor rbind".to_string()
-            } else {
-                format!(
-                    "its type is {:?}, not bind",
-                    mount.mount_type.as_deref().unwrap_or_default()
-                )
-            };
-            out.push(at(
-                Severity::Error,
-                codes::NOT_BIND,
-                m,
-                format!(
-                    "{field} ({shown}) is not a bind mount: {why}; the kubelet container only sees the host folder through a bind mount (type: bind, options bind or rbind)"
-                ),
-                fix.clone(),
-            ));
-        }
-        if !mount.has_option("rshared") {
-            out.push(at(
-                Severity::Note,
-                codes::NOT_RSHARED,
-                m,
-                format!(
-                    "{field} ({shown}) lacks the rshared option that Longhorn's Talos guide lists; nothing fails without it: Longhorn's pods get their host paths from containerd in the host's mount namespace, not through the kubelet's view, and Talos's own Longhorn test runs Longhorn with no extraMount at all"
-                ),
-                fix.clone(),
-            ));
-        }
-        if mount.has_option("ro") {
-            out.push(at(
-                Severity::Error,
-                codes::NOT_RW,
-                m,
-                format!(
-                    "{field} ({shown}) is read-only (ro) in the kubelet container: the kubelet creates DirectoryOrCreate host paths (Longhorn's instance-manager log folder among them) in its own view, which fails on a read-only mount, and the pod never starts; Longhorn's Talos guide mounts it rw"
-                ),
-                fix.clone(),
-            ));
-        }
-        if let Some(Ok(src)) = &source
-            && host::classify(src, None) == (Place::ReadOnlyRoot { system_tree: false })
-        {
-            out.push(at(
-                Severity::Error,
-                codes::SOURCE_ON_READ_ONLY_ROOT,
-                m,
-                format!(
-                    "{field} has its source {src} on Talos's read-only root filesystem: Talos creates an extraMount's source before it starts the kubelet, which fails there, and the kubelet service does not start (siderolabs/talos#11441); for a disk of its own give Longhorn a UserVolumeConfig (Talos mounts it at /var/mnt/<name>, which the kubelet already sees) and drop this extraMount"
-                ),
-                Some(user_volume_fix()),
-            ));
-        }
-        if let Some(Ok(d)) = &dest
-            && let Place::UndeclaredVolume { name } = host::classify(d, Some(&layout))
-        {
-            out.push(at(
-                Severity::Warning,
-                codes::UNDECLARED_VOLUME,
-                m,
-                format!(
-                    "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own; declare a UserVolumeConfig named {name}"
-                ),
-                Some(user_volume_document(&yaml_str(&name), None)),
             ));
         }
     }
+    let type_ok = mount.mount_type.as_deref().is_none_or(|t| t == "bind");
+    if !type_ok || !(mount.has_option("bind") || mount.has_option("rbind")) {
+        let why = if type_ok {
+            "its options have neither bind nor rbind".to_string()
+        } else {
+            format!(
+                "its type is {:?}, not bind",
+                mount.mount_type.as_deref().unwrap_or_default()
+            )
+        };
+        out.push(at(
+            Severity::Error,
+            codes::NOT_BIND,
+            m,
+            format!(
+                "{field} ({shown}) is not a bind mount: {why}; the kubelet container only sees the host folder through a bind mount (type: bind, options bind or rbind)"
+            ),
+            fix.clone(),
+        ));
+    }
+    if !mount.has_option("rshared") {
+        out.push(at(
+            Severity::Note,
+            codes::NOT_RSHARED,
+            m,
+            format!(
+                "{field} ({shown}) lacks the rshared option that Longhorn's Talos guide lists; nothing fails without it: Longhorn's pods get their host paths from containerd in the host's mount namespace, not through the kubelet's view, and Talos's own Longhorn test runs Longhorn with no extraMount at all"
+            ),
+            fix.clone(),
+        ));
+    }
+    if mount.has_option("ro") {
+        out.push(at(
+            Severity::Error,
+            codes::NOT_RW,
+            m,
+            format!(
+                "{field} ({shown}) is read-only (ro) in the kubelet container: the kubelet creates DirectoryOrCreate host paths (Longhorn's instance-manager log folder among them) in its own view, which fails on a read-only mount, and the pod never starts; Longhorn's Talos guide mounts it rw"
+            ),
+            fix.clone(),
+        ));
+    }
+    if let Some(Ok(src)) = &source
+        && host::classify(src, None) == (Place::ReadOnlyRoot { system_tree: false })
+    {
+        out.push(at(
+            Severity::Error,
+            codes::SOURCE_ON_READ_ONLY_ROOT,
+            m,
+            format!(
+                "{field} has its source {src} on Talos's read-only root filesystem: Talos creates an extraMount's source before it starts the kubelet, which fails there, and the kubelet service does not start (siderolabs/talos#11441); for a disk of its own give Longhorn a UserVolumeConfig (Talos mounts it at /var/mnt/<name>, which the kubelet already sees) and drop this extraMount"
+            ),
+            Some(user_volume_fix()),
+        ));
+    }
+    if let Some(Ok(d)) = &dest
+        && let Place::UndeclaredVolume { name } = host::classify(d, Some(layout))
+    {
+        out.push(at(
+            Severity::Warning,
+            codes::UNDECLARED_VOLUME,
+            m,
+            format!(
+                "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own; declare a UserVolumeConfig named {name}"
+            ),
+            Some(user_volume_document(&yaml_str(&name), None)),
+        ));
+    }
+}
 
+/// extraMounts next to a `KubeletConfig` document (LTG-T015).
+fn check_extra_mounts_next_to_kubelet_config(config: &MachineConfig, out: &mut Vec<Finding>) {
     if let (Some(kubelet), Some(first)) = (&config.kubelet_config, config.extra_mounts.first()) {
         out.push(at(
             Severity::Error,
@@ -697,7 +709,10 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
             Some(user_volume_fix()),
         ));
     }
+}
 
+/// No data location of its own for Longhorn (LTG-T010).
+fn check_no_data_location(config: &MachineConfig, layout: &Layout, out: &mut Vec<Finding>) {
     if config.volumes.is_empty() && config.extra_mounts.is_empty() {
         // Talos before 1.10 knows no KubeletConfig document: with one, the
         // config is for a later Talos whatever the installer image says.
@@ -722,7 +737,10 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
             Some(fix),
         ));
     }
+}
 
+/// `/var/lib/longhorn` mounted next to a Longhorn user volume (LTG-T016).
+fn check_data_path_next_to_longhorn_volume(config: &MachineConfig, out: &mut Vec<Finding>) {
     let longhorn_volume = config
         .volumes
         .iter()
