@@ -388,6 +388,12 @@ fn the_sub_modules_of_policy_and_audit_form_layers_without_circles() {
                 "{m} uses the rule interface: {deps:?}"
             );
             assert!(!deps.contains("policy::registry"), "{m} -> registry");
+            // Each rule file goes back to its rule: what several rules read is
+            // read through policy::writes, never through another rule's file.
+            assert!(
+                deps.iter().all(|d| !d.starts_with("policy::rules::")),
+                "{m} imports another rule's file: {deps:?}"
+            );
         }
     }
     let audit = sub_graph("audit");

@@ -20,6 +20,7 @@ pub mod render;
 pub mod rule;
 pub mod rules;
 pub mod violation;
+pub mod writes;
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,11 @@
 //! `v2MinHugepages` of `hugepages-2Mi` (Longhorn's `data-engine-memory-size`).
 //! The node's capacity is a cluster fact, looked up before the check.
 
-use super::{node_disks, node_name};
+use super::node_name;
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::rule::{Outcome, Rule, longhorn_itself};
+use crate::policy::writes::node_disks;
 use crate::policy::{
     FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
