@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_SETTING_CONFIGMAP, SETTINGS_READ};
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::{AnyObject, Kind, Operation, Phase, Request, Str, Subject, apiserver};
+use crate::policy::{Kind, Phase, apiserver};
 
 /// The user the offline requests are made as.
 pub const CHECK_USER: &str = "longhorn-talos-guard-check";
@@ -225,24 +225,6 @@ fn as_created(object: &Value, kind: &str, default_namespace: &str) -> (Value, St
     (object, namespace)
 }
 
-/// The typed CREATE request for `object` of `kind`, or why the API server
-/// would not send it.
-fn request_for<'v>(
-    kind: Kind,
-    object: &'v Value,
-    namespace: &'v str,
-) -> Result<Request<'v>, String> {
-    let typed = AnyObject::deserialize(kind, object)
-        .map_err(|e| format!("request.object is not a valid {}: {e}", kind.as_str()))?;
-    Ok(Request {
-        operation: Operation::Create,
-        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
-        namespace: Str::from(namespace),
-        username: Str::from(CHECK_USER),
-        subject: Subject::from_objects(kind, typed, None),
-    })
-}
-
 /// True when the shipped webhook configurations (manifests/base/webhooks.yaml)
 /// send a CREATE of this object to the guard: their namespace and object
 /// selectors and match conditions, written out by hand for the offline run
@@ -276,8 +258,6 @@ pub fn sent_to_webhook(kind: Kind, object: &Value, namespace: &str, config: &Con
 /// CREATE: the mutating webhook first, then validation of the mutated
 /// object, through the same pipeline as the webhook.
 pub fn check_object(object: &Value, config: &Config, default_namespace: &str) -> Outcome {
-    let api_version = object["apiVersion"].as_str().unwrap_or("");
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let kind_name = object["kind"].as_str().unwrap_or("");
     let ignored = || Outcome::Ignored {
         what: format!(
@@ -286,13 +266,13 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
             object["kind"].as_str().unwrap_or("?")
         ),
     };
-    let Some(kind) = Kind::from_group_kind(group, kind_name) else {
+    let Some(kind) = pipeline::kind_of(object) else {
         return ignored();
     };
     let (mut object, namespace) = as_created(object, kind_name, default_namespace);
     // kube-apiserver validates the object before any validating webhook, in
     // every namespace: what it refuses, kubectl apply reports as its error.
-    if let Ok(request) = request_for(kind, &object, &namespace) {
+    if let Ok(request) = pipeline::create_request(kind, &object, &namespace, CHECK_USER) {
         let generate_name = object["metadata"]["generateName"].as_str();
         if let Some(reason) = apiserver::refusal(&request, generate_name) {
             return Outcome::Refused { reason };
@@ -307,8 +287,8 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
         added_labels: vec![],
     };
     let facts = pipeline::offline_facts("offline check, no cluster");
-    let mutation = match request_for(kind, &object, &namespace) {
-        Ok(request) => pipeline::judge(Phase::Mutate, &request, config, &facts).0,
+    let mutation = match pipeline::create_request(kind, &object, &namespace, CHECK_USER) {
+        Ok(request) => pipeline::judge(Phase::Mutate, &request, config, &facts).verdict,
         Err(e) => return unsendable(e),
     };
     let mut added_labels = Vec::new();
@@ -320,8 +300,8 @@ pub fn check_object(object: &Value, config: &Config, default_namespace: &str) ->
             object = before;
         }
     }
-    let verdict = match request_for(kind, &object, &namespace) {
-        Ok(request) => pipeline::judge(Phase::Validate, &request, config, &facts).0,
+    let verdict = match pipeline::create_request(kind, &object, &namespace, CHECK_USER) {
+        Ok(request) => pipeline::judge(Phase::Validate, &request, config, &facts).verdict,
         Err(e) => return unsendable(e),
     };
     let mut warnings = mutation.warnings;

@@ -43,12 +43,21 @@ impl Policies {
     }
 
     /// Sets the mode of every rule `key` names (its ID, or its group for
-    /// rules enforced by default).
-    pub fn set(&mut self, key: &str, mode: Mode) {
+    /// rules enforced by default); a key that names no rule is an error.
+    pub fn set(&mut self, key: &str, mode: Mode) -> Result<(), UnknownRule> {
+        let mut named = false;
         for (k, m) in &mut self.modes {
+            if k.id == key || k.group == key {
+                named = true;
+            }
             if k.id == key || (k.group == key && k.default == Mode::Enforce) {
                 *m = mode;
             }
+        }
+        if named {
+            Ok(())
+        } else {
+            Err(UnknownRule(key.to_string()))
         }
     }
 }
@@ -124,6 +133,11 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+/// A rule ID or group that no rule of the registry has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no rule or rule group is named {0:?}")]
+pub struct UnknownRule(pub String);
 
 /// `:line:column` (or `:line`) after a file name, as compilers print it.
 fn position(line: Option<u64>, column: Option<u64>) -> String {
@@ -450,6 +464,24 @@ policies:
             assert!(err.contains(field), "{text:?}: {err}");
             assert!(err.starts_with("config f.yaml: "), "{err}");
         }
+    }
+
+    #[test]
+    fn setting_a_mode_by_an_unknown_name_is_an_error() {
+        let mut cfg = Config::default();
+        assert_eq!(
+            cfg.policies
+                .set("LTG-W999", Mode::Off)
+                .unwrap_err()
+                .to_string(),
+            r#"no rule or rule group is named "LTG-W999""#
+        );
+        assert_eq!(cfg.policies.set("LTG-W013", Mode::Enforce), Ok(()));
+        assert_eq!(cfg.policies.mode("LTG-W013"), Mode::Enforce);
+        // A group names its warn-by-default members too, and leaves them be.
+        assert_eq!(cfg.policies.set("podHostPaths", Mode::Off), Ok(()));
+        assert_eq!(cfg.policies.mode("LTG-W031"), Mode::Warn);
+        assert_eq!(cfg.policies.mode("LTG-W030"), Mode::Off);
     }
 
     #[test]

@@ -3,16 +3,18 @@
 //! default disks, LTG-T050 and LTG-T051), through the same pipeline, so the
 //! webhook and the lint cannot disagree.
 
-use crate::base::Mode;
 use crate::base::longhorn::{CREATE_DEFAULT_DISK_LABEL, DEFAULT_DISKS_ANNOTATION};
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::objects::{KubeNode, KubeNodeMeta, Str};
-use crate::policy::{Operation, Pair, Phase, Request, Subject};
+use crate::policy::rules::{data_on_ephemeral, default_disks};
+use crate::policy::{self, Kind, Phase};
 use crate::talos::{self, Finding, LintOptions, MachineConfig, Severity, codes};
 
 /// The name the lint gives the machine's node in messages.
 const THIS_MACHINE: &str = "(this machine)";
+
+/// The user the lint's request is made as.
+const LINT_USER: &str = "talos lint";
 
 /// Every finding of `talos lint` on a merged machine config.
 pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
@@ -57,55 +59,39 @@ reads them only on nodes labelled {CREATE_DEFAULT_DISK_LABEL}=config, and {label
         ));
         return;
     }
-    let mut cfg = Config {
+    let cfg = Config {
         host: Some(talos::layout(config)),
         ..Config::default()
     };
-    let node = KubeNode {
-        metadata: KubeNodeMeta {
-            name: Some(Str::from(THIS_MACHINE)),
-            labels: [(Str::from(CREATE_DEFAULT_DISK_LABEL), Str::from("config"))].into(),
-            annotations: [(
-                Str::from(DEFAULT_DISKS_ANNOTATION),
-                Str::from(annotation.value.as_str()),
-            )]
-            .into(),
+    let node = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": THIS_MACHINE,
+            "labels": {CREATE_DEFAULT_DISK_LABEL: "config"},
+            "annotations": {DEFAULT_DISKS_ANNOTATION: annotation.value},
         },
-    };
-    let request = Request {
-        operation: Operation::Create,
-        name: Str::from(THIS_MACHINE),
-        namespace: Str::default(),
-        username: Str::from("talos lint"),
-        subject: Subject::KubeNode(Pair {
-            object: Some(node),
-            old: None,
-        }),
+    });
+    let Ok(request) = pipeline::create_request(Kind::KubeNode, &node, "", LINT_USER) else {
+        return;
     };
     let facts = pipeline::offline_facts("talos lint, no cluster");
-    // Two passes through the same rules: what fails (an error), then, with
-    // only the EPHEMERAL rule enforced, what works but lives on EPHEMERAL.
-    cfg.policies.set("LTG-W013", Mode::Off);
-    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
-    if let Some(denial) = verdict.denial {
-        out.push(talos::at(
-            Severity::Error,
-            codes::DEFAULT_DISKS,
-            annotation,
-            denial,
-            None,
-        ));
-    }
-    cfg.policies.set("LTG-W012", Mode::Off);
-    cfg.policies.set("LTG-W013", Mode::Enforce);
-    let (verdict, _) = pipeline::judge(Phase::Validate, &request, &cfg, &facts);
-    if let Some(denial) = verdict.denial {
-        out.push(talos::at(
+    // One judgement: what fails (LTG-W012, an error) and what works but
+    // lives on EPHEMERAL (LTG-W013, a warning), each as its denial text.
+    let judgement = policy::judge(Phase::Validate, &request, &cfg, &facts);
+    for (rule, severity, code) in [
+        (&default_disks::RULE, Severity::Error, codes::DEFAULT_DISKS),
+        (
+            &data_on_ephemeral::RULE,
             Severity::Warning,
             codes::DEFAULT_DISKS_EPHEMERAL,
-            annotation,
-            denial,
-            None,
-        ));
+        ),
+    ] {
+        let text = judgement
+            .of(rule)
+            .and_then(|r| r.enforced_text(cfg.host.as_ref()));
+        if let Some(text) = text {
+            out.push(talos::at(severity, code, annotation, text, None));
+        }
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::policy::{Decision, RuleDecision};
+
 /// Requests answered with a review, by endpoint, kind, operation and decision.
 pub const REQUESTS: &str = "ltg_admission_requests_total";
 /// Bodies refused as unreadable (HTTP 400/415), by endpoint.
@@ -17,6 +19,9 @@ pub const DURATION: &str = "ltg_admission_duration_seconds";
 pub const CERT_EXPIRY: &str = "ltg_certificate_expiry_timestamp_seconds";
 /// Certificate and config reloads, by what and result.
 pub const RELOADS: &str = "ltg_reloads_total";
+/// Rules run on answered reviews, by endpoint, rule ID and what the rule did
+/// (`denied`, `warned`, `patched`, `passed`): the companion of [`REQUESTS`].
+pub const RULE_RESULTS: &str = "ltg_admission_rule_results_total";
 
 /// Buckets from 25 µs (the policies alone) to 1 s (a slow node look-up).
 const BUCKETS: [f64; 14] = [
@@ -49,6 +54,27 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                         "Serving certificate notAfter, Unix time."
                     );
                     metrics::describe_counter!(RELOADS, "Certificate and configuration reloads.");
+                    metrics::describe_counter!(
+                        RULE_RESULTS,
+                        "Rules run on answered admission reviews, by rule and result."
+                    );
+                    metrics::describe_counter!(
+                        REFUSED_CONNECTIONS,
+                        "Connections refused at the connection cap."
+                    );
+                    metrics::describe_counter!(
+                        SHED_CONNECTIONS,
+                        "Idle connections closed to make room at the connection cap."
+                    );
+                    metrics::describe_counter!(
+                        CONNECTION_TIMEOUTS,
+                        "Connections closed by a handshake or idle timeout."
+                    );
+                    metrics::describe_gauge!(
+                        CA_EXPIRY,
+                        metrics::Unit::Seconds,
+                        "Self-managed signing CA notAfter, Unix time."
+                    );
                     Some(h)
                 }
                 Err(e) => {
@@ -93,11 +119,16 @@ pub fn review(
     endpoint: &'static str,
     kind: &'static str,
     operation: &'static str,
-    decision: &'static str,
+    decision: Decision,
+    rules: &[(&'static str, RuleDecision)],
     seconds: f64,
 ) {
-    metrics::counter!(REQUESTS, "endpoint" => endpoint, "kind" => kind, "operation" => operation, "decision" => decision)
+    metrics::counter!(REQUESTS, "endpoint" => endpoint, "kind" => kind, "operation" => operation, "decision" => decision.as_str())
         .increment(1);
+    for (rule, result) in rules {
+        metrics::counter!(RULE_RESULTS, "endpoint" => endpoint, "rule" => *rule, "result" => result.as_str())
+            .increment(1);
+    }
     metrics::histogram!(DURATION, "endpoint" => endpoint).record(seconds);
 }
 
@@ -148,4 +179,47 @@ pub fn cert_expiry(unix: i64) {
 /// Counts a reload attempt.
 pub fn reload(what: &'static str, result: &'static str) {
     metrics::counter!(RELOADS, "what" => what, "result" => result).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_described() {
+        assert!(handle().is_some(), "the test process installs its recorder");
+        review(
+            "validate",
+            "Namespace",
+            "CREATE",
+            Decision::Denied,
+            &[("LTG-W002", RuleDecision::Denied)],
+            0.001,
+        );
+        rejected("validate", 400);
+        refused_connection();
+        shed_connection();
+        connection_timeout("idle");
+        ca_expiry(1);
+        cert_expiry(1);
+        reload("config", "ok");
+        let text = render();
+        for name in [
+            REQUESTS,
+            RULE_RESULTS,
+            REJECTED,
+            DURATION,
+            CERT_EXPIRY,
+            CA_EXPIRY,
+            RELOADS,
+            REFUSED_CONNECTIONS,
+            SHED_CONNECTIONS,
+            CONNECTION_TIMEOUTS,
+        ] {
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} undescribed:\n{text}"
+            );
+        }
+    }
 }

@@ -6,13 +6,17 @@
 //! ([`judge`]); `talos lint` with the typed object a machine config puts on
 //! its node. All of them reach the same [`crate::policy::evaluate`].
 
+use serde_json::Value;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::admission::{self, Decoded, ReviewError};
 use crate::cluster::NodeFacts;
 use crate::config::Config;
-use crate::policy::{self, FactQuery, Facts, Hugepages, Phase, Request, Verdict};
+use crate::policy::{
+    self, AnyObject, Decision, FactQuery, Facts, Hugepages, Judgement, Kind, Operation, Phase,
+    Request, RuleDecision, Str, Subject, Verdict,
+};
 
 /// One review, done: what was decided and the response body.
 #[derive(Debug)]
@@ -23,10 +27,40 @@ pub struct Reviewed {
     pub operation: &'static str,
     /// The rules' verdict.
     pub verdict: Verdict,
-    /// `denied`, `patched`, `warned` or `allowed`.
-    pub decision: &'static str,
+    /// What was decided.
+    pub decision: Decision,
+    /// Every rule that ran, with what it did, in registry order.
+    pub rules: Vec<(&'static str, RuleDecision)>,
     /// The response AdmissionReview, JSON.
     pub body: Vec<u8>,
+}
+
+/// The kind the rules read `object` as (from its `apiVersion` and `kind`),
+/// if any rule reads it.
+pub fn kind_of(object: &Value) -> Option<Kind> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    Kind::from_group_kind(group, object["kind"].as_str().unwrap_or(""))
+}
+
+/// The one builder of a CREATE request from a manifest (`check`, the audit,
+/// `talos lint`): `object` of `kind` in `namespace`, written by `username`,
+/// or why the API server would not send it (the object does not decode).
+pub fn create_request<'v>(
+    kind: Kind,
+    object: &'v Value,
+    namespace: &'v str,
+    username: &'v str,
+) -> Result<Request<'v>, String> {
+    let typed = AnyObject::deserialize(kind, object)
+        .map_err(|e| format!("request.object is not a valid {}: {e}", kind.as_str()))?;
+    Ok(Request {
+        operation: Operation::Create,
+        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
+        namespace: Str::from(namespace),
+        username: Str::from(username),
+        subject: Subject::from_objects(kind, typed, None),
+    })
 }
 
 /// Looks up the cluster facts the rules that run on `req` need.
@@ -48,21 +82,25 @@ pub fn offline_facts(why: &str) -> Facts {
     }
 }
 
-/// Evaluates the rules on a typed request and names the decision.
-pub fn judge(
-    phase: Phase,
-    req: &Request<'_>,
-    cfg: &Config,
-    facts: &Facts,
-) -> (Verdict, &'static str) {
-    let verdict = policy::evaluate(phase, req, cfg, facts);
-    let decision = match (&verdict.denial, verdict.patch.is_empty()) {
-        (Some(_), _) => "denied",
-        (None, false) => "patched",
-        (None, true) if !verdict.warnings.is_empty() => "warned",
-        (None, true) => "allowed",
-    };
-    (verdict, decision)
+/// One request judged: the per-rule judgement, its rendering and the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Every applicable rule's result.
+    pub judgement: Judgement,
+    /// The webhook's answer, rendered from it.
+    pub verdict: Verdict,
+    /// What was decided.
+    pub decision: Decision,
+}
+
+/// Judges a typed request and renders the answer.
+pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judged {
+    let judgement = policy::judge(phase, req, cfg, facts);
+    Judged {
+        verdict: judgement.verdict(cfg.host.as_ref()),
+        decision: judgement.decision(),
+        judgement,
+    }
 }
 
 /// Reviews one AdmissionReview body end to end, in one tracing span that
@@ -128,16 +166,18 @@ async fn reviewed(
         .copied()
         .collect();
     span.record("rules", rules.join(",").as_str());
-    span.record("decision", done.decision);
+    span.record("decision", done.decision.as_str());
     match done.decision {
-        "denied" => tracing::info!(
+        Decision::Denied => tracing::info!(
             reason = ?done.verdict.denial.as_deref().unwrap_or_default(),
             "denied"
         ),
         // A patch is routine (every Longhorn namespace gets its labels):
         // debug, so that INFO holds denials, warnings and state changes.
-        "patched" => tracing::debug!(operations = done.verdict.patch.len(), "patched"),
-        "warned" => tracing::info!(warnings = ?done.verdict.warnings, "allowed with warnings"),
+        Decision::Patched => tracing::debug!(operations = done.verdict.patch.len(), "patched"),
+        Decision::Warned => {
+            tracing::info!(warnings = ?done.verdict.warnings, "allowed with warnings")
+        }
         _ if decoded.request.is_none() => {
             tracing::debug!(group = %decoded.group_kind.0, "kind not handled; allowed")
         }
@@ -154,16 +194,23 @@ fn finish(phase: Phase, decoded: &Decoded<'_>, cfg: &Config, facts: &Facts) -> R
             kind: "other",
             operation,
             verdict: Verdict::default(),
-            decision: "allowed",
+            decision: Decision::Allowed,
+            rules: Vec::new(),
             body: admission::encode(&decoded.uid, &Verdict::default()),
         };
     };
-    let (verdict, decision) = judge(phase, req, cfg, facts);
+    let judged = judge(phase, req, cfg, facts);
     Reviewed {
         kind: req.subject.kind().as_str(),
         operation,
-        body: admission::encode(&decoded.uid, &verdict),
-        verdict,
-        decision,
+        body: admission::encode(&decoded.uid, &judged.verdict),
+        rules: judged
+            .judgement
+            .results
+            .iter()
+            .map(|r| (r.rule.id, r.decision()))
+            .collect(),
+        verdict: judged.verdict,
+        decision: judged.decision,
     }
 }

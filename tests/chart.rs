@@ -382,8 +382,8 @@ fn other_values_land_where_the_guard_reads_them() {
     // The policies reach the guard's rules as if written in the file: the
     // defaults with those two groups set.
     let mut expected = Config::default().policies;
-    expected.set("diskPaths", Mode::Warn);
-    expected.set("podHostPaths", Mode::Off);
+    expected.set("diskPaths", Mode::Warn).unwrap();
+    expected.set("podHostPaths", Mode::Off).unwrap();
     assert_eq!(config.policies, expected);
     assert_ne!(config.policies, Config::default().policies);
 

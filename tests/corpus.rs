@@ -152,7 +152,8 @@ async fn every_longhorn_pod_is_admitted_on_every_talos_layout() {
                         .await
                         .unwrap_or_else(|e| panic!("{at}: {e}"));
                     assert_eq!(
-                        done.decision, "allowed",
+                        done.decision.as_str(),
+                        "allowed",
                         "webhook {phase:?} on {at}: {:?}",
                         done.verdict
                     );

@@ -18,15 +18,7 @@ use longhorn_talos_guard::talos::{self, LintOptions};
 
 /// Every review fixture (top level of tests/fixtures/admission), sorted.
 fn review_fixtures() -> Vec<String> {
-    let dir = common::fixture_path("admission");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(str::to_string))?
-        })
-        .collect();
-    names.sort();
+    let names = common::review_fixture_names();
     assert!(names.len() >= 10, "fixtures found: {names:?}");
     names
 }

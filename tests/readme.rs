@@ -43,18 +43,21 @@ fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
 }
 
-/// `(code, severity)` of every table row `| LTG-T... | severity |` (README) or
-/// `/// | `LTG-T...` | severity |` (the lint's doc table).
-fn finding_rows(text: &str, prefix: &str) -> Vec<(String, String)> {
-    let mut rows: Vec<(String, String)> = text
+/// The first three cells of every README table row whose first cell is an
+/// ID of `prefix` (`LTG-W`), backquotes and bold marks dropped.
+fn id_rows(text: &str, prefix: &str) -> Vec<(String, String, String)> {
+    let mut rows: Vec<(String, String, String)> = text
         .lines()
-        .filter_map(|l| l.strip_prefix(prefix))
+        .filter_map(|l| l.strip_prefix("| "))
         .filter_map(|l| {
-            let mut cells = l.split('|').map(|c| c.trim().trim_matches('`'));
-            let code = cells.next()?;
-            let severity = cells.next()?;
-            code.starts_with("LTG-T")
-                .then(|| (code.to_string(), severity.to_string()))
+            let mut cells = l
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').trim_matches('*').to_string());
+            let id = cells.next()?;
+            id.starts_with(prefix).then(|| {
+                let second = cells.next().unwrap_or_default();
+                (id, second, cells.next().unwrap_or_default())
+            })
         })
         .collect();
     rows.sort();
@@ -62,14 +65,49 @@ fn finding_rows(text: &str, prefix: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_readmes_findings_table_is_the_lints() {
+fn the_readmes_id_tables_are_the_catalogue() {
+    use longhorn_talos_guard::catalogue::{Family, entries};
+    let readme = readme();
+    let of = |family| {
+        let mut e: Vec<_> = entries()
+            .into_iter()
+            .filter(|e| e.family == family)
+            .collect();
+        e.sort_by_key(|e| e.id);
+        e
+    };
+    // Rules: | ID | group (or "(by ID only)") | default mode | ...
+    let rules: Vec<(String, String, String)> = of(Family::Rule)
+        .iter()
+        .map(|e| {
+            let group = if e.name.is_empty() {
+                "(by ID only)".to_string()
+            } else {
+                e.name.to_string()
+            };
+            (e.id.to_string(), group, e.level.to_string())
+        })
+        .collect();
+    assert_eq!(id_rows(&readme, "LTG-W"), rules);
+    // Lint findings: | ID | severity | ...
+    let lint: Vec<(String, String)> = of(Family::Lint)
+        .iter()
+        .map(|e| (e.id.to_string(), e.level.to_string()))
+        .collect();
+    assert!(lint.len() >= 25, "{lint:?}");
+    let rows: Vec<(String, String)> = id_rows(&readme, "LTG-T")
+        .into_iter()
+        .map(|(id, severity, _)| (id, severity))
+        .collect();
+    assert_eq!(rows, lint);
+    // Status translations: one row each.
+    let audit: Vec<String> = of(Family::Audit).iter().map(|e| e.id.to_string()).collect();
+    let rows: Vec<String> = id_rows(&readme, "LTG-A").into_iter().map(|r| r.0).collect();
+    assert_eq!(rows, audit);
+    // Every code the lint can emit is in its catalogue, and every entry a code.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lint = std::fs::read_to_string(root.join("src/talos/lint.rs")).unwrap();
-    let documented = finding_rows(&lint, "/// | ");
-    assert!(documented.len() >= 25, "{documented:?}");
-    assert_eq!(finding_rows(&readme(), "| "), documented);
-    // Every code the lint can emit has a row, and every row a code.
-    let mut codes: Vec<String> = lint
+    let source = std::fs::read_to_string(root.join("src/talos/lint.rs")).unwrap();
+    let mut codes: Vec<String> = source
         .lines()
         .filter_map(|l| l.trim().strip_prefix("pub const "))
         .filter_map(|l| l.split('"').nth(1))
@@ -79,10 +117,7 @@ fn the_readmes_findings_table_is_the_lints() {
     codes.sort();
     assert_eq!(
         codes,
-        documented
-            .iter()
-            .map(|(c, _)| c.clone())
-            .collect::<Vec<_>>()
+        lint.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()
     );
 }
 

@@ -454,6 +454,11 @@ async fn methods_paths_and_probes() {
         text.contains(r#"ltg_admission_requests_total{endpoint="validate",kind="Namespace",operation="CREATE",decision="denied"}"#),
         "{text}"
     );
+    // The companion counter names the rule and what it did (src/policy/rules/namespace_privileged.rs).
+    assert!(
+        text.contains(r#"ltg_admission_rule_results_total{endpoint="validate",rule="LTG-W002",result="denied"}"#),
+        "{text}"
+    );
     assert!(
         text.contains("ltg_admission_duration_seconds_bucket{endpoint=\"validate\",le=\"0.001\"}"),
         "{text}"

@@ -13,6 +13,7 @@ mod common;
 use std::time::Duration;
 
 use longhorn_talos_guard::metrics;
+use longhorn_talos_guard::policy::{Decision, RuleDecision};
 use longhorn_talos_guard::server::{self, ServeOptions};
 
 fn rss() -> u64 {
@@ -25,7 +26,8 @@ fn record(n: u32) {
             "validate",
             "Pod",
             "CREATE",
-            "allowed",
+            Decision::Allowed,
+            &[("LTG-W030", RuleDecision::Passed)],
             f64::from(i % 1000) * 1e-6,
         );
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::Inventory;
+use super::finding::Inventory;
 
 /// Objects per page of a list.
 pub const PAGE_SIZE: u32 = 500;

@@ -14,13 +14,12 @@ use crate::check::sent_to_webhook;
 use crate::cluster::node_hugepages;
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::{
-    AnyObject, FactQuery, Facts, Hugepages, Kind, Operation, Phase, Request, Str, Subject,
-    registry, render as rule_render,
-};
+use crate::policy::{self, FactQuery, Hugepages, Judgement, Kind, Phase, registry};
 
 pub mod background;
 pub mod collect;
+pub mod finding;
+pub mod longhorn;
 pub mod render;
 pub mod report;
 pub mod status;
@@ -32,149 +31,7 @@ mod tests;
 /// Longhorn's own service account, so enforce-mode rules report as denials).
 pub const AUDIT_USER: &str = "longhorn-talos-guard-audit";
 
-/// How bad a finding is, in PolicyReport's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Data is lost or Longhorn does not work.
-    High,
-    /// Works for now, at a cost (capacity, lifetime, noise).
-    Medium,
-    /// Worth knowing.
-    Low,
-}
-
-impl Severity {
-    /// The PolicyReport spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-        }
-    }
-}
-
-/// A PolicyReport result: `fail` (the webhook would deny it, or Longhorn
-/// reports it broken) or `warn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Requirements not met.
-    Fail,
-    /// Requirements not met, not scored (a warning of the webhook).
-    Warn,
-}
-
-impl Outcome {
-    /// The PolicyReport spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Fail => "fail",
-            Outcome::Warn => "warn",
-        }
-    }
-}
-
-/// The object a finding is about.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectRef {
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// `metadata.namespace` (absent for cluster-scoped objects).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.uid`, when the object has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-}
-
-impl ObjectRef {
-    /// The reference of a Kubernetes object as read from the API.
-    pub fn of(object: &Value) -> ObjectRef {
-        let meta = &object["metadata"];
-        ObjectRef {
-            api_version: object["apiVersion"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            kind: object["kind"].as_str().unwrap_or_default().to_string(),
-            namespace: meta["namespace"].as_str().map(str::to_string),
-            name: meta["name"].as_str().unwrap_or_default().to_string(),
-            uid: meta["uid"].as_str().map(str::to_string),
-        }
-    }
-
-    /// `kind namespace/name` (or `kind name`), for people.
-    pub fn display(&self) -> String {
-        let kind = match (self.api_version.split_once('/'), self.kind.as_str()) {
-            (Some(("longhorn.io", _)), k) => format!("{}s.longhorn.io", k.to_lowercase()),
-            _ => self.kind.clone(),
-        };
-        match &self.namespace {
-            Some(ns) => format!("{kind} {ns}/{}", self.name),
-            None => format!("{kind} {}", self.name),
-        }
-    }
-}
-
-/// One thing the audit found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// The rule ID (`LTG-W010`) or the status translation's ID (`LTG-A001`).
-    pub policy: &'static str,
-    /// A short name of what was checked (`node-disk-paths`, `disk-wiped`).
-    pub rule: &'static str,
-    /// `fail` or `warn`.
-    pub result: Outcome,
-    /// `high`, `medium` or `low`.
-    pub severity: Severity,
-    /// The object.
-    pub object: ObjectRef,
-    /// The whole message, with its fix.
-    pub message: String,
-}
-
-/// What the audit reads, as the API returned it (JSON objects with
-/// `apiVersion` and `kind` set).
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    /// The Longhorn namespace, if it exists.
-    pub namespace: Option<Value>,
-    /// `nodes.longhorn.io` of the Longhorn namespace.
-    pub longhorn_nodes: Vec<Value>,
-    /// `settings.longhorn.io` of the Longhorn namespace.
-    pub settings: Vec<Value>,
-    /// ConfigMaps of the Longhorn namespace (only `longhorn-default-setting` is judged).
-    pub configmaps: Vec<Value>,
-    /// Pods of the Longhorn namespace.
-    pub pods: Vec<Value>,
-    /// DaemonSets, Deployments, StatefulSets, ReplicaSets, Jobs and CronJobs
-    /// of the Longhorn namespace.
-    pub controllers: Vec<Value>,
-    /// Kubernetes Nodes.
-    pub kube_nodes: Vec<Value>,
-}
-
-impl Inventory {
-    /// Counts of what was read, for the summary line: `(noun, count)`.
-    pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        vec![
-            ("namespace", usize::from(self.namespace.is_some())),
-            ("Longhorn nodes", self.longhorn_nodes.len()),
-            ("settings", self.settings.len()),
-            ("ConfigMaps", self.configmaps.len()),
-            ("pods", self.pods.len()),
-            ("pod controllers", self.controllers.len()),
-            ("Kubernetes nodes", self.kube_nodes.len()),
-        ]
-    }
-}
+pub use finding::{Finding, Inventory, ObjectRef, Outcome, Severity};
 
 /// The controller that owns `object`, if any: its kind.
 fn controller_kind(object: &Value) -> Option<&str> {
@@ -207,26 +64,17 @@ pub fn judge_object(
     cfg: &Config,
     hugepages: &BTreeMap<String, u64>,
 ) -> Vec<Finding> {
-    let api_version = object["apiVersion"].as_str().unwrap_or("");
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    let Some(kind) = Kind::from_group_kind(group, object["kind"].as_str().unwrap_or("")) else {
+    let Some(kind) = pipeline::kind_of(object) else {
         return Vec::new();
     };
     let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
     if !sent_to_webhook(kind, object, namespace, cfg) || judged_through_owner(kind, object) {
         return Vec::new();
     }
-    let Ok(typed) = AnyObject::deserialize(kind, object) else {
-        // The API server stored it, so its own schema accepted it; a shape
-        // the rules cannot read is not a finding of theirs.
+    // The API server stored it, so its own schema accepted it; a shape the
+    // rules cannot read is not a finding of theirs.
+    let Ok(req) = pipeline::create_request(kind, object, namespace, AUDIT_USER) else {
         return Vec::new();
-    };
-    let req = Request {
-        operation: Operation::Create,
-        name: Str::from(object["metadata"]["name"].as_str().unwrap_or("")),
-        namespace: Str::from(namespace),
-        username: Str::from(AUDIT_USER),
-        subject: Subject::from_objects(kind, typed, None),
     };
     let mut facts = pipeline::offline_facts("not read by the audit");
     for query in registry::fact_queries(Phase::Validate, &req, cfg) {
@@ -236,49 +84,29 @@ pub fn judge_object(
             None => Hugepages::Unknown(format!("no Kubernetes Node named {node}")),
         });
     }
-    judge_request(&req, cfg, &facts, ObjectRef::of(object))
+    let judgement = policy::judge(Phase::Validate, &req, cfg, &facts);
+    findings(&judgement, cfg, &ObjectRef::of(object))
 }
 
-fn judge_request(
-    req: &Request<'_>,
-    cfg: &Config,
-    facts: &Facts,
-    object: ObjectRef,
-) -> Vec<Finding> {
+/// The findings of one judgement: each rule's denial (`fail`) and warnings
+/// (`warn`), in the webhook's words ([`policy::RuleResult::answer`]).
+pub fn findings(judgement: &Judgement, cfg: &Config, object: &ObjectRef) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (rule, mode) in registry::applicable(Phase::Validate, req, cfg) {
-        let outcome = (rule.check)(req, cfg, facts);
-        let mut warnings = rule_render::warnings(&outcome.warnings);
-        let denial = match mode {
-            crate::base::Mode::Enforce if !outcome.violations.is_empty() => {
-                Some(rule_render::denial(&outcome.violations, cfg.host.as_ref()))
-            }
-            crate::base::Mode::Warn => {
-                warnings.extend(rule_render::warnings(&outcome.violations));
-                None
-            }
-            _ => None,
+    for result in &judgement.results {
+        let answer = result.answer(cfg.host.as_ref());
+        let finding = |result_kind, severity, message| Finding {
+            policy: result.rule.id,
+            rule: finding::rule_name(result.rule.id),
+            result: result_kind,
+            severity,
+            object: object.clone(),
+            message,
         };
-        let name = render::rule_name(rule.id);
-        if let Some(message) = denial {
-            out.push(Finding {
-                policy: rule.id,
-                rule: name,
-                result: Outcome::Fail,
-                severity: Severity::High,
-                object: object.clone(),
-                message,
-            });
+        if let Some(message) = answer.denial {
+            out.push(finding(Outcome::Fail, Severity::High, message));
         }
-        for message in warnings {
-            out.push(Finding {
-                policy: rule.id,
-                rule: name,
-                result: Outcome::Warn,
-                severity: Severity::Medium,
-                object: object.clone(),
-                message,
-            });
+        for message in answer.warnings {
+            out.push(finding(Outcome::Warn, Severity::Medium, message));
         }
     }
     out

@@ -4,24 +4,18 @@
 
 use serde_json::json;
 
-use super::status::{Condition, Disk};
-use super::{Finding, Inventory, Outcome};
+use super::finding::{Finding, Inventory, Outcome};
+use super::longhorn::{Condition, Disk};
 use crate::base::longhorn::{DATA_PATH, hugepages_for};
 use crate::base::quantity::format_bytes;
-use crate::base::talos::hugepages_patch;
+use crate::base::talos::{EPHEMERAL_COST, hugepages_patch, user_volume_inline};
 use crate::base::upstream;
 use crate::config::Config;
 use crate::host::{Layout, Place};
 use crate::policy::render as rule_render;
 use crate::policy::violation::{DiskSource, PathProblem, Problem, Violation};
 
-/// The short name of a rule or translation ID: the translation's name, or
-/// the registry rule's `policies:` group.
-pub fn rule_name(id: &str) -> &'static str {
-    super::status::name_of(id)
-        .or_else(|| crate::policy::registry::rule(id).map(|r| r.group))
-        .unwrap_or("unknown")
-}
+pub use super::finding::rule_name;
 
 /// `text` as one word for a POSIX shell: as is when it is safe, else quoted.
 pub fn sh_quote(text: &str) -> String {
@@ -198,6 +192,7 @@ longhorn-disk.cfg",
     };
     let denial = rule_render::denial(
         &[Violation {
+            preexisting: false,
             field: format!("spec.disks.{}.path", disk.name),
             value: disk.path().to_string(),
             problem: Problem::DiskPath {
@@ -224,10 +219,11 @@ fn volume_fix(layout: Option<&Layout>) -> String {
 and give Longhorn a UserVolumeConfig."
         );
     }
-    "declare the volume in the node's machine config (apiVersion: v1alpha1, kind: UserVolumeConfig, \
-name: <name>, provisioning: {diskSelector: {match: \"!system_disk\"}, minSize: 100GiB}); Talos mounts it \
-at /var/mnt/<name>. Until then the folder's data is on EPHEMERAL, and is wiped with it."
-        .to_string()
+    format!(
+        "declare the volume in the node's machine config ({}); Talos mounts it at /var/mnt/<name>. \
+Until then the folder's data is on EPHEMERAL, and is wiped with it.",
+        user_volume_inline("<name>")
+    )
 }
 
 /// A disk that shares its filesystem with other disks of the node.
@@ -254,8 +250,8 @@ pub fn disk_shares_filesystem(
     );
     match on_ephemeral {
         Some(e) => format!(
-            "{head}; {} is on the EPHEMERAL partition, so {} is a folder on EPHEMERAL too (the system \
-disk's capacity, wiped by talosctl reset), not a volume of its own. Fix: {}",
+            "{head}; {} is on the EPHEMERAL partition, so {} is a folder on EPHEMERAL too \
+({EPHEMERAL_COST}), not a volume of its own. Fix: {}",
             e.path(),
             disk.path(),
             volume_fix(layout)
@@ -277,8 +273,8 @@ pub fn disk_same_capacity(
 ) -> String {
     format!(
         "Longhorn node {node:?}: disk {:?} ({}) reports storageMaximum {}, the same as disk {:?} ({}) \
-on the EPHEMERAL partition: no volume of its own appears to be mounted at {}, and its data is on EPHEMERAL (the system disk's \
-capacity, wiped by talosctl reset). Fix: {}",
+on the EPHEMERAL partition: no volume of its own appears to be mounted at {}, and its data is on EPHEMERAL \
+({EPHEMERAL_COST}). Fix: {}",
         disk.name,
         disk.path(),
         format_bytes(disk.status.storage_maximum.max(0) as u64),
@@ -321,23 +317,7 @@ longhorn/longhorn#13733); Talos {} or later carries the patch.",
     )
 }
 
-/// The kernel-module snippet: `machine.kernel.modules`, or `KernelModuleConfig`
-/// documents for document-style (Talos 1.14) configs.
-pub fn modules_patch(modules: &[String], documents: bool) -> String {
-    if documents {
-        modules
-            .iter()
-            .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
-            .collect::<Vec<_>>()
-            .join("---\n")
-    } else {
-        let mut out = String::from("machine:\n  kernel:\n    modules:\n");
-        for m in modules {
-            out.push_str(&format!("      - name: {m}\n"));
-        }
-        out
-    }
-}
+pub use crate::base::talos::modules_patch;
 
 fn by_style(documents: Option<bool>, patch: impl Fn(bool) -> String) -> String {
     match documents {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Outcome};
+use super::finding::{Finding, Outcome};
 
 /// `apiVersion` of the reports.
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";

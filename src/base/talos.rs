@@ -52,6 +52,56 @@ pub fn extra_mount_patch(path: &str, bind: &str) -> String {
     )
 }
 
+/// What data on the EPHEMERAL partition costs, in one clause.
+pub const EPHEMERAL_COST: &str = "the system disk's capacity, wiped by talosctl reset";
+
+/// The disk selector of every suggested `UserVolumeConfig`: any disk but the system disk.
+pub const USER_VOLUME_SELECTOR: &str = "!system_disk";
+
+/// The minimum size of every suggested `UserVolumeConfig`.
+pub const USER_VOLUME_MIN_SIZE: &str = "100GiB";
+
+/// A `UserVolumeConfig` named `name`, as one flow-style clause (for messages).
+pub fn user_volume_inline(name: &str) -> String {
+    format!(
+        "apiVersion: v1alpha1, kind: UserVolumeConfig, name: {name}, provisioning: {{diskSelector: \
+{{match: \"{USER_VOLUME_SELECTOR}\"}}, minSize: {USER_VOLUME_MIN_SIZE}}}"
+    )
+}
+
+/// A `UserVolumeConfig` document named `name` (already YAML-quoted when it
+/// needs to be), with a `volumeType` line when one is given.
+pub fn user_volume_document(name: &str, volume_type: Option<&str>) -> String {
+    let volume_type = volume_type.map_or_else(String::new, |t| format!("volumeType: {t}\n"));
+    format!(
+        "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {name}\n{volume_type}provisioning:\n  \
+diskSelector:\n    match: \"{USER_VOLUME_SELECTOR}\"\n  minSize: {USER_VOLUME_MIN_SIZE}\n"
+    )
+}
+
+/// The kernel-module snippet: `KernelModuleConfig` documents for
+/// document-style (Talos 1.14) configs, else `machine.kernel.modules`.
+pub fn modules_patch<M: AsRef<str>>(modules: &[M], documents: bool) -> String {
+    if documents {
+        modules
+            .iter()
+            .map(|m| {
+                format!(
+                    "apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {}\n",
+                    m.as_ref()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("---\n")
+    } else {
+        let mut out = String::from("machine:\n  kernel:\n    modules:\n");
+        for m in modules {
+            out.push_str(&format!("      - name: {}\n", m.as_ref()));
+        }
+        out
+    }
+}
+
 /// The `vm.nr_hugepages` sysctl as a patch: a `SysctlConfig` document for
 /// document-style (Talos 1.14) configs, else `machine.sysctls`.
 pub fn hugepages_patch(pages: u64, documents: bool) -> String {
@@ -61,24 +111,6 @@ pub fn hugepages_patch(pages: u64, documents: bool) -> String {
         )
     } else {
         format!("machine:\n  sysctls:\n    vm.nr_hugepages: \"{pages}\"\n")
-    }
-}
-
-/// Kernel modules to load as a patch: one `KernelModuleConfig` document each
-/// for document-style (Talos 1.14) configs, else `machine.kernel.modules`.
-pub fn kernel_modules_patch(modules: &[&str], documents: bool) -> String {
-    if documents {
-        modules
-            .iter()
-            .map(|m| format!("apiVersion: v1alpha1\nkind: KernelModuleConfig\nname: {m}\n"))
-            .collect::<Vec<_>>()
-            .join("---\n")
-    } else {
-        let mut fix = String::from("machine:\n  kernel:\n    modules:\n");
-        for m in modules {
-            fix.push_str(&format!("      - name: {m}\n"));
-        }
-        fix
     }
 }
 

@@ -154,6 +154,7 @@ pub fn unusable_disks<'d>(
             DiskType::Unknown(t) => {
                 if d.judged {
                     warnings.push(Violation {
+                        preexisting: false,
                         field: field(d.name),
                         value: t.to_string(),
                         problem: Problem::DiskTypeUnknown {
@@ -170,25 +171,24 @@ pub fn unusable_disks<'d>(
         let Some(problem) = problem else {
             continue;
         };
-        let (node, disk, path) = (ctx.node.to_string(), d.name.to_string(), d.path.to_string());
-        let (list, problem) = if d.judged {
-            (
-                &mut violations,
-                Problem::DiskPath {
-                    source: ctx.source,
-                    node,
-                    disk,
-                    path,
-                    problem,
-                },
-            )
+        // A disk this request does not add or change was bad before: a
+        // warning only (ratcheting).
+        let list = if d.judged {
+            &mut violations
         } else {
-            (&mut warnings, Problem::DiskPreexisting { node, disk, path })
+            &mut warnings
         };
         list.push(Violation {
+            preexisting: !d.judged,
             field: field(d.name),
             value: d.path.to_string(),
-            problem,
+            problem: Problem::DiskPath {
+                source: ctx.source,
+                node: ctx.node.to_string(),
+                disk: d.name.to_string(),
+                path: d.path.to_string(),
+                problem,
+            },
         });
     }
     (violations, warnings)
@@ -207,6 +207,7 @@ pub fn ephemeral_disks<'d>(
     {
         if let DataPath::Ephemeral(why) = data_path(d.path, ctx.mounts, ctx.layout) {
             out.push(Violation {
+                preexisting: false,
                 field: field(d.name),
                 value: d.path.to_string(),
                 problem: Problem::DiskEphemeral {

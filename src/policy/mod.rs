@@ -10,23 +10,25 @@
 
 use json_patch::PatchOperation;
 
-use crate::config::Config;
-
 pub mod apiserver;
 pub mod disks;
+pub mod judgement;
 pub mod kinds;
 pub mod objects;
 pub mod registry;
 pub mod render;
+pub mod rule;
 pub mod rules;
 pub mod violation;
+pub mod writes;
 
 #[cfg(test)]
 mod tests;
 
+pub use judgement::{Decision, Judgement, RuleAnswer, RuleDecision, RuleResult};
 pub use kinds::{AnyObject, Kind, Subject};
 pub use objects::Str;
-pub use registry::{RULES, Rule, evaluate};
+pub use registry::{RULES, Rule, evaluate, judge, node_lookup};
 pub use violation::{EnforceProblem, PathProblem, Problem, Violation};
 
 /// The operation of an admission request (`request.operation`).
@@ -155,12 +157,4 @@ impl Verdict {
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }
-}
-
-/// The Kubernetes node whose facts [`evaluate`] needs for `req`, if any.
-pub fn node_lookup(req: &Request<'_>, cfg: &Config) -> Option<String> {
-    registry::fact_queries(Phase::Validate, req, cfg)
-        .into_iter()
-        .map(|FactQuery::Hugepages(node)| node)
-        .next()
 }

@@ -2,89 +2,19 @@
 //! modes, exempt users, operations and kinds decide whether a rule runs and
 //! what its violations do (deny, warn or nothing).
 //!
-//! Adding a rule: write its file under [`super::rules`] and add one line to
-//! [`RULES`].
+//! Adding a rule: write its file under [`super::rules`] (on the interface of
+//! [`super::rule`]) and add one line to [`RULES`].
+//!
+//! The rule interface moved to [`super::rule`]; it is re-exported here so
+//! that `policy::registry::{Rule, Outcome, ...}` keeps working.
 
-use json_patch::PatchOperation;
+pub use super::rule::{Outcome, Rule, longhorn_itself, no_facts, nobody, nodes_and_longhorn};
 
+use super::judgement::{Judgement, RuleResult};
 use super::rules;
-use super::{FactQuery, Facts, Kind, Operation, Phase, Request, Verdict, Violation};
+use super::{FactQuery, Facts, Phase, Request, Verdict};
 use crate::base::Mode;
 use crate::config::{Config, ConfigError, ConfigFile, RuleKey};
-use crate::policy::render;
-
-/// One rule: what it reads, and a pure check.
-pub struct Rule {
-    /// The stable ID (`LTG-W010`): in denials' audit annotations, logs,
-    /// metric labels and the config's `policies:` key.
-    pub id: &'static str,
-    /// The group whose `policies:` key also sets this rule's mode
-    /// (`diskPaths`); an entry for the ID wins.
-    pub group: &'static str,
-    /// The mode when `policies:` names neither the rule nor (for rules
-    /// enforced by default) its group.
-    pub default_mode: Mode,
-    /// What the rule enforces, in one line.
-    pub summary: &'static str,
-    /// The endpoint it runs on.
-    pub phase: Phase,
-    /// The kinds of object it reads.
-    pub kinds: &'static [Kind],
-    /// The operations it reads.
-    pub operations: &'static [Operation],
-    /// Users whose requests this rule only warns about, even in `enforce`
-    /// mode (the nodes' own requests, Longhorn's own service accounts).
-    pub warn_only: fn(&str, &Config) -> bool,
-    /// The cluster facts it needs for a request, looked up before [`Rule::check`].
-    pub facts: fn(&Request<'_>, &Config) -> Vec<FactQuery>,
-    /// The check itself: pure, no I/O.
-    pub check: fn(&Request<'_>, &Config, &Facts) -> Outcome,
-}
-
-impl std::fmt::Debug for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule").field("id", &self.id).finish()
-    }
-}
-
-/// What one rule found on one request, before modes are applied.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outcome {
-    /// Problems with what the request changes: deny in `enforce`, warn in `warn`.
-    pub violations: Vec<Violation>,
-    /// Problems that never deny (already there before, a failed look-up).
-    pub warnings: Vec<Violation>,
-    /// JSON Patch operations (mutating rules only).
-    pub patch: Vec<PatchOperation>,
-}
-
-/// For rules that deny whoever writes.
-pub fn nobody(_: &str, _: &Config) -> bool {
-    false
-}
-
-/// The service accounts of the Longhorn namespace (longhorn-manager and the
-/// other Longhorn components): their Setting and Node writes follow from
-/// objects a person wrote and the guard judged (the `longhorn-default-setting`
-/// ConfigMap, the Node's annotation); a denial there would only crash-loop the
-/// manager, so they are warned, never denied.
-pub fn longhorn_itself(username: &str, cfg: &Config) -> bool {
-    username
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|rest| rest.split_once(':'))
-        .is_some_and(|(ns, _)| ns == cfg.longhorn_namespace)
-}
-
-/// The nodes' own requests (the kubelet registering its node with
-/// `--node-labels`), and Longhorn's own service accounts.
-pub fn nodes_and_longhorn(username: &str, cfg: &Config) -> bool {
-    username.starts_with("system:node:") || longhorn_itself(username, cfg)
-}
-
-/// For rules that need no cluster fact.
-pub fn no_facts(_: &Request<'_>, _: &Config) -> Vec<FactQuery> {
-    Vec::new()
-}
 
 /// Every rule, in evaluation order.
 pub static RULES: &[&Rule] = &[
@@ -175,36 +105,32 @@ pub fn fact_queries(phase: Phase, req: &Request<'_>, cfg: &Config) -> Vec<FactQu
     out
 }
 
-/// Runs every rule that applies to `req` in `phase` and applies its mode.
-pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
-    let mut verdict = Verdict::default();
-    for (rule, mode) in applicable(phase, req, cfg) {
-        let out = (rule.check)(req, cfg, facts);
-        let mut flagged = !out.warnings.is_empty() || !out.patch.is_empty();
-        verdict.warnings.extend(render::warnings(&out.warnings));
-        verdict.patch.extend(out.patch);
-        if !out.violations.is_empty() {
-            match mode {
-                Mode::Enforce => {
-                    let text = render::denial(&out.violations, cfg.host.as_ref());
-                    verdict.denial = Some(match verdict.denial.take() {
-                        Some(prev) => format!("{prev}\n{text}"),
-                        None => text,
-                    });
-                    verdict.denied_by.push(rule.id);
-                }
-                Mode::Warn => {
-                    verdict.warnings.extend(render::warnings(&out.violations));
-                    flagged = true;
-                }
-                Mode::Off => {}
-            }
-        }
-        if flagged {
-            verdict.flagged_by.push(rule.id);
-        }
+/// Runs every rule that applies to `req` in `phase`: each one's result with
+/// its mode, in registry order, no sentences.
+pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judgement {
+    Judgement {
+        phase,
+        results: applicable(phase, req, cfg)
+            .map(|(rule, mode)| RuleResult {
+                rule,
+                mode,
+                outcome: (rule.check)(req, cfg, facts),
+            })
+            .collect(),
     }
-    verdict
+}
+
+/// [`judge`], rendered into the webhook's answer.
+pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Verdict {
+    judge(phase, req, cfg, facts).verdict(cfg.host.as_ref())
+}
+
+/// The Kubernetes node whose facts [`evaluate`] needs for `req`, if any.
+pub fn node_lookup(req: &Request<'_>, cfg: &Config) -> Option<String> {
+    fact_queries(Phase::Validate, req, cfg)
+        .into_iter()
+        .map(|FactQuery::Hugepages(node)| node)
+        .next()
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub struct Violation {
     pub value: String,
     /// What is wrong, with the data the message and the fix need.
     pub problem: Problem,
+    /// True when the problem was there before this request (an UPDATE that
+    /// leaves it as it was): ratcheting makes it a warning, never a denial.
+    pub preexisting: bool,
 }
 
 /// What is wrong with a namespace's enforce label.
@@ -153,15 +156,6 @@ pub enum Problem {
         /// Why it is on EPHEMERAL.
         why: EphemeralWhy,
     },
-    /// A bad disk that was there before this request (a warning only).
-    DiskPreexisting {
-        /// The node's name.
-        node: String,
-        /// The disk's name.
-        disk: String,
-        /// The path as written.
-        path: String,
-    },
     /// A disk whose `diskType` is neither `filesystem` nor `block` (a later
     /// Longhorn may add one): its path is not judged, and it is a warning
     /// only, so that a newer Longhorn's own objects are never denied.
@@ -191,13 +185,6 @@ pub enum Problem {
         /// What is wrong.
         problem: PathProblem,
     },
-    /// An unchanged bad `default-data-path` (a warning only).
-    DataPathSettingUnchanged {
-        /// The setting's name.
-        setting: String,
-        /// Its value.
-        value: String,
-    },
     /// A Setting that no released Longhorn has (`default-control-path`): Longhorn
     /// refuses it and what it was meant to do does not happen (a warning only).
     UnreleasedSetting {
@@ -226,15 +213,6 @@ pub enum Problem {
         value: String,
         /// What is wrong.
         problem: PathProblem,
-    },
-    /// The same, unchanged by this update (a warning only).
-    DefaultSettingPathUnchanged {
-        /// The ConfigMap as `namespace/name`.
-        configmap: String,
-        /// The setting.
-        setting: String,
-        /// Its value.
-        value: String,
     },
     /// `default-setting.yaml` is not a YAML map Longhorn can read.
     DefaultSettingUnreadable {

@@ -5,9 +5,7 @@ use super::{Missing, NodeFacts, Volume, codes};
 use crate::base::longhorn::{
     DEFAULT_V2_MIN_HUGEPAGES_BYTES, HUGEPAGE_BYTES, hugepages_for, v2_modules_to_load,
 };
-use crate::base::talos::{
-    hugepages_patch, kernel_modules_patch, volume_mount_point, volume_name_of,
-};
+use crate::base::talos::{hugepages_patch, modules_patch, volume_mount_point, volume_name_of};
 use crate::base::upstream;
 use crate::talos::{self, Finding, LintOptions, Severity};
 
@@ -193,7 +191,7 @@ fn check_v2<'a>(
                     Severity::Error,
                     codes::V2_MODULES,
                     words::v2_modules(),
-                    Some(kernel_modules_patch(&wanted, false)),
+                    Some(modules_patch(&wanted, false)),
                 ));
             } else if !live("uio_pci_generic") {
                 out.push(finding(
@@ -201,7 +199,7 @@ fn check_v2<'a>(
                     Severity::Warning,
                     codes::V2_UIO,
                     words::v2_uio(),
-                    Some(kernel_modules_patch(&["uio_pci_generic"], false)),
+                    Some(modules_patch(&["uio_pci_generic"], false)),
                 ));
             }
         }

@@ -341,6 +341,7 @@ pub async fn review(state: &AppState, phase: Phase, body: &[u8]) -> Response {
                 done.kind,
                 done.operation,
                 done.decision,
+                &done.rules,
                 started.elapsed().as_secs_f64(),
             );
             json(done.body)

@@ -5,49 +5,23 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::model::{DocumentRef, MachineConfig, Sourced, TalosVersion, VolumeKind};
+use super::model::{DocumentRef, ExtraMount, MachineConfig, Sourced, TalosVersion, VolumeKind};
 use crate::base::HostPath;
 use crate::base::longhorn::{
     DATA_PATH as LONGHORN_DATA_PATH, DEFAULT_NAMESPACE, DEFAULT_V2_MIN_HUGEPAGES_BYTES,
     hugepages_for, v2_modules_to_load,
 };
 use crate::base::talos::{
-    Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, kernel_modules_patch,
-    suggest_volume_name, sysctl_ulong,
+    EPHEMERAL_COST, Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, modules_patch,
+    suggest_volume_name, sysctl_ulong, user_volume_document,
 };
 use crate::base::upstream;
-use crate::host::{self, Place};
+use crate::host::{self, Layout, Place};
 
-/// The stable finding codes.
-///
-/// | Code | Severity | Meaning |
-/// |------|----------|---------|
-/// | `LTG-T001` | error | The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`. |
-/// | `LTG-T002` | warning | `machine.install.extensions` is set; it has no effect since Talos 1.10. |
-/// | `LTG-T003` | error | The installer's Talos release ships open-iscsi 2.1.12 without the compatibility patch in `siderolabs/iscsi-tools` (Talos 1.13.8, 1.14.0-beta.0, 1.14.0-beta.1: volumes stop attaching); the table is [`crate::base::upstream::ISCSI_TOOLS`]. |
-/// | `LTG-T004` | warning | `siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices. |
-/// | `LTG-T010` | note | No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL. |
-/// | `LTG-T011` | error | An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option). |
-/// | `LTG-T012` | note | An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it). |
-/// | `LTG-T013` | error | An extraMount is `ro` (the kubelet cannot create DirectoryOrCreate paths below it). |
-/// | `LTG-T014` | error | An extraMount's source and destination differ, or one is missing or not absolute. |
-/// | `LTG-T015` | error | `machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it). |
-/// | `LTG-T016` | warning | `/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's). |
-/// | `LTG-T017` | error | A volume name is not 1 to 34 of `[A-Za-z0-9-]`. |
-/// | `LTG-T018` | warning | A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset). |
-/// | `LTG-T019` | error | An extraMount's source is on the read-only root where no Talos image has it: Talos cannot create it and the kubelet does not start. |
-/// | `LTG-T053` | warning | An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL). |
-/// | `LTG-T020` | warning | PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace. |
-/// | `LTG-T030` | error | V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024. |
-/// | `LTG-T031` | error | V2: neither `vfio_pci` nor `uio_pci_generic` loaded (`nvme_tcp` is built into Talos's kernel: never asked for). |
-/// | `LTG-T032` | warning | V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative). |
-/// | `LTG-T033` | warning | V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it (and counts the built-in `nvme_tcp` as present). |
-/// | `LTG-T040` | note | Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped. |
-/// | `LTG-T050` | error | The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message). |
-/// | `LTG-T052` | warning | A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013). |
-/// | `LTG-T060` | error | Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted. |
-/// | `LTG-T051` | warning | `machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them. |
+/// The stable finding codes, and their catalogue ([`codes::CATALOGUE`]).
 pub mod codes {
+    use super::Severity;
+
     /// The schematic lacks a required system extension.
     pub const MISSING_EXTENSIONS: &str = "LTG-T001";
     /// `machine.install.extensions` has no effect since Talos 1.10.
@@ -98,6 +72,136 @@ pub mod codes {
     pub const UIO_INSTEAD_OF_VFIO: &str = "LTG-T032";
     /// V2: uio_pci_generic not loaded (Longhorn's environment check).
     pub const ENVIRONMENT_CHECK_UIO: &str = "LTG-T033";
+
+    /// Every code with its severity and meaning: the lint's part of
+    /// [`crate::catalogue`] (the README's findings table is checked against it).
+    pub const CATALOGUE: [(&str, Severity, &str); 25] = [
+        (
+            "LTG-T001",
+            Severity::Error,
+            "The schematic lacks `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools`.",
+        ),
+        (
+            "LTG-T002",
+            Severity::Warning,
+            "`machine.install.extensions` is set; it has no effect since Talos 1.10.",
+        ),
+        (
+            "LTG-T003",
+            Severity::Error,
+            "The installer's Talos release ships open-iscsi 2.1.12 without the compatibility patch in `siderolabs/iscsi-tools` (Talos 1.13.8, 1.14.0-beta.0, 1.14.0-beta.1: volumes stop attaching); the table is [`crate::base::upstream::ISCSI_TOOLS`].",
+        ),
+        (
+            "LTG-T004",
+            Severity::Warning,
+            "`siderolabs/multipath-tools` or `dm_multipath` without a `multipath.conf` blacklist for Longhorn's devices.",
+        ),
+        (
+            "LTG-T010",
+            Severity::Note,
+            "No user, existing or external volume: Longhorn's data stays in `/var/lib/longhorn` on EPHEMERAL.",
+        ),
+        (
+            "LTG-T011",
+            Severity::Error,
+            "An extraMount is not a bind mount (`type` other than `bind`, or no `bind`/`rbind` option).",
+        ),
+        (
+            "LTG-T012",
+            Severity::Note,
+            "An extraMount lacks `rshared` (Longhorn's guide lists it; nothing fails without it).",
+        ),
+        (
+            "LTG-T013",
+            Severity::Error,
+            "An extraMount is `ro` (the kubelet cannot create DirectoryOrCreate paths below it).",
+        ),
+        (
+            "LTG-T014",
+            Severity::Error,
+            "An extraMount's source and destination differ, or one is missing or not absolute.",
+        ),
+        (
+            "LTG-T015",
+            Severity::Error,
+            "`machine.kubelet.extraMounts` next to a `KubeletConfig` document (Talos 1.14 rejects it).",
+        ),
+        (
+            "LTG-T016",
+            Severity::Warning,
+            "`/var/lib/longhorn` is mounted next to a Longhorn user volume (capacity shown is EPHEMERAL's).",
+        ),
+        (
+            "LTG-T017",
+            Severity::Error,
+            "A volume name is not 1 to 34 of `[A-Za-z0-9-]`.",
+        ),
+        (
+            "LTG-T018",
+            Severity::Warning,
+            "A `UserVolumeConfig` of `volumeType: directory` (on EPHEMERAL, wiped by a reset).",
+        ),
+        (
+            "LTG-T019",
+            Severity::Error,
+            "An extraMount's source is on the read-only root where no Talos image has it: Talos cannot create it and the kubelet does not start.",
+        ),
+        (
+            "LTG-T053",
+            Severity::Warning,
+            "An extraMount of `/var/mnt/<name>` with no volume `<name>` declared (a plain folder on EPHEMERAL).",
+        ),
+        (
+            "LTG-T020",
+            Severity::Warning,
+            "PodSecurity admission enforces a level other than privileged and does not exempt the Longhorn namespace.",
+        ),
+        (
+            "LTG-T030",
+            Severity::Error,
+            "V2: `vm.nr_hugepages` (or, when it is unset, the 2 MiB `hugepages=` kernel argument) missing, not a number, or below 1024.",
+        ),
+        (
+            "LTG-T031",
+            Severity::Error,
+            "V2: neither `vfio_pci` nor `uio_pci_generic` loaded (`nvme_tcp` is built into Talos's kernel: never asked for).",
+        ),
+        (
+            "LTG-T032",
+            Severity::Warning,
+            "V2: `uio_pci_generic` loaded instead of `vfio_pci` (the guide's alternative).",
+        ),
+        (
+            "LTG-T033",
+            Severity::Warning,
+            "V2: `uio_pci_generic` not loaded; Longhorn's environment check asks for it (and counts the built-in `nvme_tcp` as present).",
+        ),
+        (
+            "LTG-T040",
+            Severity::Note,
+            "Talos before 1.8: `talosctl upgrade` needs `--preserve` or `/var/lib/longhorn` is wiped.",
+        ),
+        (
+            "LTG-T050",
+            Severity::Error,
+            "The default disks in `machine.nodeAnnotations` are unreadable or sit where a disk fails or loses data on this node (the webhook's own rules LTG-W010/W012 and message).",
+        ),
+        (
+            "LTG-T052",
+            Severity::Warning,
+            "A default disk in `machine.nodeAnnotations` is a plain folder on EPHEMERAL (the webhook's LTG-W013).",
+        ),
+        (
+            "LTG-T060",
+            Severity::Error,
+            "Talos refuses the config (a patch it cannot load or apply, an unknown key, a rule of its validation); Talos's reason is quoted.",
+        ),
+        (
+            "LTG-T051",
+            Severity::Warning,
+            "`machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them.",
+        ),
+    ];
 }
 
 /// How serious a finding is. Only errors fail `talos lint`.
@@ -454,137 +558,146 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
     // matter, and a fix rewriting one would be refused too.
     let per_mount = config.kubelet_config.is_none();
     for (i, m) in config.extra_mounts.iter().enumerate().filter(|_| per_mount) {
-        let mount = &m.value;
-        let field = format!("machine.kubelet.extraMounts[{i}]");
-        let dest = mount.destination.as_deref().map(HostPath::parse);
-        let source = mount.source.as_deref().map(HostPath::parse);
-        let shown = mount
-            .destination
-            .clone()
-            .or_else(|| mount.source.clone())
-            .unwrap_or_else(|| "?".to_string());
-        let fix_path = match (&dest, &source) {
-            (Some(Ok(d)), _) => d.as_str().to_string(),
-            (_, Some(Ok(s))) => s.as_str().to_string(),
-            _ => LONGHORN_DATA_PATH.to_string(),
-        };
-        let bind = if mount.has_option("rbind") {
-            "rbind"
-        } else {
-            "bind"
-        };
-        // Never an extraMount whose source Talos cannot create (the read-only
-        // root, where the kubelet would not start): a user volume instead.
-        let fix = match HostPath::parse(&fix_path).map(|p| host::classify(&p, None)) {
-            Ok(Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. }) => Some(user_volume_fix()),
-            _ => Some(extra_mount_fix(i, &fix_path, bind)),
-        };
-        match (&dest, &source) {
-            (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
+        check_extra_mount(i, m, &layout, out);
+    }
+    check_extra_mounts_next_to_kubelet_config(config, out);
+    check_no_data_location(config, &layout, out);
+    check_data_path_next_to_longhorn_volume(config, out);
+}
+
+/// One extraMount (LTG-T011 to T014, T019, T053): how it is written, where
+/// its source is, and whether the volume it names exists.
+fn check_extra_mount(i: usize, m: &Sourced<ExtraMount>, layout: &Layout, out: &mut Vec<Finding>) {
+    let mount = &m.value;
+    let field = format!("machine.kubelet.extraMounts[{i}]");
+    let dest = mount.destination.as_deref().map(HostPath::parse);
+    let source = mount.source.as_deref().map(HostPath::parse);
+    let shown = mount
+        .destination
+        .clone()
+        .or_else(|| mount.source.clone())
+        .unwrap_or_else(|| "?".to_string());
+    let fix_path = match (&dest, &source) {
+        (Some(Ok(d)), _) => d.as_str().to_string(),
+        (_, Some(Ok(s))) => s.as_str().to_string(),
+        _ => LONGHORN_DATA_PATH.to_string(),
+    };
+    let bind = if mount.has_option("rbind") {
+        "rbind"
+    } else {
+        "bind"
+    };
+    // Never an extraMount whose source Talos cannot create (the read-only
+    // root, where the kubelet would not start): a user volume instead.
+    let fix = match HostPath::parse(&fix_path).map(|p| host::classify(&p, None)) {
+        Ok(Place::ReadOnlyRoot { .. } | Place::Tmpfs { .. }) => Some(user_volume_fix()),
+        _ => Some(extra_mount_fix(i, &fix_path, bind)),
+    };
+    match (&dest, &source) {
+        (Some(Ok(d)), Some(Ok(s))) if d != s => out.push(at(
+            Severity::Error,
+            codes::SOURCE_NOT_DESTINATION,
+            m,
+            format!(
+                "{field} mounts host {s} at {d} in the kubelet container: the kubelet then sees host {s} where Longhorn's pods get host {d}, so folders and mounts the kubelet makes for {d} land somewhere Longhorn does not look; use the same path for source and destination"
+            ),
+            fix.clone(),
+        )),
+        (Some(Ok(_)), Some(Ok(_))) => {}
+        _ => {
+            let what = match (&dest, &source) {
+                (None, _) => "has no destination".to_string(),
+                (_, None) => "has no source".to_string(),
+                (Some(Err(e)), _) => format!("destination {shown:?}: {e}"),
+                (_, Some(Err(e))) => format!(
+                    "source {:?}: {e}",
+                    mount.source.as_deref().unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            out.push(at(
                 Severity::Error,
                 codes::SOURCE_NOT_DESTINATION,
                 m,
                 format!(
-                    "{field} mounts host {s} at {d} in the kubelet container: the kubelet then sees host {s} where Longhorn's pods get host {d}, so folders and mounts the kubelet makes for {d} land somewhere Longhorn does not look; use the same path for source and destination"
+                    "{field} {what}; an extraMount for Longhorn needs the same absolute host path as source and destination"
                 ),
                 fix.clone(),
-            )),
-            (Some(Ok(_)), Some(Ok(_))) => {}
-            _ => {
-                let what = match (&dest, &source) {
-                    (None, _) => "has no destination".to_string(),
-                    (_, None) => "has no source".to_string(),
-                    (Some(Err(e)), _) => format!("destination {shown:?}: {e}"),
-                    (_, Some(Err(e))) => format!(
-                        "source {:?}: {e}",
-                        mount.source.as_deref().unwrap_or_default()
-                    ),
-                    _ => String::new(),
-                };
-                out.push(at(
-                    Severity::Error,
-                    codes::SOURCE_NOT_DESTINATION,
-                    m,
-                    format!(
-                        "{field} {what}; an extraMount for Longhorn needs the same absolute host path as source and destination"
-                    ),
-                    fix.clone(),
-                ));
-            }
-        }
-        let type_ok = mount.mount_type.as_deref().is_none_or(|t| t == "bind");
-        if !type_ok || !(mount.has_option("bind") || mount.has_option("rbind")) {
-            let why = if type_ok {
-                "its options have neither bind nor rbind".to_string()
-            } else {
-                format!(
-                    "its type is {:?}, not bind",
-                    mount.mount_type.as_deref().unwrap_or_default()
-                )
-            };
-            out.push(at(
-                Severity::Error,
-                codes::NOT_BIND,
-                m,
-                format!(
-                    "{field} ({shown}) is not a bind mount: {why}; the kubelet container only sees the host folder through a bind mount (type: bind, options bind or rbind)"
-                ),
-                fix.clone(),
-            ));
-        }
-        if !mount.has_option("rshared") {
-            out.push(at(
-                Severity::Note,
-                codes::NOT_RSHARED,
-                m,
-                format!(
-                    "{field} ({shown}) lacks the rshared option that Longhorn's Talos guide lists; nothing fails without it: Longhorn's pods get their host paths from containerd in the host's mount namespace, not through the kubelet's view, and Talos's own Longhorn test runs Longhorn with no extraMount at all"
-                ),
-                fix.clone(),
-            ));
-        }
-        if mount.has_option("ro") {
-            out.push(at(
-                Severity::Error,
-                codes::NOT_RW,
-                m,
-                format!(
-                    "{field} ({shown}) is read-only (ro) in the kubelet container: the kubelet creates DirectoryOrCreate host paths (Longhorn's instance-manager log folder among them) in its own view, which fails on a read-only mount, and the pod never starts; Longhorn's Talos guide mounts it rw"
-                ),
-                fix.clone(),
-            ));
-        }
-        if let Some(Ok(src)) = &source
-            && host::classify(src, None) == (Place::ReadOnlyRoot { system_tree: false })
-        {
-            out.push(at(
-                Severity::Error,
-                codes::SOURCE_ON_READ_ONLY_ROOT,
-                m,
-                format!(
-                    "{field} has its source {src} on Talos's read-only root filesystem: Talos creates an extraMount's source before it starts the kubelet, which fails there, and the kubelet service does not start (siderolabs/talos#11441); for a disk of its own give Longhorn a UserVolumeConfig (Talos mounts it at /var/mnt/<name>, which the kubelet already sees) and drop this extraMount"
-                ),
-                Some(user_volume_fix()),
-            ));
-        }
-        if let Some(Ok(d)) = &dest
-            && let Place::UndeclaredVolume { name } = host::classify(d, Some(&layout))
-        {
-            out.push(at(
-                Severity::Warning,
-                codes::UNDECLARED_VOLUME,
-                m,
-                format!(
-                    "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition (the system disk's capacity, wiped by talosctl reset), not a disk of its own; declare a UserVolumeConfig named {name}"
-                ),
-                Some(format!(
-                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
-                    yaml_str(&name)
-                )),
             ));
         }
     }
+    let type_ok = mount.mount_type.as_deref().is_none_or(|t| t == "bind");
+    if !type_ok || !(mount.has_option("bind") || mount.has_option("rbind")) {
+        let why = if type_ok {
+            "its options have neither bind nor rbind".to_string()
+        } else {
+            format!(
+                "its type is {:?}, not bind",
+                mount.mount_type.as_deref().unwrap_or_default()
+            )
+        };
+        out.push(at(
+            Severity::Error,
+            codes::NOT_BIND,
+            m,
+            format!(
+                "{field} ({shown}) is not a bind mount: {why}; the kubelet container only sees the host folder through a bind mount (type: bind, options bind or rbind)"
+            ),
+            fix.clone(),
+        ));
+    }
+    if !mount.has_option("rshared") {
+        out.push(at(
+            Severity::Note,
+            codes::NOT_RSHARED,
+            m,
+            format!(
+                "{field} ({shown}) lacks the rshared option that Longhorn's Talos guide lists; nothing fails without it: Longhorn's pods get their host paths from containerd in the host's mount namespace, not through the kubelet's view, and Talos's own Longhorn test runs Longhorn with no extraMount at all"
+            ),
+            fix.clone(),
+        ));
+    }
+    if mount.has_option("ro") {
+        out.push(at(
+            Severity::Error,
+            codes::NOT_RW,
+            m,
+            format!(
+                "{field} ({shown}) is read-only (ro) in the kubelet container: the kubelet creates DirectoryOrCreate host paths (Longhorn's instance-manager log folder among them) in its own view, which fails on a read-only mount, and the pod never starts; Longhorn's Talos guide mounts it rw"
+            ),
+            fix.clone(),
+        ));
+    }
+    if let Some(Ok(src)) = &source
+        && host::classify(src, None) == (Place::ReadOnlyRoot { system_tree: false })
+    {
+        out.push(at(
+            Severity::Error,
+            codes::SOURCE_ON_READ_ONLY_ROOT,
+            m,
+            format!(
+                "{field} has its source {src} on Talos's read-only root filesystem: Talos creates an extraMount's source before it starts the kubelet, which fails there, and the kubelet service does not start (siderolabs/talos#11441); for a disk of its own give Longhorn a UserVolumeConfig (Talos mounts it at /var/mnt/<name>, which the kubelet already sees) and drop this extraMount"
+            ),
+            Some(user_volume_fix()),
+        ));
+    }
+    if let Some(Ok(d)) = &dest
+        && let Place::UndeclaredVolume { name } = host::classify(d, Some(layout))
+    {
+        out.push(at(
+            Severity::Warning,
+            codes::UNDECLARED_VOLUME,
+            m,
+            format!(
+                "{field} mounts {d}, but no volume named {name} is declared: /var/mnt/{name} is then a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own; declare a UserVolumeConfig named {name}"
+            ),
+            Some(user_volume_document(&yaml_str(&name), None)),
+        ));
+    }
+}
 
+/// extraMounts next to a `KubeletConfig` document (LTG-T015).
+fn check_extra_mounts_next_to_kubelet_config(config: &MachineConfig, out: &mut Vec<Finding>) {
     if let (Some(kubelet), Some(first)) = (&config.kubelet_config, config.extra_mounts.first()) {
         out.push(at(
             Severity::Error,
@@ -596,7 +709,10 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
             Some(user_volume_fix()),
         ));
     }
+}
 
+/// No data location of its own for Longhorn (LTG-T010).
+fn check_no_data_location(config: &MachineConfig, layout: &Layout, out: &mut Vec<Finding>) {
     if config.volumes.is_empty() && config.extra_mounts.is_empty() {
         // Talos before 1.10 knows no KubeletConfig document: with one, the
         // config is for a later Talos whatever the installer image says.
@@ -621,7 +737,10 @@ fn check_data_path(config: &MachineConfig, out: &mut Vec<Finding>) {
             Some(fix),
         ));
     }
+}
 
+/// `/var/lib/longhorn` mounted next to a Longhorn user volume (LTG-T016).
+fn check_data_path_next_to_longhorn_volume(config: &MachineConfig, out: &mut Vec<Finding>) {
     let longhorn_volume = config
         .volumes
         .iter()
@@ -699,10 +818,7 @@ fn check_volumes(config: &MachineConfig, out: &mut Vec<Finding>) {
                     "UserVolumeConfig {} has volumeType: directory: it is a folder on the EPHEMERAL partition, so Longhorn's replicas there share the system disk and are wiped by a node reset; use a partition or a whole disk for Longhorn data",
                     v.value.name
                 ),
-                Some(format!(
-                    "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {}\nvolumeType: partition\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n",
-                    yaml_str(&v.value.name)
-                )),
+                Some(user_volume_document(&yaml_str(&v.value.name), Some("partition"))),
             ));
         }
     }
@@ -817,7 +933,7 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         .map(|m| module_key(&m.value))
         .collect();
     let has = |m: &str| loaded.contains(&module_key(m));
-    let module_fix = |missing: &[&str]| kernel_modules_patch(missing, docs);
+    let module_fix = |missing: &[&str]| modules_patch(missing, docs);
     // uio_pci_generic is the guide's alternative to vfio_pci: without
     // vfio_pci but with it, SPDK still gets the disks (a warning, below).
     // nvme_tcp is built into Talos's kernel: never missing.

@@ -77,6 +77,20 @@ pub fn review_fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every review fixture's name (the top level of tests/fixtures/admission), sorted.
+pub fn review_fixture_names() -> Vec<String> {
+    let dir = fixture_path("admission");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The `request.object` of a review fixture.
 pub fn fixture_object(name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&review_fixture(name)).unwrap();

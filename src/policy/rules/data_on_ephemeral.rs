@@ -5,15 +5,14 @@
 //! `policies: {LTG-W013: enforce}` makes it deny. Longhorn's own
 //! `/var/lib/longhorn` (its Talos guide's path) is not flagged.
 
-use super::default_disks::annotated;
-use super::default_setting_configmap::{default_setting_configmap, settings};
-use super::{node_disks, node_name};
+use super::node_name;
 use crate::base::Mode;
 use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, DiskType, ephemeral_disks};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
+use crate::policy::writes::{annotated, default_setting_configmap, node_disks, settings};
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
 /// The rule.

@@ -7,7 +7,7 @@ use crate::base::Mode;
 use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, PATH_SETTINGS};
 use crate::config::Config;
 use crate::policy::disks::{DataPath, data_path};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.
@@ -36,6 +36,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     if name == DEFAULT_CONTROL_PATH_SETTING {
         let value = setting.value.as_deref().unwrap_or_default().to_string();
         out.warnings.push(Violation {
+            preexisting: false,
             field: "metadata.name".into(),
             value: value.clone(),
             problem: Problem::UnreleasedSetting {
@@ -57,26 +58,16 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     };
     let unchanged = req.operation == Operation::Update
         && pair.old.as_ref().and_then(|o| o.value.as_deref()) == Some(value);
-    let (setting, value_s) = (name.to_string(), value.to_string());
-    if unchanged {
-        out.warnings.push(Violation {
-            field: "value".into(),
-            value: value_s.clone(),
-            problem: Problem::DataPathSettingUnchanged {
-                setting,
-                value: value_s,
-            },
-        });
-    } else {
-        out.violations.push(Violation {
-            field: "value".into(),
-            value: value_s.clone(),
-            problem: Problem::DataPathSetting {
-                setting,
-                value: value_s,
-                problem,
-            },
-        });
-    }
+    let violation = Violation {
+        preexisting: unchanged,
+        field: "value".into(),
+        value: value.to_string(),
+        problem: Problem::DataPathSetting {
+            setting: name.to_string(),
+            value: value.to_string(),
+            problem,
+        },
+    };
+    out.add(violation);
     out
 }

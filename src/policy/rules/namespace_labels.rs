@@ -10,7 +10,7 @@ use super::longhorn_namespace;
 use crate::base::Mode;
 use crate::base::longhorn::NAMESPACE_LABELS;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
 /// The rule.

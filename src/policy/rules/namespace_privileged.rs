@@ -7,7 +7,7 @@ use crate::base::Level;
 use crate::base::Mode;
 use crate::base::longhorn::PSA_PREFIX;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::{
     EnforceProblem, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
@@ -51,6 +51,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     };
     if let Some(problem) = problem {
         out.violations.push(Violation {
+            preexisting: false,
             field: field("enforce"),
             value: enforce.map(|v| v.to_string()).unwrap_or_default(),
             problem: Problem::NamespaceEnforce {
@@ -62,6 +63,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
     for noisy in ["audit", "warn"] {
         if let Some(v) = label(noisy).filter(|v| &***v != "privileged") {
             out.warnings.push(Violation {
+                preexisting: false,
                 field: field(noisy),
                 value: v.to_string(),
                 problem: Problem::NamespaceNoisyLabel {

@@ -3,12 +3,13 @@
 //! `/sys`, `/`, a relative path), and a block disk must be a device or a PCI
 //! address. Ratcheting: only disks the request adds or changes deny.
 
-use super::{node_disks, node_name};
+use super::node_name;
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
-use crate::policy::registry::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
+use crate::policy::writes::node_disks;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
 /// The rule.

@@ -9,28 +9,16 @@
 //! `/var/lib/kubelet/...`, `/var/lib/longhorn/...` untyped or
 //! `DirectoryOrCreate`, the disk paths) passes on every Talos layout.
 
-use std::borrow::Cow;
-
 use crate::base::{AllowedMount, HostPath, Mode, PathError};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::apiserver;
 use crate::policy::disks::containing_mount;
 use crate::policy::objects::{PodSpec, Volume};
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::violation::PodPathProblem;
-use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
-
-/// The kinds whose pod spec the pod rules read.
-pub(crate) const POD_KINDS: &[Kind] = &[
-    Kind::Pod,
-    Kind::DaemonSet,
-    Kind::Deployment,
-    Kind::StatefulSet,
-    Kind::ReplicaSet,
-    Kind::Job,
-    Kind::CronJob,
-];
+use crate::policy::writes::{POD_KINDS, pod_mounts, pod_under_review};
+use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule. A Pod's volumes are immutable; a controller's template is
 /// judged on CREATE and on UPDATE for the volumes the update adds or changes.
@@ -46,98 +34,6 @@ pub static RULE: Rule = Rule {
     facts: no_facts,
     check,
 };
-
-/// The paths the operator vouches for, for a pod: its node's when it is
-/// bound to one that has its own list, else the global list and every node's
-/// list (a DaemonSet pod may land on any node).
-pub(crate) fn pod_mounts<'c>(spec: &PodSpec, cfg: &'c Config) -> Cow<'c, [AllowedMount]> {
-    if let Some(node) = spec.node_name.as_deref()
-        && cfg.node_allowed_mounts.contains_key(node)
-    {
-        return Cow::Borrowed(cfg.mounts_for_node(node));
-    }
-    if cfg.node_allowed_mounts.is_empty() {
-        return Cow::Borrowed(&cfg.allowed_mounts);
-    }
-    let mut all = cfg.allowed_mounts.clone();
-    for list in cfg.node_allowed_mounts.values() {
-        for m in list {
-            if !all.contains(m) {
-                all.push(m.clone());
-            }
-        }
-    }
-    Cow::Owned(all)
-}
-
-/// A pod spec under review: a Pod's, or the pod template of a controller
-/// (as Kyverno's autogen does for pod policies, so that `kubectl apply` and
-/// `helm install` print the denial rather than a controller event).
-pub(crate) struct PodUnderReview<'r, 'a> {
-    /// The spec judged.
-    pub spec: &'r PodSpec<'a>,
-    /// The spec before an UPDATE: volumes it already had are not judged again.
-    pub old: Option<&'r PodSpec<'a>>,
-    /// The namespace.
-    pub namespace: &'r str,
-    /// The object's name.
-    pub name: &'r str,
-    /// The controller kind, for a pod template.
-    pub owner: Option<&'static str>,
-}
-
-impl PodUnderReview<'_, '_> {
-    /// True when the old spec had this very host path volume.
-    pub fn had(&self, volume: &Volume) -> bool {
-        self.old
-            .is_some_and(|old| old.volumes.iter().any(|v| v == volume))
-    }
-}
-
-/// The pod spec of a request in the Longhorn namespace, if it has one.
-pub(crate) fn pod_under_review<'r, 'a>(
-    req: &'r Request<'a>,
-    cfg: &Config,
-) -> Option<PodUnderReview<'r, 'a>> {
-    let (meta, spec, old, owner) = match &req.subject {
-        Subject::Pod(pair) => {
-            let pod = pair.object.as_ref()?;
-            (
-                &pod.metadata,
-                &pod.spec,
-                pair.old.as_ref().map(|p| &p.spec),
-                None,
-            )
-        }
-        subject => {
-            let (owner, pair) = subject.pod_controller()?;
-            let c = pair.object.as_ref()?;
-            let old = pair.old.as_ref().and_then(|o| o.pod_spec());
-            (&c.metadata, c.pod_spec()?, old, Some(owner))
-        }
-    };
-    let namespace = req.namespace_of(meta.namespace.as_deref());
-    if namespace != cfg.longhorn_namespace {
-        return None;
-    }
-    let name = req.name_of(meta.name.as_deref());
-    let name = if name.is_empty() {
-        "(generated name)"
-    } else {
-        name
-    };
-    Some(PodUnderReview {
-        spec,
-        old: if req.operation == Operation::Update {
-            old
-        } else {
-            None
-        },
-        namespace,
-        name,
-        owner,
-    })
-}
 
 /// True when the kubelet's view of `place` certainly lacks what the host
 /// has there: a writable host area (EPHEMERAL or a volume) it does not see.
@@ -234,6 +130,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
                 .map(|h| h.path.to_string())
                 .unwrap_or_default();
             out.violations.push(Violation {
+                preexisting: false,
                 field: field.clone(),
                 value: path.clone(),
                 problem: Problem::PodHostPath {

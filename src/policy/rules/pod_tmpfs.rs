@@ -3,12 +3,12 @@
 //! gone at the next reboot, with no error. Warns by default. (`/run` is
 //! tmpfs too but holds sockets and runtime state by design: not flagged.)
 
-use super::pod_host_paths::{POD_KINDS, pod_mounts, pod_under_review};
 use crate::base::{HostPath, Mode};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::disks::containing_mount;
-use crate::policy::registry::{Outcome, Rule, no_facts, nobody};
+use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
+use crate::policy::writes::{POD_KINDS, pod_mounts, pod_under_review};
 use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
@@ -48,6 +48,7 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             && matches!(mount, "/tmp" | "/system" | "/dev/shm")
         {
             out.violations.push(Violation {
+                preexisting: false,
                 field: format!("spec.volumes[{i}].hostPath.path"),
                 value: hp.path.to_string(),
                 problem: Problem::PodTmpfs {

@@ -2,10 +2,11 @@
 //! `v2MinHugepages` of `hugepages-2Mi` (Longhorn's `data-engine-memory-size`).
 //! The node's capacity is a cluster fact, looked up before the check.
 
-use super::{node_disks, node_name};
+use super::node_name;
 use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::registry::{Outcome, Rule, longhorn_itself};
+use crate::policy::rule::{Outcome, Rule, longhorn_itself};
+use crate::policy::writes::node_disks;
 use crate::policy::{
     FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
@@ -51,6 +52,7 @@ fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
     };
     let need = cfg.v2_min_hugepages_bytes;
     let unknown = |why: &str| Violation {
+        preexisting: false,
         field: "status.allocatable[\"hugepages-2Mi\"]".into(),
         value: String::new(),
         problem: Problem::HugepagesUnknown {
@@ -62,6 +64,7 @@ fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
         Some(Hugepages::Known(have)) if *have < need => {
             for disk in disks {
                 out.violations.push(Violation {
+                    preexisting: false,
                     field: format!("spec.disks.{disk}.diskType"),
                     value: "block".into(),
                     problem: Problem::Hugepages {

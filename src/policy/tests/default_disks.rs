@@ -197,7 +197,9 @@ fn per_node_mounts_and_mode_off_apply() {
         &cfg,
     );
     assert_eq!(v, Verdict::default());
-    cfg.policies.set("diskPaths", crate::base::Mode::Off);
+    cfg.policies
+        .set("diskPaths", crate::base::Mode::Off)
+        .unwrap();
     let v = run(
         Operation::Update,
         ADMIN,

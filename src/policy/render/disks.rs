@@ -1,0 +1,215 @@
+//! Words for disk paths: LTG-W010 (a Longhorn node's disks), LTG-W012 (the
+//! default-disks annotation) and LTG-W013 (a path on EPHEMERAL), and the path
+//! clauses and fixes LTG-W011 and LTG-W014 share.
+
+use super::*;
+
+/// Who holds the disks, at the head of a disk denial.
+pub(super) fn subject(source: DiskSource, node: &str) -> String {
+    match source {
+        DiskSource::DefaultDisks => format!(
+            "Kubernetes node {node:?}: annotation {ANNOTATION} (Longhorn creates these disks because \
+the node is labelled {LABEL}=config) has"
+        ),
+        _ => format!("Longhorn node {node:?}:"),
+    }
+}
+
+/// What happens to data at a path with this problem, in one clause.
+pub(super) fn describe(problem: &PathProblem) -> String {
+    match problem {
+        PathProblem::Invalid(why) => format!("is not usable: {why}"),
+        PathProblem::Root => "is / (the whole host), which can never hold Longhorn data".into(),
+        PathProblem::ReadOnlyRoot => {
+            "is on Talos's read-only root filesystem: Longhorn cannot create \
+longhorn-disk.cfg there, so a disk there never becomes Ready"
+                .into()
+        }
+        PathProblem::Tmpfs(mount) => format!(
+            "is on the tmpfs {mount}: everything Longhorn writes there is gone at the next reboot, with no error"
+        ),
+        PathProblem::DevFs => {
+            "is inside /dev, which holds device nodes, not data (a V2 block disk \
+needs diskType: block)"
+                .into()
+        }
+        PathProblem::KernelFs => {
+            "is inside a kernel filesystem (/proc or /sys), which cannot hold data".into()
+        }
+        PathProblem::NotDevice => "is a block disk path but neither a device under /dev/ \
+(ideally /dev/disk/by-id/...) nor a PCI address like 0000:05:00.0"
+            .into(),
+        PathProblem::DevFilesystem { mount, fs } => format!(
+            "is a block disk path inside {mount}, where Talos mounts a {fs} filesystem: what is \
+there is a file, not a block device, so Longhorn's V2 data engine has no disk to open"
+        ),
+    }
+}
+
+/// Why a working path keeps its data on EPHEMERAL, in one clause.
+pub(super) fn ephemeral(why: &EphemeralWhy) -> String {
+    match why {
+        EphemeralWhy::Folder => format!(
+            "is a folder on Talos's EPHEMERAL partition ({EPHEMERAL_COST}, and before Talos 1.8 by an upgrade without --preserve)"
+        ),
+        EphemeralWhy::UndeclaredVolume(name) => format!(
+            "is under /var/mnt/{name}, but the machine config declares no volume {name}: it is a plain folder on the EPHEMERAL partition ({EPHEMERAL_COST}), not a disk of its own"
+        ),
+        EphemeralWhy::DirectoryVolume(name) => format!(
+            "is in the user volume {name} of volumeType: directory, a folder on the EPHEMERAL partition ({EPHEMERAL_COST})"
+        ),
+    }
+}
+
+/// One problem on one disk of a Longhorn node.
+pub fn disk_item(disk: &str, path: &str, problem: &PathProblem) -> String {
+    format!("disk {disk:?}: path {path:?} {}", describe(problem))
+}
+
+/// The short form of [`disk_item`], for warnings.
+pub fn disk_item_short(node: &str, disk: &str, path: &str) -> String {
+    warning(format!(
+        "node {node} disk {disk}: path {path:?} is not a usable Longhorn data path"
+    ))
+}
+
+/// A disk that was already wrong before this update.
+pub fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
+    warning(format!(
+        "node {node} disk {disk}: existing path {path:?} fails or loses data on Talos"
+    ))
+}
+
+/// A user volume to suggest for data that was meant for `path`.
+pub(super) fn own_disk_fix(path: &str, layout: Option<&Layout>, setting: Option<&str>) -> String {
+    if let Some(l) = layout.filter(|l| l.before(1, 10)) {
+        let (major, minor) = l.talos_version.unwrap_or((1, 9));
+        return format!(
+            "Talos {major}.{minor} has no user volumes: keep Longhorn's data under {DATA_PATH} (on EPHEMERAL), \
+or upgrade to Talos 1.10 or later and give Longhorn a UserVolumeConfig."
+        );
+    }
+    let name = HostPath::parse(path)
+        .ok()
+        .and_then(|p| p.as_str().rsplit('/').next().map(str::to_string))
+        .map_or_else(|| "longhorn".to_string(), |n| suggest_volume_name(&n));
+    let mount = volume_mount_point(&name);
+    let then = match setting {
+        Some(s) => format!("set {s} to {mount}"),
+        None => format!("use {mount} as the disk path"),
+    };
+    format!(
+        "give Longhorn a disk of its own with a Talos UserVolumeConfig ({}); \
+Talos mounts it at {mount}, where the kubelet sees it; then {then}.",
+        user_volume_inline(&name)
+    )
+}
+
+/// The fix for disk paths that fail: a place that lasts, never an extraMount
+/// (its source would be on the read-only root, and Talos 1.14's KubeletConfig
+/// has none).
+pub(super) fn path_fix(
+    problems: &[&PathProblem],
+    example: &str,
+    layout: Option<&Layout>,
+    setting: Option<&str>,
+) -> String {
+    let mut fix = String::new();
+    let lasting = problems.iter().any(|p| {
+        matches!(
+            p,
+            PathProblem::Root
+                | PathProblem::ReadOnlyRoot
+                | PathProblem::Tmpfs(_)
+                | PathProblem::DevFs
+                | PathProblem::KernelFs
+        )
+    });
+    if lasting {
+        fix.push_str(&own_disk_fix(example, layout, setting));
+        if !layout.is_some_and(|l| l.before(1, 10)) {
+            fix.push_str(&format!(
+                " Or keep it under {DATA_PATH}, Longhorn's default (on the EPHEMERAL partition)."
+            ));
+        }
+    }
+    let mut add = |text: &str| {
+        if !fix.is_empty() {
+            fix.push(' ');
+        }
+        fix.push_str(text);
+    };
+    if problems
+        .iter()
+        .any(|p| matches!(p, PathProblem::Invalid(_)))
+    {
+        add("Write every filesystem disk path as an absolute path, e.g. /var/lib/longhorn.");
+    }
+    if problems.iter().any(|p| {
+        matches!(
+            p,
+            PathProblem::NotDevice | PathProblem::DevFilesystem { .. }
+        )
+    }) {
+        add("Give a block disk its device, e.g. /dev/disk/by-id/nvme-..., or its PCI address.");
+    }
+    fix
+}
+
+/// `<subject> N disk problem(s):`, the items, then the fix.
+pub(super) fn disks_denial(subject: &str, items: &[String], fix: &str) -> String {
+    let noun = if items.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    object_denial(
+        &format!("{subject} {} disk {noun}:", items.len()),
+        items,
+        fix,
+    )
+}
+
+/// The denial for a Longhorn node with disk paths that fail on Talos.
+pub fn node_denial(
+    node: &str,
+    items: &[String],
+    problems: &[&PathProblem],
+    example: &str,
+) -> String {
+    disks_denial(
+        &subject(DiskSource::LonghornNode, node),
+        items,
+        &path_fix(problems, example, None, None),
+    )
+}
+
+/// The denial for a Kubernetes node whose default-disks annotation has bad paths.
+pub fn default_disks_denial(
+    node: &str,
+    items: &[String],
+    problems: &[&PathProblem],
+    example: &str,
+) -> String {
+    disks_denial(
+        &subject(DiskSource::DefaultDisks, node),
+        items,
+        &path_fix(problems, example, None, None),
+    )
+}
+
+/// A default-disks annotation Longhorn cannot read.
+pub fn default_disks_unreadable(node: &str, error: &str) -> String {
+    format!(
+        "Kubernetes node {node:?}: annotation {ANNOTATION} is not a JSON list of disks ({error}); \
+Longhorn would create no default disks on this node. Fix: write it as a JSON list of disks with a \
+path each, e.g. [{{\"path\":\"/var/lib/longhorn\",\"allowScheduling\":true}}]."
+    )
+}
+
+/// The short form of [`default_disks_unreadable`].
+pub fn default_disks_unreadable_short(node: &str) -> String {
+    warning(format!(
+        "node {node}: annotation {ANNOTATION} is not a JSON list of disks"
+    ))
+}
