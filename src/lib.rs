@@ -22,6 +22,7 @@ pub mod base;
 pub mod certs;
 pub mod check;
 pub mod cluster;
+pub mod cel;
 pub mod config;
 pub mod host;
 pub mod lint;
