@@ -19,10 +19,10 @@
 pub mod admission;
 pub mod audit;
 pub mod base;
+pub mod cel;
 pub mod certs;
 pub mod check;
 pub mod cluster;
-pub mod cel;
 pub mod config;
 pub mod host;
 pub mod lint;

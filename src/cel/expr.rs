@@ -55,10 +55,7 @@ pub fn first_sentence(text: &str) -> &str {
 /// replaced by the quoted value of the CEL expression `value`.
 pub fn template(text: &str, value: &str) -> String {
     let quoted = format!("{PLACEHOLDER:?}");
-    let parts: Vec<String> = text
-        .split(quoted.as_str())
-        .map(lit)
-        .collect::<Vec<_>>();
+    let parts: Vec<String> = text.split(quoted.as_str()).map(lit).collect::<Vec<_>>();
     parts.join(&format!(" + {} + ", quote(value)))
 }
 

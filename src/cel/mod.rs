@@ -13,7 +13,7 @@ pub mod yaml;
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::registry::{self, Rule};
-use expr::{lit, list};
+use expr::{list, lit};
 use yaml::{Node, map, s, strs};
 
 /// The oldest Kubernetes minor the generator writes for (ValidatingAdmissionPolicy v1 is GA in 1.30).
@@ -95,10 +95,15 @@ impl Generated {
             self.version
         );
         for (id, floor) in &self.covered {
-            out.push_str(&format!("# {id}: in CEL (needs Kubernetes 1.{floor} or newer)\n"));
+            out.push_str(&format!(
+                "# {id}: in CEL (needs Kubernetes 1.{floor} or newer)\n"
+            ));
         }
         for l in &self.left {
-            out.push_str(&format!("# {}: not in CEL, stays with the webhook: {}\n", l.id, l.why));
+            out.push_str(&format!(
+                "# {}: not in CEL, stays with the webhook: {}\n",
+                l.id, l.why
+            ));
         }
         for doc in &self.documents {
             out.push_str("---\n");
@@ -153,7 +158,12 @@ pub(crate) fn resource_rule(group: &str, version: &str, resources: &[&str]) -> N
 fn conditions(list: &[(&'static str, String)]) -> Node {
     Node::List(
         list.iter()
-            .map(|(name, e)| map(vec![("name", s(*name)), ("expression", Node::Text(e.clone()))]))
+            .map(|(name, e)| {
+                map(vec![
+                    ("name", s(*name)),
+                    ("expression", Node::Text(e.clone())),
+                ])
+            })
             .collect(),
     )
 }
@@ -167,13 +177,23 @@ fn warn_only_users(rule: &Rule, cfg: &Config) -> Result<Option<String>, String> 
         (false, false) => Ok(None),
         (true, false) => Ok(Some(format!(
             "request.userInfo.username.startsWith({})",
-            lit(&format!("system:serviceaccount:{}:", cfg.longhorn_namespace))
+            lit(&format!(
+                "system:serviceaccount:{}:",
+                cfg.longhorn_namespace
+            ))
         ))),
         _ => Err("its warn-only users are not the Longhorn namespace's service accounts".into()),
     }
 }
 
-fn validating(name: &str, rule: &Rule, cel: &RuleCel, users: Vec<(&'static str, String)>, cfg: &Config, actions: &[&str]) -> [Node; 2] {
+fn validating(
+    name: &str,
+    rule: &Rule,
+    cel: &RuleCel,
+    users: Vec<(&'static str, String)>,
+    cfg: &Config,
+    actions: &[&str],
+) -> [Node; 2] {
     let mut constraints = vec![];
     if cel.namespaced {
         constraints.push((
@@ -188,6 +208,12 @@ fn validating(name: &str, rule: &Rule, cel: &RuleCel, users: Vec<(&'static str, 
             )]),
         ));
     }
+    if !cel.namespaced {
+        constraints.push(("namespaceSelector", map(vec![])));
+    }
+    // What the API server defaults, written out (Kubernetes' own plugin needs them set).
+    constraints.push(("objectSelector", map(vec![])));
+    constraints.push(("matchPolicy", s("Equivalent")));
     constraints.push(("resourceRules", cel.resources.clone()));
     let mut all = users;
     all.extend(cel.conditions.iter().cloned());
@@ -204,7 +230,12 @@ fn validating(name: &str, rule: &Rule, cel: &RuleCel, users: Vec<(&'static str, 
             Node::List(
                 cel.variables
                     .iter()
-                    .map(|(n, e)| map(vec![("name", s(n.clone())), ("expression", Node::Text(e.clone()))]))
+                    .map(|(n, e)| {
+                        map(vec![
+                            ("name", s(n.clone())),
+                            ("expression", Node::Text(e.clone())),
+                        ])
+                    })
                     .collect(),
             ),
         ));
@@ -242,7 +273,10 @@ fn validating(name: &str, rule: &Rule, cel: &RuleCel, users: Vec<(&'static str, 
 
 /// The object name of a rule's policy (`longhorn-talos-guard-w002`).
 pub fn policy_name(id: &str) -> String {
-    format!("{MANAGED_BY}-{}", id.trim_start_matches("LTG-").to_ascii_lowercase())
+    format!(
+        "{MANAGED_BY}-{}",
+        id.trim_start_matches("LTG-").to_ascii_lowercase()
+    )
 }
 
 /// The `validationActions` of a mode.
@@ -309,12 +343,28 @@ pub fn generate(cfg: &Config, version: KubeVersion) -> Generated {
             (Mode::Enforce, Some(warned)) => {
                 let mut denied = users.clone();
                 denied.push(("not-warn-only", format!("!{warned}")));
-                out.documents.extend(validating(&name, rule, &cel, denied, cfg, actions(Mode::Enforce)));
+                out.documents.extend(validating(
+                    &name,
+                    rule,
+                    &cel,
+                    denied,
+                    cfg,
+                    actions(Mode::Enforce),
+                ));
                 let mut warn = users;
                 warn.push(("warn-only", warned));
-                out.documents.extend(validating(&format!("{name}-warn-only"), rule, &cel, warn, cfg, actions(Mode::Warn)));
+                out.documents.extend(validating(
+                    &format!("{name}-warn-only"),
+                    rule,
+                    &cel,
+                    warn,
+                    cfg,
+                    actions(Mode::Warn),
+                ));
             }
-            _ => out.documents.extend(validating(&name, rule, &cel, users, cfg, actions(mode))),
+            _ => out
+                .documents
+                .extend(validating(&name, rule, &cel, users, cfg, actions(mode))),
         }
         out.covered.push((rule.id, cel.floor));
     }

@@ -2,9 +2,11 @@
 //! MutatingAdmissionPolicy) and LTG-W002 (the Longhorn namespace runs
 //! privileged) in CEL.
 
-use super::expr::{first_sentence, lit, template, PLACEHOLDER};
+use super::expr::{PLACEHOLDER, first_sentence, lit, template};
 use super::yaml::{Node, map, s};
-use super::{KubeVersion, MAP_V1_MINOR, OLDEST_MINOR, RuleCel, metadata, policy_name, resource_rule};
+use super::{
+    KubeVersion, MAP_V1_MINOR, OLDEST_MINOR, RuleCel, metadata, policy_name, resource_rule,
+};
 use crate::base::Level;
 use crate::base::longhorn::{NAMESPACE_LABELS, PSA_PREFIX};
 use crate::config::Config;
@@ -41,8 +43,14 @@ pub(super) fn enforce(cfg: &Config) -> RuleCel {
     let absent_ok = cfg.cluster_default_enforce == Level::Privileged;
     let expression = format!("{present}\n  ? {value} == 'privileged'\n  : {absent_ok}");
     let level = |l: Level| lit(&sentence(cfg, EnforceProblem::Level(l)));
-    let invalid = template(&sentence(cfg, EnforceProblem::Invalid(PLACEHOLDER.into())), &value);
-    let absent = lit(&sentence(cfg, EnforceProblem::Absent(cfg.cluster_default_enforce)));
+    let invalid = template(
+        &sentence(cfg, EnforceProblem::Invalid(PLACEHOLDER.into())),
+        &value,
+    );
+    let absent = lit(&sentence(
+        cfg,
+        EnforceProblem::Absent(cfg.cluster_default_enforce),
+    ));
     let message = format!(
         "'LTG-W002: ' + (!({present}) ? {absent}\n  : {value} == 'baseline' ? {}\n  : {value} == 'restricted' ? {}\n  : {invalid})",
         level(Level::Baseline),
@@ -95,7 +103,12 @@ pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<No
                     ("reinvocationPolicy", s("Never")),
                     (
                         "matchConstraints",
-                        map(vec![("resourceRules", resource_rule("", "v1", &["namespaces"]))]),
+                        map(vec![
+                            ("namespaceSelector", map(vec![])),
+                            ("objectSelector", map(vec![])),
+                            ("matchPolicy", s("Equivalent")),
+                            ("resourceRules", resource_rule("", "v1", &["namespaces"])),
+                        ]),
                     ),
                     (
                         "matchConditions",
@@ -108,7 +121,10 @@ pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<No
                         "mutations",
                         Node::List(vec![map(vec![
                             ("patchType", s("JSONPatch")),
-                            ("jsonPatch", map(vec![("expression", Node::Text(expression))])),
+                            (
+                                "jsonPatch",
+                                map(vec![("expression", Node::Text(expression))]),
+                            ),
                         ])]),
                     ),
                 ]),

@@ -46,7 +46,13 @@ pub enum Code {
 impl Code {
     /// Every code, in a fixed order.
     pub fn all() -> Vec<Code> {
-        let mut out = vec![Code::Empty, Code::Nul, Code::Relative, Code::Bound, Code::Root];
+        let mut out = vec![
+            Code::Empty,
+            Code::Nul,
+            Code::Relative,
+            Code::Bound,
+            Code::Root,
+        ];
         out.extend((0..TMPFS.len()).map(Code::Tmpfs));
         out.extend([Code::Dev, Code::Kernel, Code::ReadOnly]);
         out
@@ -73,7 +79,11 @@ pub fn within(path: &str, base: &str) -> String {
     if base == "/" {
         return "true".into();
     }
-    format!("({path} == {} || {path}.startsWith({}))", lit(base), lit(&format!("{base}/")))
+    format!(
+        "({path} == {} || {path}.startsWith({}))",
+        lit(base),
+        lit(&format!("{base}/"))
+    )
 }
 
 /// `path` lies within one of `mounts`.
@@ -81,7 +91,10 @@ pub fn within_any(path: &str, mounts: &[AllowedMount]) -> String {
     if mounts.is_empty() {
         return "false".into();
     }
-    let parts: Vec<String> = mounts.iter().map(|m| within(path, m.path.as_str())).collect();
+    let parts: Vec<String> = mounts
+        .iter()
+        .map(|m| within(path, m.path.as_str()))
+        .collect();
     parts.join(" || ")
 }
 
@@ -124,7 +137,11 @@ pub fn data_path_code(v: &str, c: &str, allowed: &str) -> String {
         "{v} == '' ? 'empty' : {v}.contains('\\u0000') ? 'nul' : !{v}.startsWith('/') ? 'relative'\n: size({v}) > {MAX_PATH_BYTES} || size({v}.split('/')) > {MAX_COMPONENTS} && {c} == {v} && {v} != '/' && ({v}.contains('//') || {v}.contains('/.') || {v}.endsWith('/')) ? 'bound'\n: {c} == '/' ? 'root'\n: {allowed} ? ''"
     );
     for (i, t) in TMPFS.iter().enumerate() {
-        out.push_str(&format!("\n: {} ? {}", within(c, t), lit(&Code::Tmpfs(i).name())));
+        out.push_str(&format!(
+            "\n: {} ? {}",
+            within(c, t),
+            lit(&Code::Tmpfs(i).name())
+        ));
     }
     out.push_str(&format!("\n: {} ? 'dev'", within(c, "/dev")));
     out.push_str(&format!(

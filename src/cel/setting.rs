@@ -1,7 +1,7 @@
 //! LTG-W011: Longhorn's `default-data-path` setting, judged in CEL by the
 //! Talos host model's tables (see [`super::paths`]).
 
-use super::expr::{PLACEHOLDER, first_sentence, lit, list};
+use super::expr::{PLACEHOLDER, first_sentence, list, lit};
 use super::paths::{self, Code, MAX_COMPONENTS, MAX_PATH_BYTES};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
 use crate::base::PathError;
@@ -85,9 +85,14 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
         floor: TWO_VAR_MINOR,
         resources: resource_rule("longhorn.io", "v1beta2", &["settings"]),
         namespaced: true,
-        conditions: vec![("path-setting", format!("{name} in {}", list(&PATH_SETTINGS)))],
+        conditions: vec![(
+            "path-setting",
+            format!("{name} in {}", list(&PATH_SETTINGS)),
+        )],
         variables,
         validation: (expression, format!("'LTG-W011: ' + {by_setting}")),
-        message: "LTG-W011: the data path setting is where Longhorn's data fails or is lost on Talos".into(),
+        message:
+            "LTG-W011: the data path setting is where Longhorn's data fails or is lost on Talos"
+                .into(),
     }
 }

@@ -127,7 +127,10 @@ mod tests {
             (
                 "spec",
                 map(vec![
-                    ("list", Node::List(vec![map(vec![("a", s("1")), ("b", strs(["x"]))])])),
+                    (
+                        "list",
+                        Node::List(vec![map(vec![("a", s("1")), ("b", strs(["x"]))])]),
+                    ),
                     ("expr", Node::Text("a &&\n  b".into())),
                     ("empty", Node::List(vec![])),
                 ]),

@@ -43,7 +43,10 @@ pub fn run(command: PoliciesCommand) -> anyhow::Result<u8> {
     let config = source.load()?;
     let generated = cel::generate(&config, version);
     for left in &generated.left {
-        eprintln!("{}: not in CEL, stays with the webhook: {}", left.id, left.why);
+        eprintln!(
+            "{}: not in CEL, stays with the webhook: {}",
+            left.id, left.why
+        );
     }
     emit(&generated.to_yaml())?;
     Ok(0)

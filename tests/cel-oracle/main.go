@@ -1,0 +1,173 @@
+// The CEL oracle of tests/cel_oracle.rs: Kubernetes' own ValidatingAdmissionPolicy
+// admission plugin (k8s.io/apiserver, the version go.mod pins, the e2e control
+// plane's), fed the policies longhorn-talos-guard generates and admission requests,
+// answering what kube-apiserver would: denied (with its message), warnings, or allowed.
+//
+// Input on stdin (JSON): {"objects": [VAPs and bindings], "namespaces": [names],
+// "requests": [AdmissionRequest]}. Output on stdout: one JSON line per request:
+// {"denied": bool, "message": "...", "warnings": [...]}.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	regv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+)
+
+type input struct {
+	Objects    []json.RawMessage            `json:"objects"`
+	Namespaces []string                     `json:"namespaces"`
+	Requests   []admissionv1.AdmissionRequest `json:"requests"`
+}
+
+type answer struct {
+	Denied   bool     `json:"denied"`
+	Message  string   `json:"message,omitempty"`
+	Warnings []string `json:"warnings"`
+	Error    string   `json:"error,omitempty"`
+}
+
+type warnings struct{ list []string }
+
+func (w *warnings) AddWarning(_, text string) { w.list = append(w.list, text) }
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	return authorizer.DecisionAllow, "", nil
+}
+
+func die(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "cel-oracle: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	var in input
+	if err := json.NewDecoder(bufio.NewReader(os.Stdin)).Decode(&in); err != nil {
+		die("cannot read the input: %v", err)
+	}
+	var objs []runtime.Object
+	for _, ns := range in.Namespaces {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"kubernetes.io/metadata.name": ns}}})
+	}
+	for _, raw := range in.Objects {
+		var head metav1.TypeMeta
+		if err := json.Unmarshal(raw, &head); err != nil {
+			die("object: %v", err)
+		}
+		switch head.Kind {
+		case "ValidatingAdmissionPolicy":
+			var p regv1.ValidatingAdmissionPolicy
+			if err := json.Unmarshal(raw, &p); err != nil {
+				die("policy: %v", err)
+			}
+			objs = append(objs, &p)
+		case "ValidatingAdmissionPolicyBinding":
+			var b regv1.ValidatingAdmissionPolicyBinding
+			if err := json.Unmarshal(raw, &b); err != nil {
+				die("binding: %v", err)
+			}
+			objs = append(objs, &b)
+		default:
+			// MutatingAdmissionPolicies are not evaluated here.
+		}
+	}
+	client := fake.NewSimpleClientset(objs...)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	plugin, err := validating.NewPlugin(nil)
+	if err != nil {
+		die("plugin: %v", err)
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
+	mapper.Add(schema.GroupVersionKind{Group: "longhorn.io", Version: "v1beta2", Kind: "Setting"}, meta.RESTScopeNamespace)
+	mapper.Add(schema.GroupVersionKind{Group: "longhorn.io", Version: "v1beta2", Kind: "Node"}, meta.RESTScopeNamespace)
+	stop := make(chan struct{})
+	plugin.SetExternalKubeInformerFactory(factory)
+	plugin.SetExternalKubeClientSet(client)
+	plugin.SetRESTMapper(mapper)
+	plugin.SetDynamicClient(dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()))
+	plugin.SetDrainedNotification(stop)
+	plugin.SetUnconditionalAuthorizer(allowAll{})
+	if err := plugin.ValidateInitialization(); err != nil {
+		die("init: %v", err)
+	}
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for !plugin.WaitForReady() {
+		if time.Now().After(deadline) {
+			die("the plugin never became ready")
+		}
+	}
+	// The policy source compiles on its own schedule; give it its refresh interval.
+	time.Sleep(1500 * time.Millisecond)
+	oi := admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme)
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	for _, r := range in.Requests {
+		enc.Encode(evaluate(plugin, oi, r))
+	}
+}
+
+func decode(raw runtime.RawExtension) (runtime.Object, error) {
+	if len(raw.Raw) == 0 || string(raw.Raw) == "null" {
+		return nil, nil
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(raw.Raw); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func evaluate(plugin *validating.Plugin, oi admission.ObjectInterfaces, r admissionv1.AdmissionRequest) answer {
+	obj, err := decode(r.Object)
+	if err != nil {
+		return answer{Error: err.Error()}
+	}
+	old, err := decode(r.OldObject)
+	if err != nil {
+		return answer{Error: err.Error()}
+	}
+	kind := schema.GroupVersionKind{Group: r.Kind.Group, Version: r.Kind.Version, Kind: r.Kind.Kind}
+	resource := schema.GroupVersionResource{Group: r.Resource.Group, Version: r.Resource.Version, Resource: r.Resource.Resource}
+	info := &user.DefaultInfo{Name: r.UserInfo.Username, UID: r.UserInfo.UID, Groups: r.UserInfo.Groups}
+	dry := r.DryRun != nil && *r.DryRun
+	attr := admission.NewAttributesRecord(obj, old, kind, r.Namespace, r.Name, resource, r.SubResource, admission.Operation(r.Operation), nil, dry, info)
+	w := &warnings{}
+	ctx := warning.WithWarningRecorder(context.Background(), w)
+	err = plugin.Validate(ctx, attr, oi)
+	a := answer{Warnings: w.list}
+	if a.Warnings == nil {
+		a.Warnings = []string{}
+	}
+	if err != nil {
+		a.Denied = true
+		a.Message = err.Error()
+	}
+	return a
+}
