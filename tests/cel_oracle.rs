@@ -15,9 +15,9 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use longhorn_talos_guard::cel::{self, KubeVersion, expr::first_sentence};
 use longhorn_talos_guard::admission;
 use longhorn_talos_guard::base::Mode;
+use longhorn_talos_guard::cel::{self, KubeVersion, expr::summary};
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::pipeline;
 use longhorn_talos_guard::policy::{Phase, registry, render};
@@ -85,7 +85,8 @@ fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
 /// notes the webhook adds that never deny, such as an unchanged bad value).
 fn expected(cfg: &Config, request: &Value) -> (Option<String>, Vec<String>) {
     let covered = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR)).covered;
-    let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+    let body =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     let body = body.to_string();
     let facts = pipeline::offline_facts("cel oracle");
     let done = pipeline::review_with(Phase::Validate, body.as_bytes(), cfg, &facts).unwrap();
@@ -101,13 +102,16 @@ fn expected(cfg: &Config, request: &Value) -> (Option<String>, Vec<String>) {
         if violations.is_empty() {
             continue;
         }
-        let first = first_sentence(&render::denial(&violations, cfg.host.as_ref())).to_string();
+        let first = summary(&render::denial(&violations, cfg.host.as_ref()));
         let policy = cel::policy_name(rule.id);
         match mode {
             Mode::Enforce => {
                 // The webhook's own denial names the same rule and starts with the same sentence.
                 assert!(done.verdict.denied_by.contains(&rule.id), "{request}");
-                assert!(done.verdict.denial.as_deref().unwrap_or_default().contains(&first));
+                let webhook = done.verdict.denial.as_deref().unwrap_or_default();
+                if done.verdict.denied_by.len() == 1 {
+                    assert_eq!(summary(webhook), first);
+                }
                 // A Forbidden status reads `<resource>[.<group>] "<name>" is forbidden: <message>`.
                 let group = request["resource"]["group"].as_str().unwrap_or_default();
                 let resource = request["resource"]["resource"].as_str().unwrap_or_default();
@@ -297,6 +301,235 @@ fn generated_data_paths_get_the_webhooks_verdict_from_the_api_servers_cel() {
     }
     requests.push(setting_request(None, None, "admin"));
     let (denied, warned) = compare(&cfg, &requests);
-    assert!(denied > 300, "only {denied} denials among {}", requests.len());
-    assert!(warned > 100, "only {warned} warnings among {}", requests.len());
+    assert!(
+        denied > 300,
+        "only {denied} denials among {}",
+        requests.len()
+    );
+    assert!(
+        warned > 100,
+        "only {warned} warnings among {}",
+        requests.len()
+    );
+}
+
+fn node_request(name: &str, disks: &Value, old: Option<&Value>, user: &str) -> Value {
+    let object = |d: &Value| {
+        json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Node",
+            "metadata": {"name": name, "namespace": "longhorn-system"},
+            "spec": {"disks": d}})
+    };
+    json!({
+        "uid": "u",
+        "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Node"},
+        "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "nodes"},
+        "name": name,
+        "namespace": "longhorn-system",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "userInfo": {"username": user},
+        "object": object(disks),
+        "oldObject": old.map(object),
+    })
+}
+
+#[test]
+fn generated_longhorn_nodes_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    // Disk paths and types as longhorn-manager's node CRD allows them (v1.13.0
+    // k8s/pkg/apis/longhorn/v1beta2/node.go: diskType filesystem or block); block paths
+    // are devices or PCI addresses (src/base/paths.rs is_pci_address).
+    let paths = [
+        "/var/lib/longhorn/",
+        "/var/mnt/longhorn",
+        "/var/mnt/fast/d",
+        "/mnt/ssd",
+        "/tmp/x",
+        "/run/../var/lib/longhorn",
+        "/dev/sdb",
+        "/dev/shm/x",
+        "/dev/pts/0",
+        "/dev",
+        "0000:05:00.0",
+        "0000:05:00.9",
+        "relative/path",
+        "",
+        "/",
+        "/var/lib/longhorn/../../../etc",
+        "/proc/1",
+        "/opt/longhorn//",
+        "/srv/a\"b",
+    ];
+    let types = [
+        None,
+        Some(""),
+        Some("filesystem"),
+        Some("block"),
+        Some("zfs"),
+    ];
+    let names = ["worker-1", "worker-2", "cp-1"];
+    let users = [
+        "admin",
+        "system:serviceaccount:longhorn-system:longhorn-service-account",
+        "ci-bot",
+    ];
+    let cfg = Config::from_yaml(
+        "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /var/mnt/slow}]\n",
+        "t",
+    )
+    .unwrap();
+    let mut rng = Rng(0x00c0_ffee_d00d_4321);
+    let mut disks = || {
+        let n = (rng.next() % 5) as usize;
+        let mut map = serde_json::Map::new();
+        for _ in 0..n {
+            let mut d = json!({"path": rng.pick(&paths), "allowScheduling": true});
+            if let Some(t) = types[(rng.next() % types.len() as u64) as usize] {
+                d["diskType"] = json!(t);
+            }
+            map.insert(format!("disk-{}", rng.next() % 6), d);
+        }
+        Value::Object(map)
+    };
+    let mut requests = Vec::new();
+    for i in 0..1500 {
+        let new = disks();
+        let old = match i % 3 {
+            0 => Some(disks()),
+            1 => Some(new.clone()),
+            _ => None,
+        };
+        let name = names[i % names.len()];
+        let user = users[(i / 3) % users.len()];
+        requests.push(node_request(name, &new, old.as_ref(), user));
+    }
+    let (denied, warned) = compare(&cfg, &requests);
+    assert!(
+        denied > 200,
+        "only {denied} denials among {}",
+        requests.len()
+    );
+    assert!(
+        warned > 100,
+        "only {warned} warnings among {}",
+        requests.len()
+    );
+}
+
+#[test]
+fn longhorns_own_pods_pass_the_api_servers_cel() {
+    // Longhorn's pods (tests/fixtures/longhorn-pods, written from longhorn/longhorn
+    // chart and longhorn-manager sources per version): no generated policy touches them.
+    let mut requests = Vec::new();
+    for version in ["v1.10", "v1.11", "v1.12", "v1.13"] {
+        let dir = common::fixture_path("longhorn-pods").join(version);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let pod: Value =
+                serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            requests.push(json!({
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": pod["metadata"]["name"],
+                "namespace": "longhorn-system",
+                "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:daemon-set-controller"},
+                "object": pod,
+            }));
+        }
+    }
+    assert!(requests.len() > 60);
+    let answers = api_server(&Config::default(), &requests);
+    for (r, a) in requests.iter().zip(&answers) {
+        assert_eq!(
+            a,
+            &json!({"denied": false, "warnings": []}),
+            "{}",
+            r["name"]
+        );
+    }
+}
+
+/// Past CEL's cost budget the policies deny with their own message, never
+/// a cost error and never an allow. Bounds: src/cel/paths.rs MAX_PATH_BYTES,
+/// MAX_COMPONENTS; src/cel/node.rs MAX_DISKS.
+#[test]
+fn past_the_bounds_the_api_server_denies_with_an_explicit_message() {
+    use longhorn_talos_guard::cel::paths::{MAX_COMPONENTS, MAX_PATH_BYTES};
+    let cfg = Config::default();
+    let deep_ok = format!(
+        "/var/lib/longhorn{}",
+        "/a/..".repeat((MAX_COMPONENTS - 4) / 2)
+    );
+    let deep = format!("/var/lib/longhorn{}", "/a/..".repeat(MAX_COMPONENTS));
+    let very_deep = format!("/var/lib/longhorn{}", "/..".repeat(5000));
+    let long = format!("/var/lib/longhorn/{}", "x".repeat(MAX_PATH_BYTES));
+    let long_ok = format!("/var/lib/longhorn/{}", "x".repeat(MAX_PATH_BYTES - 18));
+    let at_most = |n: usize, p: &str| {
+        let mut m = serde_json::Map::new();
+        for i in 0..n {
+            m.insert(format!("d{i:03}"), json!({"path": p}));
+        }
+        Value::Object(m)
+    };
+    let cases = [
+        (setting_request(Some(&deep_ok), None, "admin"), None),
+        (setting_request(Some(&deep), None, "admin"), Some("bound")),
+        (
+            setting_request(Some(&very_deep), None, "admin"),
+            Some("bound"),
+        ),
+        (setting_request(Some(&long), None, "admin"), Some("bound")),
+        // The most disks with paths to clean, each with the most components: within budget.
+        (
+            node_request("n", &at_most(8, &deep_ok), None, "admin"),
+            None,
+        ),
+        (
+            node_request("n", &at_most(9, &deep_ok), None, "admin"),
+            Some("disks"),
+        ),
+        // The most disks, each with the longest clean path: within budget.
+        (
+            node_request("n", &at_most(64, &long_ok), None, "admin"),
+            None,
+        ),
+        (
+            node_request("n", &at_most(65, "/var/lib/longhorn"), None, "admin"),
+            Some("disks"),
+        ),
+        (
+            node_request("n", &at_most(3, &deep), None, "admin"),
+            Some("bound"),
+        ),
+    ];
+    let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let answers = api_server(&cfg, &requests);
+    for ((request, want), answer) in cases.iter().zip(&answers) {
+        let message = answer["message"].as_str().unwrap_or_default();
+        // What kube-apiserver says past the budget (CEL.md): "operation cancelled: actual cost limit exceeded".
+        assert!(!message.contains("cost limit"), "{message}");
+        match want {
+            None => assert_eq!(answer["denied"], false, "{message}"),
+            Some("disks") => assert!(
+                message.ends_with(
+                    "LTG-W010: Longhorn node \"n\": more than 64 disks, or more than 8 disk paths with \"//\", \".\" or \"..\", past what the CEL policy judges within the API server's cost budget; the guard's webhook judges it."
+                ),
+                "{message}"
+            ),
+            Some(_) => assert!(
+                message.contains(&format!(
+                    "the path is past what the CEL policy judges within the API server's cost budget (longer than {MAX_PATH_BYTES} bytes, or more than {MAX_COMPONENTS} components with \"//\", \".\" or \"..\"); the guard's webhook judges it."
+                )) || message.contains(&format!(
+                    "the value is past what the CEL policy judges within the API server's cost budget (longer than {MAX_PATH_BYTES} bytes"
+                )),
+                "{}: {message}",
+                request["kind"]["kind"]
+            ),
+        }
+    }
 }

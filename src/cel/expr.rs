@@ -41,6 +41,12 @@ pub fn quote(value: &str) -> String {
 /// placeholder with [`quote`] of a CEL expression.
 pub const PLACEHOLDER: &str = "@@value@@";
 
+/// The placeholder for a node's name.
+pub const NODE: &str = "@@node@@";
+
+/// The placeholder for a disk's name.
+pub const DISK: &str = "@@disk@@";
+
 /// The first sentence of a webhook denial: up to the first `. ` or the end
 /// of the first line, whichever comes first.
 pub fn first_sentence(text: &str) -> &str {
@@ -51,12 +57,44 @@ pub fn first_sentence(text: &str) -> &str {
     }
 }
 
-/// A CEL string expression for `text` with every quoted [`PLACEHOLDER`]
-/// replaced by the quoted value of the CEL expression `value`.
-pub fn template(text: &str, value: &str) -> String {
-    let quoted = format!("{PLACEHOLDER:?}");
-    let parts: Vec<String> = text.split(quoted.as_str()).map(lit).collect::<Vec<_>>();
-    parts.join(&format!(" + {} + ", quote(value)))
+/// What a generated policy's message says after the rule ID: the webhook
+/// denial's first sentence, and when that is a header ending in `:` over a
+/// list (`Longhorn node "n": 2 disk problems:`), the first item with it.
+pub fn summary(text: &str) -> String {
+    let first = first_sentence(text);
+    let mut lines = text.lines();
+    let head = lines.next().unwrap_or_default();
+    match lines.next().and_then(|l| l.strip_prefix("  - ")) {
+        Some(item) if first == head && head.ends_with(':') => format!("{head} {item}"),
+        _ => first.to_string(),
+    }
+}
+
+/// A CEL string expression for `text` with every quoted placeholder
+/// (`"@@name@@"` as the renderer quotes it) replaced by [`quote`] of its CEL
+/// expression: `values` pairs each placeholder with its expression.
+pub fn template(text: &str, values: &[(&str, &str)]) -> String {
+    let quoted: Vec<(String, &str)> = values.iter().map(|(p, e)| (format!("{p:?}"), *e)).collect();
+    let mut parts = Vec::new();
+    let mut rest = text;
+    loop {
+        let next = quoted
+            .iter()
+            .filter_map(|(q, e)| rest.find(q.as_str()).map(|i| (i, q, e)))
+            .min_by_key(|(i, _, _)| *i);
+        let Some((i, q, e)) = next else {
+            break;
+        };
+        if i > 0 {
+            parts.push(lit(&rest[..i]));
+        }
+        parts.push(quote(e));
+        rest = &rest[i + q.len()..];
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(lit(rest));
+    }
+    parts.join(" + ")
 }
 
 #[cfg(test)]
@@ -70,6 +108,15 @@ mod tests {
     }
 
     #[test]
+    fn summaries() {
+        assert_eq!(
+            summary("h n: 2 disk problems:\n  - disk a: bad\n  - b\nFix: x"),
+            "h n: 2 disk problems: disk a: bad"
+        );
+        assert_eq!(summary("a. b:\n  - c"), "a.");
+    }
+
+    #[test]
     fn first_sentences() {
         assert_eq!(first_sentence("a b. c d. e"), "a b.");
         assert_eq!(first_sentence("header:\n  - item. x"), "header:");
@@ -78,8 +125,12 @@ mod tests {
 
     #[test]
     fn templates_split_on_the_quoted_placeholder() {
-        let t = template("value \"@@value@@\" is bad", "v");
+        let t = template("value \"@@value@@\" is bad", &[(PLACEHOLDER, "v")]);
         assert!(t.starts_with("'value ' + '\"' + v.replace("), "{t}");
         assert!(t.ends_with(" + '\"' + ' is bad'"), "{t}");
+        let two = template("\"@@node@@\": \"@@disk@@\"", &[(DISK, "d"), (NODE, "n")]);
+        assert!(two.starts_with("'\"' + n.replace("), "{two}");
+        assert!(two.contains(" + ': ' + '\"' + d.replace("), "{two}");
+        assert_eq!(template("plain", &[(NODE, "n")]), "'plain'");
     }
 }

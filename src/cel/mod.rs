@@ -6,6 +6,7 @@
 
 pub mod expr;
 mod namespace;
+mod node;
 pub mod paths;
 mod setting;
 pub mod yaml;
@@ -313,6 +314,7 @@ pub fn generate(cfg: &Config, version: KubeVersion) -> Generated {
         let cel = match rule.id {
             namespace::ENFORCE_ID => Ok(namespace::enforce(cfg)),
             setting::ID => Ok(setting::data_path(cfg)),
+            node::ID => Ok(node::disk_paths(cfg)),
             _ => Err(left_reason(rule.id)),
         };
         let cel = cel.and_then(|c| {

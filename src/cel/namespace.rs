@@ -2,7 +2,7 @@
 //! MutatingAdmissionPolicy) and LTG-W002 (the Longhorn namespace runs
 //! privileged) in CEL.
 
-use super::expr::{PLACEHOLDER, first_sentence, lit, template};
+use super::expr::{PLACEHOLDER, lit, summary, template};
 use super::yaml::{Node, map, s};
 use super::{
     KubeVersion, MAP_V1_MINOR, OLDEST_MINOR, RuleCel, metadata, policy_name, resource_rule,
@@ -32,7 +32,7 @@ fn sentence(cfg: &Config, problem: EnforceProblem) -> String {
             problem,
         },
     };
-    first_sentence(&render::denial(&[v], cfg.host.as_ref())).to_string()
+    summary(&render::denial(&[v], cfg.host.as_ref()))
 }
 
 /// LTG-W002.
@@ -45,7 +45,7 @@ pub(super) fn enforce(cfg: &Config) -> RuleCel {
     let level = |l: Level| lit(&sentence(cfg, EnforceProblem::Level(l)));
     let invalid = template(
         &sentence(cfg, EnforceProblem::Invalid(PLACEHOLDER.into())),
-        &value,
+        &[(PLACEHOLDER, &value)],
     );
     let absent = lit(&sentence(
         cfg,

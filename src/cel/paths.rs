@@ -1,6 +1,7 @@
 //! Host paths in CEL: lexical cleaning (as [`crate::base::HostPath::parse`]
 //! does) and the judgement of a Longhorn data path by the Talos host model
-//! ([`crate::policy::disks::data_path`]), written from the model's own tables.
+//! ([`crate::policy::disks::data_path`] and `check_block_path`), written from
+//! the model's own tables.
 //!
 //! Cleaning without a fold: split on `/`, drop `""` and `"."`; a name counts
 //! +1 and `..` -1; a name survives when no later running sum drops below its
@@ -9,7 +10,7 @@
 
 use super::expr::{lit, template};
 use crate::base::AllowedMount;
-use crate::host::{EPHEMERAL, TMPFS};
+use crate::host::{DEV_FILESYSTEMS, EPHEMERAL, TMPFS};
 
 /// The longest path (bytes) a generated policy judges; a longer one is
 /// denied with [`Code::Bound`] (Linux's `PATH_MAX` is 4096).
@@ -41,11 +42,16 @@ pub enum Code {
     Kernel,
     /// On the read-only root.
     ReadOnly,
+    /// A block disk path that is neither a device under `/dev` nor a PCI address.
+    NotDevice,
+    /// A block disk path inside a filesystem Talos mounts in `/dev` (index
+    /// into [`DEV_FILESYSTEMS`]).
+    DevFilesystem(usize),
 }
 
 impl Code {
-    /// Every code, in a fixed order.
-    pub fn all() -> Vec<Code> {
+    /// Every code a filesystem data path can get, in a fixed order.
+    pub fn filesystem() -> Vec<Code> {
         let mut out = vec![
             Code::Empty,
             Code::Nul,
@@ -55,6 +61,14 @@ impl Code {
         ];
         out.extend((0..TMPFS.len()).map(Code::Tmpfs));
         out.extend([Code::Dev, Code::Kernel, Code::ReadOnly]);
+        out
+    }
+
+    /// Every code a block disk path can get, in a fixed order.
+    pub fn block() -> Vec<Code> {
+        let mut out = vec![Code::Empty, Code::Nul, Code::Relative, Code::Bound];
+        out.extend((0..DEV_FILESYSTEMS.len()).map(Code::DevFilesystem));
+        out.push(Code::NotDevice);
         out
     }
 
@@ -70,6 +84,8 @@ impl Code {
             Code::Dev => "dev".into(),
             Code::Kernel => "kernel".into(),
             Code::ReadOnly => "ro".into(),
+            Code::NotDevice => "notdevice".into(),
+            Code::DevFilesystem(i) => format!("devfs:{}", DEV_FILESYSTEMS[i].0),
         }
     }
 }
@@ -98,12 +114,18 @@ pub fn within_any(path: &str, mounts: &[AllowedMount]) -> String {
     parts.join(" || ")
 }
 
+/// True (in CEL) when the absolute path `v` is not in normal form.
+pub fn needs_cleaning(v: &str) -> String {
+    format!("({v}.contains('//') || {v}.contains('/.') || ({v} != '/' && {v}.endsWith('/')))")
+}
+
 /// The CEL variables that clean every path of the map variable `raw`
 /// (name -> raw path): `<prefix>Parts`, `<prefix>Sums`, `<prefix>Clean`.
 /// Returns `(name, expression)` pairs in evaluation order.
 pub fn cleaning_variables(prefix: &str, raw: &str) -> Vec<(String, String)> {
     let needs = format!(
-        "v.startsWith('/') && size(v) <= {MAX_PATH_BYTES} && (v.contains('//') || v.contains('/.') || (v != '/' && v.endsWith('/'))) && size(v.split('/')) <= {MAX_COMPONENTS}"
+        "v.startsWith('/') && size(v) <= {MAX_PATH_BYTES} && {} && size(v.split('/')) <= {MAX_COMPONENTS}",
+        needs_cleaning("v")
     );
     let parts = format!("{prefix}Parts");
     let sums = format!("{prefix}Sums");
@@ -129,12 +151,22 @@ pub fn cleaning_variables(prefix: &str, raw: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The codes every path gets first: not a path (empty, NUL, relative), or
+/// past the bounds.
+fn invalid_or_bound(v: &str) -> String {
+    format!(
+        "{v} == '' ? 'empty' : {v}.contains('\\u0000') ? 'nul' : !{v}.startsWith('/') ? 'relative'\n: size({v}) > {MAX_PATH_BYTES} || (size({v}.split('/')) > {MAX_COMPONENTS} && {}) ? 'bound'",
+        needs_cleaning(v)
+    )
+}
+
 /// The CEL expression giving the [`Code`] name (or `''`) of the data path
-/// `v` (raw) whose cleaned form is `c`, with `allowed` the CEL test that a
-/// cleaned path is within the operator's allowed mounts (given `c`).
+/// `v` (raw) whose cleaned form is `c`, with `allowed` the CEL test that
+/// the cleaned path is within the operator's allowed mounts.
 pub fn data_path_code(v: &str, c: &str, allowed: &str) -> String {
     let mut out = format!(
-        "{v} == '' ? 'empty' : {v}.contains('\\u0000') ? 'nul' : !{v}.startsWith('/') ? 'relative'\n: size({v}) > {MAX_PATH_BYTES} || size({v}.split('/')) > {MAX_COMPONENTS} && {c} == {v} && {v} != '/' && ({v}.contains('//') || {v}.contains('/.') || {v}.endsWith('/')) ? 'bound'\n: {c} == '/' ? 'root'\n: {allowed} ? ''"
+        "{}\n: {c} == '/' ? 'root'\n: {allowed} ? ''",
+        invalid_or_bound(v)
     );
     for (i, t) in TMPFS.iter().enumerate() {
         out.push_str(&format!(
@@ -154,14 +186,38 @@ pub fn data_path_code(v: &str, c: &str, allowed: &str) -> String {
     out
 }
 
+/// The CEL expression giving the [`Code`] name (or `''`) of the V2 block
+/// disk path `v` (raw) whose cleaned form is `c`: a PCI address
+/// (`dddd:bb:dd.f`, as `is_pci_address`), else a device under `/dev` outside
+/// the filesystems Talos mounts there.
+pub fn block_path_code(v: &str, c: &str) -> String {
+    let mut out = format!(
+        "{v}.matches('^[0-9a-fA-F]{{4}}:[0-9a-fA-F]{{2}}:[0-9a-fA-F]{{2}}[.][0-7]$') ? ''\n: {}",
+        invalid_or_bound(v)
+    );
+    for (i, (mount, _)) in DEV_FILESYSTEMS.iter().enumerate() {
+        out.push_str(&format!(
+            "\n: {} ? {}",
+            within(c, mount),
+            lit(&Code::DevFilesystem(i).name())
+        ));
+    }
+    out.push_str(&format!("\n: {c}.startsWith('/dev/') ? '' : 'notdevice'"));
+    out
+}
+
 /// A CEL conditional picking, by the code in `code`, the message of each
-/// code; `render` gives the webhook's text for a code with the value as
-/// [`super::expr::PLACEHOLDER`], and `value` is the CEL expression of the value.
-pub fn message_by_code(code: &str, value: &str, render: impl Fn(Code) -> String) -> String {
+/// of `codes`; `render` gives the text for a code with placeholders, and
+/// `values` the CEL expression for each quoted placeholder.
+pub fn message_by_code(
+    code: &str,
+    codes: &[Code],
+    values: &[(&str, &str)],
+    render: impl Fn(Code) -> String,
+) -> String {
     let mut out = String::new();
-    let codes = Code::all();
     for (i, c) in codes.iter().enumerate() {
-        let text = template(&render(*c), value);
+        let text = template(&render(*c), values);
         if i + 1 == codes.len() {
             out.push_str(&text);
         } else {

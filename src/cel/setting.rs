@@ -1,13 +1,13 @@
 //! LTG-W011: Longhorn's `default-data-path` setting, judged in CEL by the
 //! Talos host model's tables (see [`super::paths`]).
 
-use super::expr::{PLACEHOLDER, first_sentence, list, lit};
+use super::expr::{PLACEHOLDER, list, lit, summary};
 use super::paths::{self, Code, MAX_COMPONENTS, MAX_PATH_BYTES};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
 use crate::base::PathError;
 use crate::base::longhorn::PATH_SETTINGS;
 use crate::config::Config;
-use crate::host::TMPFS;
+use crate::host::{DEV_FILESYSTEMS, TMPFS};
 use crate::policy::render;
 use crate::policy::{PathProblem, Problem, Violation};
 
@@ -26,10 +26,16 @@ pub(super) fn problem_of(code: Code) -> Option<PathProblem> {
         Code::Dev => PathProblem::DevFs,
         Code::Kernel => PathProblem::KernelFs,
         Code::ReadOnly => PathProblem::ReadOnlyRoot,
+        Code::NotDevice => PathProblem::NotDevice,
+        Code::DevFilesystem(i) => PathProblem::DevFilesystem {
+            mount: DEV_FILESYSTEMS[i].0,
+            fs: DEV_FILESYSTEMS[i].1,
+        },
     })
 }
 
-/// The sentence of the CEL-only denial past the bounds.
+/// The sentence of the CEL-only denial past the bounds: `what` is the
+/// subject (`Longhorn setting "default-data-path": the value`).
 pub(super) fn bound_sentence(what: &str) -> String {
     format!(
         "{what} is past what the CEL policy judges within the API server's cost budget (longer than {MAX_PATH_BYTES} bytes, or more than {MAX_COMPONENTS} components with \"//\", \".\" or \"..\"); the guard's webhook judges it."
@@ -49,7 +55,7 @@ fn sentence(cfg: &Config, setting: &str, code: Code) -> String {
             problem,
         },
     };
-    first_sentence(&render::denial(&[v], cfg.host.as_ref())).to_string()
+    summary(&render::denial(&[v], cfg.host.as_ref()))
 }
 
 /// LTG-W011.
@@ -74,7 +80,12 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
     );
     let mut by_setting = String::new();
     for (i, setting) in PATH_SETTINGS.iter().enumerate() {
-        let text = paths::message_by_code(code, "object.value", |c| sentence(cfg, setting, c));
+        let text = paths::message_by_code(
+            code,
+            &Code::filesystem(),
+            &[(PLACEHOLDER, "object.value")],
+            |c| sentence(cfg, setting, c),
+        );
         if i + 1 == PATH_SETTINGS.len() {
             by_setting.push_str(&format!("({text})"));
         } else {
