@@ -63,7 +63,7 @@ fn main() -> std::process::ExitCode {
     // Unreadable input is status 2 for the offline tools (1 means findings), as for grep and diff.
     let error_code = if matches!(
         cli.command,
-        Command::Talos(_) | Command::Check(_) | Command::Audit(_)
+        Command::Talos(_) | Command::Check(_) | Command::Audit(_) | Command::Policies(_)
     ) {
         2
     } else {

@@ -2,7 +2,7 @@
 //! MutatingAdmissionPolicy) and LTG-W002 (the Longhorn namespace runs
 //! privileged) in CEL.
 
-use super::expr::{PLACEHOLDER, lit, summary, template};
+use super::expr::{PLACEHOLDER, lit, quote, summary, template};
 use super::yaml::{Node, map, s};
 use super::{
     KubeVersion, MAP_V1_MINOR, OLDEST_MINOR, RuleCel, metadata, policy_name, resource_rule,
@@ -45,7 +45,7 @@ pub(super) fn enforce(cfg: &Config) -> RuleCel {
     let level = |l: Level| lit(&sentence(cfg, EnforceProblem::Level(l)));
     let invalid = template(
         &sentence(cfg, EnforceProblem::Invalid(PLACEHOLDER.into())),
-        &[(PLACEHOLDER, &value)],
+        &[(PLACEHOLDER, &quote(&value))],
     );
     let absent = lit(&sentence(
         cfg,

@@ -3,7 +3,7 @@
 //! webhook does: only disks the request adds, or whose path or type it
 //! changes, are judged.
 
-use super::expr::{DISK, NODE, PLACEHOLDER, lit, summary, template};
+use super::expr::{DISK, NODE, PLACEHOLDER, lit, quote, summary, template};
 use super::paths::{self, Code};
 use super::setting::{bound_sentence, problem_of};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
@@ -116,9 +116,19 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         format!("size(variables.disks) <= {MAX_DISKS} && variables.unclean <= {MAX_UNCLEAN_DISKS}");
     let expression = format!("{within_bounds} && size(variables.bad) == 0");
     let first = "variables.first";
-    let value = format!("variables.disks[{first}].path");
+    // The quoted names for the message, computed once.
+    variables.push(("quotedNode".into(), quote(node)));
+    variables.push(("quotedDisk".into(), quote(first)));
+    variables.push((
+        "quotedPath".into(),
+        quote(&format!("variables.disks[{first}].path")),
+    ));
     let code = format!("variables.problem[{first}]");
-    let values: [(&str, &str); 3] = [(NODE, node), (DISK, first), (PLACEHOLDER, &value)];
+    let values: [(&str, &str); 3] = [
+        (NODE, "variables.quotedNode"),
+        (DISK, "variables.quotedDisk"),
+        (PLACEHOLDER, "variables.quotedPath"),
+    ];
     // The header counts the problems; its wording for one and for two comes from the renderer.
     let head = |n| {
         let text = denial(cfg, Code::ReadOnly, n);

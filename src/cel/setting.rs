@@ -1,7 +1,7 @@
 //! LTG-W011: Longhorn's `default-data-path` setting, judged in CEL by the
 //! Talos host model's tables (see [`super::paths`]).
 
-use super::expr::{PLACEHOLDER, list, lit, summary};
+use super::expr::{PLACEHOLDER, list, lit, quote, summary};
 use super::paths::{self, Code, MAX_COMPONENTS, MAX_PATH_BYTES};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
 use crate::base::PathError;
@@ -74,6 +74,7 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
             paths::data_path_code("v", clean, &paths::within_any(clean, &cfg.allowed_mounts))
         ),
     ));
+    variables.push(("quotedValue".into(), quote("object.value")));
     let code = "variables.problem['value']";
     let expression = format!(
         "!('value' in variables.problem) || {code} == ''\n  || (request.operation == 'UPDATE' && has(oldObject.value) && oldObject.value == object.value)"
@@ -83,7 +84,7 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
         let text = paths::message_by_code(
             code,
             &Code::filesystem(),
-            &[(PLACEHOLDER, "object.value")],
+            &[(PLACEHOLDER, "variables.quotedValue")],
             |c| sentence(cfg, setting, c),
         );
         if i + 1 == PATH_SETTINGS.len() {

@@ -28,14 +28,14 @@ pub struct CelArgs {
     talos_config: Vec<PathBuf>,
     /// The Kubernetes version of the API server (1.30 to 1.37): it decides
     /// which rules CEL can carry there.
-    #[arg(long, default_value_t = format!("1.{NEWEST_MINOR}"))]
-    kubernetes_version: String,
+    #[arg(long, default_value_t = KubeVersion(NEWEST_MINOR), value_parser = KubeVersion::parse)]
+    kubernetes_version: KubeVersion,
 }
 
 /// Runs a `policies` subcommand.
 pub fn run(command: PoliciesCommand) -> anyhow::Result<u8> {
     let PoliciesCommand::Cel(args) = command;
-    let version = KubeVersion::parse(&args.kubernetes_version)?;
+    let version = args.kubernetes_version;
     let source = ConfigSource {
         file: args.config,
         talos_files: args.talos_config,
