@@ -85,10 +85,20 @@ fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
 /// notes the webhook adds that never deny, such as an unchanged bad value).
 fn expected(cfg: &Config, request: &Value) -> (Option<String>, Vec<String>) {
     let covered = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR)).covered;
+    // Mutation runs before validation in kube-apiserver (CEL.md, admission order): the
+    // webhook's own patch is applied first, as the API server applies it.
+    let facts = pipeline::offline_facts("cel oracle");
+    let mut request = request.clone();
+    if !request["object"].is_null() {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": &request});
+        let mutated =
+            pipeline::review_with(Phase::Mutate, body.to_string().as_bytes(), cfg, &facts).unwrap();
+        json_patch::patch(&mut request["object"], &mutated.verdict.patch).unwrap();
+    }
+    let request = &request;
     let body =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     let body = body.to_string();
-    let facts = pipeline::offline_facts("cel oracle");
     let done = pipeline::review_with(Phase::Validate, body.as_bytes(), cfg, &facts).unwrap();
     let decoded = admission::decode(body.as_bytes()).unwrap();
     let req = decoded.request.expect("a request");
@@ -445,12 +455,8 @@ fn longhorns_own_pods_pass_the_api_servers_cel() {
     assert!(requests.len() > 60);
     let answers = api_server(&Config::default(), &requests);
     for (r, a) in requests.iter().zip(&answers) {
-        assert_eq!(
-            a,
-            &json!({"denied": false, "warnings": []}),
-            "{}",
-            r["name"]
-        );
+        assert_eq!(a["denied"], false, "{}", r["name"]);
+        assert_eq!(a["warnings"], json!([]), "{}", r["name"]);
     }
 }
 
@@ -532,4 +538,62 @@ fn past_the_bounds_the_api_server_denies_with_an_explicit_message() {
             ),
         }
     }
+}
+
+/// LTG-W001 in CEL (a MutatingAdmissionPolicy of JSONPatch adds, run by
+/// k8s.io/apiserver's own mutating plugin) labels the namespace exactly as the
+/// webhook's patch does: every subset of the six labels, other values kept,
+/// no labels map at all, and other namespaces untouched. Labels: Longhorn's
+/// Talos guide (longhorn/website content/docs/1.13.0/advanced-resources/os-distro-specific/talos-linux-support.md).
+#[test]
+fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
+    use longhorn_talos_guard::base::longhorn::NAMESPACE_LABELS;
+    let cfg = Config::default();
+    let mut requests = Vec::new();
+    for mask in 0..64u32 {
+        for (name, other) in [("longhorn-system", "baseline"), ("default", "restricted")] {
+            let mut labels = serde_json::Map::new();
+            for (i, (k, v)) in NAMESPACE_LABELS.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    // Values already set are kept, whatever they are.
+                    labels.insert(k.to_string(), json!(if i % 2 == 0 { other } else { v }));
+                }
+            }
+            labels.insert("team".into(), json!("storage"));
+            let mut metadata = json!({"name": name});
+            if mask != 0 || name == "default" {
+                metadata["labels"] = Value::Object(labels);
+            }
+            requests.push(json!({
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+                "name": name,
+                "operation": if mask % 3 == 0 { "UPDATE" } else { "CREATE" },
+                "userInfo": {"username": "admin"},
+                "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
+                "oldObject": if mask % 3 == 0 { json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}) } else { Value::Null },
+            }));
+        }
+    }
+    let answers = api_server(&cfg, &requests);
+    let mut patched = 0;
+    for (request, answer) in requests.iter().zip(&answers) {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+        let done = pipeline::review_with(
+            Phase::Mutate,
+            body.to_string().as_bytes(),
+            &cfg,
+            &pipeline::offline_facts("cel oracle"),
+        )
+        .unwrap();
+        let mut want = request["object"].clone();
+        json_patch::patch(&mut want, &done.verdict.patch).unwrap();
+        assert_eq!(answer["object"], want, "{request}");
+        patched += usize::from(!done.verdict.patch.is_empty());
+    }
+    assert_eq!(
+        patched, 63,
+        "every Longhorn namespace but the fully labelled one"
+    );
 }

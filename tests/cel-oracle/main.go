@@ -25,23 +25,29 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
+	mutatingpolicy "k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/discovery"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/openapi"
 )
 
 type input struct {
-	Objects    []json.RawMessage            `json:"objects"`
-	Namespaces []string                     `json:"namespaces"`
+	Objects    []json.RawMessage              `json:"objects"`
+	Namespaces []string                       `json:"namespaces"`
 	Requests   []admissionv1.AdmissionRequest `json:"requests"`
 }
 
 type answer struct {
+	// The object after the MutatingAdmissionPolicies, when any is loaded.
+	Object   any      `json:"object,omitempty"`
 	Denied   bool     `json:"denied"`
 	Message  string   `json:"message,omitempty"`
 	Warnings []string `json:"warnings"`
@@ -51,6 +57,38 @@ type answer struct {
 type warnings struct{ list []string }
 
 func (w *warnings) AddWarning(_, text string) { w.list = append(w.list, text) }
+
+// The fake clientset's discovery has no OpenAPI v3 (it panics); the mutating
+// plugin asks for it to type ApplyConfiguration patches, which the generated
+// policies do not use (JSONPatch only).
+type noOpenAPI struct{ *fakediscovery.FakeDiscovery }
+
+func (noOpenAPI) OpenAPIV3() openapi.Client { return emptyOpenAPI{} }
+
+type emptyOpenAPI struct{}
+
+// The mutating dispatcher wants a type converter for every kind it patches,
+// even for JSONPatch; a schema of our own for Namespace (any fields) is enough.
+func (emptyOpenAPI) Paths() (map[string]openapi.GroupVersion, error) {
+	return map[string]openapi.GroupVersion{"api/v1": coreSchema{}}, nil
+}
+
+type coreSchema struct{}
+
+func (coreSchema) Schema(string) ([]byte, error) {
+	return []byte(`{"openapi": "3.0.0", "info": {"title": "oracle", "version": "v1"}, "paths": {},
+"components": {"schemas": {"io.k8s.api.core.v1.Namespace": {"type": "object",
+"x-kubernetes-preserve-unknown-fields": true,
+"x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Namespace"}]}}}}`), nil
+}
+
+func (coreSchema) ServerRelativeURL() string { return "/openapi/v3/api/v1?hash=oracle" }
+
+type clientset struct{ *fake.Clientset }
+
+func (c clientset) Discovery() discovery.DiscoveryInterfaces {
+	return noOpenAPI{c.Clientset.Discovery().(*fakediscovery.FakeDiscovery)}
+}
 
 type allowAll struct{}
 
@@ -69,6 +107,7 @@ func main() {
 		die("cannot read the input: %v", err)
 	}
 	var objs []runtime.Object
+	mutating := false
 	for _, ns := range in.Namespaces {
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"kubernetes.io/metadata.name": ns}}})
 	}
@@ -90,8 +129,21 @@ func main() {
 				die("binding: %v", err)
 			}
 			objs = append(objs, &b)
+		case "MutatingAdmissionPolicy":
+			var p regv1.MutatingAdmissionPolicy
+			if err := json.Unmarshal(raw, &p); err != nil {
+				die("mutating policy: %v", err)
+			}
+			objs = append(objs, &p)
+			mutating = true
+		case "MutatingAdmissionPolicyBinding":
+			var b regv1.MutatingAdmissionPolicyBinding
+			if err := json.Unmarshal(raw, &b); err != nil {
+				die("mutating binding: %v", err)
+			}
+			objs = append(objs, &b)
 		default:
-			// MutatingAdmissionPolicies are not evaluated here.
+			die("unknown kind %q", head.Kind)
 		}
 	}
 	client := fake.NewSimpleClientset(objs...)
@@ -100,6 +152,11 @@ func main() {
 	if err != nil {
 		die("plugin: %v", err)
 	}
+	mut, err := mutatingpolicy.NewPlugin(nil)
+	if err != nil {
+		die("mutating plugin: %v", err)
+	}
+	mut.SetEnabled(true)
 	mapper := meta.NewDefaultRESTMapper(nil)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	mapper.Add(schema.GroupVersionKind{Group: "longhorn.io", Version: "v1beta2", Kind: "Setting"}, meta.RESTScopeNamespace)
@@ -114,10 +171,19 @@ func main() {
 	if err := plugin.ValidateInitialization(); err != nil {
 		die("init: %v", err)
 	}
+	mut.SetExternalKubeInformerFactory(factory)
+	mut.SetExternalKubeClientSet(clientset{client})
+	mut.SetRESTMapper(mapper)
+	mut.SetDynamicClient(dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()))
+	mut.SetDrainedNotification(stop)
+	mut.SetUnconditionalAuthorizer(allowAll{})
+	if err := mut.ValidateInitialization(); err != nil {
+		die("mutating init: %v", err)
+	}
 	factory.Start(stop)
 	factory.WaitForCacheSync(stop)
 	deadline := time.Now().Add(30 * time.Second)
-	for !plugin.WaitForReady() {
+	for !plugin.WaitForReady() || !mut.WaitForReady() {
 		if time.Now().After(deadline) {
 			die("the plugin never became ready")
 		}
@@ -129,7 +195,11 @@ func main() {
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	for _, r := range in.Requests {
-		enc.Encode(evaluate(plugin, oi, r))
+		var m *mutatingpolicy.Plugin
+		if mutating {
+			m = mut
+		}
+		enc.Encode(evaluate(plugin, m, oi, r))
 	}
 }
 
@@ -144,7 +214,7 @@ func decode(raw runtime.RawExtension) (runtime.Object, error) {
 	return u, nil
 }
 
-func evaluate(plugin *validating.Plugin, oi admission.ObjectInterfaces, r admissionv1.AdmissionRequest) answer {
+func evaluate(plugin *validating.Plugin, mut *mutatingpolicy.Plugin, oi admission.ObjectInterfaces, r admissionv1.AdmissionRequest) answer {
 	obj, err := decode(r.Object)
 	if err != nil {
 		return answer{Error: err.Error()}
@@ -160,8 +230,15 @@ func evaluate(plugin *validating.Plugin, oi admission.ObjectInterfaces, r admiss
 	attr := admission.NewAttributesRecord(obj, old, kind, r.Namespace, r.Name, resource, r.SubResource, admission.Operation(r.Operation), nil, dry, info)
 	w := &warnings{}
 	ctx := warning.WithWarningRecorder(context.Background(), w)
+	a := answer{}
+	if mut != nil && obj != nil {
+		if err := mut.Admit(ctx, attr, oi); err != nil {
+			return answer{Error: "mutating: " + err.Error()}
+		}
+		a.Object = attr.GetObject()
+	}
 	err = plugin.Validate(ctx, attr, oi)
-	a := answer{Warnings: w.list}
+	a.Warnings = w.list
 	if a.Warnings == nil {
 		a.Warnings = []string{}
 	}
