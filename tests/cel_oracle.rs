@@ -44,7 +44,18 @@ fn oracle() -> String {
 
 /// The API server's answers for `requests` under the policies generated for `cfg`.
 fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
-    let generated = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR));
+    api_server_at(cfg, KubeVersion(cel::NEWEST_MINOR), "", requests).1
+}
+
+/// [`api_server`] for the policies generated for Kubernetes `version`,
+/// compiled at CEL compatibility version `compatibility` ("": the oracle's own).
+fn api_server_at(
+    cfg: &Config,
+    version: KubeVersion,
+    compatibility: &str,
+    requests: &[Value],
+) -> (Vec<String>, Vec<Value>) {
+    let generated = cel::generate(cfg, version);
     let stream = generated.to_yaml();
     let objects: Vec<Value> = stream
         .split("\n---\n")
@@ -52,6 +63,7 @@ fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
         .map(|doc| serde_saphyr::from_str(doc).unwrap())
         .collect();
     let input = json!({
+        "compatibility": compatibility,
         "objects": objects,
         "namespaces": [cfg.longhorn_namespace, "default"],
         "requests": requests,
@@ -70,13 +82,20 @@ fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "the oracle failed");
-    let answers: Vec<Value> = String::from_utf8(out.stdout)
+    let mut answers: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // With a compatibility version the first line is what a new policy fails to compile with.
+    let errors = if compatibility.is_empty() {
+        Vec::new()
+    } else {
+        let first = answers.remove(0);
+        serde_json::from_value(first["compileErrors"].clone()).unwrap()
+    };
     assert_eq!(answers.len(), requests.len());
-    answers
+    (errors, answers)
 }
 
 /// What the API server must answer for `request`, from the webhook's rules:
@@ -84,12 +103,22 @@ fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
 /// the warnings of covered rules that only warn (their violations, not the
 /// notes the webhook adds that never deny, such as an unchanged bad value).
 fn expected(cfg: &Config, request: &Value) -> (Option<String>, Vec<String>) {
-    let covered = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR)).covered;
+    expected_at(cfg, KubeVersion(cel::NEWEST_MINOR), request)
+}
+
+/// [`expected`] for the policies generated for Kubernetes `version`.
+fn expected_at(
+    cfg: &Config,
+    version: KubeVersion,
+    request: &Value,
+) -> (Option<String>, Vec<String>) {
+    let covered = cel::generate(cfg, version).covered;
     // Mutation runs before validation in kube-apiserver (CEL.md, admission order): the
     // webhook's own patch is applied first, as the API server applies it.
     let facts = pipeline::offline_facts("cel oracle");
     let mut request = request.clone();
-    if !request["object"].is_null() {
+    let mutates = covered.iter().any(|(id, _)| *id == "LTG-W001");
+    if mutates && !request["object"].is_null() {
         let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": &request});
         let mutated =
             pipeline::review_with(Phase::Mutate, body.to_string().as_bytes(), cfg, &facts).unwrap();
@@ -596,4 +625,43 @@ fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
         patched, 63,
         "every Longhorn namespace but the fully labelled one"
     );
+}
+
+/// Each rule's stated floor holds: the output for Kubernetes 1.33 (LTG-W002,
+/// W010, W011) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
+/// compiles new expressions at (CEL.md; k8s.io/apiserver v0.37
+/// pkg/cel/environment/base.go DefaultCompatibilityVersion), and judges every
+/// review fixture as the webhook does; the output for 1.30 (LTG-W002) compiles
+/// at 1.29. At 1.31 the 1.33 output does not compile: the floor is tight.
+#[test]
+fn the_floor_versions_compile_and_judge_as_the_webhook() {
+    let cfg = Config::default();
+    let requests = fixture_requests();
+    for (minor, compatibility, least) in [(33, "1.32", 4), (30, "1.29", 3)] {
+        let version = KubeVersion(minor);
+        let (errors, answers) = api_server_at(&cfg, version, compatibility, &requests);
+        assert_eq!(errors, Vec::<String>::new(), "1.{minor}");
+        let mut denied = 0;
+        for (request, answer) in requests.iter().zip(&answers) {
+            let (want, _) = expected_at(&cfg, version, request);
+            let got = answer["denied"]
+                .as_bool()
+                .unwrap()
+                .then(|| answer["message"].as_str().unwrap().to_string());
+            assert_eq!(got, want, "1.{minor}: {request}");
+            denied += usize::from(want.is_some());
+        }
+        assert!(denied >= least, "1.{minor}: only {denied} denials");
+    }
+    let (errors, _) = api_server_at(&cfg, KubeVersion(33), "1.31", &[]);
+    for policy in ["w010", "w010-warn-only", "w011", "w011-warn-only"] {
+        let name = format!("longhorn-talos-guard-{policy} variable pathSums");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&name) && e.contains("transformList")),
+            "{name}: {errors:#?}"
+        );
+    }
+    assert!(!errors.iter().any(|e| e.contains("-w002 ")), "{errors:#?}");
 }

@@ -24,11 +24,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apiserver/pkg/admission"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	mutatingpolicy "k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/cel/environment"
+	utilcompatibility "k8s.io/apiserver/pkg/util/compatibility"
 	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/client-go/discovery"
 	fakediscovery "k8s.io/client-go/discovery/fake"
@@ -37,12 +42,16 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/openapi"
+	basecompatibility "k8s.io/component-base/compatibility"
 )
 
 type input struct {
-	Objects    []json.RawMessage              `json:"objects"`
-	Namespaces []string                       `json:"namespaces"`
-	Requests   []admissionv1.AdmissionRequest `json:"requests"`
+	// The CEL compatibility version to compile at ("1.32": what a 1.33
+	// kube-apiserver compiles new expressions at); empty: this build's default.
+	Compatibility string                         `json:"compatibility"`
+	Objects       []json.RawMessage              `json:"objects"`
+	Namespaces    []string                       `json:"namespaces"`
+	Requests      []admissionv1.AdmissionRequest `json:"requests"`
 }
 
 type answer struct {
@@ -105,6 +114,21 @@ func main() {
 	var in input
 	if err := json.NewDecoder(bufio.NewReader(os.Stdin)).Decode(&in); err != nil {
 		die("cannot read the input: %v", err)
+	}
+	if in.Compatibility != "" {
+		v, err := version.Parse(in.Compatibility)
+		if err != nil {
+			die("compatibility: %v", err)
+		}
+		ev := utilcompatibility.DefaultComponentGlobalsRegistry.EffectiveVersionFor(basecompatibility.DefaultKubeComponent)
+		mutable, ok := ev.(basecompatibility.MutableEffectiveVersion)
+		if !ok {
+			die("the effective version cannot be changed")
+		}
+		mutable.SetMinCompatibilityVersion(v)
+		if got := environment.DefaultCompatibilityVersion().String(); got != v.String() {
+			die("compatibility version is %s, not %s", got, v)
+		}
 	}
 	var objs []runtime.Object
 	mutating := false
@@ -194,6 +218,9 @@ func main() {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
+	if in.Compatibility != "" {
+		enc.Encode(map[string][]string{"compileErrors": compileNew(objs)})
+	}
 	for _, r := range in.Requests {
 		var m *mutatingpolicy.Plugin
 		if mutating {
@@ -247,4 +274,44 @@ func evaluate(plugin *validating.Plugin, mut *mutatingpolicy.Plugin, oi admissio
 		a.Message = err.Error()
 	}
 	return a
+}
+
+// compileNew compiles every expression of the ValidatingAdmissionPolicies as
+// kube-apiserver checks a new or changed policy: in NewExpressions mode, at
+// the compatibility version set (environment.DefaultCompatibilityVersion).
+// The admission plugin itself compiles in StoredExpressions mode, which
+// accepts every library; the floor is decided here.
+func compileNew(objs []runtime.Object) []string {
+	errs := []string{}
+	withAuthz := plugincel.OptionalVariableDeclarations{HasAuthorizer: true}
+	plain := plugincel.OptionalVariableDeclarations{}
+	for _, o := range objs {
+		p, ok := o.(*regv1.ValidatingAdmissionPolicy)
+		if !ok {
+			continue
+		}
+		c, err := plugincel.NewCompositedCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		note := func(what string, r plugincel.CompilationResult) {
+			if r.Error != nil {
+				errs = append(errs, fmt.Sprintf("%s %s: %v", p.Name, what, r.Error))
+			}
+		}
+		for _, v := range p.Spec.Variables {
+			note("variable "+v.Name, c.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, withAuthz, environment.NewExpressions))
+		}
+		for i := range p.Spec.MatchConditions {
+			note("matchCondition "+p.Spec.MatchConditions[i].Name, c.CompileCELExpression((*matchconditions.MatchCondition)(&p.Spec.MatchConditions[i]), withAuthz, environment.NewExpressions))
+		}
+		for _, v := range p.Spec.Validations {
+			note("validation", c.CompileCELExpression(&validating.ValidationCondition{Expression: v.Expression}, withAuthz, environment.NewExpressions))
+			if v.MessageExpression != "" {
+				note("messageExpression", c.CompileCELExpression(&validating.MessageExpressionCondition{MessageExpression: v.MessageExpression}, plain, environment.NewExpressions))
+			}
+		}
+	}
+	return errs
 }
