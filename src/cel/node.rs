@@ -121,7 +121,7 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
     variables.push(("quotedDisk".into(), quote(first)));
     variables.push((
         "quotedPath".into(),
-        quote(&format!("variables.disks[{first}].path")),
+        quote(&path(&format!("variables.disks[{first}]"))),
     ));
     let code = format!("variables.problem[{first}]");
     let values: [(&str, &str); 3] = [
