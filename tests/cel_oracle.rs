@@ -342,7 +342,7 @@ fn generated_longhorn_nodes_get_the_webhooks_verdict_from_the_api_servers_cel() 
             if let Some(t) = types[(rng.next() % types.len() as u64) as usize] {
                 d["diskType"] = json!(t);
             }
-            if rng.next() % 16 == 0 {
+            if rng.next().is_multiple_of(16) {
                 // No path at all: the webhook reads it as empty.
                 d.as_object_mut().unwrap().remove("path");
             }
