@@ -20,6 +20,7 @@ pub mod admission;
 pub mod audit;
 pub mod base;
 pub mod catalogue;
+pub mod cel;
 pub mod certs;
 pub mod check;
 pub mod cluster;

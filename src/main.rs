@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{LogFormat, audit, certs, check, serve, talos};
+use cli::{LogFormat, audit, certs, check, policies, serve, talos};
 
 /// Keeps Longhorn safe on Talos Linux: an admission webhook and offline checks.
 #[derive(Parser)]
@@ -38,6 +38,9 @@ enum Command {
     /// and Longhorn's node and disk status with the Talos fix. Exit status 1
     /// with findings, 2 when the cluster cannot be read.
     Audit(audit::AuditArgs),
+    /// Generate admission policies the API server runs itself (CEL).
+    #[command(subcommand)]
+    Policies(policies::PoliciesCommand),
 }
 
 /// Exit status of a usage error (an unknown flag, a missing or invalid
@@ -60,7 +63,7 @@ fn main() -> std::process::ExitCode {
     // Unreadable input is status 2 for the offline tools (1 means findings), as for grep and diff.
     let error_code = if matches!(
         cli.command,
-        Command::Talos(_) | Command::Check(_) | Command::Audit(_)
+        Command::Talos(_) | Command::Check(_) | Command::Audit(_) | Command::Policies(_)
     ) {
         2
     } else {
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Talos(command) => talos::run(command),
         Command::Check(args) => check::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Policies(command) => policies::run(command),
         #[cfg(feature = "bench")]
         Command::Bench(command) => cli::bench::run(command),
     };

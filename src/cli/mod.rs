@@ -7,6 +7,7 @@ pub mod bench;
 pub mod certs;
 pub mod check;
 pub mod duration;
+pub mod policies;
 pub mod preflight;
 pub mod serve;
 pub mod talos;

@@ -1,0 +1,94 @@
+//! What kube-apiserver must answer with the generated CEL policies, from the
+//! webhook's own rules and renderer: shared by tests/cel_oracle.rs and
+//! tests/e2e_cel.rs.
+
+use longhorn_talos_guard::admission;
+use longhorn_talos_guard::base::Mode;
+use longhorn_talos_guard::cel::{self, KubeVersion, expr::summary};
+use longhorn_talos_guard::config::Config;
+use longhorn_talos_guard::pipeline;
+use longhorn_talos_guard::policy::{Phase, registry, render};
+use serde_json::{Value, json};
+
+/// What the API server must answer for `request`, from the webhook's rules:
+/// the denial (the whole error text) when a rule the CEL covers denies, and
+/// the warnings of covered rules that only warn (their violations, not the
+/// notes the webhook adds that never deny, such as an unchanged bad value).
+pub fn expected(cfg: &Config, request: &Value) -> (Option<String>, Vec<String>) {
+    expected_at(cfg, KubeVersion(cel::NEWEST_MINOR), request)
+}
+
+/// [`expected`] for the policies generated for Kubernetes `version`.
+pub fn expected_at(
+    cfg: &Config,
+    version: KubeVersion,
+    request: &Value,
+) -> (Option<String>, Vec<String>) {
+    let covered = cel::generate(cfg, version).covered;
+    // Mutation runs before validation in kube-apiserver (CEL.md, admission order): the
+    // webhook's own patch is applied first, as the API server applies it.
+    let facts = pipeline::offline_facts("cel oracle");
+    let mut request = request.clone();
+    let mutates = covered.iter().any(|(id, _)| *id == "LTG-W001");
+    if mutates && !request["object"].is_null() {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": &request});
+        let mutated =
+            pipeline::review_with(Phase::Mutate, body.to_string().as_bytes(), cfg, &facts).unwrap();
+        json_patch::patch(&mut request["object"], &mutated.verdict.patch).unwrap();
+    }
+    let request = &request;
+    let body =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+    let body = body.to_string();
+    let done = pipeline::review_with(Phase::Validate, body.as_bytes(), cfg, &facts).unwrap();
+    let decoded = admission::decode(body.as_bytes()).unwrap();
+    let req = decoded.request.expect("a request");
+    let mut denial = None;
+    let mut warnings = Vec::new();
+    for (rule, mode) in registry::applicable(Phase::Validate, &req, cfg) {
+        if !covered.iter().any(|(c, _)| *c == rule.id) {
+            continue;
+        }
+        let violations = (rule.check)(&req, cfg, &facts).violations;
+        if violations.is_empty() {
+            continue;
+        }
+        let first = summary(&render::denial(&violations, cfg.host.as_ref()));
+        let policy = cel::policy_name(rule.id);
+        match mode {
+            Mode::Enforce => {
+                // The webhook's own denial names the same rule and starts with the same sentence.
+                assert!(done.verdict.denied_by.contains(&rule.id), "{request}");
+                let webhook = done.verdict.denial.as_deref().unwrap_or_default();
+                if done.verdict.denied_by.len() == 1 {
+                    assert_eq!(summary(webhook), first);
+                }
+                // A Forbidden status reads `<resource>[.<group>] "<name>" is forbidden: <message>`.
+                let group = request["resource"]["group"].as_str().unwrap_or_default();
+                let resource = request["resource"]["resource"].as_str().unwrap_or_default();
+                let qualified = if group.is_empty() {
+                    resource.to_string()
+                } else {
+                    format!("{resource}.{group}")
+                };
+                let name = request["name"].as_str().unwrap_or_default();
+                denial = Some(format!(
+                    "{qualified} {name:?} is forbidden: ValidatingAdmissionPolicy '{policy}' with binding '{policy}' denied request: {}: {first}",
+                    rule.id
+                ));
+            }
+            _ => {
+                let policy = if cfg.policies.mode(rule.id) == Mode::Enforce {
+                    format!("{policy}-warn-only")
+                } else {
+                    policy
+                };
+                warnings.push(format!(
+                    "Validation failed for ValidatingAdmissionPolicy '{policy}' with binding '{policy}': {}: {first}",
+                    rule.id
+                ));
+            }
+        }
+    }
+    (denial, warnings)
+}

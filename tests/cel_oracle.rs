@@ -1,0 +1,589 @@
+//! The CEL back end against Kubernetes' own admission policy code: the
+//! policies `policies cel` generates are loaded into k8s.io/apiserver's
+//! ValidatingAdmissionPolicy plugin (tests/cel-oracle, the version its go.mod
+//! pins, the e2e control plane's 1.37.2) and given every review fixture and
+//! thousands of generated Setting requests; the API server's answer must be
+//! the webhook's: denied exactly when the webhook denies for a rule the CEL
+//! covers, with the rule ID and the webhook's first sentence.
+//!
+//! Facts: CEL.md (k8s.io/apiserver v0.37 `plugin/policy/validating`, message
+//! `ValidatingAdmissionPolicy '<p>' with binding '<b>' denied request: <m>`).
+
+mod common;
+#[path = "cel-oracle/expect.rs"]
+mod expect;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use expect::{expected, expected_at};
+use longhorn_talos_guard::cel::{self, KubeVersion};
+use longhorn_talos_guard::config::Config;
+use longhorn_talos_guard::pipeline;
+use longhorn_talos_guard::policy::Phase;
+use serde_json::{Value, json};
+
+fn oracle() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("tests/cel-oracle/build.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/cel-oracle/build.sh");
+    assert!(
+        out.status.success(),
+        "tests/cel-oracle/build.sh failed (Go is needed to build the CEL oracle; this test does not skip)"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .expect("build.sh prints the oracle's path")
+        .to_string()
+}
+
+/// The API server's answers for `requests` under the policies generated for `cfg`.
+fn api_server(cfg: &Config, requests: &[Value]) -> Vec<Value> {
+    api_server_at(cfg, KubeVersion(cel::NEWEST_MINOR), "", requests).1
+}
+
+/// [`api_server`] for the policies generated for Kubernetes `version`,
+/// compiled at CEL compatibility version `compatibility` ("": the oracle's own).
+fn api_server_at(
+    cfg: &Config,
+    version: KubeVersion,
+    compatibility: &str,
+    requests: &[Value],
+) -> (Vec<String>, Vec<Value>) {
+    let generated = cel::generate(cfg, version);
+    let stream = generated.to_yaml();
+    let objects: Vec<Value> = stream
+        .split("\n---\n")
+        .skip(1)
+        .map(|doc| serde_saphyr::from_str(doc).unwrap())
+        .collect();
+    let input = json!({
+        "compatibility": compatibility,
+        "objects": objects,
+        "namespaces": [cfg.longhorn_namespace, "default"],
+        "requests": requests,
+    });
+    let mut child = Command::new(oracle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the oracle failed");
+    let mut answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // With a compatibility version the first line is what a new policy fails to compile with.
+    let errors = if compatibility.is_empty() {
+        Vec::new()
+    } else {
+        let first = answers.remove(0);
+        serde_json::from_value(first["compileErrors"].clone()).unwrap()
+    };
+    assert_eq!(answers.len(), requests.len());
+    (errors, answers)
+}
+
+/// Compares; returns (denials, warnings) seen.
+fn compare(cfg: &Config, requests: &[Value]) -> (usize, usize) {
+    let answers = api_server(cfg, requests);
+    let (mut denied, mut warned) = (0, 0);
+    for (request, answer) in requests.iter().zip(&answers) {
+        assert_eq!(answer.get("error"), None, "{request}");
+        let (want, want_warnings) = expected(cfg, request);
+        let got = answer["denied"]
+            .as_bool()
+            .unwrap()
+            .then(|| answer["message"].as_str().unwrap().to_string());
+        assert_eq!(got, want, "request: {request}");
+        let got_warnings: Vec<String> = answer["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        // A denied request's warnings are not compared: kubectl shows the denial.
+        if want.is_none() {
+            assert_eq!(got_warnings, want_warnings, "request: {request}");
+        }
+        denied += usize::from(want.is_some());
+        warned += usize::from(!want_warnings.is_empty());
+    }
+    (denied, warned)
+}
+
+fn fixture_requests() -> Vec<Value> {
+    let dir = common::fixture_path("admission");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let review: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            review["request"].clone()
+        })
+        .collect()
+}
+
+#[test]
+fn review_fixtures_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    let cfg = Config::default();
+    let requests = fixture_requests();
+    assert!(requests.len() >= 20);
+    let (denied, _) = compare(&cfg, &requests);
+    // namespace-create-baseline, -unlabelled, -update-restricted, -no-labels-map,
+    // setting-update-data-path-bad: the denials W002 and W011 give.
+    assert!(denied >= 4, "only {denied} denials");
+}
+
+/// A small deterministic generator (xorshift), seeded: the same paths every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+fn setting_request(value: Option<&str>, old: Option<Option<&str>>, user: &str) -> Value {
+    let object = |v: Option<&str>| {
+        let mut o = json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Setting",
+            "metadata": {"name": "default-data-path", "namespace": "longhorn-system"}});
+        if let Some(v) = v {
+            o["value"] = json!(v);
+        }
+        o
+    };
+    json!({
+        "uid": "u",
+        "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Setting"},
+        "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "settings"},
+        "name": "default-data-path",
+        "namespace": "longhorn-system",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "userInfo": {"username": user},
+        "object": object(value),
+        "oldObject": old.map(object),
+    })
+}
+
+#[test]
+fn generated_data_paths_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    // Components chosen to reach every place of the host model (talos source as cited in
+    // src/host.rs tests) and the cleaning: "", ".", "..", quotes and backslashes in messages.
+    let parts = [
+        "",
+        ".",
+        "..",
+        "var",
+        "lib",
+        "longhorn",
+        "mnt",
+        "tmp",
+        "run",
+        "system",
+        "dev",
+        "shm",
+        "proc",
+        "sys",
+        "opt",
+        "etc",
+        "cni",
+        "kubernetes",
+        "fast",
+        "data",
+        "a b",
+        "q\"t",
+        "b\\s",
+        "usr",
+        "local",
+    ];
+    let users = [
+        "admin",
+        "system:serviceaccount:longhorn-system:longhorn-service-account",
+        "ci-bot",
+    ];
+    let cfg = Config::from_yaml(
+        "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\n",
+        "t",
+    )
+    .unwrap();
+    let mut rng = Rng(0x5eed_cafe_f00d_1234);
+    let mut requests = Vec::new();
+    for i in 0..3000 {
+        let n = (rng.next() % 9) as usize;
+        let mut path: String = (0..n).map(|_| format!("/{}", rng.pick(&parts))).collect();
+        match i % 10 {
+            0 => path = path.trim_start_matches('/').to_string(),
+            1 => path.push('/'),
+            _ => {}
+        }
+        let user = rng.pick(&users);
+        let old = match i % 7 {
+            0 => Some(Some(path.clone())),
+            1 => Some(None),
+            2 => Some(Some("/var/lib/longhorn".to_string())),
+            _ => None,
+        };
+        requests.push(setting_request(
+            Some(&path),
+            old.as_ref().map(|o| o.as_deref()),
+            user,
+        ));
+    }
+    requests.push(setting_request(None, None, "admin"));
+    let (denied, warned) = compare(&cfg, &requests);
+    assert!(
+        denied > 300,
+        "only {denied} denials among {}",
+        requests.len()
+    );
+    assert!(
+        warned > 100,
+        "only {warned} warnings among {}",
+        requests.len()
+    );
+}
+
+fn node_request(name: &str, disks: &Value, old: Option<&Value>, user: &str) -> Value {
+    let object = |d: &Value| {
+        json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Node",
+            "metadata": {"name": name, "namespace": "longhorn-system"},
+            "spec": {"disks": d}})
+    };
+    json!({
+        "uid": "u",
+        "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Node"},
+        "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "nodes"},
+        "name": name,
+        "namespace": "longhorn-system",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "userInfo": {"username": user},
+        "object": object(disks),
+        "oldObject": old.map(object),
+    })
+}
+
+#[test]
+fn generated_longhorn_nodes_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    // Disk paths and types as longhorn-manager's node CRD allows them (v1.13.0
+    // k8s/pkg/apis/longhorn/v1beta2/node.go: diskType filesystem or block); block paths
+    // are devices or PCI addresses (src/base/paths.rs is_pci_address).
+    let paths = [
+        "/var/lib/longhorn/",
+        "/var/mnt/longhorn",
+        "/var/mnt/fast/d",
+        "/mnt/ssd",
+        "/tmp/x",
+        "/run/../var/lib/longhorn",
+        "/dev/sdb",
+        "/dev/shm/x",
+        "/dev/pts/0",
+        "/dev",
+        "0000:05:00.0",
+        "0000:05:00.9",
+        "relative/path",
+        "",
+        "/",
+        "/var/lib/longhorn/../../../etc",
+        "/proc/1",
+        "/opt/longhorn//",
+        "/srv/a\"b",
+    ];
+    let types = [
+        None,
+        Some(""),
+        Some("filesystem"),
+        Some("block"),
+        Some("zfs"),
+    ];
+    let names = ["worker-1", "worker-2", "cp-1"];
+    let users = [
+        "admin",
+        "system:serviceaccount:longhorn-system:longhorn-service-account",
+        "ci-bot",
+    ];
+    let cfg = Config::from_yaml(
+        "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /var/mnt/slow}]\n",
+        "t",
+    )
+    .unwrap();
+    let mut rng = Rng(0x00c0_ffee_d00d_4321);
+    let mut disks = || {
+        let n = (rng.next() % 5) as usize;
+        let mut map = serde_json::Map::new();
+        for _ in 0..n {
+            let mut d = json!({"path": rng.pick(&paths), "allowScheduling": true});
+            if let Some(t) = types[(rng.next() % types.len() as u64) as usize] {
+                d["diskType"] = json!(t);
+            }
+            if rng.next().is_multiple_of(16) {
+                // No path at all: the webhook reads it as empty.
+                d.as_object_mut().unwrap().remove("path");
+            }
+            map.insert(format!("disk-{}", rng.next() % 6), d);
+        }
+        Value::Object(map)
+    };
+    let mut requests = Vec::new();
+    for i in 0..1500 {
+        let new = disks();
+        let old = match i % 3 {
+            0 => Some(disks()),
+            1 => Some(new.clone()),
+            _ => None,
+        };
+        let name = names[i % names.len()];
+        let user = users[(i / 3) % users.len()];
+        requests.push(node_request(name, &new, old.as_ref(), user));
+    }
+    let (denied, warned) = compare(&cfg, &requests);
+    assert!(
+        denied > 200,
+        "only {denied} denials among {}",
+        requests.len()
+    );
+    assert!(
+        warned > 100,
+        "only {warned} warnings among {}",
+        requests.len()
+    );
+}
+
+#[test]
+fn longhorns_own_pods_pass_the_api_servers_cel() {
+    // Longhorn's pods (tests/fixtures/longhorn-pods, written from longhorn/longhorn
+    // chart and longhorn-manager sources per version): no generated policy touches them.
+    let mut requests = Vec::new();
+    for version in ["v1.10", "v1.11", "v1.12", "v1.13"] {
+        let dir = common::fixture_path("longhorn-pods").join(version);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let pod: Value =
+                serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            requests.push(json!({
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": pod["metadata"]["name"],
+                "namespace": "longhorn-system",
+                "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:daemon-set-controller"},
+                "object": pod,
+            }));
+        }
+    }
+    assert!(requests.len() > 60);
+    let answers = api_server(&Config::default(), &requests);
+    for (r, a) in requests.iter().zip(&answers) {
+        assert_eq!(a["denied"], false, "{}", r["name"]);
+        assert_eq!(a["warnings"], json!([]), "{}", r["name"]);
+    }
+}
+
+/// Past CEL's cost budget the policies deny with their own message, never
+/// a cost error and never an allow. Bounds: src/cel/paths.rs MAX_PATH_BYTES,
+/// MAX_COMPONENTS; src/cel/node.rs MAX_DISKS.
+#[test]
+fn past_the_bounds_the_api_server_denies_with_an_explicit_message() {
+    use longhorn_talos_guard::cel::paths::{MAX_COMPONENTS, MAX_PATH_BYTES};
+    let cfg = Config::default();
+    let deep_ok = format!(
+        "/var/lib/longhorn{}",
+        "/a/..".repeat((MAX_COMPONENTS - 4) / 2)
+    );
+    let deep = format!("/var/lib/longhorn{}", "/a/..".repeat(MAX_COMPONENTS));
+    let very_deep = format!("/var/lib/longhorn{}", "/..".repeat(5000));
+    let long = format!("/var/lib/longhorn/{}", "x".repeat(MAX_PATH_BYTES));
+    let long_ok = format!("/var/lib/longhorn/{}", "x".repeat(MAX_PATH_BYTES - 18));
+    let at_most = |n: usize, p: &str| {
+        let mut m = serde_json::Map::new();
+        for i in 0..n {
+            m.insert(format!("d{i:03}"), json!({"path": p}));
+        }
+        Value::Object(m)
+    };
+    let cases = [
+        (setting_request(Some(&deep_ok), None, "admin"), None),
+        (setting_request(Some(&deep), None, "admin"), Some("bound")),
+        (
+            setting_request(Some(&very_deep), None, "admin"),
+            Some("bound"),
+        ),
+        (setting_request(Some(&long), None, "admin"), Some("bound")),
+        // The most disks with paths to clean, each with the most components: within budget.
+        (
+            node_request("n", &at_most(8, &deep_ok), None, "admin"),
+            None,
+        ),
+        (
+            node_request("n", &at_most(9, &deep_ok), None, "admin"),
+            Some("disks"),
+        ),
+        // The most disks, each with the longest clean path: within budget.
+        (
+            node_request("n", &at_most(64, &long_ok), None, "admin"),
+            None,
+        ),
+        (
+            node_request("n", &at_most(65, "/var/lib/longhorn"), None, "admin"),
+            Some("disks"),
+        ),
+        (
+            node_request("n", &at_most(3, &deep), None, "admin"),
+            Some("bound"),
+        ),
+    ];
+    let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let answers = api_server(&cfg, &requests);
+    for ((request, want), answer) in cases.iter().zip(&answers) {
+        let message = answer["message"].as_str().unwrap_or_default();
+        // What kube-apiserver says past the budget (CEL.md): "operation cancelled: actual cost limit exceeded".
+        assert!(!message.contains("cost limit"), "{message}");
+        match want {
+            None => assert_eq!(answer["denied"], false, "{message}"),
+            Some("disks") => assert!(
+                message.ends_with(
+                    "LTG-W010: Longhorn node \"n\": more than 64 disks, or more than 8 disk paths with \"//\", \".\" or \"..\", past what the CEL policy judges within the API server's cost budget; the guard's webhook judges it."
+                ),
+                "{message}"
+            ),
+            Some(_) => assert!(
+                message.contains(&format!(
+                    "the path is past what the CEL policy judges within the API server's cost budget (longer than {MAX_PATH_BYTES} bytes, or more than {MAX_COMPONENTS} components with \"//\", \".\" or \"..\"); the guard's webhook judges it."
+                )) || message.contains(&format!(
+                    "the value is past what the CEL policy judges within the API server's cost budget (longer than {MAX_PATH_BYTES} bytes"
+                )),
+                "{}: {message}",
+                request["kind"]["kind"]
+            ),
+        }
+    }
+}
+
+/// LTG-W001 in CEL (a MutatingAdmissionPolicy of JSONPatch adds, run by
+/// k8s.io/apiserver's own mutating plugin) labels the namespace exactly as the
+/// webhook's patch does: every subset of the six labels, other values kept,
+/// no labels map at all, and other namespaces untouched. Labels: Longhorn's
+/// Talos guide (longhorn/website content/docs/1.13.0/advanced-resources/os-distro-specific/talos-linux-support.md).
+#[test]
+fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
+    use longhorn_talos_guard::base::longhorn::NAMESPACE_LABELS;
+    let cfg = Config::default();
+    let mut requests = Vec::new();
+    for mask in 0..64u32 {
+        for (name, other) in [("longhorn-system", "baseline"), ("default", "restricted")] {
+            let mut labels = serde_json::Map::new();
+            for (i, (k, v)) in NAMESPACE_LABELS.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    // Values already set are kept, whatever they are.
+                    labels.insert(k.to_string(), json!(if i % 2 == 0 { other } else { v }));
+                }
+            }
+            labels.insert("team".into(), json!("storage"));
+            let mut metadata = json!({"name": name});
+            if mask != 0 || name == "default" {
+                metadata["labels"] = Value::Object(labels);
+            }
+            requests.push(json!({
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+                "name": name,
+                "operation": if mask % 3 == 0 { "UPDATE" } else { "CREATE" },
+                "userInfo": {"username": "admin"},
+                "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
+                "oldObject": if mask % 3 == 0 { json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}) } else { Value::Null },
+            }));
+        }
+    }
+    let answers = api_server(&cfg, &requests);
+    let mut patched = 0;
+    for (request, answer) in requests.iter().zip(&answers) {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+        let done = pipeline::review_with(
+            Phase::Mutate,
+            body.to_string().as_bytes(),
+            &cfg,
+            &pipeline::offline_facts("cel oracle"),
+        )
+        .unwrap();
+        let mut want = request["object"].clone();
+        json_patch::patch(&mut want, &done.verdict.patch).unwrap();
+        assert_eq!(answer["object"], want, "{request}");
+        patched += usize::from(!done.verdict.patch.is_empty());
+    }
+    assert_eq!(
+        patched, 63,
+        "every Longhorn namespace but the fully labelled one"
+    );
+}
+
+/// Each rule's stated floor holds: the output for Kubernetes 1.33 (LTG-W002,
+/// W010, W011) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
+/// compiles new expressions at (CEL.md; k8s.io/apiserver v0.37
+/// pkg/cel/environment/base.go DefaultCompatibilityVersion), and judges every
+/// review fixture as the webhook does; the output for 1.30 (LTG-W002) compiles
+/// at 1.29. At 1.31 the 1.33 output does not compile: the floor is tight.
+#[test]
+fn the_floor_versions_compile_and_judge_as_the_webhook() {
+    let cfg = Config::default();
+    let requests = fixture_requests();
+    for (minor, compatibility, least) in [(33, "1.32", 4), (30, "1.29", 3)] {
+        let version = KubeVersion(minor);
+        let (errors, answers) = api_server_at(&cfg, version, compatibility, &requests);
+        assert_eq!(errors, Vec::<String>::new(), "1.{minor}");
+        let mut denied = 0;
+        for (request, answer) in requests.iter().zip(&answers) {
+            let (want, _) = expected_at(&cfg, version, request);
+            let got = answer["denied"]
+                .as_bool()
+                .unwrap()
+                .then(|| answer["message"].as_str().unwrap().to_string());
+            assert_eq!(got, want, "1.{minor}: {request}");
+            denied += usize::from(want.is_some());
+        }
+        assert!(denied >= least, "1.{minor}: only {denied} denials");
+    }
+    let (errors, _) = api_server_at(&cfg, KubeVersion(33), "1.31", &[]);
+    for policy in ["w010", "w010-warn-only", "w011", "w011-warn-only"] {
+        let name = format!("longhorn-talos-guard-{policy} variable pathSums");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&name) && e.contains("transformList")),
+            "{name}: {errors:#?}"
+        );
+    }
+    assert!(!errors.iter().any(|e| e.contains("-w002 ")), "{errors:#?}");
+}
