@@ -1,6 +1,12 @@
 //! Talos facts shared by the webhook's messages and `talos lint`: volume
 //! names, where volumes mount, and the YAML snippets both suggest.
 
+/// The system extensions Longhorn's Talos guide requires, as an Image Factory
+/// schematic names them; a node's `ExtensionStatus` carries the part after
+/// `siderolabs/` as its `metadata.name`.
+pub const REQUIRED_EXTENSIONS: [&str; 2] =
+    ["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"];
+
 /// Where Talos mounts user, existing and external volumes: `/var/mnt/<name>`.
 pub const VOLUME_MOUNT_ROOT: &str = "/var/mnt";
 

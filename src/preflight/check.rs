@@ -5,7 +5,9 @@ use super::{Missing, NodeFacts, Volume, codes};
 use crate::base::longhorn::{
     DEFAULT_V2_MIN_HUGEPAGES_BYTES, HUGEPAGE_BYTES, hugepages_for, v2_modules_to_load,
 };
-use crate::base::talos::{hugepages_patch, modules_patch, volume_mount_point, volume_name_of};
+use crate::base::talos::{
+    REQUIRED_EXTENSIONS, hugepages_patch, modules_patch, volume_mount_point, volume_name_of,
+};
 use crate::base::upstream;
 use crate::talos::{self, Finding, LintOptions, Severity};
 
@@ -21,13 +23,6 @@ pub struct Options {
     /// The namespace Longhorn is installed in (for `talos lint` of the running config).
     pub longhorn_namespace: String,
 }
-
-/// The extensions Longhorn's Talos guide requires, as `metadata.name` of
-/// their `ExtensionStatus` and as the schematic names them.
-const REQUIRED: [(&str, &str); 2] = [
-    ("iscsi-tools", "siderolabs/iscsi-tools"),
-    ("util-linux-tools", "siderolabs/util-linux-tools"),
-];
 
 fn finding(
     node: &str,
@@ -69,10 +64,12 @@ pub fn check(facts: &NodeFacts, options: &Options) -> Vec<Finding> {
     // Extensions, open-iscsi, iscsid.
     let iscsi_tools = match &facts.extensions {
         Ok(list) => {
-            let missing: Vec<&str> = REQUIRED
-                .iter()
-                .filter(|(name, _)| !list.iter().any(|e| e.name == *name))
-                .map(|(_, full)| *full)
+            let missing: Vec<&str> = REQUIRED_EXTENSIONS
+                .into_iter()
+                .filter(|full| {
+                    let name = full.strip_prefix("siderolabs/").unwrap_or(full);
+                    !list.iter().any(|e| e.name == name)
+                })
                 .collect();
             if !missing.is_empty() {
                 out.push(finding(

@@ -12,8 +12,8 @@ use crate::base::longhorn::{
     hugepages_for, v2_modules_to_load,
 };
 use crate::base::talos::{
-    EPHEMERAL_COST, Radix, extra_mount_patch, hugepages_patch, is_valid_volume_name, modules_patch,
-    suggest_volume_name, sysctl_ulong, user_volume_document,
+    EPHEMERAL_COST, REQUIRED_EXTENSIONS, Radix, extra_mount_patch, hugepages_patch,
+    is_valid_volume_name, modules_patch, suggest_volume_name, sysctl_ulong, user_volume_document,
 };
 use crate::base::upstream;
 use crate::host::{self, Layout, Place};
@@ -332,8 +332,6 @@ pub fn render_text(findings: &[Finding]) -> String {
     out
 }
 
-/// The system extensions Longhorn's Talos guide requires.
-const REQUIRED_EXTENSIONS: [&str; 2] = ["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"];
 /// 1024 pages of 2 MiB: Longhorn's `data-engine-memory-size` default of 2 GiB.
 const MIN_HUGEPAGES: u64 = hugepages_for(DEFAULT_V2_MIN_HUGEPAGES_BYTES);
 
