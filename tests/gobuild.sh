@@ -14,6 +14,14 @@
 #                        print RESULT and exit 0
 #   gb_tmp OUT           a fresh OUT.tmp.PID folder, removed on exit, in $gb_tmp_dir
 #   gb_k8s_ldflags VER   the -ldflags that make a Kubernetes binary report VER
+#   gb_main_program MODULE WHAT WHY SMOKE
+#                        the whole build of a one-file test program (DIR/main.go):
+#                        kept in bin/<MODULE's pinned version>-<hash of main.go,
+#                        go.mod, go.sum>/NAME, so an edit rebuilds it; built once,
+#                        then checked by the shell function SMOKE (given the new
+#                        binary; it calls fail when the binary does not work);
+#                        WHAT names the program in messages, WHY says which test
+#                        cannot run without it; prints the binary's path
 #   gb_build DIR PKG OUT WHY [ARGS...]
 #                        go build -trimpath ARGS of PKG in module DIR into OUT (a
 #                        folder ending in / or a file), at low priority; on failure
@@ -82,4 +90,29 @@ gb_build() {
         cd "$dir"
         nice -n 10 "$go" build -trimpath "$@" -o "$out" "$pkg"
     ) >&2 || fail "go build $pkg failed (output above); $why"
+}
+
+gb_main_program() {
+    local module=$1 what=$2 why=$3 smoke=$4
+    local version sum out start
+    version=$(gb_pinned "$module")
+    [[ -n "$version" ]] || fail "cannot read the $module version from $gb_dir/go.mod"
+    sum=$(cd "$gb_dir" && cat main.go go.mod go.sum | sha256sum | cut -c1-12)
+    out="$gb_dir/bin/$version-$sum"
+    if [[ -x "$out/$gb_name" ]]; then
+        echo "$gb_name: $what, at $module $version, already built in $out" >&2
+        echo "$out/$gb_name"
+        exit 0
+    fi
+    gb_need_go "$what, at $module $version (without it $why)"
+    gb_lock "[[ -x '$out/$gb_name' ]]" "$out/$gb_name"
+    gb_tmp "$out"
+    echo "$gb_name: building with $module $version and $("$go" version) into $out (1 to 3 minutes the first time)" >&2
+    start=$(date +%s)
+    gb_build "$gb_dir" . "$gb_tmp_dir/$gb_name" "$why without it" -ldflags "-s -w"
+    "$smoke" "$gb_tmp_dir/$gb_name"
+    rm -rf "$out"
+    mv "$gb_tmp_dir" "$out"
+    echo "$gb_name: built in $(($(date +%s) - start)) s" >&2
+    echo "$out/$gb_name"
 }
