@@ -104,6 +104,17 @@ fn the_readmes_id_tables_are_the_catalogue() {
     let audit: Vec<String> = of(Family::Audit).iter().map(|e| e.id.to_string()).collect();
     let rows: Vec<String> = id_rows(&readme, "LTG-A").into_iter().map(|r| r.0).collect();
     assert_eq!(rows, audit);
+    // Preflight findings: | ID | severity | ...
+    let preflight: Vec<(String, String)> = of(Family::Preflight)
+        .iter()
+        .map(|e| (e.id.to_string(), e.level.to_string()))
+        .collect();
+    assert!(preflight.len() >= 13, "{preflight:?}");
+    let rows: Vec<(String, String)> = id_rows(&readme, "LTG-P")
+        .into_iter()
+        .map(|(id, severity, _)| (id, severity))
+        .collect();
+    assert_eq!(rows, preflight);
     // Every code the lint can emit is in its catalogue, and every entry a code.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(root.join("src/talos/lint.rs")).unwrap();
@@ -118,6 +129,20 @@ fn the_readmes_id_tables_are_the_catalogue() {
     assert_eq!(
         codes,
         lint.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()
+    );
+    // The same for the preflight's codes.
+    let source = std::fs::read_to_string(root.join("src/preflight/mod.rs")).unwrap();
+    let mut codes: Vec<String> = source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const "))
+        .filter_map(|l| l.split('"').nth(1))
+        .filter(|c| c.starts_with("LTG-P"))
+        .map(str::to_string)
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        preflight.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()
     );
 }
 
