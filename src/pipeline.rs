@@ -103,28 +103,17 @@ pub struct Judged {
 
 /// Judges a typed request and renders the answer.
 pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judged {
-    judge_writes(
-        phase,
-        req,
-        cfg,
-        facts,
-        &policy::registry::writes(phase, req, cfg),
-    )
+    Judged::of(policy::judge(phase, req, cfg, facts), cfg)
 }
 
-/// [`judge`] with what the request writes already read.
-fn judge_writes(
-    phase: Phase,
-    req: &Request<'_>,
-    cfg: &Config,
-    facts: &Facts,
-    writes: &Writes<'_>,
-) -> Judged {
-    let judgement = policy::registry::judge_writes(phase, req, cfg, facts, writes);
-    Judged {
-        verdict: judgement.verdict(cfg.host.as_ref()),
-        decision: judgement.decision(),
-        judgement,
+impl Judged {
+    /// A judgement with its rendering and decision.
+    fn of(judgement: Judgement, cfg: &Config) -> Judged {
+        Judged {
+            verdict: judgement.verdict(cfg.host.as_ref()),
+            decision: judgement.decision(),
+            judgement,
+        }
     }
 }
 
@@ -239,7 +228,8 @@ fn finish(
             body: admission::encode(&decoded.uid, &Verdict::default()),
         };
     };
-    let judged = judge_writes(phase, req, cfg, facts, writes);
+    let judgement = policy::registry::judge_writes(phase, req, cfg, facts, writes);
+    let judged = Judged::of(judgement, cfg);
     Reviewed {
         kind: req.subject.kind().as_str(),
         operation,

@@ -29,6 +29,13 @@ pub(super) struct Words {
     pub short: fn(&Violation) -> String,
 }
 
+/// The warning for a data path on EPHEMERAL: `<who> "<path>" is on EPHEMERAL (...)`.
+pub(super) fn on_ephemeral_short(who: &str, path: &str) -> String {
+    warning(format!(
+        "{who} {path:?} is on EPHEMERAL ({EPHEMERAL_COST_SHORT})"
+    ))
+}
+
 /// The denial of a family whose denial is one whole sentence per violation.
 pub(super) fn sentences(
     violations: &[Violation],

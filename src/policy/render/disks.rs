@@ -82,9 +82,7 @@ fn short(v: &Violation) -> String {
         } => disk_item_short(node, disk, path),
         Problem::DiskEphemeral {
             node, disk, path, ..
-        } => warning(format!(
-            "node {node} disk {disk}: {path:?} is on EPHEMERAL ({EPHEMERAL_COST_SHORT})"
-        )),
+        } => on_ephemeral_short(&format!("node {node} disk {disk}:"), path),
         Problem::DiskTypeUnknown {
             node,
             disk,

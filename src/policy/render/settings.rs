@@ -69,14 +69,10 @@ fn short(v: &Violation) -> String {
             node,
             path,
             ..
-        } => warning(format!(
-            "Longhorn setting {node}: {path:?} is on EPHEMERAL ({EPHEMERAL_COST_SHORT})"
-        )),
+        } => on_ephemeral_short(&format!("Longhorn setting {node}:"), path),
         Problem::DiskEphemeral {
             node, disk, path, ..
-        } => warning(format!(
-            "ConfigMap {node}: {disk} {path:?} is on EPHEMERAL ({EPHEMERAL_COST_SHORT})"
-        )),
+        } => on_ephemeral_short(&format!("ConfigMap {node}: {disk}"), path),
         Problem::DefaultSettingPath {
             configmap,
             setting,

@@ -39,20 +39,16 @@ fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome
         return out;
     };
     if let Err(e) = &a.disks {
-        let v = Violation {
-            preexisting: false,
+        // An annotation this request leaves as it was only warns.
+        out.add(Violation {
+            preexisting: !a.judged,
             field: a.field.clone(),
             value: a.raw.to_string(),
             problem: Problem::DefaultDisksUnreadable {
                 node: a.node.to_string(),
                 error: e.to_string(),
             },
-        };
-        if a.judged {
-            out.violations.push(v);
-        } else {
-            out.warnings.push(v);
-        }
+        });
         return out;
     }
     if let Some(set) = &writes.disks {

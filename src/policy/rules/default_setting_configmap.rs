@@ -56,20 +56,16 @@ fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome
     let values = match &cm.values {
         None => return out,
         Some(Err(error)) => {
-            let v = Violation {
-                preexisting: false,
+            // A text this request leaves as it was only warns.
+            out.add(Violation {
+                preexisting: cm.text_unchanged,
                 field,
                 value: String::new(),
                 problem: Problem::DefaultSettingUnreadable {
                     configmap: configmap.clone(),
                     error: error.clone(),
                 },
-            };
-            if cm.text_unchanged {
-                out.warnings.push(v);
-            } else {
-                out.violations.push(v);
-            }
+            });
             return out;
         }
         Some(Ok(s)) => s,
