@@ -56,7 +56,7 @@ pub fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
 
 /// The short form of a violation (under 120 characters): what `warn` mode
 /// and problems that never deny put in the response's `warnings`.
-pub fn short(v: &Violation) -> String {
+fn short(v: &Violation) -> String {
     (words(&v.problem).short)(v)
 }
 
