@@ -3,7 +3,7 @@
 //! webhook does: only disks the request adds, or whose path or type it
 //! changes, are judged.
 
-use super::expr::{DISK, NODE, PLACEHOLDER, lit, quote, summary, template};
+use super::expr::{DISK, NODE, PLACEHOLDER, list, lit, quote, summary, template};
 use super::paths::{self, Code};
 use super::setting::{bound_sentence, problem_of};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
@@ -44,17 +44,21 @@ fn denial(cfg: &Config, code: Code, n: usize) -> String {
 }
 
 /// The `diskType` as the webhook compares it: absent and empty are `filesystem`.
-fn kind(d: &str) -> String {
+pub(super) fn kind(d: &str) -> String {
     format!("(has({d}.diskType) && {d}.diskType != '' ? {d}.diskType : 'filesystem')")
 }
 
-fn path(d: &str) -> String {
+pub(super) fn path(d: &str) -> String {
     format!("(has({d}.path) ? {d}.path : '')")
 }
 
-/// LTG-W010.
-pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
-    let node = "(request.name != '' ? request.name : object.metadata.name)";
+/// The node's name as the webhook reads it.
+pub(super) const NODE_NAME: &str = "(request.name != '' ? request.name : object.metadata.name)";
+
+/// The variables `disks` (every disk of the object) and `raw` (name -> path
+/// of the disks of `types` this request adds or changes; empty past
+/// [`MAX_DISKS`]): the ratchet the webhook applies (`writes::node_disks`).
+pub(super) fn disk_variables(types: &[&str]) -> Vec<(String, String)> {
     let old = "oldObject.spec.disks[k]";
     let judged = format!(
         "request.operation != 'UPDATE' || oldObject == null || !has(oldObject.spec) || !has(oldObject.spec.disks)\n  || !(k in oldObject.spec.disks) || {} != {} || {} != {}",
@@ -63,7 +67,7 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         kind(old),
         kind("d")
     );
-    let mut variables = vec![
+    vec![
         (
             "disks".to_string(),
             "has(object.spec) && has(object.spec.disks) ? object.spec.disks : {}".to_string(),
@@ -71,13 +75,20 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         (
             "raw".to_string(),
             format!(
-                "size(variables.disks) > {} ? {{}} : variables.disks.transformMap(k, d,\n  {} in ['filesystem', 'block'] && ({judged}),\n  {})",
+                "size(variables.disks) > {} ? {{}} : variables.disks.transformMap(k, d,\n  {} in {} && ({judged}),\n  {})",
                 MAX_DISKS,
                 kind("d"),
+                list(types),
                 path("d")
             ),
         ),
-    ];
+    ]
+}
+
+/// LTG-W010.
+pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
+    let node = NODE_NAME;
+    let mut variables = disk_variables(&["filesystem", "block"]);
     variables.push((
         "unclean".into(),
         format!(
