@@ -166,3 +166,36 @@ fn an_unsupported_version_is_a_usage_error() {
     assert!(out.stdout.is_empty());
     let _ = Path::new(BIN);
 }
+
+#[test]
+fn the_readmes_mission_table_says_which_rules_run_in_cel() {
+    // The "in CEL: W..." notes of the guide-items table are the rules the
+    // generator covers for the newest Kubernetes, no more, no less.
+    use longhorn_talos_guard::cel::{self, KubeVersion};
+    use longhorn_talos_guard::config::Config;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut noted: Vec<String> = readme
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .filter_map(|l| {
+            l.split_once("in CEL: ")
+                .map(|(_, rest)| rest.split('|').next().unwrap_or_default().to_string())
+        })
+        .flat_map(|ids| {
+            ids.split(',')
+                .map(|id| format!("LTG-{}", id.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    noted.sort();
+    noted.dedup();
+    let mut covered: Vec<String> =
+        cel::generate(&Config::default(), KubeVersion(cel::NEWEST_MINOR))
+            .covered
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+    covered.sort();
+    assert_eq!(noted, covered);
+}
