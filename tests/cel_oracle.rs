@@ -218,6 +218,7 @@ fn generated_data_paths_get_the_webhooks_verdict_from_the_api_servers_cel() {
         "fast",
         "data",
         "a b",
+        "a. b",
         "q\"t",
         "b\\s",
         "usr",
