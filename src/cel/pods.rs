@@ -208,7 +208,7 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
         variables,
         validation: (expression, message),
         message: format!(
-            "LTG-W031: a host path volume of this pod is on a tmpfs that a reboot empties ({} ; bounds: {MAX_PATH_BYTES} bytes, {MAX_COMPONENTS} components)",
+            "LTG-W031: a host path volume of this pod is on a tmpfs that a reboot empties ({}; bounds: {MAX_PATH_BYTES} bytes, {MAX_COMPONENTS} components)",
             POD_TMPFS.join(", ")
         ),
     }
