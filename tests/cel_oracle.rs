@@ -111,12 +111,17 @@ fn compare(cfg: &Config, requests: &[Value]) -> (usize, usize) {
             .unwrap()
             .then(|| answer["message"].as_str().unwrap().to_string());
         assert_eq!(got, want, "request: {request}");
-        let got_warnings: Vec<String> = answer["warnings"]
+        let mut got_warnings: Vec<String> = answer["warnings"]
             .as_array()
             .unwrap()
             .iter()
             .map(|w| w.as_str().unwrap().to_string())
             .collect();
+        // Policies are evaluated in the API server's order, not the registry's:
+        // the same warnings, in any order.
+        got_warnings.sort();
+        let mut want_warnings = want_warnings;
+        want_warnings.sort();
         // A denied request's warnings are not compared: kubectl shows the denial.
         if want.is_none() {
             assert_eq!(got_warnings, want_warnings, "request: {request}");
@@ -782,7 +787,9 @@ fn pod_host_paths_on_a_tmpfs_get_the_webhooks_verdict_from_the_api_servers_cel()
     ];
     let kinds = ["Pod", "DaemonSet", "Deployment", "Job", "CronJob"];
     let cfg = Config::from_yaml(
-        "allowedMounts: [{path: /tmp/ok}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /tmp/node}]\n",
+        // A global allowedMounts entry on a tmpfs is refused at load; node lists are
+        // the operator's word (a node that is not Talos): pods bound to no node get them all.
+        "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /tmp/node}]\n  worker-3:\n    allowedMounts: [{path: /tmp/ok}]\n",
         "t",
     )
     .unwrap();
@@ -809,9 +816,10 @@ fn pod_host_paths_on_a_tmpfs_get_the_webhooks_verdict_from_the_api_servers_cel()
                 volumes.push(volume);
             }
             let mut spec = json!({"containers": [{"name": "c", "image": "i"}], "volumes": volumes});
-            match rng.next() % 3 {
+            match rng.next() % 4 {
                 0 => spec["nodeName"] = json!("worker-2"),
                 1 => spec["nodeName"] = json!("worker-1"),
+                2 => spec["nodeName"] = json!("worker-3"),
                 _ => {}
             }
             spec
@@ -831,9 +839,9 @@ fn pod_host_paths_on_a_tmpfs_get_the_webhooks_verdict_from_the_api_servers_cel()
         ));
     }
     let (_, warned) = compare(&cfg, &requests);
-    assert!(warned > 300, "only {warned} warnings");
+    assert!(warned > 150, "only {warned} warnings");
     let (denied, _) = compare(&enforced, &requests);
-    assert!(denied > 300, "only {denied} denials");
+    assert!(denied > 150, "only {denied} denials");
 }
 
 /// Past the bounds of LTG-W013 and LTG-W031 (src/cel/node.rs MAX_DISKS,
@@ -933,7 +941,8 @@ fn past_the_bounds_ephemeral_and_tmpfs_policies_say_so() {
     let answers = api_server(&cfg, &requests);
     for ((request, want), answer) in cases.iter().zip(&answers) {
         let message = answer["message"].as_str().unwrap_or_default();
-        assert!(!message.contains("cost"), "{message}");
+        // What kube-apiserver says past the budget (CEL.md): "operation cancelled: actual cost limit exceeded".
+        assert!(!message.contains("cost limit"), "{message}");
         assert_eq!(answer["denied"], true, "{}", request["kind"]);
         assert!(message.contains(want), "want {want:?} in {message}");
     }

@@ -111,7 +111,7 @@ pub fn splice(text: &str, pairs: &[(&str, &str)]) -> String {
 /// (a path) that may hold one where the static text has none.
 pub fn first_sentence_of(line: &str) -> String {
     format!(
-        "({line}).indexOf('. ') >= 0 ? ({line}).substring(0, ({line}).indexOf('. ') + 1) : ({line})"
+        "(({line}).indexOf('. ') >= 0 ? ({line}).substring(0, ({line}).indexOf('. ') + 1) : ({line}))"
     )
 }
 

@@ -52,8 +52,10 @@ pub(super) fn path(d: &str) -> String {
     format!("(has({d}.path) ? {d}.path : '')")
 }
 
-/// The node's name as the webhook reads it.
-pub(super) const NODE_NAME: &str = "(request.name != '' ? request.name : object.metadata.name)";
+/// The node's name as the webhook reads it (`request.name` is absent, not
+/// empty, in CEL when the request has none).
+pub(super) const NODE_NAME: &str =
+    "(has(request.name) && request.name != '' ? request.name : object.metadata.name)";
 
 /// The variables `disks` (every disk of the object) and `raw` (name -> path
 /// of the disks of `types` this request adds or changes; empty past

@@ -146,7 +146,7 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
     ));
     variables.push((
         "podName".into(),
-        "request.name != '' ? request.name\n  : has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name\n  : '(generated name)'".into(),
+        "has(request.name) && request.name != '' ? request.name\n  : has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name\n  : '(generated name)'".into(),
     ));
     variables.push((
         "quotedVolume".into(),

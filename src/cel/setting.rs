@@ -61,7 +61,7 @@ fn sentence(cfg: &Config, setting: &str, code: Code) -> String {
 
 /// LTG-W011.
 pub(super) fn data_path(cfg: &Config) -> RuleCel {
-    let name = "(request.name != '' ? request.name : object.metadata.name)";
+    let name = "(has(request.name) && request.name != '' ? request.name : object.metadata.name)";
     let mut variables = vec![(
         "raw".to_string(),
         "has(object.value) ? {'value': object.value} : {}".to_string(),
