@@ -118,6 +118,15 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         },
     );
     k.run(&["create", "namespace", "longhorn-system"]).ok();
+    // The service account the pod fixtures run as, so that they reach the policies.
+    k.run(&[
+        "create",
+        "serviceaccount",
+        "longhorn-service-account",
+        "-n",
+        "longhorn-system",
+    ])
+    .ok();
     // Active: a Setting on the read-only root is denied (W011), the Node check too (W010).
     let probe = setting("/mnt/probe").to_string();
     wait(
@@ -147,6 +156,9 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         "relative",
         "/var/lib/longhorn/../../dev/sdb",
         "/opt//x/",
+        // EPHEMERAL folders: LTG-W013 warns (its default mode).
+        "/var/data",
+        "/var/mnt/bad_name/x",
     ] {
         requests.push(create_request(&setting(p), "longhorn.io", "settings"));
         requests.push(create_request(
@@ -155,9 +167,9 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
             "nodes",
         ));
     }
-    let (mut denied, mut allowed) = (0, 0);
+    let (mut denied, mut allowed, mut warned) = (0, 0, 0);
     for request in &requests {
-        let (want, _) = expect::expected(&cfg, request);
+        let (want, warnings) = expect::expected(&cfg, request);
         let run = k.with_manifest(
             &["create", "--dry-run=server"],
             &request["object"].to_string(),
@@ -177,17 +189,32 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
             None => {
                 // Not denied by a policy: created (dry run), or refused for another
                 // reason before or after the policies (already there, an invalid object).
-                assert!(
-                    !run.stderr.contains("ValidatingAdmissionPolicy"),
-                    "{request}\n{run}"
-                );
+                assert!(!run.stderr.contains("denied request"), "{request}\n{run}");
+                // The rules in warn mode (LTG-W013, LTG-W031): kubectl prints each
+                // warning of an object that reached the policies.
+                if !run.success {
+                    allowed += 1;
+                    continue;
+                }
+                for w in &warnings {
+                    assert!(
+                        run.stderr.contains(&format!("Warning: {w}")),
+                        "{request}\n{run}\nwanted the warning: {w}"
+                    );
+                }
+                let shown = run
+                    .stderr
+                    .matches("Warning: Validation failed for ValidatingAdmissionPolicy")
+                    .count();
+                assert_eq!(shown, warnings.len(), "{request}\n{run}");
+                warned += usize::from(!warnings.is_empty());
                 allowed += 1;
             }
         }
     }
     assert!(
-        denied >= 10 && allowed >= 10,
-        "{denied} denied, {allowed} allowed"
+        denied >= 10 && allowed >= 10 && warned >= 3,
+        "{denied} denied, {allowed} allowed, {warned} with warnings"
     );
 }
 
