@@ -76,11 +76,8 @@ fn create_request(object: &Value, group: &str, resource: &str) -> Value {
     })
 }
 
-#[test]
-fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
-    let assets = controlplane::assets();
-    let cp = ControlPlane::start(&assets, guard::certs_dev);
-    let k = cp.kubectl.clone();
+/// Longhorn's CRDs (the fixture), established.
+fn longhorn_crds(k: &kubectl::Kubectl) {
     k.run(&[
         "apply",
         "-f",
@@ -97,6 +94,14 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         "crd/settings.longhorn.io",
     ])
     .ok();
+}
+
+#[test]
+fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    longhorn_crds(&k);
     let cfg = Config::default();
     let generated = cel::generate(&cfg, KubeVersion(cel::NEWEST_MINOR));
     k.with_manifest(&["apply"], &generated.to_yaml()).ok();
@@ -279,22 +284,7 @@ fn serve_with_the_cel_engine_keeps_the_policies_in_step_with_its_config() {
     let assets = controlplane::assets();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
     let k = cp.kubectl.clone();
-    k.run(&[
-        "apply",
-        "-f",
-        &repo()
-            .join("tests/fixtures/crds/longhorn.yaml")
-            .to_string_lossy(),
-    ])
-    .ok();
-    k.run(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/nodes.longhorn.io",
-        "crd/settings.longhorn.io",
-    ])
-    .ok();
+    longhorn_crds(&k);
     k.run(&["create", "namespace", "longhorn-system"]).ok();
     // A stale policy of the guard's (a rule an older version generated), and one of someone else's.
     let stale = |name: &str, owned: bool| {

@@ -6,7 +6,7 @@
 //! and the `longhorn-default-setting` ConfigMap (YAML) stay with the webhook.
 
 use super::expr::{DISK, NODE, PLACEHOLDER, first_sentence_of, list, lit, quote, splice, summary};
-use super::node::{MAX_DISKS, MAX_UNCLEAN_DISKS, NODE_NAME, disk_variables};
+use super::node::{MAX_DISKS, MAX_UNCLEAN_DISKS, NODE_NAME, disk_variables, node_allowed};
 use super::paths::{self, MAX_COMPONENTS, MAX_PATH_BYTES};
 use super::setting::bound_sentence;
 use super::{RuleCel, TWO_VAR_MINOR};
@@ -95,39 +95,14 @@ pub(super) fn ephemeral(cfg: &Config) -> RuleCel {
         "raw".into(),
         format!("{is_node}\n  ? ({node_raw})\n  : ({setting_raw})"),
     ));
-    variables.push((
-        "unclean".into(),
-        format!(
-            "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
-            paths::needs_cleaning("variables.raw[k]")
-        ),
-    ));
-    variables.extend(paths::cleaning_variables("path", "variables.raw"));
+    variables.extend(paths::raw_path_variables());
     let clean = "variables.pathClean[k]";
-    // The operator's allowed mounts: a node's own list, else the global one.
-    let mut allowed = paths::within_any(clean, &cfg.allowed_mounts);
-    for (node, mounts) in cfg.node_allowed_mounts.iter().rev() {
-        allowed = format!(
-            "({is_node} && {name} == {} ? ({}) : ({allowed}))",
-            lit(node),
-            paths::within_any(clean, mounts)
-        );
-    }
-    variables.push((
-        "problem".into(),
-        format!(
-            "variables.raw.transformMap(k, v,\n{})",
-            paths::ephemeral_code("v", clean, &allowed, layout)
-        ),
-    ));
-    variables.push((
-        "bad".into(),
-        "variables.problem.filter(k, variables.problem[k] != '')".into(),
-    ));
-    variables.push((
-        "first".into(),
-        "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
-    ));
+    // The operator's allowed mounts: a node's own list (for a Longhorn node), else the global one.
+    let allowed = node_allowed(cfg, clean, &format!("{is_node} && "));
+    variables.extend(paths::verdict_variables(format!(
+        "variables.raw.transformMap(k, v,\n{})",
+        paths::ephemeral_code("v", clean, &allowed, layout)
+    )));
     let first = "variables.first";
     variables.push(("quotedNode".into(), quote(name)));
     variables.push(("quotedDisk".into(), quote(first)));

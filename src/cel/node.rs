@@ -87,45 +87,34 @@ pub(super) fn disk_variables(types: &[&str]) -> Vec<(String, String)> {
     ]
 }
 
-/// LTG-W010.
-pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
-    let node = NODE_NAME;
-    let mut variables = disk_variables(&["filesystem", "block"]);
-    variables.push((
-        "unclean".into(),
-        format!(
-            "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
-            paths::needs_cleaning("variables.raw[k]")
-        ),
-    ));
-    variables.extend(paths::cleaning_variables("path", "variables.raw"));
-    let clean = "variables.pathClean[k]";
-    // The operator's allowed mounts for this node: its own list, else the global one.
+/// The CEL test that `clean` is within the operator's allowed mounts for
+/// the node: its own list, else the global one; `guard` (a CEL condition
+/// ending in `&&`, or empty) must hold for a node's own list to apply.
+pub(super) fn node_allowed(cfg: &Config, clean: &str, guard: &str) -> String {
     let mut allowed = paths::within_any(clean, &cfg.allowed_mounts);
     for (name, mounts) in cfg.node_allowed_mounts.iter().rev() {
         allowed = format!(
-            "({node} == {} ? ({}) : ({allowed}))",
+            "({guard}{NODE_NAME} == {} ? ({}) : ({allowed}))",
             lit(name),
             paths::within_any(clean, mounts)
         );
     }
-    variables.push((
-        "problem".into(),
-        format!(
-            "variables.raw.transformMap(k, v, {} == 'block'\n  ? ({})\n  : ({}))",
-            kind("variables.disks[k]"),
-            paths::block_path_code("v", clean),
-            paths::data_path_code("v", clean, &allowed)
-        ),
-    ));
-    variables.push((
-        "bad".into(),
-        "variables.problem.filter(k, variables.problem[k] != '')".into(),
-    ));
-    variables.push((
-        "first".into(),
-        "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
-    ));
+    allowed
+}
+
+/// LTG-W010.
+pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
+    let node = NODE_NAME;
+    let mut variables = disk_variables(&["filesystem", "block"]);
+    variables.extend(paths::raw_path_variables());
+    let clean = "variables.pathClean[k]";
+    let allowed = node_allowed(cfg, clean, "");
+    variables.extend(paths::verdict_variables(format!(
+        "variables.raw.transformMap(k, v, {} == 'block'\n  ? ({})\n  : ({}))",
+        kind("variables.disks[k]"),
+        paths::block_path_code("v", clean),
+        paths::data_path_code("v", clean, &allowed)
+    )));
     let within_bounds =
         format!("size(variables.disks) <= {MAX_DISKS} && variables.unclean <= {MAX_UNCLEAN_DISKS}");
     let expression = format!("{within_bounds} && size(variables.bad) == 0");

@@ -308,3 +308,35 @@ fn bound_code(v: &str) -> String {
         needs_cleaning(v)
     )
 }
+
+/// The variables every path policy starts with, over the map variable
+/// `variables.raw` (key -> raw path): `unclean` (how many absolute paths
+/// need cleaning) and the cleaning itself ([`cleaning_variables`]).
+pub fn raw_path_variables() -> Vec<(String, String)> {
+    let mut out = vec![(
+        "unclean".to_string(),
+        format!(
+            "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
+            needs_cleaning("variables.raw[k]")
+        ),
+    )];
+    out.extend(cleaning_variables("path", "variables.raw"));
+    out
+}
+
+/// The variables that end every path policy: `problem` (key -> code, from
+/// `problem`, a CEL map expression), `bad` (the keys with a code) and
+/// `first` (the smallest of them, as the webhook reports the first).
+pub fn verdict_variables(problem: String) -> Vec<(String, String)> {
+    vec![
+        ("problem".into(), problem),
+        (
+            "bad".into(),
+            "variables.problem.filter(k, variables.problem[k] != '')".into(),
+        ),
+        (
+            "first".into(),
+            "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
+        ),
+    ]
+}

@@ -119,31 +119,13 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
                 name("v")
             ),
         ),
-        (
-            "unclean".to_string(),
-            format!(
-                "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
-                paths::needs_cleaning("variables.raw[k]")
-            ),
-        ),
     ];
-    variables.extend(paths::cleaning_variables("path", "variables.raw"));
+    variables.extend(paths::raw_path_variables());
     let clean = "variables.pathClean[k]";
-    variables.push((
-        "problem".into(),
-        format!(
-            "variables.raw.transformMap(k, v,\n{})",
-            paths::pod_tmpfs_code("v", clean, &allowed(cfg, clean))
-        ),
-    ));
-    variables.push((
-        "bad".into(),
-        "variables.problem.filter(k, variables.problem[k] != '')".into(),
-    ));
-    variables.push((
-        "first".into(),
-        "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
-    ));
+    variables.extend(paths::verdict_variables(format!(
+        "variables.raw.transformMap(k, v,\n{})",
+        paths::pod_tmpfs_code("v", clean, &allowed(cfg, clean))
+    )));
     variables.push((
         "podName".into(),
         "has(request.name) && request.name != '' ? request.name\n  : has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name\n  : '(generated name)'".into(),
