@@ -560,12 +560,15 @@ fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
 /// compiles new expressions at (CEL.md; k8s.io/apiserver v0.37
 /// pkg/cel/environment/base.go DefaultCompatibilityVersion), and judges every
 /// review fixture as the webhook does; the output for 1.30 (LTG-W002) compiles
-/// at 1.29. At 1.31 the 1.33 output does not compile: the floor is tight.
+/// at 1.29, the output for 1.37 at 1.36. At 1.31 the 1.33 output does not
+/// compile: the floor is tight. (LTG-W001's floor, 1.36, is where the API
+/// server serves MutatingAdmissionPolicy v1, not a CEL library.)
 #[test]
 fn the_floor_versions_compile_and_judge_as_the_webhook() {
     let cfg = Config::default();
     let requests = fixture_requests();
-    for (minor, compatibility, least) in [(33, "1.32", 4), (30, "1.29", 3)] {
+    // The newest too: what a 1.37 kube-apiserver checks a new policy at (1.36).
+    for (minor, compatibility, least) in [(37, "1.36", 4), (33, "1.32", 4), (30, "1.29", 3)] {
         let version = KubeVersion(minor);
         let (errors, answers) = api_server_at(&cfg, version, compatibility, &requests);
         assert_eq!(errors, Vec::<String>::new(), "1.{minor}");
