@@ -556,7 +556,7 @@ fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
 }
 
 /// Each rule's stated floor holds: the output for Kubernetes 1.33 (LTG-W002,
-/// W010, W011) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
+/// W010, W011, W013, W031) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
 /// compiles new expressions at (CEL.md; k8s.io/apiserver v0.37
 /// pkg/cel/environment/base.go DefaultCompatibilityVersion), and judges every
 /// review fixture as the webhook does; the output for 1.30 (LTG-W002) compiles
