@@ -132,13 +132,23 @@ fn compare(cfg: &Config, requests: &[Value]) -> (usize, usize) {
     (denied, warned)
 }
 
+/// The review fixtures, and the reviews recorded from kube-apiserver
+/// (tests/fixtures/admission/recorded, the `/validate` ones).
 fn fixture_requests() -> Vec<Value> {
     let dir = common::fixture_path("admission");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let json = |dir: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    };
+    let mut names = json(&dir);
+    names.extend(
+        json(&dir.join("recorded"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".validate.json")),
+    );
     names.sort();
     names
         .iter()
@@ -153,7 +163,7 @@ fn fixture_requests() -> Vec<Value> {
 fn review_fixtures_get_the_webhooks_verdict_from_the_api_servers_cel() {
     let cfg = Config::default();
     let requests = fixture_requests();
-    assert!(requests.len() >= 20);
+    assert!(requests.len() >= 40);
     let (denied, _) = compare(&cfg, &requests);
     // namespace-create-baseline, -unlabelled, -update-restricted, -no-labels-map,
     // setting-update-data-path-bad: the denials W002 and W011 give.
