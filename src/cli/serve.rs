@@ -147,11 +147,34 @@ pub struct ServeArgs {
     /// timeoutSeconds): milliseconds, or a duration (2s).
     #[arg(long, env = "LTG_LOOKUP_TIMEOUT_MS", default_value = "2000", value_parser = duration::millis)]
     lookup_timeout_ms: Duration,
+    /// Which admission engine runs the rules: `webhook` (this server only),
+    /// `cel` (the rules CEL can express also run in the API server as the
+    /// ValidatingAdmissionPolicies and MutatingAdmissionPolicy `policies cel`
+    /// generates, which the guard server-side applies and keeps in step with
+    /// its configuration; the webhook configurations are narrowed to the rest
+    /// by the install), or `both` (the policies, and the webhook for everything).
+    #[arg(long, env = "LTG_ADMISSION_ENGINE", default_value = "webhook")]
+    admission_engine: AdmissionEngine,
+    /// Time between full re-applies of the CEL policies (repairing changes
+    /// made by others), on top of every configuration change: seconds, or a
+    /// duration (10m).
+    #[arg(long, env = "LTG_CEL_RESYNC_SECONDS", default_value = "600", value_parser = duration::seconds)]
+    cel_resync_seconds: Duration,
     /// Once listening, write the bound address (`host:port` and a newline) to
     /// this file, atomically (a temporary file renamed into place); removed on
     /// a clean exit. For scripts and tests that listen on port 0.
     #[arg(long, env = "LTG_READY_FILE")]
     ready_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AdmissionEngine {
+    /// The webhook alone.
+    Webhook,
+    /// The generated CEL policies for what CEL can express; the webhook for the rest.
+    Cel,
+    /// The generated CEL policies and the webhook for every rule.
+    Both,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -206,6 +229,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let client = match args.kube {
         KubeMode::Off => None,
         KubeMode::Auto => kube_client().await,
+    };
+    let cel_client = match args.admission_engine {
+        AdmissionEngine::Webhook => None,
+        _ => Some(client.clone().context(
+            "--admission-engine cel or both needs the Kubernetes API (in-cluster service account or KUBECONFIG, and --kube auto) to apply the policies",
+        )?),
     };
     let facts: Arc<dyn NodeFacts> = match &client {
         None => Arc::new(NoCluster),
@@ -297,10 +326,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    let cel = cel_client.map(|client| {
+        longhorn_talos_guard::cel_sync::spawn(
+            client,
+            running.state.config.clone(),
+            args.reload_seconds.max(Duration::from_secs(1)),
+            args.cel_resync_seconds.max(Duration::from_secs(1)),
+        )
+    });
     if let Some(path) = &args.ready_file {
         write_ready_file(path, running.local_addr)?;
     }
     stop.await;
+    if let Some(task) = cel {
+        task.abort();
+    }
     let result = running.shutdown().await;
     if let Some(path) = &args.ready_file {
         let _ = std::fs::remove_file(path);

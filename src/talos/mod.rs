@@ -22,7 +22,7 @@ mod patch;
 mod tree;
 mod validate;
 
-pub use inline::inline_manifests_patch;
+pub use inline::{inline_manifests_patch, inline_manifests_patch_of};
 pub use lint::{
     Finding, LintOptions, Severity, at, codes, exit_code, lint, render_finding, render_text,
 };
