@@ -960,3 +960,174 @@ fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
         out.2
     );
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let fake = Fake::start(vec![healthy("10.5.0.2"), healthy("10.5.0.3")]);
+    // Not a terminal (the tests' pipes): no progress line on stderr.
+    let out = fake.preflight(&[DISK]);
+    assert_eq!(out.0, 0, "{}", report(&out));
+    assert_eq!(out.2, "", "progress on a pipe: {:?}", out.2);
+    // Under a pseudo-terminal: util-linux `script` (Debian's essential
+    // bsdutils) runs the command with its stdin, stdout and stderr on one.
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let talosconfig = fake.talosconfig();
+    let command = [
+        BIN,
+        "talos",
+        "preflight",
+        "--talosconfig",
+        &talosconfig.to_string_lossy(),
+        DISK,
+    ]
+    .map(quote)
+    .join(" ");
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env_remove("TALOSCONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (util-linux) to give the command a terminal");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    // The line is rewritten in place (\r) as nodes finish, then ends.
+    assert!(
+        seen.contains("\rread 1/2 nodes\rread 2/2 nodes\r\n"),
+        "no progress line on the terminal: {seen:?}"
+    );
+    assert!(
+        seen.contains("==> 10.5.0.2 <==\r\n0 errors, 0 warnings, 0 notes\r\n"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn longhorn_disks_are_checked_on_their_own_node_only() {
+    // A real kube-apiserver (tests/envtest) holding what Longhorn reads: the
+    // Longhorn Node talos-w1 with a disk at /var/mnt/data, and talos-w2 with
+    // no Longhorn Node yet, labelled node.longhorn.io/create-default-disk=config
+    // with default disks in its annotation, under create-default-disk-labeled-nodes
+    // (longhorn-manager controller/kubernetes_node_controller.go syncDefaultDisks:
+    // the annotation is read only with the setting on, the label `config` and
+    // no disk on the Longhorn Node). A block disk's path is a device: not checked.
+    let assets = controlplane::assets();
+    let cp = controlplane::ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    k.run(&[
+        "apply",
+        "-f",
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/crds/longhorn.yaml")
+            .to_string_lossy(),
+    ])
+    .ok();
+    for crd in ["crd/settings.longhorn.io", "crd/nodes.longhorn.io"] {
+        k.run(&["wait", "--for=condition=Established", "--timeout=60s", crd])
+            .ok();
+    }
+    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    let default_disks = r#"[{"path":"/var/mnt/fast","allowScheduling":true},{"path":"/dev/nvme1n1","diskType":"block","allowScheduling":true}]"#;
+    let w2 = format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: talos-w2\n  labels:\n    node.longhorn.io/create-default-disk: config\n  annotations:\n    node.longhorn.io/default-disks-config: '{default_disks}'\n"
+    );
+    k.with_manifest(&["create"], &kubernetes_node("talos-w1", "10.5.0.2"))
+        .ok();
+    k.with_manifest(&["create"], &w2).ok();
+    for (name, ip) in [("talos-w1", "10.5.0.2"), ("talos-w2", "10.5.0.3")] {
+        let status = json!({"status": {"addresses": [
+            {"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}
+        ]}});
+        k.run(&[
+            "patch",
+            "node",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .ok();
+    }
+    k.with_manifest(
+        &["create"],
+        "apiVersion: longhorn.io/v1beta2\nkind: Node\nmetadata:\n  name: talos-w1\n  namespace: longhorn-system\nspec:\n  allowScheduling: true\n  disks:\n    data:\n      path: /var/mnt/data\n      diskType: filesystem\n      allowScheduling: true\n    nvme:\n      path: /dev/nvme0n1\n      diskType: block\n      allowScheduling: true\n",
+    )
+    .ok();
+    k.with_manifest(
+        &["create"],
+        "apiVersion: longhorn.io/v1beta2\nkind: Setting\nmetadata:\n  name: create-default-disk-labeled-nodes\n  namespace: longhorn-system\nvalue: \"true\"\n",
+    )
+    .ok();
+    let fake = Fake::start_bare(
+        vec![healthy("10.5.0.2"), healthy("10.5.0.3")],
+        &["in-cluster"],
+    );
+    let kubeconfig = cp.kubeconfig.to_string_lossy().into_owned();
+    let out = fake.preflight(&[
+        DISK,
+        "--context=in-cluster",
+        "--kubeconfig",
+        &kubeconfig,
+        "--fail-on=warning",
+    ]);
+    insta::assert_snapshot!("longhorn-disks", report(&out));
+    assert_eq!(out.0, 1);
+    // The same nodes named by address with --nodes are matched to their
+    // Kubernetes Nodes too.
+    let by_address = fake.preflight(&[
+        DISK,
+        "--context=in-cluster",
+        "--nodes=10.5.0.3",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    assert!(
+        by_address.1.contains("/var/mnt/fast") && !by_address.1.contains("/var/mnt/data"),
+        "{}",
+        report(&by_address)
+    );
+    // Without the setting Longhorn does not read the annotation.
+    k.run(&[
+        "patch",
+        "settings.longhorn.io",
+        "-n",
+        "longhorn-system",
+        "create-default-disk-labeled-nodes",
+        "--type=merge",
+        "-p",
+        r#"{"value":"false"}"#,
+    ])
+    .ok();
+    let off = fake.preflight(&[DISK, "--context=in-cluster", "--kubeconfig", &kubeconfig]);
+    assert!(
+        !off.1.contains("/var/mnt/fast") && off.1.contains("/var/mnt/data"),
+        "{}",
+        report(&off)
+    );
+}
+
+#[test]
+fn multipathd_running_with_and_without_a_configuration() {
+    // ext-multipathd: the service of siderolabs/multipath-tools (siderolabs/extensions
+    // storage/multipath-tools/multipathd.yaml, name multipathd, at v1.14.0-rc.1), running as
+    // an extension service reads. Talos writes ExtensionServiceConfigStatus `multipathd`,
+    // `specVersion` the config's resource version, for an ExtensionServiceConfig named
+    // multipathd (internal/app/machined/pkg/controllers/runtime/extension_service_config_files.go,
+    // v1.14.0-rc.1); the config itself is sensitive, its status is not.
+    let bare = with(healthy("10.5.0.2"), vec![service("ext-multipathd")]);
+    let configured = with(
+        healthy("10.5.0.3"),
+        vec![
+            service("ext-multipathd"),
+            resource(
+                "ExtensionServiceConfigStatuses.runtime.talos.dev",
+                "multipathd",
+                "specVersion: \"1\"\n",
+            ),
+        ],
+    );
+    let fake = Fake::start(vec![bare, configured]);
+    let out = fake.preflight(&[DISK]);
+    insta::assert_snapshot!("multipathd", report(&out));
+    assert_eq!(out.0, 0, "a warning does not fail by default");
+}

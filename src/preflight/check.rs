@@ -117,7 +117,7 @@ pub fn check(facts: &NodeFacts, options: &Options) -> Vec<Finding> {
                     node,
                     Severity::Warning,
                     codes::MULTIPATHD,
-                    words::multipathd_running(),
+                    words::multipathd_running(facts.multipath_config.as_ref()),
                     Some(words::multipath_fix()),
                 ));
             }

@@ -21,7 +21,7 @@ pub use read::{ReadOptions, read_nodes};
 /// | `LTG-P001` | error | `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools` is not installed on the node. |
 /// | `LTG-P002` | error | The node runs a Talos whose iscsi-tools ships open-iscsi 2.1.12 without the compatibility patch. |
 /// | `LTG-P003` | error | `ext-iscsid` is not running. |
-/// | `LTG-P004` | warning | `ext-multipathd` is running (Longhorn's `Multipathd` condition). |
+/// | `LTG-P004` | warning | `ext-multipathd` is running (Longhorn's `Multipathd` condition); says whether Talos wrote it a configuration. |
 /// | `LTG-P010` | error | V2: neither `vfio_pci` nor `uio_pci_generic` is live. |
 /// | `LTG-P011` | warning | V2: `uio_pci_generic` is not live (Longhorn's environment check asks for it). |
 /// | `LTG-P012` | error | V2: the kernel reserved fewer 2 MiB hugepages than the V2 data engine needs. |
@@ -169,6 +169,10 @@ pub struct NodeFacts {
     /// `ext-iscsid`'s state and events (`MachineService/ServiceList`), read
     /// when it is not running.
     pub iscsid: Option<Fact<ServiceState>>,
+    /// Whether Talos wrote a configuration for the multipath-tools extension
+    /// (`ExtensionServiceConfigStatuses` `multipathd` exists), read when
+    /// `ext-multipathd` runs.
+    pub multipath_config: Option<Fact<bool>>,
     /// Kernel modules.
     pub modules: Fact<Vec<Module>>,
     /// Hugepages (read with `--v2`).
