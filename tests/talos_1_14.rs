@@ -212,6 +212,8 @@ const PATCHES: &[&str] = &[
     // T010 (no volume), then T010 and T040 for an installer older than 1.10 and 1.8.
     "",
     "machine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.7.6\n",
+    // T070 (asked for): a control plane without Talos API access from Kubernetes.
+    "machine:\n  type: controlplane\n",
     // T001: a schematic without util-linux-tools.
     "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools]\n",
     // T002.
@@ -258,6 +260,7 @@ fn next_to_a_kubelet_config_no_fix_suggests_an_extra_mount() {
     // has no extraMounts, and .machine.kubelet next to it is refused (siderolabs/talos#14365).
     let options = LintOptions {
         v2: true,
+        talos_api_access: Some("longhorn-talos-guard".to_string()),
         ..LintOptions::default()
     };
     let mut seen = std::collections::BTreeSet::new();
