@@ -53,6 +53,11 @@ pub enum TalosCommand {
         /// Exit 1 on findings of this severity or worse (CI: warning).
         #[arg(long, value_name = "SEVERITY", default_value = "error")]
         fail_on: FailOn,
+        /// Check that control-plane configs let the guard's namespace read the
+        /// Talos API with the os:reader role (for `talos preflight` in the
+        /// cluster); the namespace defaults to longhorn-talos-guard.
+        #[arg(long, value_name = "NAMESPACE", num_args = 0..=1, require_equals = true, default_missing_value = "longhorn-talos-guard")]
+        talos_api_access: Option<String>,
         /// A patch merged over every machine, after its own files (like
         /// talosctl's --config-patch); repeatable, applied in order.
         #[arg(long = "patch", value_name = "FILE")]
@@ -160,6 +165,7 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             format,
             longhorn_namespace,
             fail_on,
+            talos_api_access,
             patches,
             files,
         } => {
@@ -167,6 +173,7 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             let options = talos::LintOptions {
                 v2,
                 longhorn_namespace,
+                talos_api_access,
             };
             lint(&machines, &options, format, fail_on)
         }

@@ -28,7 +28,7 @@ pub use lint::{
 };
 pub use model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
-    TalosVersion, Volume, VolumeKind,
+    TalosApiAccess, TalosVersion, Volume, VolumeKind,
 };
 pub use mounts::{
     DerivedMount, MountOrigin, derive_mounts, layout, layout_notes, mounts_config_yaml,
