@@ -332,7 +332,9 @@ pub async fn keep_alive_worker(
                 }
                 Err(mut e) => {
                     if e.take_message().is_none() {
-                        failed.push(format!("{proto:?} sent, no answer: {}", e.error()));
+                        // The whole source chain: hyper's "http2 error" alone
+                        // does not say whether the stream was refused or reset.
+                        failed.push(format!("{proto:?} sent, no answer: {:?}", e.error()));
                     }
                     break; // not sent (GOAWAY, closed): reconnect
                 }
