@@ -1,16 +1,21 @@
 //! End to end, the CEL back end: the policies `policies cel` writes, applied
-//! with kubectl to a real kube-apiserver (tests/envtest, v1.37.2), no guard
-//! running. Once they are active, every review fixture that creates an
+//! with kubectl to a real kube-apiserver, no guard running, on the newest
+//! Kubernetes (tests/envtest, v1.37.2) and on Longhorn 1.13's floor
+//! (tests/envtest-1.34, v1.34.4), each with the policies generated for it.
+//! Once they are active, every review fixture that creates an
 //! object and a sample of generated Settings and Longhorn Nodes are created
 //! with server dry-run: kubectl's answer is the webhook's verdict, and its
-//! error shows the policy's message. The Longhorn namespace created without
-//! labels gets the six labels from the MutatingAdmissionPolicy.
+//! error shows the policy's message. On 1.37 the Longhorn namespace created
+//! without labels gets the six labels from the MutatingAdmissionPolicy; on
+//! 1.34 there is none (LTG-W001 is listed as the webhook's) and the namespace
+//! keeps no label.
 
 mod common;
 
 #[allow(dead_code)]
 #[path = "e2e/controlplane.rs"]
 mod controlplane;
+#[allow(dead_code)]
 #[path = "cel-oracle/expect.rs"]
 mod expect;
 #[allow(dead_code)]
@@ -76,9 +81,24 @@ fn create_request(object: &Value, group: &str, resource: &str) -> Value {
     })
 }
 
+/// One control plane at a time (two would share the machine's cores).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
-    let assets = controlplane::assets();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    run(controlplane::assets(), KubeVersion(cel::NEWEST_MINOR));
+}
+
+/// Kubernetes 1.34: ValidatingAdmissionPolicies only (MutatingAdmissionPolicy
+/// is beta and off there: CEL.md, feature state), W001 left to the webhook.
+#[test]
+fn kubectl_against_kube_apiserver_1_34_with_the_generated_cel_policies() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    run(controlplane::assets_1_34(), KubeVersion(34));
+}
+
+fn run(assets: controlplane::Assets, version: KubeVersion) {
     let cp = ControlPlane::start(&assets, guard::certs_dev);
     let k = cp.kubectl.clone();
     k.run(&[
@@ -97,27 +117,66 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         "crd/settings.longhorn.io",
     ])
     .ok();
+    let served = k.run(&["get", "--raw", "/version"]);
+    assert!(
+        served.success
+            && served
+                .stdout
+                .replace(' ', "")
+                .contains(&format!("\"gitVersion\":\"v{version}.")),
+        "the control plane is not Kubernetes {version}: {served}"
+    );
     let cfg = Config::default();
-    let generated = cel::generate(&cfg, KubeVersion(cel::NEWEST_MINOR));
+    let generated = cel::generate(&cfg, version);
+    let mutating = generated.covered.iter().any(|(id, _)| *id == "LTG-W001");
+    assert_eq!(
+        mutating,
+        version.0 >= cel::MAP_V1_MINOR,
+        "W001 in CEL exactly where MutatingAdmissionPolicy v1 is served"
+    );
     k.with_manifest(&["apply"], &generated.to_yaml()).ok();
 
-    // Active: the Longhorn namespace created without labels comes back with the six (W001).
-    wait(
-        "the MutatingAdmissionPolicy to label the namespace",
-        Duration::from_secs(60),
-        || {
-            let run = k.run(&[
-                "create",
-                "namespace",
-                "longhorn-system",
-                "--dry-run=server",
-                "-o",
-                "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
-            ]);
-            run.success && run.stdout == "privileged"
-        },
-    );
-    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    if mutating {
+        // Active: the Longhorn namespace created without labels comes back with the six (W001).
+        wait(
+            "the MutatingAdmissionPolicy to label the namespace",
+            Duration::from_secs(60),
+            || {
+                let run = k.run(&[
+                    "create",
+                    "namespace",
+                    "longhorn-system",
+                    "--dry-run=server",
+                    "-o",
+                    "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+                ]);
+                run.success && run.stdout == "privileged"
+            },
+        );
+        k.run(&["create", "namespace", "longhorn-system"]).ok();
+    } else {
+        assert!(
+            generated.left.iter().any(|l| l.id == "LTG-W001"),
+            "{:?}",
+            generated.left
+        );
+        // No MutatingAdmissionPolicy: the namespace is created with the
+        // labels the webhook would add (what engine cel keeps it for).
+        let labelled = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"longhorn-system","labels":{LABELS}}}"#
+            .replace(
+                "LABELS",
+                &longhorn_talos_guard::base::longhorn::NAMESPACE_LABELS
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":\"{v}\""))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        wait(
+            "the Longhorn namespace to be created",
+            Duration::from_secs(60),
+            || k.with_manifest(&["create"], &labelled).success,
+        );
+    }
     // Active: a Setting on the read-only root is denied (W011), the Node check too (W010).
     let probe = setting("/mnt/probe").to_string();
     wait(
@@ -157,7 +216,7 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
     }
     let (mut denied, mut allowed) = (0, 0);
     for request in &requests {
-        let (want, _) = expect::expected(&cfg, request);
+        let (want, _) = expect::expected_at(&cfg, version, request);
         let run = k.with_manifest(
             &["create", "--dry-run=server"],
             &request["object"].to_string(),

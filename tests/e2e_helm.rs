@@ -4,6 +4,10 @@
 //! caBundle), the real guard run out of cluster on that URL with the config
 //! file the chart installed, then the namespace scenario and a Longhorn-like
 //! chart (tests/fixtures/charts/longhorn-like) installed through the guard.
+//! Then the admission engine's make-before-break order (README, "Admission
+//! engine"): `admission.engine=both` until the policies deny, then `cel`,
+//! after which the Longhorn namespace is labelled and judged with the guard
+//! stopped.
 
 mod common;
 
@@ -264,4 +268,127 @@ fn scenario(helm: Helm) {
         .failed()
         .stderr_has(BASELINE_DENIAL);
     drop(g);
+}
+
+/// The README's order for moving to CEL, on kube-apiserver 1.37: install
+/// with `admission.engine=both` (the guard serving), wait until the
+/// generated policy is the one that denies, upgrade to `cel`; then, with the
+/// guard stopped, the Longhorn namespace still gets its six labels (the
+/// MutatingAdmissionPolicy; the mutating webhook is gone) and a baseline
+/// level is still denied (the ValidatingAdmissionPolicy).
+#[test]
+fn admission_engine_both_then_cel_judges_with_the_guard_down() {
+    let assets = controlplane::assets();
+    harness::bin_dir();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    let kubeconfig = Some(cp.kubeconfig.as_path());
+    let tls = cp.dir.path().join("guard-tls");
+    guard::certs_dev(&tls);
+    let ca = std::fs::read(tls.join("ca.crt")).expect("read the dev ca.crt");
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca);
+    let port = free_port();
+    let chart = harness::chart();
+    let url = format!("webhooks.url=https://127.0.0.1:{port}");
+    let ca_bundle = format!("webhooks.caBundle={bundle}");
+    let helm = |verb: &str, engine: &str| {
+        let engine = format!("admission.engine={engine}");
+        let run = harness::run(
+            Helm::V3,
+            &[
+                verb,
+                "longhorn-talos-guard",
+                chart.to_str().unwrap(),
+                "--namespace",
+                "default",
+                "--set",
+                "deployment.enabled=false",
+                "--set",
+                &url,
+                "--set",
+                &ca_bundle,
+                "--set",
+                &engine,
+            ],
+            kubeconfig,
+        );
+        assert!(run.success, "{run}");
+    };
+    helm("install", "both");
+    let listen = format!("127.0.0.1:{port}");
+    let cert_dir = tls.to_string_lossy().into_owned();
+    let g = Guard::start_with(
+        "guard",
+        &["--listen", &listen, "--cert-dir", &cert_dir],
+        &cp.kubeconfig,
+        &cp.log_dir(),
+    );
+    // Make: both judge; the policy runs before the validating webhooks, so
+    // once it is active the denial names it.
+    let by_policy = "ValidatingAdmissionPolicy 'longhorn-talos-guard-w002' with binding 'longhorn-talos-guard-w002' denied request: LTG-W002: ";
+    wait(
+        "the generated ValidatingAdmissionPolicy to deny",
+        Duration::from_secs(60),
+        || {
+            let r = k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE);
+            !r.success && r.stderr.contains(by_policy)
+        },
+    );
+    // Break: the webhooks narrow.
+    helm("upgrade", "cel");
+    let mutating = k
+        .run(&[
+            "get",
+            "mutatingwebhookconfiguration",
+            "longhorn-talos-guard",
+            "-o",
+            "jsonpath={.webhooks[*].name}",
+        ])
+        .ok();
+    assert_eq!(mutating.stdout, "", "{mutating}");
+    drop(g);
+    // The guard is down: the policies still judge.
+    let created = k
+        .run(&[
+            "create",
+            "namespace",
+            LONGHORN_NS,
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert_six_labels(&created.json(), "kubectl create namespace, the guard down");
+    k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(by_policy);
+    // The namespace is created for real: the validating webhook, kept for
+    // the subresources, is not called for it (failurePolicy Fail would refuse).
+    k.run(&["create", "namespace", LONGHORN_NS]).ok();
+    k.with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(by_policy);
+    // Uninstall removes the policies it shipped.
+    let gone = harness::run(
+        Helm::V3,
+        &[
+            "uninstall",
+            "longhorn-talos-guard",
+            "--namespace",
+            "default",
+        ],
+        kubeconfig,
+    );
+    assert!(gone.success, "{gone}");
+    let left = k
+        .run(&[
+            "get",
+            "validatingadmissionpolicies,mutatingadmissionpolicies",
+            "-l",
+            "app.kubernetes.io/managed-by=longhorn-talos-guard",
+            "-o",
+            "name",
+        ])
+        .ok();
+    assert_eq!(left.stdout.trim(), "", "{left}");
 }
