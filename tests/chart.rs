@@ -596,24 +596,9 @@ fn audit_values_switch_the_interval_and_the_policy_report_crds() {
     assert_eq!(args[at + 1], "30s");
 }
 
-/// `manifests/base` with the cel components `components`, rendered by
-/// kustomize (a kustomization in a temp dir that names them by absolute
-/// path: kustomize takes folders anywhere).
+/// `manifests/base` with the cel components `components`, rendered by kustomize.
 fn kustomize_with(components: &[&str]) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let list: Vec<String> = components
-        .iter()
-        .map(|c| format!("{}", repo().join("manifests/components").join(c).display()))
-        .collect();
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
-            repo().join("manifests/base").display(),
-            list.join(", ")
-        ),
-    )
-    .expect("write kustomization");
+    let dir = engine::kustomization_with(components);
     kustomize_at(dir.path(), &format!("base with {components:?}"))
 }
 

@@ -24,7 +24,7 @@ mod kubectl;
 mod process;
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -1360,7 +1360,7 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
                 let entry = entry.expect("dir entry");
                 std::fs::copy(entry.path(), component.join(entry.file_name())).expect("copy");
             }
-            let base = relative(
+            let base = engine::relative(
                 &copy.path().canonicalize().expect("canonical temp dir"),
                 &overlay.canonicalize().expect("canonical overlay"),
             );
@@ -1375,21 +1375,6 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
             typed(&render(copy.path()));
         }
     }
-}
-
-/// `to` relative to `from` (kustomize refuses absolute paths to a base).
-fn relative(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<Component> = from.components().collect();
-    let to: Vec<Component> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for c in &to[common..] {
-        out.push(c);
-    }
-    out
 }
 
 /// A kustomization in a temp dir using `base` (in the repository) and a copy
@@ -1414,7 +1399,7 @@ fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
         assert_eq!(text.matches(from).count(), 1, "the one edit is {from:?}");
         std::fs::write(&file, text.replace(from, to)).expect("write");
     }
-    let base = relative(
+    let base = engine::relative(
         &dir.path().canonicalize().expect("canonical temp dir"),
         &base.canonicalize().expect("canonical base"),
     );
@@ -1752,30 +1737,7 @@ fn the_image_build_context_holds_what_the_release_build_embeds_and_no_test_data(
 /// `manifests/base` with the cel components `components` (in the
 /// repository, in this order), rendered.
 fn with_cel_components(components: &[&str]) -> Vec<Value> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let here = dir.path().canonicalize().expect("canonical temp dir");
-    let at = |p: &str| {
-        relative(
-            &here,
-            &repo().join(p).canonicalize().expect("canonical path"),
-        )
-        .display()
-        .to_string()
-    };
-    let list: Vec<String> = components
-        .iter()
-        .map(|c| at(&format!("manifests/components/{c}")))
-        .collect();
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
-            at("manifests/base"),
-            list.join(", ")
-        ),
-    )
-    .expect("write kustomization");
-    render(dir.path())
+    render(engine::kustomization_with(components).path())
 }
 
 /// The webhook names of a rendering, mutating then validating.

@@ -9,6 +9,7 @@ use longhorn_talos_guard::policy::Phase;
 use longhorn_talos_guard::policy::kinds::Kind;
 use longhorn_talos_guard::policy::registry;
 use serde_json::Value;
+use std::path::{Component, Path, PathBuf};
 
 /// The oldest Kubernetes the shipped policies are for (Longhorn 1.13's floor).
 pub const OLDEST: u32 = 34;
@@ -284,3 +285,45 @@ pub const POLICY_RESOURCES: [&str; 4] = [
 ];
 /// Its verbs.
 pub const POLICY_VERBS: [&str; 6] = ["get", "list", "watch", "create", "patch", "delete"];
+
+/// `to` relative to `from` (kustomize refuses absolute paths to a base).
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component<'_>> = from.components().collect();
+    let to: Vec<Component<'_>> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// A kustomization in a temp dir: `manifests/base` of the repository with
+/// its cel components `components`, in this order, named by relative path.
+pub fn kustomization_with(components: &[&str]) -> tempfile::TempDir {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let here = dir.path().canonicalize().expect("canonical temp dir");
+    let at = |p: &str| {
+        relative(&here, &repo.join(p).canonicalize().expect("canonical path"))
+            .display()
+            .to_string()
+    };
+    let list: Vec<String> = components
+        .iter()
+        .map(|c| at(&format!("manifests/components/{c}")))
+        .collect();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
+            at("manifests/base"),
+            list.join(", ")
+        ),
+    )
+    .expect("write kustomization");
+    dir
+}
