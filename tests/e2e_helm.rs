@@ -65,6 +65,21 @@ const SIX_LABELS: [(&str, &str); 6] = [
     ("pod-security.kubernetes.io/warn-version", "latest"),
 ];
 
+/// `kubectl create namespace longhorn-system --dry-run=server`: the object
+/// the API server would store.
+fn create_longhorn_namespace_dry_run(k: &kubectl::Kubectl) -> serde_json::Value {
+    k.run(&[
+        "create",
+        "namespace",
+        LONGHORN_NS,
+        "--dry-run=server",
+        "-o",
+        "json",
+    ])
+    .ok()
+    .json()
+}
+
 /// Asserts that a Namespace object carries the six labels.
 fn assert_six_labels(ns: &serde_json::Value, what: &str) {
     for (label, value) in SIX_LABELS {
@@ -86,40 +101,59 @@ fn helm_v4_installs_the_chart_and_a_longhorn_like_chart() {
     scenario(Helm::V4);
 }
 
-/// The whole scenario with one helm, on a control plane of its own.
-fn scenario(helm: Helm) {
+/// A control plane of its own, and what the chart's development mode points
+/// at: the dev certificates the guard will serve with (their folder, and the
+/// CA as a base64 caBundle) and a free port on loopback where it will listen.
+fn control_plane_for_the_chart() -> (ControlPlane, std::path::PathBuf, String, u16) {
     // Both tools first: a missing one fails here with its build script's message.
     let assets = controlplane::assets();
     harness::bin_dir();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
-    let k = cp.kubectl.clone();
-    let kubeconfig = Some(cp.kubeconfig.as_path());
-
-    // The chart, pointed at a port on loopback where the guard will listen,
-    // trusting the dev CA the guard will serve with.
     let tls = cp.dir.path().join("guard-tls");
     guard::certs_dev(&tls);
     let ca = std::fs::read(tls.join("ca.crt")).expect("read the dev ca.crt");
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca);
-    let port = free_port();
+    (cp, tls, bundle, free_port())
+}
+
+/// `helm VERB` of the chart as the release longhorn-talos-guard in the
+/// namespace default, in its development mode: no Deployment, the webhooks
+/// calling the guard on loopback at `port` and trusting the CA `bundle`;
+/// `extra` arguments appended.
+fn dev_mode(
+    helm: Helm,
+    verb: &str,
+    port: u16,
+    bundle: &str,
+    extra: &[&str],
+    kubeconfig: Option<&std::path::Path>,
+) -> harness::Run {
     let chart = harness::chart();
-    let install = harness::run(
-        helm,
-        &[
-            "install",
-            "longhorn-talos-guard",
-            chart.to_str().unwrap(),
-            "--namespace",
-            "default",
-            "--set",
-            "deployment.enabled=false",
-            "--set",
-            &format!("webhooks.url=https://127.0.0.1:{port}"),
-            "--set",
-            &format!("webhooks.caBundle={bundle}"),
-        ],
-        kubeconfig,
-    );
+    let url = format!("webhooks.url=https://127.0.0.1:{port}");
+    let ca_bundle = format!("webhooks.caBundle={bundle}");
+    let mut args = vec![
+        verb,
+        "longhorn-talos-guard",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "default",
+        "--set",
+        "deployment.enabled=false",
+        "--set",
+        &url,
+        "--set",
+        &ca_bundle,
+    ];
+    args.extend_from_slice(extra);
+    harness::run(helm, &args, kubeconfig)
+}
+
+/// The whole scenario with one helm, on a control plane of its own.
+fn scenario(helm: Helm) {
+    let (cp, tls, bundle, port) = control_plane_for_the_chart();
+    let k = cp.kubectl.clone();
+    let kubeconfig = Some(cp.kubeconfig.as_path());
+    let install = dev_mode(helm, "install", port, &bundle, &[], kubeconfig);
     assert!(install.success, "{install}");
     let status = harness::run(
         helm,
@@ -179,17 +213,10 @@ fn scenario(helm: Helm) {
     // `kubectl create namespace longhorn-system` gets the six labels (server
     // dry run: the same admission chain, and the namespace stays free for
     // the Longhorn-like chart below, which creates it for real).
-    let created = k
-        .run(&[
-            "create",
-            "namespace",
-            LONGHORN_NS,
-            "--dry-run=server",
-            "-o",
-            "json",
-        ])
-        .ok();
-    assert_six_labels(&created.json(), "kubectl create namespace");
+    assert_six_labels(
+        &create_longhorn_namespace_dry_run(&k),
+        "kubectl create namespace",
+    );
 
     // The Longhorn-like chart with a data path on the read-only root: helm
     // install fails and prints the guard's message.
@@ -278,38 +305,17 @@ fn scenario(helm: Helm) {
 /// level is still denied (the ValidatingAdmissionPolicy).
 #[test]
 fn admission_engine_both_then_cel_judges_with_the_guard_down() {
-    let assets = controlplane::assets();
-    harness::bin_dir();
-    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let (cp, tls, bundle, port) = control_plane_for_the_chart();
     let k = cp.kubectl.clone();
     let kubeconfig = Some(cp.kubeconfig.as_path());
-    let tls = cp.dir.path().join("guard-tls");
-    guard::certs_dev(&tls);
-    let ca = std::fs::read(tls.join("ca.crt")).expect("read the dev ca.crt");
-    let bundle = base64::engine::general_purpose::STANDARD.encode(ca);
-    let port = free_port();
-    let chart = harness::chart();
-    let url = format!("webhooks.url=https://127.0.0.1:{port}");
-    let ca_bundle = format!("webhooks.caBundle={bundle}");
     let helm = |verb: &str, engine: &str| {
         let engine = format!("admission.engine={engine}");
-        let run = harness::run(
+        let run = dev_mode(
             Helm::V3,
-            &[
-                verb,
-                "longhorn-talos-guard",
-                chart.to_str().unwrap(),
-                "--namespace",
-                "default",
-                "--set",
-                "deployment.enabled=false",
-                "--set",
-                &url,
-                "--set",
-                &ca_bundle,
-                "--set",
-                &engine,
-            ],
+            verb,
+            port,
+            &bundle,
+            &["--set", &engine],
             kubeconfig,
         );
         assert!(run.success, "{run}");
@@ -348,17 +354,10 @@ fn admission_engine_both_then_cel_judges_with_the_guard_down() {
     assert_eq!(mutating.stdout, "", "{mutating}");
     drop(g);
     // The guard is down: the policies still judge.
-    let created = k
-        .run(&[
-            "create",
-            "namespace",
-            LONGHORN_NS,
-            "--dry-run=server",
-            "-o",
-            "json",
-        ])
-        .ok();
-    assert_six_labels(&created.json(), "kubectl create namespace, the guard down");
+    assert_six_labels(
+        &create_longhorn_namespace_dry_run(&k),
+        "kubectl create namespace, the guard down",
+    );
     k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE)
         .failed()
         .stderr_has(by_policy);

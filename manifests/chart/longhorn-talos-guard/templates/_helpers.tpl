@@ -110,7 +110,7 @@ cert-manager.io/inject-ca-from: {{ include "ltg.namespace" . }}/{{ include "ltg.
 {{- fail (printf "admission.engine must be webhook, cel or both, not %q" $engine) -}}
 {{- end -}}
 {{- if and (ne $engine "webhook") (not (semverCompare ">=1.34-0" .Capabilities.KubeVersion.Version)) -}}
-{{- fail (printf "admission.engine=%s needs Kubernetes 1.34 or newer (the policies' CEL; Longhorn 1.13's floor too), not %s: use webhook" $engine .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "admission.engine=%s needs Kubernetes 1.34 or newer (the policies' CEL; Longhorn 1.13's floor too), not %s: use webhook (helm template: give the cluster's version with --kube-version)" $engine .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- $engine -}}
 {{- end -}}
