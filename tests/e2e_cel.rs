@@ -8,7 +8,7 @@
 //! error shows the policy's message. On 1.37 the Longhorn namespace created
 //! without labels gets the six labels from the MutatingAdmissionPolicy; on
 //! 1.34 there is none (LTG-W001 is listed as the webhook's) and the namespace
-//! keeps no label.
+//! keeps no label. `bench apiserver` is run once too, with its generated mode.
 
 mod common;
 
@@ -248,4 +248,65 @@ fn run(assets: controlplane::Assets, version: KubeVersion) {
         denied >= 10 && allowed >= 10,
         "{denied} denied, {allowed} allowed"
     );
+}
+
+/// `bench apiserver` installs the generated policies next to the guard's
+/// webhooks and the hand-written policies, checks that each mode judges
+/// (labels the namespace, denies a baseline one, denies a Longhorn Node disk
+/// on /mnt) before timing, and reports every mode with the API server's CPU
+/// per Node create.
+#[cfg(feature = "bench")]
+#[test]
+fn bench_apiserver_times_the_generated_policies_next_to_the_webhook() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let assets = controlplane::assets();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longhorn-talos-guard"))
+        .args([
+            "bench",
+            "apiserver",
+            "--creates",
+            "10",
+            "-o",
+            "json",
+            "--assets",
+        ])
+        .arg(&assets.dir)
+        .output()
+        .expect("run bench apiserver");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert!(
+        report["kubernetes"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("v1.37.")),
+        "{report}"
+    );
+    let modes = |key: &str| -> Vec<(String, u64)> {
+        report[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m["mode"].as_str().unwrap_or_default().to_string(),
+                    m["creates"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let each = |names: &[&str]| -> Vec<(String, u64)> {
+        names.iter().map(|n| (n.to_string(), 10)).collect()
+    };
+    assert_eq!(modes("modes"), each(&["none", "guard", "cel", "generated"]));
+    assert_eq!(modes("nodes"), each(&["none", "guard", "generated"]));
+    // 30 Node creates take the API server tens of milliseconds of CPU,
+    // several clock ticks: some of it is counted.
+    let cpu: f64 = report["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| n["apiserver_cpu_us"].as_f64().expect("apiserver_cpu_us"))
+        .sum();
+    assert!(cpu > 0.0, "{report}");
 }
