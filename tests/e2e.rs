@@ -193,15 +193,7 @@ fn run_scenarios(assets: fn() -> controlplane::Assets, version: &str) {
         "e2e: control plane ready in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let served = cp.kubectl.run(&["get", "--raw", "/version"]);
-    assert!(
-        served.success
-            && served
-                .stdout
-                .replace(' ', "")
-                .contains(&format!("\"gitVersion\":\"{version}.")),
-        "the control plane is not Kubernetes {version}: {served}"
-    );
+    cp.assert_version(version);
     let mut env = Env::new(cp);
     eprintln!(
         "e2e {version}: guard and webhooks ready at {:.1} s",

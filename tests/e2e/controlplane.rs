@@ -321,6 +321,20 @@ current-context: e2e
         })
     }
 
+    /// Asserts that the API server reports Kubernetes `version` (`v1.34`:
+    /// any patch release of that minor) in `/version`.
+    pub fn assert_version(&self, version: &str) {
+        let served = self.kubectl.run(&["get", "--raw", "/version"]);
+        assert!(
+            served.success
+                && served
+                    .stdout
+                    .replace(' ', "")
+                    .contains(&format!("\"gitVersion\":\"{version}.")),
+            "the control plane is not Kubernetes {version}: {served}"
+        );
+    }
+
     /// The folder for the harness's log files.
     pub fn log_dir(&self) -> PathBuf {
         self.dir.path().join("logs")
