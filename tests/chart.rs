@@ -8,6 +8,9 @@
 #[path = "e2e/controlplane.rs"]
 mod controlplane;
 #[allow(dead_code)]
+#[path = "engine/expect.rs"]
+mod engine;
+#[allow(dead_code)]
 #[path = "helm/harness.rs"]
 mod harness;
 #[allow(dead_code)]
@@ -80,10 +83,15 @@ fn helm_template(args: &[&str]) -> Vec<Value> {
 
 /// `kubectl kustomize dir` with the pinned kubectl, as objects.
 fn kustomize(dir: &str) -> Vec<Value> {
+    kustomize_at(&repo().join(dir), dir)
+}
+
+/// [`kustomize`] of a folder anywhere, named `dir` in messages.
+fn kustomize_at(path: &Path, dir: &str) -> Vec<Value> {
     let kubectl = controlplane::assets().kubectl;
     let out = Command::new(&kubectl)
         .arg("kustomize")
-        .arg(repo().join(dir))
+        .arg(path)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl.display()));
     assert!(
@@ -586,4 +594,176 @@ fn audit_values_switch_the_interval_and_the_policy_report_crds() {
         .position(|a| a == "--audit-interval")
         .expect("--audit-interval");
     assert_eq!(args[at + 1], "30s");
+}
+
+/// `manifests/base` with the cel components `components`, rendered by kustomize.
+fn kustomize_with(components: &[&str]) -> Vec<Value> {
+    let dir = engine::kustomization_with(components);
+    kustomize_at(dir.path(), &format!("base with {components:?}"))
+}
+
+/// admission.engine renders what the kustomize components do: both = base +
+/// cel-policies (+ cel-mutating from 1.36), cel = those + cel-only on 1.36+;
+/// on 1.34 and 1.35 engine cel keeps the mutating namespace webhook and
+/// nothing is left unjudged.
+#[test]
+fn admission_engine_renders_the_cel_components() {
+    let both = helm_template(&["--set", "admission.engine=both", "--kube-version", "1.37.2"]);
+    assert_same_objects(
+        both,
+        kustomize_with(&["cel-policies", "cel-mutating"]),
+        "admission.engine=both on 1.37",
+    );
+    let both = helm_template(&["--set", "admission.engine=both", "--kube-version", "1.34.4"]);
+    assert_same_objects(
+        both,
+        kustomize_with(&["cel-policies"]),
+        "admission.engine=both on 1.34",
+    );
+    let cel = helm_template(&["--set", "admission.engine=cel", "--kube-version", "1.37.2"]);
+    assert_same_objects(
+        cel,
+        kustomize_with(&["cel-policies", "cel-mutating", "cel-only"]),
+        "admission.engine=cel on 1.37",
+    );
+    let webhook = helm_template(&["--kube-version", "1.34.4"]);
+    for version in ["1.34.4", "1.35.0", "1.36.0", "1.37.2"] {
+        let cel = helm_template(&["--set", "admission.engine=cel", "--kube-version", version]);
+        let problems = engine::cel_problems(&webhook, &cel);
+        assert!(problems.is_empty(), "{version}: {}", problems.join("\n"));
+        let mutating_hook = cel.iter().any(|d| {
+            d["kind"] == "MutatingWebhookConfiguration"
+                && d["webhooks"].as_array().is_some_and(|w| !w.is_empty())
+        });
+        let mutating_policy = cel.iter().any(|d| d["kind"] == "MutatingAdmissionPolicy");
+        let from_1_36 = !version.starts_with("1.34") && !version.starts_with("1.35");
+        assert_eq!(
+            (mutating_hook, mutating_policy),
+            (!from_1_36, from_1_36),
+            "{version}: W001 by the webhook before 1.36, by the policy from 1.36"
+        );
+    }
+}
+
+/// With a configuration other than the defaults the chart's own copy of the
+/// policies would judge by the wrong one: engine both ships none (the
+/// webhooks judge until the guard writes them), engine cel refuses without
+/// admission.policies, and takes them when given.
+#[test]
+fn admission_engine_with_a_config_of_ones_own() {
+    let mount = ["--set", "config.allowedMounts[0].path=/var/mnt/extra"];
+    let mut args = vec!["--set", "admission.engine=both", "--kube-version", "1.37.2"];
+    args.extend(mount);
+    let both = helm_template(&args);
+    assert!(
+        !both.iter().any(|d| d["kind"]
+            .as_str()
+            .is_some_and(|k| k.contains("AdmissionPolicy"))),
+        "the default configuration's policies shipped with another configuration"
+    );
+    assert!(
+        both.iter()
+            .any(|d| d["metadata"]["name"] == "longhorn-talos-guard-admission-policies"),
+        "the guard still gets the right to write its policies"
+    );
+    // Each value the policies are generated from counts; v2MinHugepages
+    // (LTG-W020, no policy) does not.
+    let policies_shipped = |set: &[&str]| {
+        let mut args = vec!["--set", "admission.engine=both", "--kube-version", "1.37.2"];
+        args.extend(set);
+        helm_template_with(Helm::V3, &args)
+            .iter()
+            .any(|d| d["kind"] == "ValidatingAdmissionPolicy")
+    };
+    assert!(policies_shipped(&[]));
+    assert!(policies_shipped(&["--set", "config.v2MinHugepages=4Gi"]));
+    for set in [
+        "config.longhornNamespace=storage",
+        "config.clusterDefaultEnforce=restricted",
+        "config.nodes.worker-3.allowedMounts[0].path=/data",
+        "config.exemptUsernames[0]=system:admin",
+        "config.policies.diskPaths=warn",
+        "config.policies.LTG-W011=off",
+        "talosConfig=version: v1alpha1",
+    ] {
+        assert!(!policies_shipped(&["--set", set]), "{set}");
+    }
+    let chart = harness::chart();
+    for helm in Helm::ALL {
+        let run = harness::run(
+            helm,
+            &[
+                "template",
+                "x",
+                chart.to_str().unwrap(),
+                "--kube-version",
+                "1.37.2",
+                "--set",
+                "admission.engine=cel",
+                mount[0],
+                mount[1],
+            ],
+            None,
+        );
+        assert!(!run.success, "{run}");
+        assert!(
+            run.stderr.contains("admission.engine=cel with a config or talosConfig other than the defaults needs admission.policies"),
+            "{run}"
+        );
+    }
+    // The user's own `policies cel` output is shipped as given.
+    let own = tempfile::NamedTempFile::new().expect("temp file");
+    let policies = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: mine\nspec:\n  policyName: mine\n  validationActions: [Deny]\n";
+    std::fs::write(own.path(), policies).expect("write");
+    let path = own.path().to_str().unwrap().to_string();
+    let file_arg = format!("admission.policies={path}");
+    let mut args = vec![
+        "--set",
+        "admission.engine=cel",
+        "--kube-version",
+        "1.37.2",
+        "--set-file",
+        &file_arg,
+    ];
+    args.extend(mount);
+    let cel = helm_template(&args);
+    let shipped: Vec<&Value> = cel
+        .iter()
+        .filter(|d| {
+            d["kind"]
+                .as_str()
+                .is_some_and(|k| k.contains("AdmissionPolicy"))
+        })
+        .collect();
+    assert_eq!(shipped.len(), 1, "{shipped:?}");
+    assert_eq!(shipped[0]["metadata"]["name"], "mine");
+}
+
+#[test]
+fn admission_engine_values_are_checked() {
+    let chart = harness::chart();
+    for (args, message) in [
+        (
+            vec!["--set", "admission.engine=ebpf"],
+            "admission.engine must be webhook, cel or both",
+        ),
+        (
+            vec!["--set", "admission.engine=cel", "--kube-version", "1.33.5"],
+            "admission.engine=cel needs Kubernetes 1.34 or newer",
+        ),
+        (
+            vec!["--set", "admission.engine=both", "--kube-version", "1.30.0"],
+            "admission.engine=both needs Kubernetes 1.34 or newer",
+        ),
+    ] {
+        for helm in Helm::ALL {
+            let mut full = vec!["template", "x", chart.to_str().unwrap()];
+            full.extend(&args);
+            let run = harness::run(helm, &full, None);
+            assert!(!run.success, "{run}");
+            assert!(run.stderr.contains(message), "{run}");
+        }
+    }
+    // webhook, the default, works on any version the chart supports.
+    helm_template(&["--kube-version", "1.30.0"]);
 }

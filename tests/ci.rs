@@ -4,13 +4,14 @@
 use std::process::Command;
 
 /// The variables `.ci/run` refuses, each with a value that would check less.
-const REFUSED: [(&str, &str); 9] = [
+const REFUSED: [(&str, &str); 10] = [
     ("LTG_E2E_ONLY", "6c"),
     ("LTG_RECORD", "1"),
     ("LTG_SERVE_BIN", "/usr/bin/true"),
     ("INSTA_UPDATE", "always"),
     ("INSTA_FORCE_PASS", "1"),
     ("KUBEBUILDER_ASSETS", "/nonexistent"),
+    ("KUBEBUILDER_ASSETS_1_34", "/nonexistent"),
     ("PROPTEST_CASES", "0"),
     ("PROPTEST_MAX_SHRINK_ITERS", "0"),
     ("PROPTEST_MAX_GLOBAL_REJECTS", "0"),

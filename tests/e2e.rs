@@ -3,7 +3,10 @@
 //! baseline by default, privileged pods allowed), driven by the real kubectl.
 //!
 //! The control plane comes from `tests/envtest/build.sh` (built from the Go
-//! module in tests/envtest/, or KUBEBUILDER_ASSETS). The scenarios share one
+//! module in tests/envtest/, or KUBEBUILDER_ASSETS), Kubernetes 1.37; the
+//! same scenarios run again on Kubernetes 1.34, Longhorn 1.13's floor
+//! (tests/envtest-1.34/build.sh, or KUBEBUILDER_ASSETS_1_34), one control
+//! plane after the other. The scenarios share one
 //! control plane and run in order inside one test: they change shared state
 //! (the Longhorn namespace, the guard process that scenario 7 kills), and a
 //! value owned by the test is dropped on failure too, killing every process,
@@ -150,8 +153,29 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// One control plane at a time: the two versions' runs would otherwise share
+/// the machine's cores, and the scenarios time webhook calls (5 s timeouts).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The newest Kubernetes (tests/envtest, v1.37.2).
 #[test]
 fn kubectl_against_kube_apiserver_with_the_guard() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    run_scenarios(controlplane::assets, "v1.37");
+}
+
+/// The same scenarios on Kubernetes 1.34 (tests/envtest-1.34, v1.34.4),
+/// Longhorn 1.13's oldest supported minor (shared/FACTS.md; Longhorn's
+/// chart/Chart.yaml kubeVersion at v1.13.0).
+#[test]
+fn kubectl_against_kube_apiserver_1_34_with_the_guard() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    run_scenarios(controlplane::assets_1_34, "v1.34");
+}
+
+/// Starts the control plane of `assets`, checks that it is the `version`
+/// it should be, and runs every scenario on it in order.
+fn run_scenarios(assets: fn() -> controlplane::Assets, version: &str) {
     // Under CI a partial run fails, and so does re-recording, before
     // anything starts: neither may report ok with less checked.
     let only = std::env::var("LTG_E2E_ONLY").ok();
@@ -162,16 +186,17 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
     );
     let _ = recorder::recording();
     let started = Instant::now();
-    let assets = controlplane::assets();
+    let assets = assets();
     let t = Instant::now();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
     eprintln!(
         "e2e: control plane ready in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    cp.assert_version(version);
     let mut env = Env::new(cp);
     eprintln!(
-        "e2e: guard and webhooks ready at {:.1} s",
+        "e2e {version}: guard and webhooks ready at {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -260,21 +285,27 @@ fn kubectl_against_kube_apiserver_with_the_guard() {
         }
         let t = Instant::now();
         match std::panic::catch_unwind(AssertUnwindSafe(|| scenario(&mut env))) {
-            Ok(()) => eprintln!("e2e: ok     {name} ({:.1} s)", t.elapsed().as_secs_f64()),
+            Ok(()) => eprintln!(
+                "e2e {version}: ok     {name} ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            ),
             Err(payload) => {
-                eprintln!("e2e: FAILED {name}: {}", panic_text(payload.as_ref()));
+                eprintln!(
+                    "e2e {version}: FAILED {name}: {}",
+                    panic_text(payload.as_ref())
+                );
                 failed.push(name);
             }
         }
     }
     eprintln!(
-        "e2e: total {:.1} s, {} scenarios skipped",
+        "e2e {version}: total {:.1} s, {} scenarios skipped",
         started.elapsed().as_secs_f64(),
         skipped.len()
     );
     assert!(
         failed.is_empty(),
-        "{} of {} e2e scenarios failed: {failed:?}\n{}",
+        "{} of {} e2e scenarios failed on {version}: {failed:?}\n{}",
         failed.len(),
         list.len(),
         env.log_tails()
@@ -381,6 +412,22 @@ fn build_script_fails_with_a_clear_message() {
     assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
     assert!(
         stderr.contains("envtest: error: KUBEBUILDER_ASSETS=")
+            && stderr.contains("has no executable kube-apiserver"),
+        "{stderr}"
+    );
+
+    // The second minor's script names its own variable (one folder cannot
+    // hold two versions), and KUBEBUILDER_ASSETS does not stand in for it.
+    let (ok, stdout, stderr) = run(
+        &envtest.join("../envtest-1.34"),
+        &[
+            ("KUBEBUILDER_ASSETS_1_34", empty.path().as_os_str()),
+            ("KUBEBUILDER_ASSETS", empty.path().as_os_str()),
+        ],
+    );
+    assert!(!ok && stdout.is_empty(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("envtest-1.34: error: KUBEBUILDER_ASSETS_1_34=")
             && stderr.contains("has no executable kube-apiserver"),
         "{stderr}"
     );

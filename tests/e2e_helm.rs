@@ -4,6 +4,10 @@
 //! caBundle), the real guard run out of cluster on that URL with the config
 //! file the chart installed, then the namespace scenario and a Longhorn-like
 //! chart (tests/fixtures/charts/longhorn-like) installed through the guard.
+//! Then the admission engine's make-before-break order (README, "Admission
+//! engine"): `admission.engine=both` until the policies deny, then `cel`,
+//! after which the Longhorn namespace is labelled and judged with the guard
+//! stopped.
 
 mod common;
 
@@ -61,6 +65,21 @@ const SIX_LABELS: [(&str, &str); 6] = [
     ("pod-security.kubernetes.io/warn-version", "latest"),
 ];
 
+/// `kubectl create namespace longhorn-system --dry-run=server`: the object
+/// the API server would store.
+fn create_longhorn_namespace_dry_run(k: &kubectl::Kubectl) -> serde_json::Value {
+    k.run(&[
+        "create",
+        "namespace",
+        LONGHORN_NS,
+        "--dry-run=server",
+        "-o",
+        "json",
+    ])
+    .ok()
+    .json()
+}
+
 /// Asserts that a Namespace object carries the six labels.
 fn assert_six_labels(ns: &serde_json::Value, what: &str) {
     for (label, value) in SIX_LABELS {
@@ -82,40 +101,59 @@ fn helm_v4_installs_the_chart_and_a_longhorn_like_chart() {
     scenario(Helm::V4);
 }
 
-/// The whole scenario with one helm, on a control plane of its own.
-fn scenario(helm: Helm) {
+/// A control plane of its own, and what the chart's development mode points
+/// at: the dev certificates the guard will serve with (their folder, and the
+/// CA as a base64 caBundle) and a free port on loopback where it will listen.
+fn control_plane_for_the_chart() -> (ControlPlane, std::path::PathBuf, String, u16) {
     // Both tools first: a missing one fails here with its build script's message.
     let assets = controlplane::assets();
     harness::bin_dir();
     let cp = ControlPlane::start(&assets, guard::certs_dev);
-    let k = cp.kubectl.clone();
-    let kubeconfig = Some(cp.kubeconfig.as_path());
-
-    // The chart, pointed at a port on loopback where the guard will listen,
-    // trusting the dev CA the guard will serve with.
     let tls = cp.dir.path().join("guard-tls");
     guard::certs_dev(&tls);
     let ca = std::fs::read(tls.join("ca.crt")).expect("read the dev ca.crt");
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca);
-    let port = free_port();
+    (cp, tls, bundle, free_port())
+}
+
+/// `helm VERB` of the chart as the release longhorn-talos-guard in the
+/// namespace default, in its development mode: no Deployment, the webhooks
+/// calling the guard on loopback at `port` and trusting the CA `bundle`;
+/// `extra` arguments appended.
+fn dev_mode(
+    helm: Helm,
+    verb: &str,
+    port: u16,
+    bundle: &str,
+    extra: &[&str],
+    kubeconfig: Option<&std::path::Path>,
+) -> harness::Run {
     let chart = harness::chart();
-    let install = harness::run(
-        helm,
-        &[
-            "install",
-            "longhorn-talos-guard",
-            chart.to_str().unwrap(),
-            "--namespace",
-            "default",
-            "--set",
-            "deployment.enabled=false",
-            "--set",
-            &format!("webhooks.url=https://127.0.0.1:{port}"),
-            "--set",
-            &format!("webhooks.caBundle={bundle}"),
-        ],
-        kubeconfig,
-    );
+    let url = format!("webhooks.url=https://127.0.0.1:{port}");
+    let ca_bundle = format!("webhooks.caBundle={bundle}");
+    let mut args = vec![
+        verb,
+        "longhorn-talos-guard",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "default",
+        "--set",
+        "deployment.enabled=false",
+        "--set",
+        &url,
+        "--set",
+        &ca_bundle,
+    ];
+    args.extend_from_slice(extra);
+    harness::run(helm, &args, kubeconfig)
+}
+
+/// The whole scenario with one helm, on a control plane of its own.
+fn scenario(helm: Helm) {
+    let (cp, tls, bundle, port) = control_plane_for_the_chart();
+    let k = cp.kubectl.clone();
+    let kubeconfig = Some(cp.kubeconfig.as_path());
+    let install = dev_mode(helm, "install", port, &bundle, &[], kubeconfig);
     assert!(install.success, "{install}");
     let status = harness::run(
         helm,
@@ -175,17 +213,10 @@ fn scenario(helm: Helm) {
     // `kubectl create namespace longhorn-system` gets the six labels (server
     // dry run: the same admission chain, and the namespace stays free for
     // the Longhorn-like chart below, which creates it for real).
-    let created = k
-        .run(&[
-            "create",
-            "namespace",
-            LONGHORN_NS,
-            "--dry-run=server",
-            "-o",
-            "json",
-        ])
-        .ok();
-    assert_six_labels(&created.json(), "kubectl create namespace");
+    assert_six_labels(
+        &create_longhorn_namespace_dry_run(&k),
+        "kubectl create namespace",
+    );
 
     // The Longhorn-like chart with a data path on the read-only root: helm
     // install fails and prints the guard's message.
@@ -264,4 +295,99 @@ fn scenario(helm: Helm) {
         .failed()
         .stderr_has(BASELINE_DENIAL);
     drop(g);
+}
+
+/// The README's order for moving to CEL, on kube-apiserver 1.37: install
+/// with `admission.engine=both` (the guard serving), wait until the
+/// generated policy is the one that denies, upgrade to `cel`; then, with the
+/// guard stopped, the Longhorn namespace still gets its six labels (the
+/// MutatingAdmissionPolicy; the mutating webhook is gone) and a baseline
+/// level is still denied (the ValidatingAdmissionPolicy).
+#[test]
+fn admission_engine_both_then_cel_judges_with_the_guard_down() {
+    let (cp, tls, bundle, port) = control_plane_for_the_chart();
+    let k = cp.kubectl.clone();
+    let kubeconfig = Some(cp.kubeconfig.as_path());
+    let helm = |verb: &str, engine: &str| {
+        let engine = format!("admission.engine={engine}");
+        let run = dev_mode(
+            Helm::V3,
+            verb,
+            port,
+            &bundle,
+            &["--set", &engine],
+            kubeconfig,
+        );
+        assert!(run.success, "{run}");
+    };
+    helm("install", "both");
+    let listen = format!("127.0.0.1:{port}");
+    let cert_dir = tls.to_string_lossy().into_owned();
+    let g = Guard::start_with(
+        "guard",
+        &["--listen", &listen, "--cert-dir", &cert_dir],
+        &cp.kubeconfig,
+        &cp.log_dir(),
+    );
+    // Make: both judge; the policy runs before the validating webhooks, so
+    // once it is active the denial names it.
+    let by_policy = "ValidatingAdmissionPolicy 'longhorn-talos-guard-w002' with binding 'longhorn-talos-guard-w002' denied request: LTG-W002: ";
+    wait(
+        "the generated ValidatingAdmissionPolicy to deny",
+        Duration::from_secs(60),
+        || {
+            let r = k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE);
+            !r.success && r.stderr.contains(by_policy)
+        },
+    );
+    // Break: the webhooks narrow.
+    helm("upgrade", "cel");
+    let mutating = k
+        .run(&[
+            "get",
+            "mutatingwebhookconfiguration",
+            "longhorn-talos-guard",
+            "-o",
+            "jsonpath={.webhooks[*].name}",
+        ])
+        .ok();
+    assert_eq!(mutating.stdout, "", "{mutating}");
+    drop(g);
+    // The guard is down: the policies still judge.
+    assert_six_labels(
+        &create_longhorn_namespace_dry_run(&k),
+        "kubectl create namespace, the guard down",
+    );
+    k.with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(by_policy);
+    // The namespace is created for real: the validating webhook, kept for
+    // the subresources, is not called for it (failurePolicy Fail would refuse).
+    k.run(&["create", "namespace", LONGHORN_NS]).ok();
+    k.with_manifest(&["apply"], BASELINE_NAMESPACE)
+        .failed()
+        .stderr_has(by_policy);
+    // Uninstall removes the policies it shipped.
+    let gone = harness::run(
+        Helm::V3,
+        &[
+            "uninstall",
+            "longhorn-talos-guard",
+            "--namespace",
+            "default",
+        ],
+        kubeconfig,
+    );
+    assert!(gone.success, "{gone}");
+    let left = k
+        .run(&[
+            "get",
+            "validatingadmissionpolicies,mutatingadmissionpolicies",
+            "-l",
+            "app.kubernetes.io/managed-by=longhorn-talos-guard",
+            "-o",
+            "name",
+        ])
+        .ok();
+    assert_eq!(left.stdout.trim(), "", "{left}");
 }

@@ -14,6 +14,9 @@
 #[path = "e2e/controlplane.rs"]
 mod controlplane;
 #[allow(dead_code)]
+#[path = "engine/expect.rs"]
+mod engine;
+#[allow(dead_code)]
 #[path = "e2e/kubectl.rs"]
 mod kubectl;
 #[allow(dead_code)]
@@ -21,13 +24,14 @@ mod kubectl;
 mod process;
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
-    WebhookClientConfig,
+    MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, MutatingWebhookConfiguration,
+    RuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -185,6 +189,11 @@ struct Rendered {
     validating: Vec<ValidatingWebhookConfiguration>,
     leases: Vec<Lease>,
     crds: Vec<CustomResourceDefinition>,
+    /// The admission policies of the cel-* components.
+    vaps: Vec<ValidatingAdmissionPolicy>,
+    vap_bindings: Vec<ValidatingAdmissionPolicyBinding>,
+    maps: Vec<MutatingAdmissionPolicy>,
+    map_bindings: Vec<MutatingAdmissionPolicyBinding>,
     /// cert-manager.io objects, by kind then name.
     cert_manager: BTreeMap<(String, String), Value>,
 }
@@ -230,6 +239,14 @@ fn typed(docs: &[Value]) -> Rendered {
             }
             ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
                 push!(r.validating)
+            }
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => push!(r.vaps),
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => {
+                push!(r.vap_bindings)
+            }
+            ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy") => push!(r.maps),
+            ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicyBinding") => {
+                push!(r.map_bindings)
             }
             ("cert-manager.io/v1", "Issuer" | "Certificate") => {
                 match check_cert_manager(kind, doc) {
@@ -1314,6 +1331,9 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
         names,
         [
             "manifests/base Kustomization",
+            "manifests/components/cel-mutating Component",
+            "manifests/components/cel-only Component",
+            "manifests/components/cel-policies Component",
             "manifests/components/longhorn-namespace Component",
             "manifests/components/policy-reports Component",
             "manifests/overlays/cert-manager Kustomization",
@@ -1340,7 +1360,7 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
                 let entry = entry.expect("dir entry");
                 std::fs::copy(entry.path(), component.join(entry.file_name())).expect("copy");
             }
-            let base = relative(
+            let base = engine::relative(
                 &copy.path().canonicalize().expect("canonical temp dir"),
                 &overlay.canonicalize().expect("canonical overlay"),
             );
@@ -1355,21 +1375,6 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
             typed(&render(copy.path()));
         }
     }
-}
-
-/// `to` relative to `from` (kustomize refuses absolute paths to a base).
-fn relative(from: &Path, to: &Path) -> PathBuf {
-    let from: Vec<Component> = from.components().collect();
-    let to: Vec<Component> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for c in &to[common..] {
-        out.push(c);
-    }
-    out
 }
 
 /// A kustomization in a temp dir using `base` (in the repository) and a copy
@@ -1394,7 +1399,7 @@ fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
         assert_eq!(text.matches(from).count(), 1, "the one edit is {from:?}");
         std::fs::write(&file, text.replace(from, to)).expect("write");
     }
-    let base = relative(
+    let base = engine::relative(
         &dir.path().canonicalize().expect("canonical temp dir"),
         &base.canonicalize().expect("canonical base"),
     );
@@ -1726,5 +1731,154 @@ fn the_image_build_context_holds_what_the_release_build_embeds_and_no_test_data(
                 .any(|k| file.starts_with(k.trim_end_matches('/'))),
             ".dockerignore excludes {file}"
         );
+    }
+}
+
+/// `manifests/base` with the cel components `components` (in the
+/// repository, in this order), rendered.
+fn with_cel_components(components: &[&str]) -> Vec<Value> {
+    render(engine::kustomization_with(components).path())
+}
+
+/// The webhook names of a rendering, mutating then validating.
+fn hook_names(r: &Rendered) -> Vec<String> {
+    hooks(r).into_iter().map(|h| h.name).collect()
+}
+
+/// The guard's LTG_ADMISSION_ENGINE (serve --admission-engine), if set.
+fn engine_env(r: &Rendered) -> Option<String> {
+    let d = one(&r.deployments, "Deployment");
+    let spec = d.spec.template.spec.as_ref().expect("pod spec");
+    env_value(container(spec, "guard"), "LTG_ADMISSION_ENGINE").map(str::to_string)
+}
+
+/// The cel-policies component's ClusterRole and binding: the agreed rule for
+/// the four policy kinds, bound to the guard's ServiceAccount.
+fn assert_policy_rbac(r: &Rendered) {
+    let role = r
+        .cluster_roles
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("longhorn-talos-guard-admission-policies"))
+        .expect("the admission policies ClusterRole");
+    assert_eq!(
+        role.rules.as_deref(),
+        Some(
+            &[rule(
+                &["admissionregistration.k8s.io"],
+                &engine::POLICY_RESOURCES,
+                &[],
+                &engine::POLICY_VERBS
+            )][..]
+        )
+    );
+    let binding = r
+        .cluster_role_bindings
+        .iter()
+        .find(|b| b.role_ref.name == "longhorn-talos-guard-admission-policies")
+        .expect("its binding");
+    let subjects = binding.subjects.as_deref().unwrap_or_default();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(
+        (
+            subjects[0].kind.as_str(),
+            subjects[0].name.as_str(),
+            subjects[0].namespace.as_deref()
+        ),
+        ("ServiceAccount", NAME, Some(GUARD_NS))
+    );
+}
+
+/// The shipped policy files are what `policies cel` writes for the default
+/// configuration (the Helm chart's copies too), so that they are active from
+/// the first apply and equal to what the guard will apply itself.
+#[test]
+fn cel_components_ship_what_policies_cel_generates_for_the_defaults() {
+    let validating = engine::validating();
+    let mutating = engine::mutating();
+    for (file, want) in [
+        (
+            "manifests/components/cel-policies/policies.yaml",
+            &validating,
+        ),
+        (
+            "manifests/chart/longhorn-talos-guard/files/cel/validating.yaml",
+            &validating,
+        ),
+        ("manifests/components/cel-mutating/mutating.yaml", &mutating),
+        (
+            "manifests/chart/longhorn-talos-guard/files/cel/mutating.yaml",
+            &mutating,
+        ),
+    ] {
+        assert!(
+            engine::shipped(&repo().join(file)) == *want,
+            "{file} is not what `longhorn-talos-guard policies cel` writes for the default \
+             configuration; write it anew (README, Admission engine)"
+        );
+    }
+    // Every generated object carries the label the guard finds its own by.
+    for doc in validating.iter().chain(&mutating) {
+        assert_eq!(
+            doc["metadata"]["labels"]["app.kubernetes.io/managed-by"], "longhorn-talos-guard",
+            "{doc}"
+        );
+    }
+}
+
+/// Engine both (cel-policies): base plus the policies and the RBAC to keep
+/// them in step, every webhook kept; engine cel (cel-policies, cel-mutating,
+/// cel-only) drops exactly the webhooks whose every rule runs as a policy.
+#[test]
+fn cel_components_add_the_policies_and_narrow_only_what_cel_covers() {
+    let base = typed(&render(&repo().join("manifests/base")));
+    let all = hook_names(&base);
+    assert_eq!(engine_env(&base), None);
+
+    let both = typed(&with_cel_components(&["cel-policies"]));
+    assert_eq!(hook_names(&both), all);
+    assert_eq!(engine_env(&both).as_deref(), Some("both"));
+    assert_policy_rbac(&both);
+    assert_eq!(both.vaps.len(), both.vap_bindings.len());
+    assert!(!both.vaps.is_empty() && both.maps.is_empty());
+
+    let newest = typed(&with_cel_components(&["cel-policies", "cel-mutating"]));
+    assert_eq!(hook_names(&newest), all);
+    assert_eq!((newest.maps.len(), newest.map_bindings.len()), (1, 1));
+
+    let cel_docs = with_cel_components(&["cel-policies", "cel-mutating", "cel-only"]);
+    let cel = typed(&cel_docs);
+    assert_eq!(engine_env(&cel).as_deref(), Some("cel"));
+    assert_policy_rbac(&cel);
+    // Nothing left unjudged, nothing judged twice (cel-only is for 1.36 or
+    // newer: it needs cel-mutating).
+    let problems = engine::cel_problems(&render(&repo().join("manifests/base")), &cel_docs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        hook_names(&cel).len() < all.len(),
+        "engine cel narrowed nothing: {:?}",
+        hook_names(&cel)
+    );
+    // Every other field of the webhooks that stay is the base's.
+    let base_docs = render(&repo().join("manifests/base"));
+    for config in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let hooks_of = |docs: &[Value]| -> Vec<Value> {
+            docs.iter()
+                .filter(|d| d["kind"] == config)
+                .flat_map(|d| d["webhooks"].as_array().cloned().unwrap_or_default())
+                .collect()
+        };
+        let before = hooks_of(&base_docs);
+        for hook in hooks_of(&cel_docs) {
+            let mut was = before
+                .iter()
+                .find(|h| h["name"] == hook["name"])
+                .cloned()
+                .expect("a base webhook");
+            was["rules"] = hook["rules"].clone();
+            assert_eq!(hook, was, "only the rules of a kept webhook may change");
+        }
     }
 }

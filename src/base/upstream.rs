@@ -53,7 +53,7 @@ pub const READ: &[Read] = &[
         what: "Kubernetes of the test control plane",
         source: "k8s.io/kubernetes",
         newest: "v1.37.2",
-        note: "tests/envtest/go.mod; kubectl v1.30.14 in tests/kubectl-old/go.mod",
+        note: "tests/envtest/go.mod; v1.34.4 (Longhorn 1.13's floor) in tests/envtest-1.34/go.mod; kubectl v1.30.14 in tests/kubectl-old/go.mod",
     },
 ];
 

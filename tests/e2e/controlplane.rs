@@ -18,13 +18,28 @@ pub struct Assets {
     pub kubectl: PathBuf,
 }
 
-/// Finds or builds the binaries with `tests/envtest/build.sh`, which honours
-/// KUBEBUILDER_ASSETS. Its progress (a line per binary while building) goes
+/// The newest Kubernetes (tests/envtest/go.mod, v1.37.2): see [`assets_of`].
+pub fn assets() -> Assets {
+    assets_of("envtest")
+}
+
+/// The second minor, Longhorn 1.13's oldest supported Kubernetes
+/// (tests/envtest-1.34/go.mod, v1.34.4): see [`assets_of`].
+pub fn assets_1_34() -> Assets {
+    assets_of("envtest-1.34")
+}
+
+/// Finds or builds the binaries with `tests/<module>/build.sh`, which honours
+/// KUBEBUILDER_ASSETS (KUBEBUILDER_ASSETS_1_34 for envtest-1.34). Its
+/// progress (a line per binary while building) goes
 /// straight to the terminal's stderr, not through the test's captured
 /// output, so a first run shows what it is waiting for. Any failure (no Go,
 /// a failed build) is a test failure pointing at the script's message.
-pub fn assets() -> Assets {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envtest/build.sh");
+pub fn assets_of(module: &str) -> Assets {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(module)
+        .join("build.sh");
     let started = Instant::now();
     let out = Command::new("bash")
         .arg(&script)
@@ -304,6 +319,20 @@ current-context: e2e
             kubeconfig,
             dir,
         })
+    }
+
+    /// Asserts that the API server reports Kubernetes `version` (`v1.34`:
+    /// any patch release of that minor) in `/version`.
+    pub fn assert_version(&self, version: &str) {
+        let served = self.kubectl.run(&["get", "--raw", "/version"]);
+        assert!(
+            served.success
+                && served
+                    .stdout
+                    .replace(' ', "")
+                    .contains(&format!("\"gitVersion\":\"{version}.")),
+            "the control plane is not Kubernetes {version}: {served}"
+        );
     }
 
     /// The folder for the harness's log files.

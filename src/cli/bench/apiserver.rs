@@ -1,7 +1,8 @@
 //! `bench apiserver`: the latency a real kube-apiserver adds to a create,
-//! with no admission of ours, with the guard's webhooks, and with equivalent
+//! with no admission of ours, with the guard's webhooks, with hand-written
 //! in-process CEL policies (ValidatingAdmissionPolicy and
-//! MutatingAdmissionPolicy), in one interleaved run.
+//! MutatingAdmissionPolicy), and with the policies `policies cel` generates
+//! for the default configuration, in one interleaved run.
 //!
 //! Each create is a server dry run of the Longhorn namespace
 //! (`POST /api/v1/namespaces?dryRun=All`), so the same object goes through
@@ -9,8 +10,15 @@
 //! Pod Security labels, its validation checks them; the MutatingAdmissionPolicy
 //! adds the same labels, the ValidatingAdmissionPolicy checks enforce) and
 //! nothing is stored. The mode is picked per request by a `bench-mode` label
-//! that the webhooks' and the bindings' object selectors match, so the three
+//! that the webhooks' and the bindings' object selectors match, so the four
 //! modes alternate request by request over one keep-alive connection.
+//!
+//! Then a Longhorn Node with three disks (a CRD of the bench's own with the
+//! fields the rules read) is created the same way in the Longhorn namespace:
+//! no admission, the guard's Node webhook, the generated policies. The
+//! modes take turns in blocks, so that the API server's CPU time
+//! (/proc/PID/stat) can be read per block: CPU per call, next to the
+//! added latency.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -27,8 +35,15 @@ use super::ChildServer;
 use super::load::{LoadOptions, Proto, client_config, connect, send};
 use longhorn_talos_guard::certs;
 
-/// The admission set-ups compared.
-const MODES: [&str; 3] = ["none", "guard", "cel"];
+/// The admission set-ups compared on the namespace create.
+const MODES: [&str; 4] = ["none", "guard", "cel", "generated"];
+
+/// The admission set-ups compared on the Longhorn Node create (no
+/// hand-written CEL for Nodes).
+const NODE_MODES: [&str; 3] = ["none", "guard", "generated"];
+
+/// Rounds of Node blocks: each round times one block per mode, in turn.
+const NODE_ROUNDS: usize = 5;
 
 /// A process killed when dropped.
 struct Proc(Child);
@@ -56,7 +71,7 @@ fn free_port() -> anyhow::Result<u16> {
 /// Figures for one mode.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModeReport {
-    /// `none`, `guard` or `cel`.
+    /// `none`, `guard`, `cel` (hand-written) or `generated` (`policies cel`).
     pub mode: &'static str,
     /// Creates measured.
     pub creates: usize,
@@ -68,13 +83,27 @@ pub struct ModeReport {
     pub added_p50_us: i64,
 }
 
+/// Figures for one mode of the Longhorn Node create.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeModeReport {
+    /// Latency, as for the namespace.
+    #[serde(flatten)]
+    pub latency: ModeReport,
+    /// kube-apiserver's CPU time (user + system) per create, microseconds.
+    pub apiserver_cpu_us: f64,
+    /// The guard's CPU time per create, microseconds (0 when it is not called).
+    pub guard_cpu_us: f64,
+}
+
 /// What `bench apiserver` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiserverReport {
     /// The kube-apiserver's version (`/version` gitVersion).
     pub kubernetes: String,
-    /// One entry per mode.
+    /// One entry per mode: the namespace create.
     pub modes: Vec<ModeReport>,
+    /// One entry per mode: the Longhorn Node create with three disks.
+    pub nodes: Vec<NodeModeReport>,
 }
 
 /// The folder holding kube-apiserver, etcd and kubectl: `--assets`,
@@ -188,7 +217,20 @@ apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata: {{name: bench-guard}}
 webhooks:
-{validate}---
+{validate}  - name: nodes.bench.longhorn-talos-guard.io
+    clientConfig: {{url: \"https://127.0.0.1:{port}/validate\", caBundle: {ca}}}
+    rules:
+      - {{apiGroups: [longhorn.io], apiVersions: [v1beta2], operations: [CREATE, UPDATE], resources: [nodes], scope: Namespaced}}
+    namespaceSelector:
+      matchExpressions:
+        - {{key: kubernetes.io/metadata.name, operator: In, values: [longhorn-system]}}
+    objectSelector: {{matchLabels: {{bench-mode: guard}}}}
+    failurePolicy: Fail
+    matchPolicy: Equivalent
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    timeoutSeconds: 5
+---
 apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingAdmissionPolicy
 metadata: {{name: bench-cel}}
@@ -246,6 +288,106 @@ spec:
         validate = hook("namespaces.bench.longhorn-talos-guard.io", "/validate"),
         labels = six_labels_cel(),
     )
+}
+
+/// The Longhorn Node resource for the Node creates: `nodes.longhorn.io`
+/// v1beta2, namespaced, like the e2e tests' tests/fixtures/crds/longhorn.yaml:
+/// only the fields the rules read have a schema, every other one is kept as sent.
+const NODE_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+"metadata":{"name":"nodes.longhorn.io"},
+"spec":{"group":"longhorn.io","scope":"Namespaced",
+"names":{"kind":"Node","listKind":"NodeList","plural":"nodes","singular":"node"},
+"versions":[{"name":"v1beta2","served":true,"storage":true,
+"schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true,
+"properties":{"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true,
+"properties":{"disks":{"type":"object","additionalProperties":{"type":"object",
+"x-kubernetes-preserve-unknown-fields":true,
+"properties":{"path":{"type":"string"},"diskType":{"type":"string"}}}}}}}}}}]}}"#;
+
+/// A Longhorn Node with three filesystem disks under the default data path
+/// (allowed by the default configuration), labelled for `mode`; `path`
+/// replaces the third disk's path.
+fn longhorn_node(mode: &str, path: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "Node",
+        "metadata": {"name": "worker-1", "namespace": "longhorn-system", "labels": {"bench-mode": mode}},
+        "spec": {"disks": {
+            "default": {"path": "/var/lib/longhorn", "diskType": "filesystem", "allowScheduling": true, "storageReserved": 0},
+            "ssd-1": {"path": "/var/lib/longhorn/ssd-1", "diskType": "filesystem", "allowScheduling": true, "storageReserved": 0},
+            "ssd-2": {"path": path, "diskType": "filesystem", "allowScheduling": true, "storageReserved": 0},
+        }},
+    })
+    .to_string()
+}
+
+/// What `policies cel` writes for the default configuration on `kubernetes`
+/// (the API server's version), each binding narrowed to objects labelled
+/// `bench-mode: generated`, as one JSON List for kubectl; and whether they
+/// hold the MutatingAdmissionPolicy (Kubernetes 1.36 or newer).
+fn generated_manifests(kubernetes: &str) -> anyhow::Result<(String, bool)> {
+    use longhorn_talos_guard::cel::{self, KubeVersion};
+    let version = KubeVersion::parse(kubernetes).unwrap_or(KubeVersion(cel::NEWEST_MINOR));
+    let generated = cel::generate(&longhorn_talos_guard::config::Config::default(), version);
+    let mutates = generated.covered.iter().any(|(id, _)| *id == "LTG-W001");
+    let yaml = generated.to_yaml();
+    let mut items: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml)
+        .map_err(|e| anyhow::anyhow!("the generated policies do not parse: {e}"))?;
+    items.retain(|d| !d.is_null());
+    for item in &mut items {
+        if item["kind"]
+            .as_str()
+            .is_some_and(|k| k.ends_with("PolicyBinding"))
+        {
+            item["spec"]["matchResources"] = serde_json::json!({
+                "objectSelector": {"matchLabels": {"bench-mode": "generated"}}
+            });
+        }
+    }
+    Ok((
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+        mutates,
+    ))
+}
+
+/// A process's CPU time (user + system, its threads included), from
+/// /proc/PID/stat, in microseconds.
+struct CpuClock {
+    /// Clock ticks per second (`getconf CLK_TCK`).
+    ticks: f64,
+}
+
+impl CpuClock {
+    fn new() -> anyhow::Result<CpuClock> {
+        let out = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .context("cannot run getconf CLK_TCK (the CPU time per call needs it)")?;
+        let ticks: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("getconf CLK_TCK printed no number")?;
+        Ok(CpuClock { ticks })
+    }
+
+    fn micros(&self, pid: u32) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("unexpected /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of proc(5); `rest` starts at field 3.
+        let tick = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields
+                .get(i)
+                .context("short /proc/PID/stat")?
+                .parse::<f64>()?)
+        };
+        Ok((tick(11)? + tick(12)?) * 1e6 / self.ticks)
+    }
 }
 
 /// The Longhorn namespace labelled for `mode`, optionally with an enforce level.
@@ -370,6 +512,12 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
     let (_, version) = k.run(&["get", "--raw", "/version"], None)?;
     let version: serde_json::Value = serde_json::from_str(&version).unwrap_or_default();
 
+    let kubernetes = version["gitVersion"].as_str().unwrap_or("?").to_string();
+
+    let (ok, out) = k.run(&["apply", "-f", "-"], Some(NODE_CRD))?;
+    if !ok {
+        bail!("cannot install the Longhorn Node CRD: {out}");
+    }
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let guard = ChildServer::start(&exe).await?;
     let (ok, out) = k.run(
@@ -379,8 +527,13 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
     if !ok {
         bail!("cannot install the admission configuration: {out}");
     }
+    let (generated, generated_mutates) = generated_manifests(&kubernetes)?;
+    let (ok, out) = k.run(&["apply", "-f", "-"], Some(&generated))?;
+    if !ok {
+        bail!("cannot install the generated policies: {out}");
+    }
     // Active when each mode denies a Longhorn namespace with enforce baseline.
-    for mode in ["guard", "cel"] {
+    for mode in ["guard", "cel", "generated"] {
         let mut last = String::new();
         wait_until(
             &format!("the {mode} admission to be active"),
@@ -403,8 +556,8 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
         .with_context(|| format!("last answer: {last}"))?;
     }
 
-    // Each mode does what it is meant to: the six labels from guard and cel,
-    // none without them.
+    // Each mode does what it is meant to: the six labels from guard, cel and
+    // generated (before 1.36 it has no MutatingAdmissionPolicy), none without them.
     for mode in MODES {
         let (ok, out) = k.run(
             &[
@@ -417,7 +570,12 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
             ],
             Some(&namespace(mode, None)),
         )?;
-        let want = if mode == "none" { "" } else { "privileged" };
+        let labelled = match mode {
+            "none" => false,
+            "generated" => generated_mutates,
+            _ => true,
+        };
+        let want = if labelled { "privileged" } else { "" };
         if !ok || out.trim() != want {
             bail!("mode {mode}: a dry-run create gave enforce {out:?}, expected {want:?}");
         }
@@ -460,10 +618,105 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
             samples[m].push(t.elapsed().as_micros() as u64);
         }
     }
+    let modes = summarise(&MODES, &mut samples);
+
+    // The Longhorn Node creates, in the Longhorn namespace (made for real
+    // now, after the namespace creates, which must not find it).
+    let (ok, out) = k.run(
+        &["create", "-f", "-"],
+        Some(&namespace("none", Some("privileged"))),
+    )?;
+    if !ok {
+        bail!("cannot create the Longhorn namespace: {out}");
+    }
+    // Each mode does what it is meant to: the Node is allowed by all, a disk
+    // on /mnt (not a path the kubelet sees on Talos) denied by guard and generated.
+    for mode in NODE_MODES {
+        let mut last = String::new();
+        wait_until(
+            &format!("the {mode} admission of Longhorn Nodes to be active"),
+            Duration::from_secs(30),
+            || {
+                let good = k.run(
+                    &["create", "--dry-run=server", "-f", "-"],
+                    Some(&longhorn_node(mode, "/var/lib/longhorn/ssd-2")),
+                );
+                let bad = k.run(
+                    &["create", "--dry-run=server", "-f", "-"],
+                    Some(&longhorn_node(mode, "/mnt/ssd-2")),
+                );
+                match (good, bad) {
+                    (Ok((true, _)), Ok((bad_ok, _))) if bad_ok == (mode == "none") => true,
+                    (g, b) => {
+                        last = format!("{g:?} / {b:?}");
+                        false
+                    }
+                }
+            },
+        )
+        .with_context(|| format!("last answers: {last}"))?;
+    }
+    let clock = CpuClock::new()?;
+    let bodies: Vec<Bytes> = NODE_MODES
+        .iter()
+        .map(|m| Bytes::from(longhorn_node(m, "/var/lib/longhorn/ssd-2")))
+        .collect();
+    let url = format!(
+        "https://localhost:{port}/apis/longhorn.io/v1beta2/namespaces/longhorn-system/nodes?dryRun=All"
+    );
+    let block = creates.div_ceil(NODE_ROUNDS);
+    let mut node_samples: Vec<Vec<u64>> = vec![Vec::new(); NODE_MODES.len()];
+    let mut cpu = vec![(0.0f64, 0.0f64); NODE_MODES.len()];
+    for round in 0..=NODE_ROUNDS {
+        for (m, body) in bodies.iter().enumerate() {
+            let (api0, guard0) = (clock.micros(apiserver.0.id())?, clock.micros(guard.pid())?);
+            for _ in 0..block {
+                let req = hyper::Request::post(&url)
+                    .header(hyper::header::HOST, "localhost")
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Full::new(body.clone()))?;
+                let t = Instant::now();
+                send(&mut conn, req)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("a {} Node create failed: {e}", NODE_MODES[m]))?;
+                // Round 0 warms every mode up and is not counted.
+                if round > 0 {
+                    node_samples[m].push(t.elapsed().as_micros() as u64);
+                }
+            }
+            if round > 0 {
+                cpu[m].0 += clock.micros(apiserver.0.id())? - api0;
+                cpu[m].1 += clock.micros(guard.pid())? - guard0;
+            }
+        }
+    }
     drop(guard);
     drop(apiserver);
     drop(etcd);
 
+    let nodes = summarise(&NODE_MODES, &mut node_samples)
+        .into_iter()
+        .zip(cpu)
+        .map(|(latency, (api, guard))| {
+            let n = latency.creates.max(1) as f64;
+            NodeModeReport {
+                latency,
+                apiserver_cpu_us: api / n,
+                guard_cpu_us: guard / n,
+            }
+        })
+        .collect();
+    Ok(ApiserverReport {
+        kubernetes,
+        modes,
+        nodes,
+    })
+}
+
+/// Medians and 90th percentiles per mode, the medians also less the first
+/// mode's (`none`).
+fn summarise(names: &[&'static str], samples: &mut [Vec<u64>]) -> Vec<ModeReport> {
     let mut modes = Vec::new();
     let mut base = 0i64;
     for (m, s) in samples.iter_mut().enumerate() {
@@ -473,15 +726,12 @@ pub async fn run(given_assets: Option<PathBuf>, creates: usize) -> anyhow::Resul
             base = p50 as i64;
         }
         modes.push(ModeReport {
-            mode: MODES[m],
+            mode: names[m],
             creates: s.len(),
             p50_us: p50,
             p90_us: percentile(s, 0.9),
             added_p50_us: p50 as i64 - base,
         });
     }
-    Ok(ApiserverReport {
-        kubernetes: version["gitVersion"].as_str().unwrap_or("?").to_string(),
-        modes,
-    })
+    modes
 }

@@ -102,3 +102,72 @@ matchExpressions:
 {{- define "ltg.injectCA" -}}
 cert-manager.io/inject-ca-from: {{ include "ltg.namespace" . }}/{{ include "ltg.name" . }}
 {{- end -}}
+
+{{/* The admission engine, checked: webhook, cel or both. */}}
+{{- define "ltg.engine" -}}
+{{- $engine := .Values.admission.engine -}}
+{{- if not (has $engine (list "webhook" "cel" "both")) -}}
+{{- fail (printf "admission.engine must be webhook, cel or both, not %q" $engine) -}}
+{{- end -}}
+{{- if and (ne $engine "webhook") (not (semverCompare ">=1.34-0" .Capabilities.KubeVersion.Version)) -}}
+{{- fail (printf "admission.engine=%s needs Kubernetes 1.34 or newer (the policies' CEL; Longhorn 1.13's floor too), not %s: use webhook (helm template: give the cluster's version with --kube-version)" $engine .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- $engine -}}
+{{- end -}}
+
+{{/*
+"true" when the API server serves MutatingAdmissionPolicy v1 by default
+(Kubernetes 1.36 or newer), else empty.
+*/}}
+{{- define "ltg.mutatingPolicies" -}}
+{{- if semverCompare ">=1.36-0" .Capabilities.KubeVersion.Version -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The admission policies shipped with engine cel or both: admission.policies
+when given; else the chart's copy of `policies cel` for the default
+configuration when the config is the default one (the MutatingAdmissionPolicy
+from 1.36 on); else none (engine both) or a refusal (engine cel).
+*/}}
+{{- define "ltg.admissionPolicies" -}}
+{{- $engine := include "ltg.engine" . -}}
+{{- if ne $engine "webhook" -}}
+{{- if .Values.admission.policies -}}
+{{- .Values.admission.policies -}}
+{{- else -}}
+{{- if and (include "ltg.defaultCelConfig" .) (not .Values.talosConfig) -}}
+{{- .Files.Get "files/cel/validating.yaml" -}}
+{{- if include "ltg.mutatingPolicies" . }}
+---
+{{ .Files.Get "files/cel/mutating.yaml" -}}
+{{- end -}}
+{{- else if eq $engine "cel" -}}
+{{- fail "admission.engine=cel with a config or talosConfig other than the defaults needs admission.policies: the output of `longhorn-talos-guard policies cel --config config.yaml [--talos-config worker.yaml] --kubernetes-version 1.NN` for it (--set-file admission.policies=FILE); the chart's own copy is for the default configuration only" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when webhook NAME is rendered (call with (list $ "name")): every
+webhook, but with engine cel from Kubernetes 1.36 on the mutating namespace
+webhook (LTG-W001 runs as the MutatingAdmissionPolicy). With engine cel the
+validating namespace webhook keeps only the subresources (webhooks.yaml).
+*/}}
+{{- define "ltg.webhookOn" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- if and (eq (include "ltg.engine" $root) "cel") (eq $name "namespacesMutate") (include "ltg.mutatingPolicies" $root) -}}
+{{- else -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when every value of config the policies are generated from has its
+default (values.yaml; tests/chart.rs changes each in turn): the chart's own
+copy of the policies is right only then. v2MinHugepages is read by LTG-W020,
+which has no policy.
+*/}}
+{{- define "ltg.defaultCelConfig" -}}
+{{- $defaults := dict "longhornNamespace" "longhorn-system" "clusterDefaultEnforce" "baseline" "allowedMounts" (list) "nodes" (dict) "exemptUsernames" (list) "policies" (dict "namespacePodSecurity" "enforce" "diskPaths" "enforce" "blockDisks" "enforce" "podHostPaths" "enforce") -}}
+{{- if eq (toJson (omit .Values.config "v2MinHugepages")) (toJson $defaults) -}}true{{- end -}}
+{{- end -}}
