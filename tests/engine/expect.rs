@@ -90,7 +90,10 @@ fn enabled_rules_of(webhook: &str) -> Vec<&'static str> {
     let cfg = Config::default();
     rules_of(webhook)
         .into_iter()
-        .filter(|id| cfg.policies.mode(id) != longhorn_talos_guard::base::Mode::Off)
+        .filter(|id| {
+            // The registry's own IDs: an unknown one would be a bug here.
+            cfg.policies.mode(id).expect("a registry rule") != longhorn_talos_guard::base::Mode::Off
+        })
         .collect()
 }
 
@@ -197,7 +200,7 @@ pub fn cel_problems(webhook_only: &[Value], cel: &[Value]) -> Vec<String> {
                 .iter()
                 .filter(|(_, jg, jr)| *jg == g && *jr == r)
                 .all(|j| policies.contains(j));
-            if all_in_cel {
+            if all_in_cel && !kept_on_purpose(name, &g, &r, cel) {
                 problems.push(format!(
                     "webhook {name} kept on {g}/{r}, where policies judge all its rules"
                 ));
@@ -205,6 +208,22 @@ pub fn cel_problems(webhook_only: &[Value], cel: &[Value]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A webhook that stays under engine cel although the policies judge each of
+/// its rules on that resource, because the policies match fewer objects than
+/// the webhook: the Settings webhook also warns on `default-control-path`
+/// (no released Longhorn has it; src/policy/rules/data_path_setting.rs), which
+/// the LTG-W011 and LTG-W013 policies do not match. Holds only while that is
+/// true of the policies `cel`: once they match it, the webhook must go.
+fn kept_on_purpose(hook: &str, group: &str, resource: &str, cel: &[Value]) -> bool {
+    let policies_match_control_path = cel
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+        .any(|d| d.to_string().contains("default-control-path"));
+    hook == "settings.longhorn-talos-guard.io"
+        && (group, resource) == ("longhorn.io", "settings")
+        && !policies_match_control_path
 }
 
 /// The documents `policies cel` writes for the default configuration on
