@@ -69,6 +69,7 @@ pub async fn facts(phase: Phase, req: &Request<'_>, cfg: &Config, source: &dyn N
     for query in policy::registry::fact_queries(phase, req, cfg) {
         match query {
             FactQuery::Hugepages(node) => facts.hugepages = Some(source.hugepages(&node).await),
+            FactQuery::NodeVolumes(node) => facts.node_volumes = source.reported_volumes(&node),
         }
     }
     facts
@@ -79,6 +80,7 @@ pub async fn facts(phase: Phase, req: &Request<'_>, cfg: &Config, source: &dyn N
 pub fn offline_facts(why: &str) -> Facts {
     Facts {
         hugepages: Some(Hugepages::Unknown(why.to_string())),
+        node_volumes: None,
     }
 }
 

@@ -587,3 +587,40 @@ fn audit_values_switch_the_interval_and_the_policy_report_crds() {
         .expect("--audit-interval");
     assert_eq!(args[at + 1], "30s");
 }
+
+#[test]
+fn talos_api_enabled_renders_the_talos_api_component() {
+    // The chart's opt-in and the kustomize component ship the same objects:
+    // the talos.dev ServiceAccount, its Role and RoleBinding, and the
+    // Deployment with --read-nodes and the Secret mounted at
+    // /var/run/secrets/talos.dev (tests/manifests.rs checks what they are).
+    let chart = helm_template(&["--set", "talosAPI.enabled=true"]);
+    let dir = tempfile::tempdir_in(repo()).expect("temp dir in the repository");
+    let from = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests/base]\ncomponents: [../manifests/components/talos-api]\n",
+    )
+    .expect("write kustomization");
+    assert_same_objects(chart.clone(), kustomize(&from), "talosAPI.enabled=true");
+    assert!(
+        chart
+            .iter()
+            .any(|d| d["apiVersion"] == "talos.dev/v1alpha1" && d["kind"] == "ServiceAccount"),
+        "the talos.dev ServiceAccount is rendered"
+    );
+    // Off by default: nothing of it.
+    let off = helm_template(&[]);
+    assert!(!off.iter().any(|d| d["apiVersion"] == "talos.dev/v1alpha1"));
+    let deployment: Deployment = object(&off, "Deployment", "longhorn-talos-guard");
+    let args = deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    assert!(!args.iter().any(|a| a == "--read-nodes"), "{args:?}");
+}

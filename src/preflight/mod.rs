@@ -2,6 +2,7 @@
 //! (facts), judged against Longhorn's Talos guide (findings `LTG-P...`).
 //! [`read`] does the I/O, [`check`] is pure, [`words`] holds every sentence.
 
+mod account;
 mod check;
 pub mod read;
 mod words;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 pub use crate::talos::api::ServiceState;
 
+pub use account::{account_missing, account_refused, api_access_patch, no_talosconfig};
 pub use check::{Options, check};
 pub use read::{ReadOptions, read_nodes};
 
@@ -30,6 +32,8 @@ pub use read::{ReadOptions, read_nodes};
 /// | `LTG-P022` | warning | A disk path's user volume is of type `directory` (on EPHEMERAL). |
 /// | `LTG-P023` | note | A disk path outside `/var/mnt` sits on EPHEMERAL (the default `/var/lib/longhorn`). |
 /// | `LTG-P030` | note | A check was skipped: the certificate's role or the node's Talos does not give the fact. |
+/// | `LTG-P040` | error | In the cluster: Talos refuses the guard's `talos.dev` ServiceAccount (its status), or it does not exist. |
+/// | `LTG-P041` | error | In the cluster: the guard has no usable talosconfig (the ServiceAccount's Secret not mounted or unusable). |
 pub mod codes {
     /// The node cannot be read.
     pub const UNREADABLE: &str = "LTG-P000";
@@ -57,6 +61,10 @@ pub mod codes {
     pub const ON_EPHEMERAL: &str = "LTG-P023";
     /// A check skipped.
     pub const SKIPPED: &str = "LTG-P030";
+    /// The guard's talos.dev ServiceAccount is refused or absent.
+    pub const ACCOUNT_REFUSED: &str = "LTG-P040";
+    /// No usable talosconfig in the cluster.
+    pub const NO_TALOSCONFIG: &str = "LTG-P041";
 }
 
 /// Why a fact is missing.

@@ -1,0 +1,178 @@
+//! LTG-W015: a Longhorn node disk that a request adds or changes at
+//! `/var/mnt/<name>` while the node itself, read through the Talos API by the
+//! guard's node reader, reports no ready volume `<name>` mounted there: the
+//! data would land on the EPHEMERAL partition. Only fresh facts count (the
+//! edge drops stale ones); without them the rule says nothing. Warns by
+//! default; `policies: {LTG-W015: enforce}` makes it deny.
+
+use super::node_name;
+use crate::base::Mode;
+use crate::base::talos::volume_name_of;
+use crate::config::Config;
+use crate::host::Behind;
+use crate::policy::disks::DiskType;
+use crate::policy::rule::{Outcome, Rule, longhorn_itself};
+use crate::policy::violation::{DiskSource, EphemeralWhy};
+use crate::policy::writes::node_disks;
+use crate::policy::{
+    FactQuery, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
+};
+
+/// The rule.
+pub static RULE: Rule = Rule {
+    id: "LTG-W015",
+    group: "diskPaths",
+    default_mode: Mode::Warn,
+    summary: "a new Longhorn disk at /var/mnt/<name> has a ready volume <name> on its node, as the node reported it (fresh Talos API facts)",
+    phase: Phase::Validate,
+    kinds: &[Kind::LonghornNode],
+    operations: &[Operation::Create, Operation::Update],
+    warn_only: longhorn_itself,
+    facts,
+    check,
+};
+
+/// The node's reported volumes, when the request adds or changes a
+/// filesystem disk under `/var/mnt/<name>`.
+fn facts(req: &Request<'_>, _: &Config) -> Vec<FactQuery> {
+    let Subject::LonghornNode(pair) = &req.subject else {
+        return Vec::new();
+    };
+    let Some(node) = &pair.object else {
+        return Vec::new();
+    };
+    let asks = node_disks(req, pair).iter().any(|(_, d, judged)| {
+        *judged && d.kind() == DiskType::Filesystem && volume_name_of(&d.path).is_some()
+    });
+    if asks {
+        vec![FactQuery::NodeVolumes(node_name(req, node).to_string())]
+    } else {
+        Vec::new()
+    }
+}
+
+fn check(req: &Request<'_>, _: &Config, facts: &Facts) -> Outcome {
+    let Subject::LonghornNode(pair) = &req.subject else {
+        return Outcome::default();
+    };
+    let (Some(node), Some(reported)) = (&pair.object, &facts.node_volumes) else {
+        return Outcome::default();
+    };
+    let name = node_name(req, node);
+    let mut out = Outcome::default();
+    for (disk, d, judged) in node_disks(req, pair) {
+        if !judged || d.kind() != DiskType::Filesystem {
+            continue;
+        }
+        let Some(volume) = volume_name_of(&d.path) else {
+            continue;
+        };
+        let behind = reported.behind(volume);
+        if behind == Behind::OwnVolume {
+            continue;
+        }
+        out.add(Violation {
+            preexisting: false,
+            field: format!("spec.disks.{disk}.path"),
+            value: d.path.to_string(),
+            problem: Problem::DiskEphemeral {
+                source: DiskSource::LonghornNode,
+                node: name.to_string(),
+                disk: disk.to_string(),
+                path: d.path.to_string(),
+                why: EphemeralWhy::NodeReports(volume.to_string(), behind),
+            },
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::ReportedVolumes;
+    use crate::policy::judge;
+
+    fn review(disks: &str, old: Option<&str>) -> serde_json::Value {
+        let node = |d: &str| {
+            serde_json::json!({
+                "apiVersion": "longhorn.io/v1beta2", "kind": "Node",
+                "metadata": {"name": "talos-w1", "namespace": "longhorn-system"},
+                "spec": {"disks": serde_json::from_str::<serde_json::Value>(d).unwrap()}
+            })
+        };
+        serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "1", "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+                "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Node"},
+                "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "nodes"},
+                "name": "talos-w1", "namespace": "longhorn-system",
+                "userInfo": {"username": "admin"},
+                "object": node(disks),
+                "oldObject": old.map(node),
+            }
+        })
+    }
+
+    fn ready(name: &str) -> ReportedVolumes {
+        ReportedVolumes {
+            volumes: vec![(format!("u-{name}"), "ready".into(), "partition".into())],
+            mounts: vec![(format!("u-{name}"), format!("/var/mnt/{name}"))],
+        }
+    }
+
+    fn run(
+        body: &serde_json::Value,
+        reported: Option<ReportedVolumes>,
+    ) -> (Vec<FactQuery>, Outcome) {
+        let text = body.to_string();
+        let decoded = crate::admission::decode(text.as_bytes()).expect("decode");
+        let req = decoded.request.as_ref().expect("request");
+        let cfg = Config::default();
+        let asked = (RULE.facts)(req, &cfg);
+        let facts = Facts {
+            node_volumes: reported,
+            ..Facts::default()
+        };
+        let judgement = judge(Phase::Validate, req, &cfg, &facts);
+        let outcome = judgement
+            .of(&RULE)
+            .map(|r| r.outcome.clone())
+            .unwrap_or_default();
+        (asked, outcome)
+    }
+
+    const DATA: &str = r#"{"d": {"path": "/var/mnt/data", "allowScheduling": true}}"#;
+
+    #[test]
+    fn a_new_disk_without_a_reported_volume_warns_and_asks_for_the_node() {
+        let (asked, outcome) = run(&review(DATA, None), Some(ready("longhorn")));
+        assert_eq!(asked, vec![FactQuery::NodeVolumes("talos-w1".into())]);
+        assert_eq!(outcome.violations.len(), 1, "{outcome:?}");
+        assert!(matches!(
+            &outcome.violations[0].problem,
+            Problem::DiskEphemeral { why: EphemeralWhy::NodeReports(n, Behind::Nothing), .. } if n == "data"
+        ));
+        // The default mode is warn: a warning, never a denial.
+        assert_eq!(RULE.default_mode, Mode::Warn);
+    }
+
+    #[test]
+    fn a_ready_volume_stale_or_missing_facts_and_unchanged_disks_say_nothing() {
+        let (_, ok) = run(&review(DATA, None), Some(ready("data")));
+        assert_eq!(ok, Outcome::default());
+        // No fresh facts (not read, or stale: the edge gives None).
+        let (asked, none) = run(&review(DATA, None), None);
+        assert_eq!(asked.len(), 1);
+        assert_eq!(none, Outcome::default());
+        // The disk was there before this update: not judged, nothing asked.
+        let (asked, unchanged) = run(&review(DATA, Some(DATA)), Some(ready("longhorn")));
+        assert!(asked.is_empty());
+        assert_eq!(unchanged, Outcome::default());
+        // A disk outside /var/mnt is another rule's business.
+        let lib = r#"{"d": {"path": "/var/lib/longhorn", "allowScheduling": true}}"#;
+        let (asked, _) = run(&review(lib, None), Some(ReportedVolumes::default()));
+        assert!(asked.is_empty());
+    }
+}
