@@ -159,6 +159,25 @@ mod tests {
     }
 
     #[test]
+    fn enforced_its_denial_says_what_the_node_reported() {
+        let text = review(DATA, None).to_string();
+        let decoded = crate::admission::decode(text.as_bytes()).expect("decode");
+        let req = decoded.request.as_ref().expect("request");
+        let cfg = Config::from_yaml("policies: {LTG-W015: enforce}", "t").expect("config");
+        let facts = Facts {
+            node_volumes: Some(ready("longhorn")),
+            ..Facts::default()
+        };
+        let verdict = crate::policy::evaluate(Phase::Validate, req, &cfg, &facts);
+        let denial = verdict.denial.expect("denied when enforced");
+        assert!(
+            denial.contains("is under /var/mnt/data, and the node reports no volume data (talosctl get volumestatus u-data)"),
+            "{denial}"
+        );
+        assert_eq!(verdict.denied_by, ["LTG-W015"]);
+    }
+
+    #[test]
     fn a_ready_volume_stale_or_missing_facts_and_unchanged_disks_say_nothing() {
         let (_, ok) = run(&review(DATA, None), Some(ready("data")));
         assert_eq!(ok, Outcome::default());
