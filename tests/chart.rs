@@ -544,6 +544,15 @@ fn invalid_values_are_refused_with_a_message() {
     }
 }
 
+/// The arguments of the guard's container in a rendering.
+fn guard_args(docs: &[Value]) -> Vec<String> {
+    let deployment: Deployment = object(docs, "Deployment", "longhorn-talos-guard");
+    deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+}
+
 #[test]
 fn audit_values_switch_the_interval_and_the_policy_report_crds() {
     // Default: the audit every 5m, no CRDs (a cluster may have them from Kyverno).
@@ -569,18 +578,10 @@ fn audit_values_switch_the_interval_and_the_policy_report_crds() {
     );
     // audit.interval empty: no --audit-interval (off).
     let off = helm_template(&["--set", "audit.interval="]);
-    let deployment: Deployment = object(&off, "Deployment", "longhorn-talos-guard");
-    let args = deployment.spec.template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
+    let args = guard_args(&off);
     assert!(!args.iter().any(|a| a == "--audit-interval"), "{args:?}");
     let on = helm_template(&["--set", "audit.interval=30s"]);
-    let deployment: Deployment = object(&on, "Deployment", "longhorn-talos-guard");
-    let args = deployment.spec.template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
+    let args = guard_args(&on);
     let at = args
         .iter()
         .position(|a| a == "--audit-interval")
@@ -617,10 +618,6 @@ fn talos_api_enabled_renders_the_talos_api_component() {
     // Off by default: nothing of it.
     let off = helm_template(&[]);
     assert!(!off.iter().any(|d| d["apiVersion"] == "talos.dev/v1alpha1"));
-    let deployment: Deployment = object(&off, "Deployment", "longhorn-talos-guard");
-    let args = deployment.spec.template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
+    let args = guard_args(&off);
     assert!(!args.iter().any(|a| a == "--read-nodes"), "{args:?}");
 }

@@ -84,6 +84,22 @@ fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Patches the talos.dev ServiceAccount as Talos would write its status
+/// (the CRD has no status subresource).
+fn patch_account(k: &Kubectl, kind: &str, patch: &str) {
+    k.run(&[
+        "patch",
+        "serviceaccounts.talos.dev",
+        SERVICE_ACCOUNT,
+        "-n",
+        GUARD_NS,
+        &format!("--type={kind}"),
+        "-p",
+        patch,
+    ])
+    .ok();
+}
+
 fn cluster_report(k: &Kubectl) -> Option<Value> {
     let run = k.run(&[
         "get",
@@ -198,17 +214,11 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     // What Talos writes when the control plane does not allow the namespace
     // (crd_controller.go, messageNamespaceNotAllowed, v1.14.0-rc.1).
     let refused = format!("Namespace is not allowed: {GUARD_NS}");
-    k.run(&[
-        "patch",
-        "serviceaccounts.talos.dev",
-        SERVICE_ACCOUNT,
-        "-n",
-        GUARD_NS,
-        "--type=merge",
-        "-p",
+    patch_account(
+        &k,
+        "merge",
         &json!({"status": {"failureReason": refused}}).to_string(),
-    ])
-    .ok();
+    );
     // Two Kubernetes Nodes; the guard routes to their InternalIP.
     for (name, ip) in [("talos-w1", "10.5.0.2"), ("talos-w2", "10.5.0.3")] {
         k.with_manifest(
@@ -264,23 +274,11 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     // First a certificate without os:reader: every node refuses it.
     renew(&k, &config, &secret_talosconfig(&fake, "etcd-backup"));
 
-    let account = cp.dir.path().join("guard-account-kubeconfig");
-    let admin = std::fs::read_to_string(&cp.kubeconfig).unwrap();
-    let token_line = admin
-        .lines()
-        .find(|l| l.trim_start().starts_with("token: "))
-        .unwrap()
-        .to_string();
-    std::fs::write(
-        &account,
-        admin.replace(
-            &token_line,
-            &format!(
-                "{token_line}\n      as: system:serviceaccount:{GUARD_NS}:longhorn-talos-guard"
-            ),
-        ),
-    )
-    .unwrap();
+    let account = common::impersonating(
+        &cp.kubeconfig,
+        &format!("system:serviceaccount:{GUARD_NS}:longhorn-talos-guard"),
+        cp.dir.path().join("guard-account-kubeconfig"),
+    );
     let tls = cp.dir.path().join("guard-tls");
     guard::certs_dev(&tls);
     let tls = tls.to_string_lossy().into_owned();
@@ -348,17 +346,7 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     assert_eq!(tsa["resources"][0]["apiVersion"], "talos.dev/v1alpha1");
 
     // The control plane now allows it: Talos clears the status.
-    k.run(&[
-        "patch",
-        "serviceaccounts.talos.dev",
-        SERVICE_ACCOUNT,
-        "-n",
-        GUARD_NS,
-        "--type=json",
-        "-p",
-        r#"[{"op":"remove","path":"/status"}]"#,
-    ])
-    .ok();
+    patch_account(&k, "json", r#"[{"op":"remove","path":"/status"}]"#);
     wait(
         "the ServiceAccount finding gone",
         Duration::from_secs(20),

@@ -254,7 +254,9 @@ fn typed(docs: &[Value]) -> Rendered {
 
 /// cert-manager has no k8s-openapi type: the fields of its v1 API that these
 /// manifests use, checked by hand (unknown ones are errors, as above).
-fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
+/// The spec of a custom resource in the guard's namespace, checked by hand:
+/// only `apiVersion`, `kind`, `metadata` (with a name) and `spec`.
+fn custom_spec(doc: &Value) -> Result<&serde_json::Map<String, Value>, String> {
     let top: Vec<&str> = doc
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
@@ -269,7 +271,13 @@ fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
     if meta["namespace"] != GUARD_NS {
         return Err(format!("metadata.namespace is {}", meta["namespace"]));
     }
-    let spec = doc["spec"].as_object().ok_or("spec is not an object")?;
+    doc["spec"]
+        .as_object()
+        .ok_or_else(|| "spec is not an object".to_string())
+}
+
+fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
+    let spec = custom_spec(doc)?;
     let known: &[&str] = match kind {
         "Issuer" => &["selfSigned", "ca"],
         _ => &[
@@ -337,20 +345,7 @@ fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
 /// v1.14.0-rc.1: `spec.roles`, a list of strings; `status.failureReason`,
 /// written by Talos), checked by hand; roles are Talos's (`os:` prefix).
 fn check_talos_service_account(doc: &Value) -> Result<(), String> {
-    let top: Vec<&str> = doc
-        .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    if top != ["apiVersion", "kind", "metadata", "spec"] {
-        return Err(format!("top-level fields {top:?}"));
-    }
-    if doc["metadata"]["namespace"] != GUARD_NS {
-        return Err(format!(
-            "metadata.namespace is {}",
-            doc["metadata"]["namespace"]
-        ));
-    }
-    let spec = doc["spec"].as_object().ok_or("spec is not an object")?;
+    let spec = custom_spec(doc)?;
     if spec.keys().any(|k| k != "roles") {
         return Err(format!("spec has fields beyond roles: {spec:?}"));
     }

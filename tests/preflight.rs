@@ -20,44 +20,21 @@ mod kubectl;
 #[allow(dead_code)]
 #[path = "e2e/process.rs"]
 mod process;
+#[path = "talos-fake/harness.rs"]
+mod talos_fake;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use talos_fake::TalosFake;
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 
-fn fake_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("bash")
-            .arg(root.join("tests/talos-fake/build.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run tests/talos-fake/build.sh");
-        assert!(
-            out.status.success(),
-            "tests/talos-fake/build.sh failed (Go is needed to build the Talos API double; this test does not skip)"
-        );
-        PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .expect("build.sh prints the double's path"),
-        )
-    })
-}
-
-/// A running double; it stops when its stdin closes (on drop).
+/// A running double (tests/talos-fake/harness.rs); it stops on drop.
 struct Fake {
-    child: Child,
-    _stdin: ChildStdin,
-    dir: tempfile::TempDir,
+    inner: TalosFake,
 }
 
 impl Fake {
@@ -67,41 +44,19 @@ impl Fake {
 
     /// As [`Fake::start`], the contexts in `bare` written without nodes.
     fn start_bare(nodes: Vec<Value>, bare: &[&str]) -> Fake {
-        let dir = tempfile::tempdir().expect("temp dir");
         let scenario = json!({
             "bare": bare,
             "context": "reader",
             "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"], "in-cluster": ["os:reader"]},
             "nodes": nodes,
         });
-        let path = dir.path().join("scenario.json");
-        std::fs::write(&path, scenario.to_string()).expect("write the scenario");
-        let mut child = Command::new(fake_bin())
-            .arg(&path)
-            .arg(dir.path().join("talosconfig"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the double");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the double");
-        assert!(
-            line.starts_with("listening "),
-            "the double did not start: {line:?}"
-        );
         Fake {
-            child,
-            _stdin: stdin,
-            dir,
+            inner: TalosFake::start(&scenario),
         }
     }
 
     fn talosconfig(&self) -> PathBuf {
-        self.dir.path().join("talosconfig")
+        self.inner.talosconfig()
     }
 
     /// Runs `talos preflight --talosconfig <its config> ARGS`: (status, stdout, stderr).
@@ -118,13 +73,6 @@ impl Fake {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -714,7 +662,7 @@ fn talos_client_get(
     namespace: &str,
     r#type: &str,
 ) -> Vec<(String, Value)> {
-    let out = Command::new(fake_bin())
+    let out = Command::new(talos_fake::fake_bin())
         .arg("get")
         .arg(fake.talosconfig())
         .args(["reader", node, namespace, r#type])
