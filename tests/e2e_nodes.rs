@@ -74,8 +74,7 @@ fn renew(k: &Kubectl, file: &Path, text: &str) {
         "metadata": {"name": SERVICE_ACCOUNT, "namespace": GUARD_NS},
         "data": {"config": base64_encode(text.as_bytes())},
     });
-    k.with_manifest(&["apply", "-f", "-"], &secret.to_string())
-        .ok();
+    k.with_manifest(&["apply"], &secret.to_string()).ok();
     std::fs::rename(&tmp, file).expect("project the Secret");
 }
 
@@ -139,6 +138,24 @@ fn keys(report: &Option<Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits until the ClusterPolicyReport's results are `expected`; on a
+/// timeout, fails with what it has and the guard's log.
+fn until_results(k: &Kubectl, guard: &Guard, what: &str, expected: &[&str]) {
+    let start = std::time::Instant::now();
+    loop {
+        let now = keys(&cluster_report(k));
+        if now == expected {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}: results {now:?}, expected {expected:?}\n{}",
+            guard.proc.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn metrics(guard: &Guard) -> String {
     let out = Command::new("curl")
         .args(["-sk", &format!("https://{}/metrics", guard.addr)])
@@ -151,7 +168,7 @@ fn metrics(guard: &Guard) -> String {
 /// /var/mnt/data, sent for the Longhorn node `node`.
 fn warnings_for(guard: &Guard, node: &str, dir: &Path) -> Vec<String> {
     let mut review: Value =
-        serde_json::from_slice(&common::review_fixture("lhnode-create-var-mnt-disk.json"))
+        serde_json::from_slice(&common::review_fixture("lhnode-create-var-mnt-disk"))
             .expect("the fixture");
     review["request"]["name"] = json!(node);
     review["request"]["object"]["metadata"]["name"] = json!(node);
@@ -202,6 +219,14 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     ])
     .ok();
     k.run(&["create", "namespace", LH]).ok();
+    // As Longhorn needs it, so that the reports hold only the nodes' findings.
+    k.run(&[
+        "label",
+        "namespace",
+        LH,
+        "pod-security.kubernetes.io/enforce=privileged",
+    ])
+    .ok();
     k.run(&["create", "namespace", GUARD_NS]).ok();
     // The shipped RBAC, Lease, and the component's ServiceAccount and Role.
     for file in [
@@ -222,7 +247,7 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     // Two Kubernetes Nodes; the guard routes to their InternalIP.
     for (name, ip) in [("talos-w1", "10.5.0.2"), ("talos-w2", "10.5.0.3")] {
         k.with_manifest(
-            &["create", "-f", "-"],
+            &["create"],
             &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}).to_string(),
         )
         .ok();
@@ -239,7 +264,7 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
     }
     // The Longhorn node of talos-w1 has its disk at /var/mnt/longhorn.
     k.with_manifest(
-        &["create", "-f", "-"],
+        &["create"],
         &json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Node",
                 "metadata": {"name": "talos-w1", "namespace": LH},
                 "spec": {"allowScheduling": true, "disks": {"longhorn": {
@@ -309,10 +334,11 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
         "LTG-P000 talos-w2",
         &format!("LTG-P040 {SERVICE_ACCOUNT}"),
     ];
-    wait(
+    until_results(
+        &k,
+        &guard,
         "the node findings and the refused ServiceAccount",
-        Duration::from_secs(30),
-        || keys(&cluster_report(&k)) == refused_keys,
+        &refused_keys,
     );
     let report = cluster_report(&k).unwrap();
     let messages = results(&report);
@@ -347,10 +373,11 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
 
     // The control plane now allows it: Talos clears the status.
     patch_account(&k, "json", r#"[{"op":"remove","path":"/status"}]"#);
-    wait(
+    until_results(
+        &k,
+        &guard,
         "the ServiceAccount finding gone",
-        Duration::from_secs(20),
-        || keys(&cluster_report(&k)) == ["LTG-P000 talos-w1", "LTG-P000 talos-w2"],
+        &["LTG-P000 talos-w1", "LTG-P000 talos-w2"],
     );
 
     // A renewal that is not a talosconfig: the last good one stays.
@@ -374,17 +401,15 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
 
     // Talos renews the Secret with the reader's certificate: picked up.
     renew(&k, &config, &secret_talosconfig(&fake, "reader"));
-    wait(
+    until_results(
+        &k,
+        &guard,
         "the renewed talosconfig used",
-        Duration::from_secs(30),
-        || {
-            keys(&cluster_report(&k))
-                == [
-                    "LTG-P000 talos-w2",
-                    "LTG-P001 talos-w1",
-                    "LTG-P021 talos-w1",
-                ]
-        },
+        &[
+            "LTG-P000 talos-w2",
+            "LTG-P001 talos-w1",
+            "LTG-P021 talos-w1",
+        ],
     );
     assert!(guard.proc.log().contains("talosconfig renewed"));
     let m = metrics(&guard);
