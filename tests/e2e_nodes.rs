@@ -422,6 +422,12 @@ fn the_audit_reads_the_nodes_through_a_renewed_talosconfig() {
         m.contains("ltg_audit_findings{policy=\"LTG-P001\",severity=\"high\"} 1"),
         "{m}"
     );
+    assert!(
+        m.contains("ltg_node_read_nodes{result=\"read\"} 1")
+            && m.contains("ltg_node_read_nodes{result=\"unreadable\"} 1")
+            && m.contains("ltg_node_read_last_timestamp_seconds "),
+        "{m}"
+    );
     let messages = results(&cluster_report(&k).unwrap());
     // The disk path is the Longhorn node's, and the message carries the fix.
     assert!(
