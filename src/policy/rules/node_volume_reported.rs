@@ -91,28 +91,46 @@ fn check(req: &Request<'_>, _: &Config, facts: &Facts) -> Outcome {
 mod tests {
     use super::*;
     use crate::host::ReportedVolumes;
-    use crate::policy::judge;
+    use crate::policy::objects::{LonghornDisk, LonghornNode, LonghornNodeSpec, Meta};
+    use crate::policy::{Pair, evaluate, judge};
 
-    fn review(disks: &str, old: Option<&str>) -> serde_json::Value {
-        let node = |d: &str| {
-            serde_json::json!({
-                "apiVersion": "longhorn.io/v1beta2", "kind": "Node",
-                "metadata": {"name": "talos-w1", "namespace": "longhorn-system"},
-                "spec": {"disks": serde_json::from_str::<serde_json::Value>(d).unwrap()}
-            })
-        };
-        serde_json::json!({
-            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {
-                "uid": "1", "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
-                "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Node"},
-                "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "nodes"},
-                "name": "talos-w1", "namespace": "longhorn-system",
-                "userInfo": {"username": "admin"},
-                "object": node(disks),
-                "oldObject": old.map(node),
-            }
-        })
+    /// A Longhorn node `talos-w1` with one filesystem disk `d` at `path`.
+    fn node(path: &str) -> LonghornNode<'static> {
+        LonghornNode {
+            metadata: Meta {
+                name: Some("talos-w1".into()),
+                namespace: Some("longhorn-system".into()),
+            },
+            spec: LonghornNodeSpec {
+                disks: [(
+                    "d".into(),
+                    LonghornDisk {
+                        path: path.to_string().into(),
+                        disk_type: None,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            },
+        }
+    }
+
+    /// A CREATE of `path`, or an UPDATE from `old` to it.
+    fn request(path: &str, old: Option<&str>) -> Request<'static> {
+        Request {
+            operation: if old.is_some() {
+                Operation::Update
+            } else {
+                Operation::Create
+            },
+            name: "talos-w1".into(),
+            namespace: "longhorn-system".into(),
+            username: "admin".into(),
+            subject: Subject::LonghornNode(Pair {
+                object: Some(node(path)),
+                old: old.map(node),
+            }),
+        }
     }
 
     fn ready(name: &str) -> ReportedVolumes {
@@ -122,13 +140,7 @@ mod tests {
         }
     }
 
-    fn run(
-        body: &serde_json::Value,
-        reported: Option<ReportedVolumes>,
-    ) -> (Vec<FactQuery>, Outcome) {
-        let text = body.to_string();
-        let decoded = crate::admission::decode(text.as_bytes()).expect("decode");
-        let req = decoded.request.as_ref().expect("request");
+    fn run(req: &Request<'_>, reported: Option<ReportedVolumes>) -> (Vec<FactQuery>, Outcome) {
         let cfg = Config::default();
         let asked = (RULE.facts)(req, &cfg);
         let facts = Facts {
@@ -143,11 +155,11 @@ mod tests {
         (asked, outcome)
     }
 
-    const DATA: &str = r#"{"d": {"path": "/var/mnt/data", "allowScheduling": true}}"#;
+    const DATA: &str = "/var/mnt/data";
 
     #[test]
     fn a_new_disk_without_a_reported_volume_warns_and_asks_for_the_node() {
-        let (asked, outcome) = run(&review(DATA, None), Some(ready("longhorn")));
+        let (asked, outcome) = run(&request(DATA, None), Some(ready("longhorn")));
         assert_eq!(asked, vec![FactQuery::NodeVolumes("talos-w1".into())]);
         assert_eq!(outcome.violations.len(), 1, "{outcome:?}");
         assert!(matches!(
@@ -160,15 +172,12 @@ mod tests {
 
     #[test]
     fn enforced_its_denial_says_what_the_node_reported() {
-        let text = review(DATA, None).to_string();
-        let decoded = crate::admission::decode(text.as_bytes()).expect("decode");
-        let req = decoded.request.as_ref().expect("request");
         let cfg = Config::from_yaml("policies: {LTG-W015: enforce}", "t").expect("config");
         let facts = Facts {
             node_volumes: Some(ready("longhorn")),
             ..Facts::default()
         };
-        let verdict = crate::policy::evaluate(Phase::Validate, req, &cfg, &facts);
+        let verdict = evaluate(Phase::Validate, &request(DATA, None), &cfg, &facts);
         let denial = verdict.denial.expect("denied when enforced");
         assert!(
             denial.contains("is under /var/mnt/data, and the node reports no volume data (talosctl get volumestatus u-data)"),
@@ -179,19 +188,21 @@ mod tests {
 
     #[test]
     fn a_ready_volume_stale_or_missing_facts_and_unchanged_disks_say_nothing() {
-        let (_, ok) = run(&review(DATA, None), Some(ready("data")));
+        let (_, ok) = run(&request(DATA, None), Some(ready("data")));
         assert_eq!(ok, Outcome::default());
         // No fresh facts (not read, or stale: the edge gives None).
-        let (asked, none) = run(&review(DATA, None), None);
+        let (asked, none) = run(&request(DATA, None), None);
         assert_eq!(asked.len(), 1);
         assert_eq!(none, Outcome::default());
         // The disk was there before this update: not judged, nothing asked.
-        let (asked, unchanged) = run(&review(DATA, Some(DATA)), Some(ready("longhorn")));
+        let (asked, unchanged) = run(&request(DATA, Some(DATA)), Some(ready("longhorn")));
         assert!(asked.is_empty());
         assert_eq!(unchanged, Outcome::default());
         // A disk outside /var/mnt is another rule's business.
-        let lib = r#"{"d": {"path": "/var/lib/longhorn", "allowScheduling": true}}"#;
-        let (asked, _) = run(&review(lib, None), Some(ReportedVolumes::default()));
+        let (asked, _) = run(
+            &request("/var/lib/longhorn", None),
+            Some(ReportedVolumes::default()),
+        );
         assert!(asked.is_empty());
     }
 }
