@@ -1,8 +1,10 @@
-//! One catalogue of every stable ID, in one shape for the three families:
+//! One catalogue of every stable ID, in one shape for the four families:
 //! the webhook's rules (`LTG-W`, from [`crate::policy::RULES`]), the lint's
-//! findings (`LTG-T`, [`crate::talos::codes::CATALOGUE`]) and the audit's
-//! status translations (`LTG-A`, [`crate::audit::status::TRANSLATIONS`]).
-//! The README's tables are checked against it (tests/readme.rs).
+//! findings (`LTG-T`, [`crate::talos::codes::CATALOGUE`]), the audit's
+//! status translations (`LTG-A`, [`crate::audit::status::TRANSLATIONS`]) and
+//! the preflight's findings (`LTG-P`, [`crate::preflight::codes::CATALOGUE`]).
+//! The README's tables are checked against it (tests/readme.rs), and every
+//! ID but the preflight's has its fixtures and snapshot (tests/rules.rs).
 
 use crate::audit::status::TRANSLATIONS;
 use crate::talos::{Severity, codes};
@@ -16,6 +18,8 @@ pub enum Family {
     Lint,
     /// An audit translation of Longhorn's status (`LTG-A`).
     Audit,
+    /// A `talos preflight` finding (`LTG-P`).
+    Preflight,
 }
 
 /// One stable ID.
@@ -28,15 +32,16 @@ pub struct Entry {
     /// Its short name: the `policies:` group of a rule (empty for a rule set
     /// by its ID only), a translation's name; empty for lint codes.
     pub name: &'static str,
-    /// How bad by default: a rule's default mode, a lint finding's severity;
-    /// empty for translations (their severity depends on the finding).
+    /// How bad by default: a rule's default mode, a lint or preflight
+    /// finding's severity; empty for translations (their severity depends on
+    /// the finding).
     pub level: &'static str,
     /// What it is about, in one line.
     pub summary: &'static str,
 }
 
-/// Every ID: the rules in registry order, then the lint codes, then the
-/// translations, each in its own table's order.
+/// Every ID: the rules in registry order, then the lint codes, the
+/// translations and the preflight codes, each in its own table's order.
 pub fn entries() -> Vec<Entry> {
     let rules = crate::policy::RULES.iter().map(|r| Entry {
         id: r.id,
@@ -50,11 +55,10 @@ pub fn entries() -> Vec<Entry> {
         level: r.default_mode.as_str(),
         summary: r.summary,
     });
-    let lint = codes::CATALOGUE
-        .iter()
-        .map(|(id, severity, summary)| Entry {
+    let findings = |family, table: &'static [(&'static str, Severity, &'static str)]| {
+        table.iter().map(move |(id, severity, summary)| Entry {
             id,
-            family: Family::Lint,
+            family,
             name: "",
             level: match severity {
                 Severity::Error => "error",
@@ -62,7 +66,10 @@ pub fn entries() -> Vec<Entry> {
                 Severity::Note => "note",
             },
             summary,
-        });
+        })
+    };
+    let lint = findings(Family::Lint, &codes::CATALOGUE);
+    let preflight = findings(Family::Preflight, &crate::preflight::codes::CATALOGUE);
     let audit = TRANSLATIONS.iter().map(|(id, name, summary)| Entry {
         id,
         family: Family::Audit,
@@ -70,7 +77,7 @@ pub fn entries() -> Vec<Entry> {
         level: "",
         summary,
     });
-    rules.chain(lint).chain(audit).collect()
+    rules.chain(lint).chain(audit).chain(preflight).collect()
 }
 
 #[cfg(test)]
@@ -85,6 +92,7 @@ mod tests {
                 Family::Rule => "LTG-W",
                 Family::Lint => "LTG-T",
                 Family::Audit => "LTG-A",
+                Family::Preflight => "LTG-P",
             };
             assert!(
                 e.id.len() == 8

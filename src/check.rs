@@ -359,49 +359,64 @@ pub fn render_json(results: &[ObjectResult]) -> String {
 
 /// Renders the results for a terminal, with a summary line.
 pub fn render(results: &[ObjectResult]) -> String {
+    let mut out: String = results.iter().map(object_text).collect();
+    out.push_str(&summary(results));
+    out
+}
+
+/// What `check` prints for one object (nothing for one not sent to the webhook).
+fn object_text(r: &ObjectResult) -> String {
+    let at = format!("{} (object {}) {} {}", r.file, r.index, r.kind, r.name);
     let mut out = String::new();
+    match &r.outcome {
+        Outcome::Ignored { .. } => {}
+        Outcome::Refused { reason } => {
+            out.push_str(&format!("REFUSED {at}\n"));
+            out.push_str("    by kube-apiserver, before any webhook; kubectl apply prints:\n");
+            for line in reason.lines() {
+                out.push_str(&format!("      {}\n", line.trim_end()));
+            }
+        }
+        Outcome::Judged {
+            denial,
+            warnings,
+            added_labels,
+        } => {
+            match denial {
+                Some(message) => {
+                    out.push_str(&format!("DENIED  {at}\n"));
+                    for line in message.lines() {
+                        out.push_str(&format!("    {line}\n"));
+                    }
+                }
+                None => out.push_str(&format!("allowed {at}\n")),
+            }
+            if !added_labels.is_empty() {
+                let list: Vec<String> = added_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                out.push_str(&format!("    mutation adds labels: {}\n", list.join(", ")));
+            }
+            for w in warnings {
+                out.push_str(&format!("    warning: {w}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// The last line: how many objects were denied, allowed, refused and not sent.
+fn summary(results: &[ObjectResult]) -> String {
     let (mut denied, mut allowed, mut refused, mut ignored) = (0, 0, 0, Vec::new());
     for r in results {
-        let at = format!("{} (object {}) {} {}", r.file, r.index, r.kind, r.name);
         match &r.outcome {
             Outcome::Ignored { what } => ignored.push(what.clone()),
-            Outcome::Refused { reason } => {
-                refused += 1;
-                out.push_str(&format!("REFUSED {at}\n"));
-                out.push_str("    by kube-apiserver, before any webhook; kubectl apply prints:\n");
-                for line in reason.lines() {
-                    out.push_str(&format!("      {}\n", line.trim_end()));
-                }
-            }
+            Outcome::Refused { .. } => refused += 1,
             Outcome::Judged {
-                denial,
-                warnings,
-                added_labels,
-            } => {
-                match denial {
-                    Some(message) => {
-                        denied += 1;
-                        out.push_str(&format!("DENIED  {at}\n"));
-                        for line in message.lines() {
-                            out.push_str(&format!("    {line}\n"));
-                        }
-                    }
-                    None => {
-                        allowed += 1;
-                        out.push_str(&format!("allowed {at}\n"));
-                    }
-                }
-                if !added_labels.is_empty() {
-                    let list: Vec<String> = added_labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    out.push_str(&format!("    mutation adds labels: {}\n", list.join(", ")));
-                }
-                for w in warnings {
-                    out.push_str(&format!("    warning: {w}\n"));
-                }
-            }
+                denial: Some(_), ..
+            } => denied += 1,
+            Outcome::Judged { denial: None, .. } => allowed += 1,
         }
     }
     ignored.sort();
@@ -420,7 +435,7 @@ pub fn render(results: &[ObjectResult]) -> String {
     } else {
         String::new()
     };
-    out.push_str(&format!(
+    format!(
         "{} {}: {denied} denied, {allowed} allowed{refused}, {} not sent to the webhook{}\n",
         results.len(),
         if results.len() == 1 {
@@ -434,6 +449,5 @@ pub fn render(results: &[ObjectResult]) -> String {
         } else {
             format!(" ({})", kinds.join(", "))
         }
-    ));
-    out
+    )
 }

@@ -27,19 +27,22 @@ pub struct RuleKey {
 /// for a rule ID (`LTG-W010`) wins over one for its group (`diskPaths`);
 /// rules not named keep their default. A group entry sets only the rules
 /// whose default is `enforce` (a rule that warns by default changes only by
-/// its ID).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// its ID). Only [`ConfigFile::validate`] makes one, with every rule of the
+/// registry it is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policies {
     modes: Vec<(RuleKey, Mode)>,
 }
 
 impl Policies {
-    /// The mode of the rule `id` (`enforce` for a rule this config does not know).
-    pub fn mode(&self, id: &str) -> Mode {
+    /// The mode of the rule `id`; an ID no rule has is an error (never a
+    /// silent `enforce`).
+    pub fn mode(&self, id: &str) -> Result<Mode, UnknownRule> {
         self.modes
             .iter()
             .find(|(k, _)| k.id == id)
-            .map_or(Mode::Enforce, |(_, m)| *m)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| UnknownRule(id.to_string()))
     }
 
     /// Sets the mode of every rule `key` names (its ID, or its group for
@@ -398,7 +401,7 @@ mod tests {
             "the host model decides by default"
         );
         assert_eq!(c.v2_min_hugepages_bytes, 2 << 30);
-        assert_eq!(c.policies.mode("LTG-W010"), Mode::Enforce);
+        assert_eq!(c.policies.mode("LTG-W010"), Ok(Mode::Enforce));
     }
 
     #[test]
@@ -430,8 +433,8 @@ policies:
         );
         assert_eq!(c.mounts_for_node("worker-2").len(), 2);
         assert_eq!(c.v2_min_hugepages_bytes, 4 << 30);
-        assert_eq!(c.policies.mode("LTG-W030"), Mode::Warn);
-        assert_eq!(c.policies.mode("LTG-W020"), Mode::Off);
+        assert_eq!(c.policies.mode("LTG-W030"), Ok(Mode::Warn));
+        assert_eq!(c.policies.mode("LTG-W020"), Ok(Mode::Off));
         assert!(c.is_exempt("system:serviceaccount:longhorn-system:longhorn-service-account"));
     }
 
@@ -477,11 +480,11 @@ policies:
             r#"no rule or rule group is named "LTG-W999""#
         );
         assert_eq!(cfg.policies.set("LTG-W013", Mode::Enforce), Ok(()));
-        assert_eq!(cfg.policies.mode("LTG-W013"), Mode::Enforce);
+        assert_eq!(cfg.policies.mode("LTG-W013"), Ok(Mode::Enforce));
         // A group names its warn-by-default members too, and leaves them be.
         assert_eq!(cfg.policies.set("podHostPaths", Mode::Off), Ok(()));
-        assert_eq!(cfg.policies.mode("LTG-W031"), Mode::Warn);
-        assert_eq!(cfg.policies.mode("LTG-W030"), Mode::Off);
+        assert_eq!(cfg.policies.mode("LTG-W031"), Ok(Mode::Warn));
+        assert_eq!(cfg.policies.mode("LTG-W030"), Ok(Mode::Off));
     }
 
     #[test]

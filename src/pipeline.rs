@@ -13,6 +13,7 @@ use tracing::field::Empty;
 use crate::admission::{self, Decoded, ReviewError};
 use crate::cluster::NodeFacts;
 use crate::config::Config;
+use crate::policy::writes::Writes;
 use crate::policy::{
     self, AnyObject, Decision, FactQuery, Facts, Hugepages, Judgement, Kind, Operation, Phase,
     Request, RuleDecision, Str, Subject, Verdict,
@@ -63,10 +64,17 @@ pub fn create_request<'v>(
     })
 }
 
-/// Looks up the cluster facts the rules that run on `req` need.
-pub async fn facts(phase: Phase, req: &Request<'_>, cfg: &Config, source: &dyn NodeFacts) -> Facts {
+/// Looks up the cluster facts the rules that run on `req` need (`writes`:
+/// what it writes, [`policy::registry::writes`]).
+pub async fn facts(
+    phase: Phase,
+    req: &Request<'_>,
+    cfg: &Config,
+    writes: &Writes<'_>,
+    source: &dyn NodeFacts,
+) -> Facts {
     let mut facts = Facts::default();
-    for query in policy::registry::fact_queries(phase, req, cfg) {
+    for query in policy::registry::fact_queries(phase, req, cfg, writes) {
         match query {
             FactQuery::Hugepages(node) => facts.hugepages = Some(source.hugepages(&node).await),
             FactQuery::NodeVolumes(node) => facts.node_volumes = source.reported_volumes(&node),
@@ -97,11 +105,17 @@ pub struct Judged {
 
 /// Judges a typed request and renders the answer.
 pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judged {
-    let judgement = policy::judge(phase, req, cfg, facts);
-    Judged {
-        verdict: judgement.verdict(cfg.host.as_ref()),
-        decision: judgement.decision(),
-        judgement,
+    Judged::of(policy::judge(phase, req, cfg, facts), cfg)
+}
+
+impl Judged {
+    /// A judgement with its rendering and decision.
+    fn of(judgement: Judgement, cfg: &Config) -> Judged {
+        Judged {
+            verdict: judgement.verdict(cfg.host.as_ref()),
+            decision: judgement.decision(),
+            judgement,
+        }
     }
 }
 
@@ -140,7 +154,11 @@ pub fn review_with(
     facts: &Facts,
 ) -> Result<Reviewed, ReviewError> {
     let decoded = admission::decode(body)?;
-    Ok(finish(phase, &decoded, cfg, facts))
+    let writes = decoded
+        .request
+        .as_ref()
+        .map(|req| policy::registry::writes(phase, req, cfg));
+    Ok(finish(phase, &decoded, cfg, facts, writes.as_ref()))
 }
 
 async fn reviewed(
@@ -155,11 +173,16 @@ async fn reviewed(
         span.record("name", &*req.name);
         span.record("user", &*req.username);
     }
-    let facts = match &decoded.request {
-        Some(req) => facts(phase, req, cfg, source).await,
-        None => Facts::default(),
+    // What the request writes is read once, for the look-ups and the rules.
+    let writes = decoded
+        .request
+        .as_ref()
+        .map(|req| policy::registry::writes(phase, req, cfg));
+    let facts = match (&decoded.request, &writes) {
+        (Some(req), Some(writes)) => facts(phase, req, cfg, writes, source).await,
+        _ => Facts::default(),
     };
-    let done = finish(phase, decoded, cfg, &facts);
+    let done = finish(phase, decoded, cfg, &facts, writes.as_ref());
     let rules: Vec<&str> = done
         .verdict
         .denied_by
@@ -189,9 +212,15 @@ async fn reviewed(
 }
 
 /// The rules on a decoded review with its facts, and the encoded answer.
-fn finish(phase: Phase, decoded: &Decoded<'_>, cfg: &Config, facts: &Facts) -> Reviewed {
+fn finish(
+    phase: Phase,
+    decoded: &Decoded<'_>,
+    cfg: &Config,
+    facts: &Facts,
+    writes: Option<&Writes<'_>>,
+) -> Reviewed {
     let operation = decoded.operation.as_str();
-    let Some(req) = &decoded.request else {
+    let (Some(req), Some(writes)) = (&decoded.request, writes) else {
         return Reviewed {
             kind: "other",
             operation,
@@ -201,7 +230,8 @@ fn finish(phase: Phase, decoded: &Decoded<'_>, cfg: &Config, facts: &Facts) -> R
             body: admission::encode(&decoded.uid, &Verdict::default()),
         };
     };
-    let judged = judge(phase, req, cfg, facts);
+    let judgement = policy::registry::judge_writes(phase, req, cfg, facts, writes);
+    let judged = Judged::of(judgement, cfg);
     Reviewed {
         kind: req.subject.kind().as_str(),
         operation,

@@ -420,3 +420,36 @@ fn the_sub_module_graph_sees_a_circle() {
     .into();
     assert_eq!(on_circles(&graph), vec!["a", "b", "c"]);
 }
+
+#[test]
+fn rules_read_what_a_request_writes_from_the_one_shape() {
+    // Read once, judge many: what a request writes is read and each disk or
+    // host path classified once per review (src/policy/writes.rs); a rule
+    // file that reads or classifies on its own would do it again.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/rules");
+    let mut rule_files = Vec::new();
+    files(&dir, &mut rule_files);
+    assert!(rule_files.len() >= 10, "{rule_files:?}");
+    let mut found = Vec::new();
+    for path in rule_files {
+        let code = code_of(&path);
+        for reading in [
+            "classify(",
+            "data_path(",
+            "check_block_path(",
+            "containing_mount(",
+            "HostPath::parse(",
+            "node_disks(",
+            "gojson::",
+            "read_default_settings(",
+            "Subject::LonghornNode",
+            "Subject::ConfigMap",
+            "Subject::Pod",
+        ] {
+            if code.contains(reading) {
+                found.push(format!("{}: {reading}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "rules reading by hand: {found:#?}");
+}

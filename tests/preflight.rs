@@ -515,40 +515,8 @@ fn the_readme_output_is_what_the_command_prints_against_the_double() {
     assert!(checked >= 1, "no talos preflight example in the README");
 }
 
-/// `(code, severity)` rows of a `| LTG-P... | severity |` table.
-fn p_rows(text: &str, prefix: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(prefix))
-        .filter_map(|l| {
-            let mut cells = l.split('|').map(|c| c.trim().trim_matches('`'));
-            let code = cells.next()?;
-            let severity = cells.next()?;
-            code.starts_with("LTG-P")
-                .then(|| (code.to_string(), severity.to_string()))
-        })
-        .collect()
-}
-
-#[test]
-fn the_readme_lists_every_p_finding_with_its_severity() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let source = std::fs::read_to_string(root.join("src/preflight/mod.rs")).expect("mod.rs");
-    let documented = p_rows(&source, "/// | ");
-    assert!(documented.len() >= 10, "{documented:?}");
-    assert_eq!(p_rows(&readme, "| "), documented);
-    // And every code the module defines is in its table.
-    for line in source
-        .lines()
-        .filter(|l| l.contains("pub const") && l.contains("\"LTG-P"))
-    {
-        let code = line.split('"').nth(1).expect("a code");
-        assert!(
-            documented.iter().any(|(c, _)| c == code),
-            "{code} is not in the table"
-        );
-    }
-}
+// The README's table of LTG-P codes is checked against the catalogue
+// (src/catalogue.rs) by tests/readme.rs, with the other families.
 
 #[test]
 fn yaml_is_one_cluster_policy_report() {

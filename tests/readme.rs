@@ -89,36 +89,39 @@ fn the_readmes_id_tables_are_the_catalogue() {
         })
         .collect();
     assert_eq!(id_rows(&readme, "LTG-W"), rules);
-    // Lint findings: | ID | severity | ...
-    let lint: Vec<(String, String)> = of(Family::Lint)
-        .iter()
-        .map(|e| (e.id.to_string(), e.level.to_string()))
-        .collect();
-    assert!(lint.len() >= 25, "{lint:?}");
-    let rows: Vec<(String, String)> = id_rows(&readme, "LTG-T")
-        .into_iter()
-        .map(|(id, severity, _)| (id, severity))
-        .collect();
-    assert_eq!(rows, lint);
     // Status translations: one row each.
     let audit: Vec<String> = of(Family::Audit).iter().map(|e| e.id.to_string()).collect();
     let rows: Vec<String> = id_rows(&readme, "LTG-A").into_iter().map(|r| r.0).collect();
     assert_eq!(rows, audit);
-    // Every code the lint can emit is in its catalogue, and every entry a code.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(root.join("src/talos/lint.rs")).unwrap();
-    let mut codes: Vec<String> = source
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub const "))
-        .filter_map(|l| l.split('"').nth(1))
-        .filter(|c| c.starts_with("LTG-T"))
-        .map(str::to_string)
-        .collect();
-    codes.sort();
-    assert_eq!(
-        codes,
-        lint.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()
-    );
+    // Lint and preflight findings: | ID | severity | ...; and every code their
+    // module defines is in the catalogue, and every entry a code.
+    for (family, prefix, file, at_least) in [
+        (Family::Lint, "LTG-T", "src/talos/lint.rs", 25),
+        (Family::Preflight, "LTG-P", "src/preflight/mod.rs", 13),
+    ] {
+        let entries: Vec<(String, String)> = of(family)
+            .iter()
+            .map(|e| (e.id.to_string(), e.level.to_string()))
+            .collect();
+        assert!(entries.len() >= at_least, "{entries:?}");
+        let rows: Vec<(String, String)> = id_rows(&readme, prefix)
+            .into_iter()
+            .map(|(id, severity, _)| (id, severity))
+            .collect();
+        assert_eq!(rows, entries, "the README's {prefix} table");
+        let source =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let mut codes: Vec<String> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const "))
+            .filter_map(|l| l.split('"').nth(1))
+            .filter(|c| c.starts_with(prefix))
+            .map(str::to_string)
+            .collect();
+        codes.sort();
+        let ids: Vec<String> = entries.into_iter().map(|e| e.0).collect();
+        assert_eq!(codes, ids, "the codes of {file}");
+    }
 }
 
 #[test]

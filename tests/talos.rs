@@ -462,20 +462,12 @@ fn a_default_disk_under_var_mnt_without_a_volume_is_a_warning() {
 
 #[test]
 fn a_default_disk_on_the_read_only_root_is_the_webhooks_error() {
-    use longhorn_talos_guard::policy::PathProblem;
-    use longhorn_talos_guard::policy::render as messages;
     let patch = "machine:\n  nodeAnnotations:\n    node.longhorn.io/default-disks-config: '[{\"name\":\"ssd\",\"path\":\"/mnt/ssd\"}]'\n";
     let findings = lint_default_disks_with("ro.yaml", patch);
     let f = only(&findings, codes::DEFAULT_DISKS);
     assert_eq!(f.severity, Severity::Error);
-    let ro = PathProblem::ReadOnlyRoot;
-    let webhook = messages::default_disks_denial(
-        "(this machine)",
-        &[messages::disk_item("ssd", "/mnt/ssd", &ro)],
-        &[&ro],
-        "/mnt/ssd",
-    );
-    assert_eq!(f.message, webhook);
+    // The webhook's LTG-W012 denial for this node, word for word.
+    insta::assert_snapshot!("default-disk-on-the-read-only-root", f.message);
 }
 
 /// Lints the default-disks fixture with `patch` (named `file`) merged over it.

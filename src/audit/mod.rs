@@ -14,7 +14,7 @@ use crate::check::sent_to_webhook;
 use crate::cluster::node_hugepages;
 use crate::config::Config;
 use crate::pipeline;
-use crate::policy::{self, FactQuery, Hugepages, Judgement, Kind, Phase, registry};
+use crate::policy::{FactQuery, Hugepages, Judgement, Kind, Phase, registry};
 
 pub mod background;
 pub mod collect;
@@ -77,8 +77,10 @@ pub fn judge_object(
     let Ok(req) = pipeline::create_request(kind, object, namespace, AUDIT_USER) else {
         return Vec::new();
     };
+    // What the object writes is read once, for the look-up and the rules.
+    let writes = registry::writes(Phase::Validate, &req, cfg);
     let mut facts = pipeline::offline_facts("not read by the audit");
-    for query in registry::fact_queries(Phase::Validate, &req, cfg) {
+    for query in registry::fact_queries(Phase::Validate, &req, cfg, &writes) {
         // Node volumes stay unknown here: the audit reports each node's own
         // findings (LTG-P...) from the same facts instead.
         if let FactQuery::Hugepages(node) = query {
@@ -88,7 +90,7 @@ pub fn judge_object(
             });
         }
     }
-    let judgement = policy::judge(Phase::Validate, &req, cfg, &facts);
+    let judgement = registry::judge_writes(Phase::Validate, &req, cfg, &facts, &writes);
     findings(&judgement, cfg, &ObjectRef::of(object))
 }
 

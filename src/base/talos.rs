@@ -61,6 +61,9 @@ pub fn extra_mount_patch(path: &str, bind: &str) -> String {
 /// What data on the EPHEMERAL partition costs, in one clause.
 pub const EPHEMERAL_COST: &str = "the system disk's capacity, wiped by talosctl reset";
 
+/// [`EPHEMERAL_COST`] in a warning's few words.
+pub const EPHEMERAL_COST_SHORT: &str = "system disk, wiped by talosctl reset";
+
 /// The disk selector of every suggested `UserVolumeConfig`: any disk but the system disk.
 pub const USER_VOLUME_SELECTOR: &str = "!system_disk";
 

@@ -297,7 +297,7 @@ pub fn generate(cfg: &Config, version: KubeVersion) -> Generated {
         left: Vec::new(),
     };
     for rule in registry::RULES {
-        let mode = cfg.policies.mode(rule.id);
+        let mode = registry::configured(rule, cfg);
         if mode == Mode::Off {
             continue;
         }

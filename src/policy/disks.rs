@@ -2,7 +2,7 @@
 //! rules that read disks (a Longhorn node's `spec.disks`, the default-disks
 //! annotation, the `default-data-path` setting).
 
-use super::violation::{DiskSource, EphemeralWhy, PathProblem, Problem, Violation};
+use super::violation::{EphemeralWhy, PathProblem};
 use crate::base::paths::is_pci_address;
 use crate::base::{AllowedMount, HostPath};
 use crate::host::{self, Layout, Place, VolumeType};
@@ -108,117 +108,41 @@ impl<'d> DiskType<'d> {
     }
 }
 
-/// One disk to judge: its name, path, type, and whether this request adds
-/// or changes it (ratcheting: only those deny).
-#[derive(Debug, Clone, Copy)]
-pub struct DiskToJudge<'d> {
-    /// The disk's name.
-    pub name: &'d str,
-    /// Its path as written.
-    pub path: &'d str,
-    /// Its `diskType`.
-    pub disk_type: DiskType<'d>,
-    /// True when this request adds or changes the disk.
-    pub judged: bool,
+/// What one disk of a review is for Longhorn: judged once, read by every
+/// disk rule (LTG-W010, W011, W012, W013, W014, W020).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskClass {
+    /// Longhorn can keep data there for good (a block disk: a device or a
+    /// PCI address).
+    Usable,
+    /// A filesystem disk that works but keeps its data on EPHEMERAL.
+    Ephemeral(EphemeralWhy),
+    /// Fails, or loses the data.
+    Unusable(PathProblem),
+    /// A `diskType` the guard does not know, as written: its path is not
+    /// judged.
+    UnknownType(String),
 }
 
-/// Where a set of disks is and what they are judged against.
-pub struct DiskContext<'c> {
-    /// Where the disks were written.
-    pub source: DiskSource,
-    /// The node's name.
-    pub node: &'c str,
-    /// The paths the operator vouches for on that node.
-    pub mounts: &'c [AllowedMount],
-    /// The node's machine config, when known.
-    pub layout: Option<&'c Layout>,
-}
-
-/// Disks that fail or lose data: a bad disk this request adds or changes is
-/// a violation, one that was already there a warning. A disk of a type the
-/// guard does not know is a warning naming the type, its path unjudged.
-/// Returns `(violations, warnings)`.
-pub fn unusable_disks<'d>(
-    ctx: &DiskContext<'_>,
-    field: impl Fn(&str) -> String,
-    disks: impl IntoIterator<Item = DiskToJudge<'d>>,
-) -> (Vec<Violation>, Vec<Violation>) {
-    let (mut violations, mut warnings) = (Vec::new(), Vec::new());
-    for d in disks {
-        let problem = match d.disk_type {
-            DiskType::Block => check_block_path(d.path).err(),
-            DiskType::Filesystem => match data_path(d.path, ctx.mounts, ctx.layout) {
-                DataPath::Unusable(p) => Some(p),
-                _ => None,
-            },
-            DiskType::Unknown(t) => {
-                if d.judged {
-                    warnings.push(Violation {
-                        preexisting: false,
-                        field: field(d.name),
-                        value: t.to_string(),
-                        problem: Problem::DiskTypeUnknown {
-                            source: ctx.source,
-                            node: ctx.node.to_string(),
-                            disk: d.name.to_string(),
-                            disk_type: t.to_string(),
-                        },
-                    });
-                }
-                None
-            }
-        };
-        let Some(problem) = problem else {
-            continue;
-        };
-        // A disk this request does not add or change was bad before: a
-        // warning only (ratcheting).
-        let list = if d.judged {
-            &mut violations
-        } else {
-            &mut warnings
-        };
-        list.push(Violation {
-            preexisting: !d.judged,
-            field: field(d.name),
-            value: d.path.to_string(),
-            problem: Problem::DiskPath {
-                source: ctx.source,
-                node: ctx.node.to_string(),
-                disk: d.name.to_string(),
-                path: d.path.to_string(),
-                problem,
-            },
-        });
+/// Judges one disk: a block disk's path as a device, a filesystem disk's
+/// as a data path (`mounts` are the paths the operator vouches for,
+/// `layout` the node's machine config when known).
+pub fn classify(
+    disk_type: DiskType<'_>,
+    path: &str,
+    mounts: &[AllowedMount],
+    layout: Option<&Layout>,
+) -> DiskClass {
+    match disk_type {
+        DiskType::Block => match check_block_path(path) {
+            Ok(()) => DiskClass::Usable,
+            Err(problem) => DiskClass::Unusable(problem),
+        },
+        DiskType::Filesystem => match data_path(path, mounts, layout) {
+            DataPath::Usable => DiskClass::Usable,
+            DataPath::Ephemeral(why) => DiskClass::Ephemeral(why),
+            DataPath::Unusable(problem) => DiskClass::Unusable(problem),
+        },
+        DiskType::Unknown(t) => DiskClass::UnknownType(t.to_string()),
     }
-    (violations, warnings)
-}
-
-/// New or changed filesystem disks that keep their data on EPHEMERAL.
-pub fn ephemeral_disks<'d>(
-    ctx: &DiskContext<'_>,
-    field: impl Fn(&str) -> String,
-    disks: impl IntoIterator<Item = DiskToJudge<'d>>,
-) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for d in disks
-        .into_iter()
-        .filter(|d| d.judged && d.disk_type == DiskType::Filesystem)
-    {
-        if let DataPath::Ephemeral(why) = data_path(d.path, ctx.mounts, ctx.layout) {
-            out.push(Violation {
-                preexisting: false,
-                field: field(d.name),
-                value: d.path.to_string(),
-                problem: Problem::DiskEphemeral {
-                    source: ctx.source,
-                    node: ctx.node.to_string(),
-                    disk: d.name.to_string(),
-                    path: d.path.to_string(),
-                    why,
-                },
-            });
-        }
-    }
-    out
 }

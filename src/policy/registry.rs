@@ -12,6 +12,7 @@ pub use super::rule::{Outcome, Rule, longhorn_itself, no_facts, nobody, nodes_an
 
 use super::judgement::{Judgement, RuleResult};
 use super::rules;
+use super::writes::Writes;
 use super::{FactQuery, Facts, Phase, Request, Verdict};
 use crate::base::Mode;
 use crate::config::{Config, ConfigError, ConfigFile, RuleKey};
@@ -64,9 +65,16 @@ impl Default for Config {
     }
 }
 
+/// The mode the config sets for `rule`. A config is validated against this
+/// registry ([`validate`]), so it names every rule; one validated against
+/// another list runs the rule in its default mode.
+pub fn configured(rule: &Rule, cfg: &Config) -> Mode {
+    cfg.policies.mode(rule.id).unwrap_or(rule.default_mode)
+}
+
 /// The mode `rule` runs in for a request by `username`.
 pub fn mode(rule: &Rule, cfg: &Config, username: &str) -> Mode {
-    match cfg.policies.mode(rule.id) {
+    match configured(rule, cfg) {
         Mode::Enforce if (rule.warn_only)(username, cfg) => Mode::Warn,
         m => m,
     }
@@ -93,11 +101,26 @@ pub fn applicable<'r>(
         .filter(|(_, m)| *m != Mode::Off)
 }
 
+/// What `req` writes, read once for the rules that run on it in `phase`
+/// (nothing when none runs).
+pub fn writes<'r>(phase: Phase, req: &'r Request<'r>, cfg: &'r Config) -> Writes<'r> {
+    if applicable(phase, req, cfg).next().is_some() {
+        Writes::read(req, cfg)
+    } else {
+        Writes::default()
+    }
+}
+
 /// The cluster facts the rules that run on `req` need.
-pub fn fact_queries(phase: Phase, req: &Request<'_>, cfg: &Config) -> Vec<FactQuery> {
+pub fn fact_queries(
+    phase: Phase,
+    req: &Request<'_>,
+    cfg: &Config,
+    writes: &Writes<'_>,
+) -> Vec<FactQuery> {
     let mut out = Vec::new();
     for (rule, _) in applicable(phase, req, cfg) {
-        for q in (rule.facts)(req, cfg) {
+        for q in (rule.facts)(req, cfg, writes) {
             if !out.contains(&q) {
                 out.push(q);
             }
@@ -109,13 +132,24 @@ pub fn fact_queries(phase: Phase, req: &Request<'_>, cfg: &Config) -> Vec<FactQu
 /// Runs every rule that applies to `req` in `phase`: each one's result with
 /// its mode, in registry order, no sentences.
 pub fn judge(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) -> Judgement {
+    judge_writes(phase, req, cfg, facts, &writes(phase, req, cfg))
+}
+
+/// [`judge`] with what the request writes already read ([`writes`]).
+pub fn judge_writes(
+    phase: Phase,
+    req: &Request<'_>,
+    cfg: &Config,
+    facts: &Facts,
+    writes: &Writes<'_>,
+) -> Judgement {
     Judgement {
         phase,
         results: applicable(phase, req, cfg)
             .map(|(rule, mode)| RuleResult {
                 rule,
                 mode,
-                outcome: (rule.check)(req, cfg, facts),
+                outcome: (rule.check)(req, cfg, facts, writes),
             })
             .collect(),
     }
@@ -128,7 +162,8 @@ pub fn evaluate(phase: Phase, req: &Request<'_>, cfg: &Config, facts: &Facts) ->
 
 /// The Kubernetes node whose facts [`evaluate`] needs for `req`, if any.
 pub fn node_lookup(req: &Request<'_>, cfg: &Config) -> Option<String> {
-    fact_queries(Phase::Validate, req, cfg)
+    let writes = writes(Phase::Validate, req, cfg);
+    fact_queries(Phase::Validate, req, cfg, &writes)
         .into_iter()
         .find_map(|q| match q {
             FactQuery::Hugepages(node) => Some(node),
@@ -169,6 +204,22 @@ mod tests {
         for r in RULES {
             let disk_rule = matches!(r.group, "diskPaths" | "blockDisks");
             assert_eq!((r.warn_only)(sa, &cfg), disk_rule, "{} under {sa}", r.id);
+        }
+    }
+
+    #[test]
+    fn asking_the_mode_of_an_unknown_rule_is_an_error_not_enforce() {
+        let cfg = Config::default();
+        for id in ["LTG-W999", "diskPaths", "LTG-T001", ""] {
+            assert_eq!(
+                cfg.policies.mode(id).unwrap_err().to_string(),
+                format!("no rule or rule group is named {id:?}")
+            );
+        }
+        // Every rule of the registry has its mode, its default when unnamed.
+        for r in RULES {
+            assert_eq!(cfg.policies.mode(r.id), Ok(r.default_mode), "{}", r.id);
+            assert_eq!(configured(r, &cfg), r.default_mode, "{}", r.id);
         }
     }
 

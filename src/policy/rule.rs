@@ -5,6 +5,7 @@
 
 use json_patch::PatchOperation;
 
+use super::writes::Writes;
 use super::{FactQuery, Facts, Kind, Operation, Phase, Request, Violation};
 use crate::base::Mode;
 use crate::config::Config;
@@ -32,9 +33,11 @@ pub struct Rule {
     /// mode (the nodes' own requests, Longhorn's own service accounts).
     pub warn_only: fn(&str, &Config) -> bool,
     /// The cluster facts it needs for a request, looked up before [`Rule::check`].
-    pub facts: fn(&Request<'_>, &Config) -> Vec<FactQuery>,
-    /// The check itself: pure, no I/O.
-    pub check: fn(&Request<'_>, &Config, &Facts) -> Outcome,
+    pub facts: fn(&Request<'_>, &Config, &Writes<'_>) -> Vec<FactQuery>,
+    /// The check itself: pure, no I/O. What the request writes (disks, the
+    /// settings ConfigMap, a pod's host paths) is read once per review, before
+    /// any rule runs, and handed to every rule ([`Writes`]).
+    pub check: fn(&Request<'_>, &Config, &Facts, &Writes<'_>) -> Outcome,
 }
 
 impl PartialEq for Rule {
@@ -96,6 +99,6 @@ pub fn nodes_and_longhorn(username: &str, cfg: &Config) -> bool {
 }
 
 /// For rules that need no cluster fact.
-pub fn no_facts(_: &Request<'_>, _: &Config) -> Vec<FactQuery> {
+pub fn no_facts(_: &Request<'_>, _: &Config, _: &Writes<'_>) -> Vec<FactQuery> {
     Vec::new()
 }

@@ -15,25 +15,9 @@ pub use account::{account_missing, account_refused, api_access_patch, no_talosco
 pub use check::{Options, check};
 pub use read::{ReadOptions, read_nodes};
 
-/// The stable finding codes of `talos preflight`.
-///
-/// | Code | Severity | Meaning |
-/// |------|----------|---------|
-/// | `LTG-P000` | error | The node cannot be read (endpoint or node unreachable, certificate refused). |
-/// | `LTG-P001` | error | `siderolabs/iscsi-tools` or `siderolabs/util-linux-tools` is not installed on the node. |
-/// | `LTG-P002` | error | The node runs a Talos whose iscsi-tools ships open-iscsi 2.1.12 without the compatibility patch. |
-/// | `LTG-P003` | error | `ext-iscsid` is not running. |
-/// | `LTG-P004` | warning | `ext-multipathd` is running (Longhorn's `Multipathd` condition). |
-/// | `LTG-P010` | error | V2: neither `vfio_pci` nor `uio_pci_generic` is live. |
-/// | `LTG-P011` | warning | V2: `uio_pci_generic` is not live (Longhorn's environment check asks for it). |
-/// | `LTG-P012` | error | V2: the kernel reserved fewer 2 MiB hugepages than the V2 data engine needs. |
-/// | `LTG-P020` | error | A disk path's user volume failed (or is not ready); Talos's error is quoted. |
-/// | `LTG-P021` | warning | A disk path under `/var/mnt/<name>` has no volume behind it: a folder on EPHEMERAL. |
-/// | `LTG-P022` | warning | A disk path's user volume is of type `directory` (on EPHEMERAL). |
-/// | `LTG-P023` | note | A disk path outside `/var/mnt` sits on EPHEMERAL (the default `/var/lib/longhorn`). |
-/// | `LTG-P030` | note | A check was skipped: the certificate's role or the node's Talos does not give the fact. |
-/// | `LTG-P040` | error | In the cluster: Talos refuses the guard's `talos.dev` ServiceAccount (its status), or it does not exist. |
-/// | `LTG-P041` | error | In the cluster: the guard has no usable talosconfig (the ServiceAccount's Secret not mounted or unusable). |
+/// The stable finding codes of `talos preflight`, and their catalogue
+/// ([`codes::CATALOGUE`], part of [`crate::catalogue`]; the README's table is
+/// checked against it).
 pub mod codes {
     /// The node cannot be read.
     pub const UNREADABLE: &str = "LTG-P000";
@@ -65,6 +49,83 @@ pub mod codes {
     pub const ACCOUNT_REFUSED: &str = "LTG-P040";
     /// No usable talosconfig in the cluster.
     pub const NO_TALOSCONFIG: &str = "LTG-P041";
+
+    use crate::talos::Severity;
+
+    /// Every code with its severity and meaning.
+    pub const CATALOGUE: [(&str, Severity, &str); 15] = [
+        (
+            UNREADABLE,
+            Severity::Error,
+            "The node cannot be read (endpoint or node unreachable, certificate refused).",
+        ),
+        (
+            MISSING_EXTENSIONS,
+            Severity::Error,
+            "`siderolabs/iscsi-tools` or `siderolabs/util-linux-tools` is not installed on the node.",
+        ),
+        (
+            OPEN_ISCSI_2_1_12,
+            Severity::Error,
+            "The node runs a Talos whose iscsi-tools ships open-iscsi 2.1.12 without the compatibility patch.",
+        ),
+        (ISCSID, Severity::Error, "`ext-iscsid` is not running."),
+        (
+            MULTIPATHD,
+            Severity::Warning,
+            "`ext-multipathd` is running (Longhorn's `Multipathd` condition).",
+        ),
+        (
+            V2_MODULES,
+            Severity::Error,
+            "V2: neither `vfio_pci` nor `uio_pci_generic` is live.",
+        ),
+        (
+            V2_UIO,
+            Severity::Warning,
+            "V2: `uio_pci_generic` is not live (Longhorn's environment check asks for it).",
+        ),
+        (
+            V2_HUGEPAGES,
+            Severity::Error,
+            "V2: the kernel reserved fewer 2 MiB hugepages than the V2 data engine needs.",
+        ),
+        (
+            VOLUME_FAILED,
+            Severity::Error,
+            "A disk path's user volume failed (or is not ready); Talos's error is quoted.",
+        ),
+        (
+            NO_VOLUME,
+            Severity::Warning,
+            "A disk path under `/var/mnt/<name>` has no volume behind it: a folder on EPHEMERAL.",
+        ),
+        (
+            DIRECTORY_VOLUME,
+            Severity::Warning,
+            "A disk path's user volume is of type `directory` (on EPHEMERAL).",
+        ),
+        (
+            ON_EPHEMERAL,
+            Severity::Note,
+            "A disk path outside `/var/mnt` sits on EPHEMERAL (the default `/var/lib/longhorn`).",
+        ),
+        (
+            SKIPPED,
+            Severity::Note,
+            "A check was skipped: the certificate's role or the node's Talos does not give the fact.",
+        ),
+        (
+            ACCOUNT_REFUSED,
+            Severity::Error,
+            "In the cluster: Talos refuses the guard's `talos.dev` ServiceAccount (its status), or it does not exist.",
+        ),
+        (
+            NO_TALOSCONFIG,
+            Severity::Error,
+            "In the cluster: the guard has no usable talosconfig (the ServiceAccount's Secret not mounted or unusable).",
+        ),
+    ];
 }
 
 /// Why a fact is missing.

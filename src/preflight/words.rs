@@ -180,9 +180,7 @@ pub fn no_volume(path: &str, name: &str, ephemeral: Option<&Volume>) -> String {
 }
 
 pub fn user_volume_fix(name: &str) -> String {
-    format!(
-        "apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: {name}\nprovisioning:\n  diskSelector:\n    match: \"!system_disk\"\n  minSize: 100GiB\n"
-    )
+    crate::base::talos::user_volume_document(name, None)
 }
 
 pub fn volume_not_ready(path: &str, name: &str, v: &Volume) -> String {

@@ -866,6 +866,13 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
         return;
     };
     let docs = config.uses_documents();
+    v2_hugepages(config, &why, docs, out);
+    v2_modules(config, &why, docs, out);
+}
+
+/// V2: the 2 MiB hugepages the sysctl (or, without it, the kernel
+/// arguments) reserves.
+fn v2_hugepages(config: &MachineConfig, why: &str, docs: bool, out: &mut Vec<Finding>) {
     let hugepages_fix = hugepages_patch(MIN_HUGEPAGES, docs);
     let need = format!(
         "{why} needs at least {MIN_HUGEPAGES} hugepages of 2 MiB (2 GiB, Longhorn's data-engine-memory-size default)"
@@ -926,6 +933,10 @@ fn check_v2(config: &MachineConfig, options: &LintOptions, out: &mut Vec<Finding
             )),
         },
     }
+}
+
+/// V2: the kernel modules that hand NVMe disks to SPDK.
+fn v2_modules(config: &MachineConfig, why: &str, docs: bool, out: &mut Vec<Finding>) {
     let loaded: Vec<String> = config
         .all_kernel_modules()
         .map(|m| module_key(&m.value))

@@ -45,11 +45,12 @@ pub fn expected_at(
     let req = decoded.request.expect("a request");
     let mut denial = None;
     let mut warnings = Vec::new();
+    let writes = registry::writes(Phase::Validate, &req, cfg);
     for (rule, mode) in registry::applicable(Phase::Validate, &req, cfg) {
         if !covered.iter().any(|(c, _)| *c == rule.id) {
             continue;
         }
-        let violations = (rule.check)(&req, cfg, &facts).violations;
+        let violations = (rule.check)(&req, cfg, &facts, &writes).violations;
         if violations.is_empty() {
             continue;
         }
@@ -78,7 +79,7 @@ pub fn expected_at(
                 ));
             }
             _ => {
-                let policy = if cfg.policies.mode(rule.id) == Mode::Enforce {
+                let policy = if registry::configured(rule, cfg) == Mode::Enforce {
                     format!("{policy}-warn-only")
                 } else {
                     policy

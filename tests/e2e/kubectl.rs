@@ -76,6 +76,25 @@ impl Run {
         self
     }
 
+    /// The denial `webhook` gave, as kubectl printed it: stderr after
+    /// `admission webhook "<webhook>" denied the request: `, to its end.
+    #[track_caller]
+    pub fn denial(&self, webhook: &str) -> String {
+        let head = format!("admission webhook \"{webhook}\" denied the request: ");
+        let Some(i) = self.stderr.find(&head) else {
+            panic!("no denial by {webhook}; got {self}");
+        };
+        self.stderr[i + head.len()..].trim_end().to_string()
+    }
+
+    /// The warnings kubectl printed (`Warning: ` lines), without the prefix.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("Warning: "))
+            .collect()
+    }
+
     /// stdout parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {

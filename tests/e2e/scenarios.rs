@@ -6,10 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use longhorn_talos_guard::base::Level;
 use longhorn_talos_guard::config::Config;
-use longhorn_talos_guard::policy::render as messages;
-use longhorn_talos_guard::policy::{EnforceProblem, PathProblem};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -130,22 +127,18 @@ metadata:
     pod-security.kubernetes.io/enforce: baseline
 ";
 
-fn baseline_denial() -> String {
-    let message = messages::namespace_enforce(NS, &EnforceProblem::Level(Level::Baseline));
-    format!(
-        "{}{message}",
-        denied_by("namespaces.longhorn-talos-guard.io")
-    )
-}
+const NAMESPACES: &str = "namespaces.longhorn-talos-guard.io";
+const NODES: &str = "nodes.longhorn-talos-guard.io";
 
 /// Scenario 2a: Applying the Longhorn namespace with `enforce: baseline` before it
 /// exists is denied with the project's message, and creates nothing.
 pub fn apply_baseline_denied_on_create(env: &mut Env) {
-    env.k
+    let run = env
+        .k
         .with_manifest(&["apply"], BASELINE_NAMESPACE)
         .failed()
-        .stderr_has(&format!("{FORBIDDEN}: error when creating \"STDIN\": "))
-        .stderr_has(&baseline_denial());
+        .stderr_has(&format!("{FORBIDDEN}: error when creating \"STDIN\": "));
+    insta::assert_snapshot!("e2e-namespace-baseline", run.denial(NAMESPACES));
     env.k
         .run(&["get", "namespace", NS])
         .failed()
@@ -154,12 +147,14 @@ pub fn apply_baseline_denied_on_create(env: &mut Env) {
 
 /// Scenario 2b: Applying it over the existing namespace is denied the same way.
 pub fn apply_baseline_denied_on_update(env: &mut Env) {
-    env.k
+    let run = env
+        .k
         .with_manifest(&["apply"], BASELINE_NAMESPACE)
         .failed()
         .stderr_has(FORBIDDEN)
-        .stderr_has("error when patching \"STDIN\": ")
-        .stderr_has(&baseline_denial());
+        .stderr_has("error when patching \"STDIN\": ");
+    // The same words as on create.
+    insta::assert_snapshot!("e2e-namespace-baseline", run.denial(NAMESPACES));
     assert_enforce_privileged(env);
 }
 
@@ -178,8 +173,8 @@ fn assert_enforce_privileged(env: &Env) {
 
 /// Scenario 3: Relabelling the namespace `restricted` is denied.
 pub fn label_restricted_denied(env: &mut Env) {
-    let message = messages::namespace_enforce(NS, &EnforceProblem::Level(Level::Restricted));
-    env.k
+    let run = env
+        .k
         .run(&[
             "label",
             "--overwrite",
@@ -188,11 +183,8 @@ pub fn label_restricted_denied(env: &mut Env) {
             "pod-security.kubernetes.io/enforce=restricted",
         ])
         .failed()
-        .stderr_has(FORBIDDEN)
-        .stderr_has(&format!(
-            "{}{message}",
-            denied_by("namespaces.longhorn-talos-guard.io")
-        ));
+        .stderr_has(FORBIDDEN);
+    insta::assert_snapshot!("e2e-namespace-restricted", run.denial(NAMESPACES));
     assert_enforce_privileged(env);
 }
 
@@ -329,27 +321,21 @@ pub fn longhorn_node_disks(env: &mut Env) {
     ];
     let bad = longhorn_node("e2e-node-bad", &bad_disks);
     let good = longhorn_node("e2e-node-good", &[("default", "/var/lib/longhorn/")]);
-    let (ro, tmpfs) = (PathProblem::ReadOnlyRoot, PathProblem::Tmpfs("/run"));
-    let items = vec![
-        messages::disk_item("data-1", "/mnt/ssd", &ro),
-        messages::disk_item("data-2", "/run/longhorn", &tmpfs),
-    ];
-    let message = messages::node_denial("e2e-node-bad", &items, &[&ro, &tmpfs], "/mnt/ssd");
-    let expected = format!("{}{message}", denied_by("nodes.longhorn-talos-guard.io"));
-
     for dry_run in [true, false] {
         let mut args = vec!["create"];
         if dry_run {
             args.push("--dry-run=server");
         }
-        env.k
+        let run = env
+            .k
             .with_manifest(&args, &bad)
             .failed()
             .stderr_has(FORBIDDEN)
-            .stderr_has(&expected)
             .stderr_has("disk \"data-1\": path \"/mnt/ssd\"")
             .stderr_has("disk \"data-2\": path \"/run/longhorn\"")
             .stderr_lacks("disk \"default\"");
+        // A dry run gets the same words.
+        insta::assert_snapshot!("e2e-longhorn-node-bad", run.denial(NODES));
         let created = env.k.with_manifest(&args, &good).ok();
         let get = env
             .k
@@ -423,51 +409,37 @@ pub fn block_disks_use_node_hugepages(env: &mut Env) {
     env.k
         .with_manifest(&["create"], &kubernetes_node("e2e-worker-2", "2Gi"))
         .ok();
-    let need = Config::default().v2_min_hugepages_bytes;
-    let message = messages::hugepages_denial(
-        "e2e-worker-1",
-        &[messages::hugepages_item("nvme", "e2e-worker-1", 0, need)],
-        need,
-    );
-    env.k
+    let run = env
+        .k
         .with_manifest(&["create"], &block_disk_node("e2e-worker-1"))
         .failed()
-        .stderr_has(FORBIDDEN)
-        .stderr_has(&format!(
-            "{}{message}",
-            denied_by("nodes.longhorn-talos-guard.io")
-        ));
+        .stderr_has(FORBIDDEN);
+    insta::assert_snapshot!("e2e-block-disk-without-hugepages", run.denial(NODES));
     env.k
         .with_manifest(&["create"], &block_disk_node("e2e-worker-2"))
         .ok()
         .stdout_has("node.longhorn.io/e2e-worker-2 created")
         .stderr_lacks("Warning");
     // No Kubernetes Node to read: allowed, with a warning kubectl prints.
-    let warning =
-        messages::hugepages_unknown("e2e-worker-3", "no Kubernetes Node named e2e-worker-3");
-    env.k
+    let run = env
+        .k
         .with_manifest(&["create"], &block_disk_node("e2e-worker-3"))
         .ok()
-        .stdout_has("node.longhorn.io/e2e-worker-3 created")
-        .stderr_has(&format!("Warning: {warning}"));
+        .stdout_has("node.longhorn.io/e2e-worker-3 created");
+    insta::assert_snapshot!("e2e-block-disk-node-unknown", run.warnings().join("\n"));
 }
 
 /// Scenario 6: The setting `default-data-path` on Talos's read-only root is denied.
 pub fn default_data_path_setting(env: &mut Env) {
-    let message = messages::setting_denial(
-        "default-data-path",
-        "/mnt/ssd",
-        &PathProblem::ReadOnlyRoot,
-        None,
-    );
-    env.k
+    let run = env
+        .k
         .with_manifest(&["create"], &setting("default-data-path", "/mnt/ssd"))
         .failed()
-        .stderr_has(FORBIDDEN)
-        .stderr_has(&format!(
-            "{}{message}",
-            denied_by("settings.longhorn-talos-guard.io")
-        ));
+        .stderr_has(FORBIDDEN);
+    insta::assert_snapshot!(
+        "e2e-setting-on-read-only-root",
+        run.denial("settings.longhorn-talos-guard.io")
+    );
     env.k
         .with_manifest(
             &["create"],
@@ -497,14 +469,8 @@ pub fn default_disks_annotation(env: &mut Env) {
         .stdout_has("node/e2e-disks-1 labeled");
 
     let bad = r#"[{"path":"/var/lib/longhorn"},{"name":"ssd","path":"/mnt/ssd"}]"#;
-    let ro = PathProblem::ReadOnlyRoot;
-    let message = messages::default_disks_denial(
-        "e2e-disks-1",
-        &[messages::disk_item("ssd", "/mnt/ssd", &ro)],
-        &[&ro],
-        "/mnt/ssd",
-    );
-    env.k
+    let run = env
+        .k
         .run(&[
             "annotate",
             "node",
@@ -512,11 +478,11 @@ pub fn default_disks_annotation(env: &mut Env) {
             &format!("{DEFAULT_DISKS}={bad}"),
         ])
         .failed()
-        .stderr_has(FORBIDDEN)
-        .stderr_has(&format!(
-            "{}{message}",
-            denied_by("default-disks.longhorn-talos-guard.io")
-        ));
+        .stderr_has(FORBIDDEN);
+    insta::assert_snapshot!(
+        "e2e-default-disks-on-read-only-root",
+        run.denial("default-disks.longhorn-talos-guard.io")
+    );
     env.k
         .run(&[
             "annotate",
@@ -852,8 +818,8 @@ pub fn record_admission_reviews(env: &mut Env) {
     let run = env
         .k
         .with_manifest(&["create", "--dry-run=server"], BASELINE_NAMESPACE)
-        .failed()
-        .stderr_has(&baseline_denial());
+        .failed();
+    insta::assert_snapshot!("e2e-namespace-baseline", run.denial(NAMESPACES));
     s.step(
         "namespace-create-baseline-dryrun",
         &run,
@@ -1049,24 +1015,15 @@ pub fn talos_user_volume_layout(env: &mut Env) {
             .stderr_lacks("Warning");
     }
 
-    let ro = PathProblem::ReadOnlyRoot;
-    let message = messages::node_denial(
-        "e2e-layout-bad",
-        &[messages::disk_item("ssd", "/mnt/ssd", &ro)],
-        &[&ro],
-        "/mnt/ssd",
-    );
-    env.k
+    let run = env
+        .k
         .with_manifest(
             &["create"],
             &longhorn_node("e2e-layout-bad", &[("ssd", "/mnt/ssd")]),
         )
         .failed()
-        .stderr_has(FORBIDDEN)
-        .stderr_has(&format!(
-            "{}{message}",
-            denied_by("nodes.longhorn-talos-guard.io")
-        ));
+        .stderr_has(FORBIDDEN);
+    insta::assert_snapshot!("e2e-layout-node-on-read-only-root", run.denial(NODES));
     env.k
         .with_manifest(
             &["create"],

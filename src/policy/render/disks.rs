@@ -2,7 +2,100 @@
 //! default-disks annotation) and LTG-W013 (a path on EPHEMERAL), and the path
 //! clauses and fixes LTG-W011 and LTG-W014 share.
 
-use super::*;
+use super::common::*;
+
+/// The words of this family.
+pub(super) static WORDS: Words = Words { denial, short };
+
+fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
+    let items = || violations.iter().filter_map(item).collect::<Vec<_>>();
+    match &violations[0].problem {
+        Problem::DiskPath { source, node, .. } => {
+            let problems: Vec<&PathProblem> = violations
+                .iter()
+                .filter_map(|v| match &v.problem {
+                    Problem::DiskPath { problem, .. } => Some(problem),
+                    _ => None,
+                })
+                .collect();
+            let example = violations
+                .iter()
+                .find_map(|v| match &v.problem {
+                    Problem::DiskPath { path, .. } => Some(path.as_str()),
+                    _ => None,
+                })
+                .unwrap_or(DATA_PATH);
+            let fix = path_fix(&problems, example, layout, None);
+            disks_denial(&subject(*source, node), &items(), &fix)
+        }
+        Problem::DiskEphemeral {
+            source, node, path, ..
+        } => {
+            let noun = if violations.len() == 1 {
+                "disk"
+            } else {
+                "disks"
+            };
+            object_denial(
+                &format!(
+                    "{} {} {noun} on the EPHEMERAL partition:",
+                    subject(*source, node),
+                    violations.len()
+                ),
+                &items(),
+                &own_disk_fix(path, layout, None),
+            )
+        }
+        _ => sentences(violations, layout, |v, _| match &v.problem {
+            Problem::DefaultDisksUnreadable { node, error } => {
+                Some(default_disks_unreadable(node, error))
+            }
+            _ => None,
+        }),
+    }
+}
+
+/// One disk of a multi-disk denial.
+fn item(v: &Violation) -> Option<String> {
+    match &v.problem {
+        Problem::DiskPath {
+            disk,
+            path,
+            problem,
+            ..
+        } => Some(disk_item(disk, path, problem)),
+        Problem::DiskEphemeral {
+            disk, path, why, ..
+        } => Some(format!("disk {disk:?}: path {path:?} {}", ephemeral(why))),
+        _ => None,
+    }
+}
+
+fn short(v: &Violation) -> String {
+    match &v.problem {
+        // A Longhorn node's or a default disk that was bad before this request.
+        Problem::DiskPath {
+            node, disk, path, ..
+        } if v.preexisting => disk_preexisting(node, disk, path),
+        Problem::DiskPath {
+            node, disk, path, ..
+        } => disk_item_short(node, disk, path),
+        Problem::DiskEphemeral {
+            node, disk, path, ..
+        } => on_ephemeral_short(&format!("node {node} disk {disk}:"), path),
+        Problem::DiskTypeUnknown {
+            node,
+            disk,
+            disk_type,
+            ..
+        } => warning(format!(
+            "node {node} disk {disk}: diskType {disk_type:?} is not filesystem or block; its path was not checked"
+        )),
+        Problem::DefaultDisksUnreadable { node, .. } => default_disks_unreadable_short(node),
+        // Other families' problems: [`words`] never sends them here.
+        _ => String::new(),
+    }
+}
 
 /// Who holds the disks, at the head of a disk denial.
 pub(super) fn subject(source: DiskSource, node: &str) -> String {
@@ -80,19 +173,19 @@ fn reported(name: &str, behind: &crate::host::Behind) -> String {
 }
 
 /// One problem on one disk of a Longhorn node.
-pub fn disk_item(disk: &str, path: &str, problem: &PathProblem) -> String {
+fn disk_item(disk: &str, path: &str, problem: &PathProblem) -> String {
     format!("disk {disk:?}: path {path:?} {}", describe(problem))
 }
 
 /// The short form of [`disk_item`], for warnings.
-pub fn disk_item_short(node: &str, disk: &str, path: &str) -> String {
+fn disk_item_short(node: &str, disk: &str, path: &str) -> String {
     warning(format!(
         "node {node} disk {disk}: path {path:?} is not a usable Longhorn data path"
     ))
 }
 
 /// A disk that was already wrong before this update.
-pub fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
+fn disk_preexisting(node: &str, disk: &str, path: &str) -> String {
     warning(format!(
         "node {node} disk {disk}: existing path {path:?} fails or loses data on Talos"
     ))
@@ -188,36 +281,8 @@ pub(super) fn disks_denial(subject: &str, items: &[String], fix: &str) -> String
     )
 }
 
-/// The denial for a Longhorn node with disk paths that fail on Talos.
-pub fn node_denial(
-    node: &str,
-    items: &[String],
-    problems: &[&PathProblem],
-    example: &str,
-) -> String {
-    disks_denial(
-        &subject(DiskSource::LonghornNode, node),
-        items,
-        &path_fix(problems, example, None, None),
-    )
-}
-
-/// The denial for a Kubernetes node whose default-disks annotation has bad paths.
-pub fn default_disks_denial(
-    node: &str,
-    items: &[String],
-    problems: &[&PathProblem],
-    example: &str,
-) -> String {
-    disks_denial(
-        &subject(DiskSource::DefaultDisks, node),
-        items,
-        &path_fix(problems, example, None, None),
-    )
-}
-
 /// A default-disks annotation Longhorn cannot read.
-pub fn default_disks_unreadable(node: &str, error: &str) -> String {
+fn default_disks_unreadable(node: &str, error: &str) -> String {
     format!(
         "Kubernetes node {node:?}: annotation {ANNOTATION} is not a JSON list of disks ({error}); \
 Longhorn would create no default disks on this node. Fix: write it as a JSON list of disks with a \
@@ -226,7 +291,7 @@ path each, e.g. [{{\"path\":\"/var/lib/longhorn\",\"allowScheduling\":true}}]."
 }
 
 /// The short form of [`default_disks_unreadable`].
-pub fn default_disks_unreadable_short(node: &str) -> String {
+fn default_disks_unreadable_short(node: &str) -> String {
     warning(format!(
         "node {node}: annotation {ANNOTATION} is not a JSON list of disks"
     ))

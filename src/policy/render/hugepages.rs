@@ -1,9 +1,43 @@
 //! Words for the V2 data engine's hugepages: LTG-W020.
 
-use super::*;
+use super::common::*;
+
+/// The words of this family.
+pub(super) static WORDS: Words = Words { denial, short };
+
+fn denial(violations: &[Violation], _: Option<&Layout>) -> String {
+    let items: Vec<String> = violations
+        .iter()
+        .filter_map(|v| match &v.problem {
+            Problem::Hugepages {
+                node,
+                disk,
+                have,
+                need,
+            } => Some(hugepages_item(disk, node, *have, *need)),
+            _ => None,
+        })
+        .collect();
+    match &violations[0].problem {
+        Problem::Hugepages { node, need, .. } => hugepages_denial(node, &items, *need),
+        // A failed look-up never denies.
+        _ => String::new(),
+    }
+}
+
+fn short(v: &Violation) -> String {
+    match &v.problem {
+        Problem::Hugepages {
+            node, have, need, ..
+        } => hugepages_short(node, *have, *need),
+        Problem::HugepagesUnknown { node, why } => hugepages_unknown(node, why),
+        // Other families' problems: [`words`] never sends them here.
+        _ => String::new(),
+    }
+}
 
 /// A block disk on a node without enough hugepages.
-pub fn hugepages_item(disk: &str, node: &str, have: u64, need: u64) -> String {
+fn hugepages_item(disk: &str, node: &str, have: u64, need: u64) -> String {
     let reported = if have == 0 {
         "no hugepages-2Mi".to_string()
     } else {
@@ -26,7 +60,7 @@ pub(super) fn prose_bytes(bytes: u64) -> String {
 }
 
 /// The fix for missing hugepages, for a minimum of `need` bytes.
-pub fn hugepages_fix(need: u64) -> String {
+fn hugepages_fix(need: u64) -> String {
     let pages = hugepages_for(need);
     let modules: Vec<String> = v2_modules_to_load()
         .iter()
@@ -42,7 +76,7 @@ Node reports hugepages-2Mi.",
 }
 
 /// The denial for block disks on a node without `need` bytes of hugepages.
-pub fn hugepages_denial(node: &str, items: &[String], need: u64) -> String {
+fn hugepages_denial(node: &str, items: &[String], need: u64) -> String {
     object_denial(
         &format!("Longhorn node {node:?}: V2 prerequisites missing:"),
         items,
@@ -51,7 +85,7 @@ pub fn hugepages_denial(node: &str, items: &[String], need: u64) -> String {
 }
 
 /// The short form of [`hugepages_item`].
-pub fn hugepages_short(node: &str, have: u64, need: u64) -> String {
+fn hugepages_short(node: &str, have: u64, need: u64) -> String {
     warning(format!(
         "node {node}: {} hugepages-2Mi, V2 block disks need {}; set vm.nr_hugepages",
         format_bytes(have),
@@ -60,7 +94,7 @@ pub fn hugepages_short(node: &str, have: u64, need: u64) -> String {
 }
 
 /// A hugepages look-up that failed.
-pub fn hugepages_unknown(node: &str, why: &str) -> String {
+fn hugepages_unknown(node: &str, why: &str) -> String {
     warning(format!(
         "node {node}: hugepages not verified for V2 block disks: {why}"
     ))

@@ -2,14 +2,41 @@
 //! labels it adds) and LTG-W002 (an enforce level other than privileged, noisy
 //! audit and warn levels).
 
-use super::*;
+use super::common::*;
+
+/// The words of this family.
+pub(super) static WORDS: Words = Words { denial, short };
+
+fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
+    sentences(violations, layout, |v, _| match &v.problem {
+        Problem::NamespaceEnforce { namespace, problem } => {
+            Some(namespace_enforce(namespace, problem))
+        }
+        _ => None,
+    })
+}
+
+fn short(v: &Violation) -> String {
+    match &v.problem {
+        Problem::NamespaceEnforce { namespace, problem } => {
+            namespace_enforce_short(namespace, problem)
+        }
+        Problem::NamespaceNoisyLabel {
+            namespace,
+            mode,
+            value,
+        } => namespace_noisy_label(namespace, mode, value),
+        // Other families' problems: [`words`] never sends them here.
+        _ => String::new(),
+    }
+}
 
 /// Why Longhorn needs `privileged`, in one clause.
 pub(super) const WHY_PRIVILEGED: &str = "Longhorn's manager, instance-manager and CSI plugin pods run privileged \
 containers with hostPath volumes, which Pod Security baseline and restricted reject";
 
 /// The denial for a Longhorn namespace that would not run privileged.
-pub fn namespace_enforce(ns: &str, problem: &EnforceProblem) -> String {
+fn namespace_enforce(ns: &str, problem: &EnforceProblem) -> String {
     let label = format!("{PSA_PREFIX}enforce");
     let what = match problem {
         EnforceProblem::Level(level) => {
@@ -36,7 +63,7 @@ Fix: label the namespace privileged, e.g. kubectl label --overwrite namespace {n
 }
 
 /// The short form of [`namespace_enforce`].
-pub fn namespace_enforce_short(ns: &str, problem: &EnforceProblem) -> String {
+fn namespace_enforce_short(ns: &str, problem: &EnforceProblem) -> String {
     let value = match problem {
         EnforceProblem::Level(level) => level.as_str().to_string(),
         EnforceProblem::Invalid(value) => format!("{value:?} (invalid)"),
@@ -48,7 +75,7 @@ pub fn namespace_enforce_short(ns: &str, problem: &EnforceProblem) -> String {
 }
 
 /// A warning for audit/warn labels that will flag every Longhorn pod.
-pub fn namespace_noisy_label(ns: &str, mode: &str, value: &str) -> String {
+fn namespace_noisy_label(ns: &str, mode: &str, value: &str) -> String {
     warning(format!(
         "namespace {ns}: {PSA_PREFIX}{mode}={value} will report every Longhorn pod; use privileged"
     ))

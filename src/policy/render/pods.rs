@@ -1,7 +1,101 @@
 //! Words for pods' host paths: LTG-W030 (paths that fail on Talos) and
 //! LTG-W031 (a tmpfs).
 
-use super::*;
+use super::common::*;
+
+/// The words of this family.
+pub(super) static WORDS: Words = Words { denial, short };
+
+fn denial(violations: &[Violation], layout: Option<&Layout>) -> String {
+    let items = || violations.iter().filter_map(item).collect::<Vec<_>>();
+    match &violations[0].problem {
+        Problem::PodHostPath {
+            owner,
+            namespace,
+            pod,
+            ..
+        } => object_denial(
+            &format!(
+                "{}: host paths that fail on Talos:",
+                pod_subject(*owner, namespace, pod)
+            ),
+            &items(),
+            &pod_fix(violations, layout),
+        ),
+        Problem::PodTmpfs {
+            owner,
+            namespace,
+            pod,
+            ..
+        } => object_denial(
+            &format!(
+                "{}: host paths on a tmpfs:",
+                pod_subject(*owner, namespace, pod)
+            ),
+            &items(),
+            &format!(
+                "keep data under {DATA_PATH} or in a user volume under /var/mnt/<name>; /tmp, /system and /dev/shm are emptied at every boot."
+            ),
+        ),
+        // Other families' problems: [`words`] never sends them here.
+        _ => String::new(),
+    }
+}
+
+/// One volume of a pod's denial.
+fn item(v: &Violation) -> Option<String> {
+    match &v.problem {
+        Problem::PodHostPath {
+            volume,
+            path,
+            problem,
+            ..
+        } => Some(pod_volume_item(volume, path, problem)),
+        Problem::PodTmpfs {
+            volume,
+            path,
+            mount,
+            ..
+        } => Some(format!(
+            "volume {volume:?}: hostPath {path:?} is on the tmpfs {mount}: what the pod keeps there is gone at the next reboot"
+        )),
+        _ => None,
+    }
+}
+
+fn short(v: &Violation) -> String {
+    match &v.problem {
+        Problem::PodHostPath {
+            owner: None,
+            namespace,
+            pod,
+            volume,
+            ..
+        } => pod_short(namespace, pod, volume),
+        Problem::PodHostPath {
+            owner: Some(kind),
+            namespace,
+            pod,
+            volume,
+            ..
+        } => warning(format!(
+            "{kind} {namespace}/{pod}: template hostPath volume {volume} fails on Talos"
+        )),
+        Problem::PodTmpfs {
+            owner,
+            namespace,
+            pod,
+            volume,
+            mount,
+            ..
+        } => warning(format!(
+            "{}: hostPath volume {volume} is on the tmpfs {mount}, emptied at every boot",
+            pod_subject(*owner, namespace, pod)
+        )),
+        // Other families' problems: [`words`] never sends them here.
+        _ => String::new(),
+    }
+}
 
 /// `pod ns/name`, or `DaemonSet ns/name (pod template)`.
 pub(super) fn pod_subject(owner: Option<&str>, namespace: &str, pod: &str) -> String {
@@ -12,7 +106,7 @@ pub(super) fn pod_subject(owner: Option<&str>, namespace: &str, pod: &str) -> St
 }
 
 /// A host path volume that fails on Talos.
-pub fn pod_volume_item(volume: &str, path: &str, problem: &PodPathProblem) -> String {
+fn pod_volume_item(volume: &str, path: &str, problem: &PodPathProblem) -> String {
     match problem {
         PodPathProblem::RefusedByApiServer(error) => format!(
             "volume {volume:?}: kube-apiserver refuses this before any webhook is called: {error}"
@@ -110,7 +204,7 @@ or make the path visible to the kubelet with {} (its source is on /var, which Ta
 }
 
 /// The short form of a pod problem.
-pub fn pod_short(ns: &str, pod: &str, volume: &str) -> String {
+fn pod_short(ns: &str, pod: &str, volume: &str) -> String {
     warning(format!(
         "pod {ns}/{pod}: hostPath volume {volume} fails on Talos"
     ))

@@ -4,10 +4,11 @@
 //! Setting, which no released Longhorn has, gets a warning that it is ignored.
 
 use crate::base::Mode;
-use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, PATH_SETTINGS};
+use crate::base::longhorn::DEFAULT_CONTROL_PATH_SETTING;
 use crate::config::Config;
-use crate::policy::disks::{DataPath, data_path};
+use crate::policy::disks::DiskClass;
 use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::writes::Writes;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation};
 
 /// The rule.
@@ -24,7 +25,7 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(req: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
     let Subject::LonghornSetting(pair) = &req.subject else {
         return out;
@@ -46,28 +47,22 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         });
         return out;
     }
-    if !PATH_SETTINGS.contains(&name) {
+    let Some(set) = &writes.disks else {
         return out;
+    };
+    for d in &set.disks {
+        if let DiskClass::Unusable(problem) = &d.class {
+            out.add(Violation {
+                preexisting: !d.judged,
+                field: d.field.clone(),
+                value: d.path.clone(),
+                problem: Problem::DataPathSetting {
+                    setting: d.name.clone(),
+                    value: d.path.clone(),
+                    problem: problem.clone(),
+                },
+            });
+        }
     }
-    let Some(value) = setting.value.as_deref() else {
-        return out;
-    };
-    let DataPath::Unusable(problem) = data_path(value, &cfg.allowed_mounts, cfg.host.as_ref())
-    else {
-        return out;
-    };
-    let unchanged = req.operation == Operation::Update
-        && pair.old.as_ref().and_then(|o| o.value.as_deref()) == Some(value);
-    let violation = Violation {
-        preexisting: unchanged,
-        field: "value".into(),
-        value: value.to_string(),
-        problem: Problem::DataPathSetting {
-            setting: name.to_string(),
-            value: value.to_string(),
-            problem,
-        },
-    };
-    out.add(violation);
     out
 }

@@ -15,10 +15,8 @@
 
 use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::rule::{Outcome, Rule, no_facts, nodes_and_longhorn};
-use crate::policy::violation::DiskSource;
-use crate::policy::writes::annotated;
+use crate::policy::writes::Writes;
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
@@ -35,46 +33,26 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
-    let Some(a) = annotated(req) else {
+    let Some(a) = &writes.default_disks else {
         return out;
     };
-    let disks = match &a.disks {
-        Ok(disks) => disks,
-        Err(e) => {
-            let v = Violation {
-                preexisting: false,
-                field: a.field.clone(),
-                value: a.raw.to_string(),
-                problem: Problem::DefaultDisksUnreadable {
-                    node: a.node.to_string(),
-                    error: e.to_string(),
-                },
-            };
-            if a.judged {
-                out.violations.push(v);
-            } else {
-                out.warnings.push(v);
-            }
-            return out;
-        }
-    };
-    let named = a.to_judge(disks);
-    let to_judge = named.iter().map(|(name, path, disk_type)| DiskToJudge {
-        name,
-        path,
-        disk_type: *disk_type,
-        judged: a.judged,
-    });
-    let ctx = DiskContext {
-        source: DiskSource::DefaultDisks,
-        node: a.node,
-        mounts: cfg.mounts_for_node(a.node),
-        layout: cfg.host.as_ref(),
-    };
-    let (violations, warnings) = unusable_disks(&ctx, |_| a.field.clone(), to_judge);
-    out.violations = violations;
-    out.warnings = warnings;
+    if let Err(e) = &a.disks {
+        // An annotation this request leaves as it was only warns.
+        out.add(Violation {
+            preexisting: !a.judged,
+            field: a.field.clone(),
+            value: a.raw.to_string(),
+            problem: Problem::DefaultDisksUnreadable {
+                node: a.node.to_string(),
+                error: e.to_string(),
+            },
+        });
+        return out;
+    }
+    if let Some(set) = &writes.disks {
+        (out.violations, out.warnings) = set.unusable();
+    }
     out
 }

@@ -9,13 +9,13 @@
 //! written directly under `data:` gets a warning (Longhorn ignores it).
 
 use crate::base::Mode;
-use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, DEFAULT_SETTING_KEY, PATH_SETTINGS};
+use crate::base::longhorn::{DEFAULT_CONTROL_PATH_SETTING, DEFAULT_SETTING_KEY};
 use crate::config::Config;
-use crate::policy::disks::{DataPath, data_path};
+use crate::policy::disks::DiskClass;
 use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
+use crate::policy::writes::Writes;
 /// Moved to [`crate::policy::writes`]; re-exported for its callers.
 pub use crate::policy::writes::read_default_settings;
-use crate::policy::writes::{default_setting_configmap, settings};
 use crate::policy::{Facts, Kind, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
@@ -35,12 +35,13 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
-    let Some((cm, old, configmap)) = default_setting_configmap(req, cfg) else {
+    let Some(cm) = &writes.settings else {
         return out;
     };
-    for key in cm.data.keys().filter(|k| &***k != DEFAULT_SETTING_KEY) {
+    let configmap = &cm.configmap;
+    for key in &cm.ignored_keys {
         out.warnings.push(Violation {
             preexisting: false,
             field: format!("data[\"{key}\"]"),
@@ -52,23 +53,19 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
         });
     }
     let field = format!("data[\"{DEFAULT_SETTING_KEY}\"]");
-    let values = match settings(cm) {
+    let values = match &cm.values {
         None => return out,
         Some(Err(error)) => {
-            let unchanged = old.is_some_and(|o| {
-                o.data.get(DEFAULT_SETTING_KEY) == cm.data.get(DEFAULT_SETTING_KEY)
-            });
-            let v = Violation {
-                preexisting: false,
+            // A text this request leaves as it was only warns.
+            out.add(Violation {
+                preexisting: cm.text_unchanged,
                 field,
                 value: String::new(),
-                problem: Problem::DefaultSettingUnreadable { configmap, error },
-            };
-            if unchanged {
-                out.warnings.push(v);
-            } else {
-                out.violations.push(v);
-            }
+                problem: Problem::DefaultSettingUnreadable {
+                    configmap: configmap.clone(),
+                    error: error.clone(),
+                },
+            });
             return out;
         }
         Some(Ok(s)) => s,
@@ -88,30 +85,20 @@ fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
             },
         });
     }
-    let before = old.and_then(settings).and_then(Result::ok);
-    for setting in PATH_SETTINGS {
-        let Some(value) = values.get(setting) else {
-            continue;
-        };
-        let DataPath::Unusable(problem) = data_path(value, &cfg.allowed_mounts, cfg.host.as_ref())
-        else {
-            continue;
-        };
-        let unchanged = before.as_ref().and_then(|b| b.get(setting)) == Some(value);
-        let (configmap, setting, value) = (configmap.clone(), setting.to_string(), value.clone());
-        let field = format!("{field} {setting}");
-        let violation = Violation {
-            preexisting: unchanged,
-            field,
-            value: value.clone(),
-            problem: Problem::DefaultSettingPath {
-                configmap,
-                setting,
-                value,
-                problem,
-            },
-        };
-        out.add(violation);
+    for d in writes.disks.iter().flat_map(|set| &set.disks) {
+        if let DiskClass::Unusable(problem) = &d.class {
+            out.add(Violation {
+                preexisting: !d.judged,
+                field: d.field.clone(),
+                value: d.path.clone(),
+                problem: Problem::DefaultSettingPath {
+                    configmap: configmap.clone(),
+                    setting: d.name.clone(),
+                    value: d.path.clone(),
+                    problem: problem.clone(),
+                },
+            });
+        }
     }
     out
 }

@@ -12,7 +12,7 @@ pub mod pod_host_paths;
 pub mod pod_tmpfs;
 pub mod v2_hugepages;
 
-use super::objects::{LonghornNode, Namespace};
+use super::objects::Namespace;
 use super::{Pair, Request};
 
 /// The Longhorn namespace of a Namespace request, if that is what it is.
@@ -24,9 +24,4 @@ pub(crate) fn longhorn_namespace<'p, 'a>(
     let ns = pair.object.as_ref()?;
     let name = req.name_of(ns.metadata.name.as_deref());
     (name == longhorn).then_some(ns)
-}
-
-/// The name of a Longhorn node (its metadata, else the request's).
-pub(crate) fn node_name<'a>(req: &'a Request, node: &'a LonghornNode) -> &'a str {
-    req.name_of(node.metadata.name.as_deref())
 }

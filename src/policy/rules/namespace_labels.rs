@@ -11,6 +11,7 @@ use crate::base::Mode;
 use crate::base::longhorn::NAMESPACE_LABELS;
 use crate::config::Config;
 use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
+use crate::policy::writes::Writes;
 use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
 
 /// The rule.
@@ -31,7 +32,7 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(req: &Request<'_>, cfg: &Config, _: &Facts, _: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
     let Subject::Namespace(pair) = &req.subject else {
         return out;

@@ -8,6 +8,7 @@ use crate::base::Mode;
 use crate::base::longhorn::PSA_PREFIX;
 use crate::config::Config;
 use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
+use crate::policy::writes::Writes;
 use crate::policy::{
     EnforceProblem, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
 };
@@ -26,7 +27,7 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(req: &Request<'_>, cfg: &Config, _: &Facts, _: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
     let Subject::Namespace(pair) = &req.subject else {
         return out;

@@ -3,14 +3,12 @@
 //! `/sys`, `/`, a relative path), and a block disk must be a device or a PCI
 //! address. Ratcheting: only disks the request adds or changes deny.
 
-use super::node_name;
 use crate::base::Mode;
 use crate::config::Config;
-use crate::policy::disks::{DiskContext, DiskToJudge, unusable_disks};
 use crate::policy::rule::{Outcome, Rule, longhorn_itself, no_facts};
 use crate::policy::violation::DiskSource;
-use crate::policy::writes::node_disks;
-use crate::policy::{Facts, Kind, Operation, Phase, Request, Subject};
+use crate::policy::writes::Writes;
+use crate::policy::{Facts, Kind, Operation, Phase, Request};
 
 /// The rule.
 pub static RULE: Rule = Rule {
@@ -26,29 +24,15 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
-    let Subject::LonghornNode(pair) = &req.subject else {
+fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
+    let Some(set) = writes
+        .disks
+        .as_ref()
+        .filter(|s| s.source == DiskSource::LonghornNode)
+    else {
         return Outcome::default();
     };
-    let Some(node) = &pair.object else {
-        return Outcome::default();
-    };
-    let name = node_name(req, node);
-    let disks = node_disks(req, pair);
-    let judged = disks.iter().map(|(disk, d, judged)| DiskToJudge {
-        name: disk,
-        path: &d.path,
-        disk_type: d.kind(),
-        judged: *judged,
-    });
-    let ctx = DiskContext {
-        source: DiskSource::LonghornNode,
-        node: name,
-        mounts: cfg.mounts_for_node(name),
-        layout: cfg.host.as_ref(),
-    };
-    let (violations, warnings) =
-        unusable_disks(&ctx, |disk| format!("spec.disks.{disk}.path"), judged);
+    let (violations, warnings) = set.unusable();
     Outcome {
         violations,
         warnings,

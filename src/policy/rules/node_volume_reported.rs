@@ -5,18 +5,15 @@
 //! edge drops stale ones); without them the rule says nothing. Warns by
 //! default; `policies: {LTG-W015: enforce}` makes it deny.
 
-use super::node_name;
 use crate::base::Mode;
 use crate::base::talos::volume_name_of;
 use crate::config::Config;
 use crate::host::Behind;
-use crate::policy::disks::DiskType;
+use crate::policy::disks::DiskClass;
 use crate::policy::rule::{Outcome, Rule, longhorn_itself};
 use crate::policy::violation::{DiskSource, EphemeralWhy};
-use crate::policy::writes::node_disks;
-use crate::policy::{
-    FactQuery, Facts, Kind, Operation, Phase, Problem, Request, Subject, Violation,
-};
+use crate::policy::writes::{DiskSet, Writes, WrittenDisk};
+use crate::policy::{FactQuery, Facts, Kind, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
 pub static RULE: Rule = Rule {
@@ -32,54 +29,58 @@ pub static RULE: Rule = Rule {
     check,
 };
 
+/// The Longhorn node's disks, when the request writes them.
+fn node_set<'w>(writes: &'w Writes<'_>) -> Option<&'w DiskSet> {
+    writes
+        .disks
+        .as_ref()
+        .filter(|s| s.source == DiskSource::LonghornNode)
+}
+
+/// The filesystem disks this request adds or changes under `/var/mnt/<name>`,
+/// with `<name>` (a disk the path rules find unusable, or of a type the
+/// guard does not know, is theirs to report).
+fn judged_volumes(set: &DiskSet) -> impl Iterator<Item = (&WrittenDisk, &str)> {
+    set.disks.iter().filter_map(|d| {
+        let judged = d.judged
+            && !d.block
+            && !matches!(d.class, DiskClass::Unusable(_) | DiskClass::UnknownType(_));
+        judged
+            .then(|| volume_name_of(&d.path).map(|name| (d, name)))
+            .flatten()
+    })
+}
+
 /// The node's reported volumes, when the request adds or changes a
 /// filesystem disk under `/var/mnt/<name>`.
-fn facts(req: &Request<'_>, _: &Config) -> Vec<FactQuery> {
-    let Subject::LonghornNode(pair) = &req.subject else {
-        return Vec::new();
-    };
-    let Some(node) = &pair.object else {
-        return Vec::new();
-    };
-    let asks = node_disks(req, pair).iter().any(|(_, d, judged)| {
-        *judged && d.kind() == DiskType::Filesystem && volume_name_of(&d.path).is_some()
-    });
-    if asks {
-        vec![FactQuery::NodeVolumes(node_name(req, node).to_string())]
-    } else {
-        Vec::new()
+fn facts(_: &Request<'_>, _: &Config, writes: &Writes<'_>) -> Vec<FactQuery> {
+    match node_set(writes) {
+        Some(set) if judged_volumes(set).next().is_some() => {
+            vec![FactQuery::NodeVolumes(set.node.clone())]
+        }
+        _ => Vec::new(),
     }
 }
 
-fn check(req: &Request<'_>, _: &Config, facts: &Facts) -> Outcome {
-    let Subject::LonghornNode(pair) = &req.subject else {
+fn check(_: &Request<'_>, _: &Config, facts: &Facts, writes: &Writes<'_>) -> Outcome {
+    let (Some(set), Some(reported)) = (node_set(writes), &facts.node_volumes) else {
         return Outcome::default();
     };
-    let (Some(node), Some(reported)) = (&pair.object, &facts.node_volumes) else {
-        return Outcome::default();
-    };
-    let name = node_name(req, node);
     let mut out = Outcome::default();
-    for (disk, d, judged) in node_disks(req, pair) {
-        if !judged || d.kind() != DiskType::Filesystem {
-            continue;
-        }
-        let Some(volume) = volume_name_of(&d.path) else {
-            continue;
-        };
+    for (d, volume) in judged_volumes(set) {
         let behind = reported.behind(volume);
         if behind == Behind::OwnVolume {
             continue;
         }
         out.add(Violation {
             preexisting: false,
-            field: format!("spec.disks.{disk}.path"),
-            value: d.path.to_string(),
+            field: d.field.clone(),
+            value: d.path.clone(),
             problem: Problem::DiskEphemeral {
                 source: DiskSource::LonghornNode,
-                node: name.to_string(),
-                disk: disk.to_string(),
-                path: d.path.to_string(),
+                node: set.node.clone(),
+                disk: d.name.clone(),
+                path: d.path.clone(),
                 why: EphemeralWhy::NodeReports(volume.to_string(), behind),
             },
         });
@@ -92,7 +93,7 @@ mod tests {
     use super::*;
     use crate::host::ReportedVolumes;
     use crate::policy::objects::{LonghornDisk, LonghornNode, LonghornNodeSpec, Meta};
-    use crate::policy::{Pair, evaluate, judge};
+    use crate::policy::{Pair, Subject, evaluate, judge};
 
     /// A Longhorn node `talos-w1` with one filesystem disk `d` at `path`.
     fn node(path: &str) -> LonghornNode<'static> {
@@ -142,7 +143,8 @@ mod tests {
 
     fn run(req: &Request<'_>, reported: Option<ReportedVolumes>) -> (Vec<FactQuery>, Outcome) {
         let cfg = Config::default();
-        let asked = (RULE.facts)(req, &cfg);
+        let writes = Writes::read(req, &cfg);
+        let asked = (RULE.facts)(req, &cfg, &writes);
         let facts = Facts {
             node_volumes: reported,
             ..Facts::default()

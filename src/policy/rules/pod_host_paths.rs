@@ -9,15 +9,14 @@
 //! `/var/lib/kubelet/...`, `/var/lib/longhorn/...` untyped or
 //! `DirectoryOrCreate`, the disk paths) passes on every Talos layout.
 
-use crate::base::{AllowedMount, HostPath, Mode, PathError};
+use crate::base::{HostPath, Mode, PathError};
 use crate::config::Config;
 use crate::host::{self, Place};
 use crate::policy::apiserver;
-use crate::policy::disks::containing_mount;
-use crate::policy::objects::{PodSpec, Volume};
+use crate::policy::objects::PodSpec;
 use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
 use crate::policy::violation::PodPathProblem;
-use crate::policy::writes::{POD_KINDS, pod_mounts, pod_under_review};
+use crate::policy::writes::{POD_KINDS, PodVolume, Writes};
 use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule. A Pod's volumes are immutable; a controller's template is
@@ -51,32 +50,24 @@ fn kubelet_certainly_lacks(path: &HostPath, place: &Place, cfg: &Config) -> bool
     writable_area && host::kubelet_sees(path, cfg.host.as_ref()) == Some(false)
 }
 
-fn problem_of(
-    spec: &PodSpec,
-    volume: &Volume,
-    cfg: &Config,
-    mounts: &[AllowedMount],
-) -> Vec<PodPathProblem> {
-    let Some(host) = &volume.host_path else {
-        return Vec::new();
-    };
-    let path = match HostPath::parse(&host.path) {
+fn problem_of(spec: &PodSpec, v: &PodVolume<'_>, cfg: &Config) -> Vec<PodPathProblem> {
+    let path = match &v.path {
         Ok(p) => p,
         Err(PathError::Relative) => return vec![PodPathProblem::Relative],
         Err(e) => return vec![PodPathProblem::Invalid(e.to_string())],
     };
-    if containing_mount(&path, mounts).is_some() {
+    // `None`: a path the operator vouches for.
+    let Some(place) = &v.place else {
         return Vec::new();
-    }
-    let place = host::classify(&path, cfg.host.as_ref());
-    if place == (Place::ReadOnlyRoot { system_tree: false }) {
+    };
+    if *place == (Place::ReadOnlyRoot { system_tree: false }) {
         return vec![PodPathProblem::ReadOnlyRoot];
     }
-    if !kubelet_certainly_lacks(&path, &place, cfg) {
+    if !kubelet_certainly_lacks(path, place, cfg) {
         return Vec::new();
     }
     let mut out = Vec::new();
-    match host.path_type.as_deref().unwrap_or_default() {
+    match v.path_type {
         "" | "DirectoryOrCreate" => {}
         "FileOrCreate" => out.push(PodPathProblem::FileOrCreateUnseen),
         other => out.push(PodPathProblem::TypeCheckUnseen(other.to_string())),
@@ -85,7 +76,7 @@ fn problem_of(
         for m in container
             .volume_mounts
             .iter()
-            .filter(|m| m.name == volume.name)
+            .filter(|m| m.name == v.volume.name)
         {
             let sub = m
                 .sub_path
@@ -103,42 +94,31 @@ fn problem_of(
     out
 }
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(_: &Request<'_>, cfg: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
-    let Some(pod) = pod_under_review(req, cfg) else {
+    let Some(pod) = &writes.pod else {
         return out;
     };
-    let mounts = pod_mounts(pod.spec, cfg);
     let spec_field = apiserver::pod_spec_field(pod.owner);
-    for (i, volume) in pod.spec.volumes.iter().enumerate() {
-        if pod.had(volume) {
-            continue;
-        }
-        let field = format!("{spec_field}.volumes[{i}].hostPath");
+    for v in &pod.volumes {
+        let field = format!("{spec_field}.volumes[{}].hostPath", v.index);
         // What kube-apiserver refuses never reaches a validating webhook;
         // when a review of it comes anyway, the answer is the API server's.
-        let refused = volume
-            .host_path
-            .as_ref()
-            .and_then(|h| apiserver::host_path_error(&field, &h.path))
-            .map(|e| vec![PodPathProblem::RefusedByApiServer(e.to_string())]);
-        let problems = refused.unwrap_or_else(|| problem_of(pod.spec, volume, cfg, &mounts));
+        let problems = match apiserver::host_path_error(&field, v.raw) {
+            Some(e) => vec![PodPathProblem::RefusedByApiServer(e.to_string())],
+            None => problem_of(pod.spec, v, cfg),
+        };
         for problem in problems {
-            let path = volume
-                .host_path
-                .as_ref()
-                .map(|h| h.path.to_string())
-                .unwrap_or_default();
             out.violations.push(Violation {
                 preexisting: false,
                 field: field.clone(),
-                value: path.clone(),
+                value: v.raw.to_string(),
                 problem: Problem::PodHostPath {
                     owner: pod.owner,
                     namespace: pod.namespace.to_string(),
                     pod: pod.name.to_string(),
-                    volume: volume.name.to_string(),
-                    path,
+                    volume: v.volume.name.to_string(),
+                    path: v.raw.to_string(),
                     problem,
                 },
             });

@@ -3,12 +3,11 @@
 //! gone at the next reboot, with no error. Warns by default. (`/run` is
 //! tmpfs too but holds sockets and runtime state by design: not flagged.)
 
-use crate::base::{HostPath, Mode};
+use crate::base::Mode;
 use crate::config::Config;
-use crate::host::{self, Place};
-use crate::policy::disks::containing_mount;
+use crate::host::Place;
 use crate::policy::rule::{Outcome, Rule, no_facts, nobody};
-use crate::policy::writes::{POD_KINDS, pod_mounts, pod_under_review};
+use crate::policy::writes::{POD_KINDS, Writes};
 use crate::policy::{Facts, Operation, Phase, Problem, Request, Violation};
 
 /// The rule.
@@ -25,38 +24,25 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-fn check(req: &Request<'_>, cfg: &Config, _: &Facts) -> Outcome {
+fn check(_: &Request<'_>, _: &Config, _: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
-    let Some(pod) = pod_under_review(req, cfg) else {
+    let Some(pod) = &writes.pod else {
         return out;
     };
-    let mounts = pod_mounts(pod.spec, cfg);
-    for (i, volume) in pod.spec.volumes.iter().enumerate() {
-        if pod.had(volume) {
-            continue;
-        }
-        let Some(hp) = &volume.host_path else {
-            continue;
-        };
-        let Ok(path) = HostPath::parse(&hp.path) else {
-            continue;
-        };
-        if containing_mount(&path, &mounts).is_some() {
-            continue;
-        }
-        if let Place::Tmpfs { mount } = host::classify(&path, cfg.host.as_ref())
+    for v in &pod.volumes {
+        if let Some(Place::Tmpfs { mount }) = v.place
             && matches!(mount, "/tmp" | "/system" | "/dev/shm")
         {
             out.violations.push(Violation {
                 preexisting: false,
-                field: format!("spec.volumes[{i}].hostPath.path"),
-                value: hp.path.to_string(),
+                field: format!("spec.volumes[{}].hostPath.path", v.index),
+                value: v.raw.to_string(),
                 problem: Problem::PodTmpfs {
                     owner: pod.owner,
                     namespace: pod.namespace.to_string(),
                     pod: pod.name.to_string(),
-                    volume: volume.name.to_string(),
-                    path: hp.path.to_string(),
+                    volume: v.volume.name.to_string(),
+                    path: v.raw.to_string(),
                     mount,
                 },
             });

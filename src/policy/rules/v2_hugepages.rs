@@ -2,13 +2,13 @@
 //! `v2MinHugepages` of `hugepages-2Mi` (Longhorn's `data-engine-memory-size`).
 //! The node's capacity is a cluster fact, looked up before the check.
 
-use super::node_name;
 use crate::base::Mode;
 use crate::config::Config;
 use crate::policy::rule::{Outcome, Rule, longhorn_itself};
-use crate::policy::writes::node_disks;
+use crate::policy::violation::DiskSource;
+use crate::policy::writes::Writes;
 use crate::policy::{
-    FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Subject, Violation,
+    FactQuery, Facts, Hugepages, Kind, Operation, Phase, Problem, Request, Violation,
 };
 
 /// The rule.
@@ -25,29 +25,31 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-/// The new or changed block disks of the request, and the node's name.
-fn new_block_disks<'r>(req: &'r Request<'_>) -> Option<(&'r str, Vec<&'r str>)> {
-    let Subject::LonghornNode(pair) = &req.subject else {
-        return None;
-    };
-    let node = pair.object.as_ref()?;
-    let disks: Vec<&str> = node_disks(req, pair)
-        .into_iter()
-        .filter(|(_, d, judged)| *judged && d.is_block())
-        .map(|(disk, _, _)| disk)
+/// The new or changed block disks of a Longhorn node request, and the
+/// node's name.
+fn new_block_disks<'w>(writes: &'w Writes<'_>) -> Option<(&'w str, Vec<&'w str>)> {
+    let set = writes
+        .disks
+        .as_ref()
+        .filter(|s| s.source == DiskSource::LonghornNode)?;
+    let disks: Vec<&str> = set
+        .disks
+        .iter()
+        .filter(|d| d.judged && d.block)
+        .map(|d| d.name.as_str())
         .collect();
-    (!disks.is_empty()).then(|| (node_name(req, node), disks))
+    (!disks.is_empty()).then_some((set.node.as_str(), disks))
 }
 
-fn facts(req: &Request<'_>, _: &Config) -> Vec<FactQuery> {
-    new_block_disks(req)
+fn facts(_: &Request<'_>, _: &Config, writes: &Writes<'_>) -> Vec<FactQuery> {
+    new_block_disks(writes)
         .map(|(node, _)| vec![FactQuery::Hugepages(node.to_string())])
         .unwrap_or_default()
 }
 
-fn check(req: &Request<'_>, cfg: &Config, facts: &Facts) -> Outcome {
+fn check(_: &Request<'_>, cfg: &Config, facts: &Facts, writes: &Writes<'_>) -> Outcome {
     let mut out = Outcome::default();
-    let Some((node, disks)) = new_block_disks(req) else {
+    let Some((node, disks)) = new_block_disks(writes) else {
         return out;
     };
     let need = cfg.v2_min_hugepages_bytes;
