@@ -21,6 +21,7 @@ pub mod audit;
 pub mod base;
 pub mod catalogue;
 pub mod cel;
+pub mod cel_sync;
 pub mod certs;
 pub mod check;
 pub mod cluster;

@@ -23,6 +23,10 @@ pub const RELOADS: &str = "ltg_reloads_total";
 /// (`denied`, `warned`, `patched`, `passed`): the companion of [`REQUESTS`].
 pub const RULE_RESULTS: &str = "ltg_admission_rule_results_total";
 
+/// Server-side applies of the generated CEL policies (`serve
+/// --admission-engine cel|both`), by result (`ok`, `error`).
+pub const CEL_SYNCS: &str = "ltg_cel_policy_syncs_total";
+
 /// Buckets from 25 µs (the policies alone) to 1 s (a slow node look-up).
 const BUCKETS: [f64; 14] = [
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -54,6 +58,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                         "Serving certificate notAfter, Unix time."
                     );
                     metrics::describe_counter!(RELOADS, "Certificate and configuration reloads.");
+                    metrics::describe_counter!(
+                        CEL_SYNCS,
+                        "Server-side applies of the generated CEL admission policies, by result."
+                    );
                     metrics::describe_counter!(
                         RULE_RESULTS,
                         "Rules run on answered admission reviews, by rule and result."
@@ -176,6 +184,11 @@ pub fn cert_expiry(unix: i64) {
     metrics::gauge!(CERT_EXPIRY).set(unix as f64);
 }
 
+/// Counts a sync of the generated CEL policies.
+pub fn cel_sync(result: &'static str) {
+    metrics::counter!(CEL_SYNCS, "result" => result).increment(1);
+}
+
 /// Counts a reload attempt.
 pub fn reload(what: &'static str, result: &'static str) {
     metrics::counter!(RELOADS, "what" => what, "result" => result).increment(1);
@@ -203,6 +216,7 @@ mod tests {
         ca_expiry(1);
         cert_expiry(1);
         reload("config", "ok");
+        cel_sync("ok");
         let text = render();
         for name in [
             REQUESTS,
@@ -212,6 +226,7 @@ mod tests {
             CERT_EXPIRY,
             CA_EXPIRY,
             RELOADS,
+            CEL_SYNCS,
             REFUSED_CONNECTIONS,
             SHED_CONNECTIONS,
             CONNECTION_TIMEOUTS,

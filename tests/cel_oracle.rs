@@ -111,12 +111,17 @@ fn compare(cfg: &Config, requests: &[Value]) -> (usize, usize) {
             .unwrap()
             .then(|| answer["message"].as_str().unwrap().to_string());
         assert_eq!(got, want, "request: {request}");
-        let got_warnings: Vec<String> = answer["warnings"]
+        let mut got_warnings: Vec<String> = answer["warnings"]
             .as_array()
             .unwrap()
             .iter()
             .map(|w| w.as_str().unwrap().to_string())
             .collect();
+        // Policies are evaluated in the API server's order, not the registry's:
+        // the same warnings, in any order.
+        got_warnings.sort();
+        let mut want_warnings = want_warnings;
+        want_warnings.sort();
         // A denied request's warnings are not compared: kubectl shows the denial.
         if want.is_none() {
             assert_eq!(got_warnings, want_warnings, "request: {request}");
@@ -127,13 +132,23 @@ fn compare(cfg: &Config, requests: &[Value]) -> (usize, usize) {
     (denied, warned)
 }
 
+/// The review fixtures, and the reviews recorded from kube-apiserver
+/// (tests/fixtures/admission/recorded, the `/validate` ones).
 fn fixture_requests() -> Vec<Value> {
     let dir = common::fixture_path("admission");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let json = |dir: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    };
+    let mut names = json(&dir);
+    names.extend(
+        json(&dir.join("recorded"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".validate.json")),
+    );
     names.sort();
     names
         .iter()
@@ -148,7 +163,7 @@ fn fixture_requests() -> Vec<Value> {
 fn review_fixtures_get_the_webhooks_verdict_from_the_api_servers_cel() {
     let cfg = Config::default();
     let requests = fixture_requests();
-    assert!(requests.len() >= 20);
+    assert!(requests.len() >= 40);
     let (denied, _) = compare(&cfg, &requests);
     // namespace-create-baseline, -unlabelled, -update-restricted, -no-labels-map,
     // setting-update-data-path-bad: the denials W002 and W011 give.
@@ -218,6 +233,7 @@ fn generated_data_paths_get_the_webhooks_verdict_from_the_api_servers_cel() {
         "fast",
         "data",
         "a b",
+        "a. b",
         "q\"t",
         "b\\s",
         "usr",
@@ -550,16 +566,19 @@ fn the_mutating_policy_labels_namespaces_as_the_webhooks_patch_does() {
 }
 
 /// Each rule's stated floor holds: the output for Kubernetes 1.33 (LTG-W002,
-/// W010, W011) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
+/// W010, W011, W013, W031) compiles at CEL compatibility 1.32, what a 1.33 kube-apiserver
 /// compiles new expressions at (CEL.md; k8s.io/apiserver v0.37
 /// pkg/cel/environment/base.go DefaultCompatibilityVersion), and judges every
 /// review fixture as the webhook does; the output for 1.30 (LTG-W002) compiles
-/// at 1.29. At 1.31 the 1.33 output does not compile: the floor is tight.
+/// at 1.29, the output for 1.37 at 1.36. At 1.31 the 1.33 output does not
+/// compile: the floor is tight. (LTG-W001's floor, 1.36, is where the API
+/// server serves MutatingAdmissionPolicy v1, not a CEL library.)
 #[test]
 fn the_floor_versions_compile_and_judge_as_the_webhook() {
     let cfg = Config::default();
     let requests = fixture_requests();
-    for (minor, compatibility, least) in [(33, "1.32", 4), (30, "1.29", 3)] {
+    // The newest too: what a 1.37 kube-apiserver checks a new policy at (1.36).
+    for (minor, compatibility, least) in [(37, "1.36", 4), (33, "1.32", 4), (30, "1.29", 3)] {
         let version = KubeVersion(minor);
         let (errors, answers) = api_server_at(&cfg, version, compatibility, &requests);
         assert_eq!(errors, Vec::<String>::new(), "1.{minor}");
@@ -576,7 +595,14 @@ fn the_floor_versions_compile_and_judge_as_the_webhook() {
         assert!(denied >= least, "1.{minor}: only {denied} denials");
     }
     let (errors, _) = api_server_at(&cfg, KubeVersion(33), "1.31", &[]);
-    for policy in ["w010", "w010-warn-only", "w011", "w011-warn-only"] {
+    for policy in [
+        "w010",
+        "w010-warn-only",
+        "w011",
+        "w011-warn-only",
+        "w013",
+        "w031",
+    ] {
         let name = format!("longhorn-talos-guard-{policy} variable pathSums");
         assert!(
             errors
@@ -586,4 +612,351 @@ fn the_floor_versions_compile_and_judge_as_the_webhook() {
         );
     }
     assert!(!errors.iter().any(|e| e.contains("-w002 ")), "{errors:#?}");
+}
+
+/// A Talos layout for LTG-W013: a partition volume, a directory volume, and
+/// the kubelet's system volume on a partition of its own (Talos 1.14
+/// `UserVolumeConfig` volumeType partition/directory, `VolumeConfig`
+/// provisioning: siderolabs/talos v1.14.0 pkg/machinery/config/types/block;
+/// the host model's tables in src/host.rs cite the mount points).
+fn layout() -> longhorn_talos_guard::host::Layout {
+    use longhorn_talos_guard::host::{DeclaredVolume, Layout, VolumeType};
+    Layout {
+        volumes: vec![
+            DeclaredVolume {
+                name: "longhorn".into(),
+                kind: "UserVolumeConfig",
+                volume_type: Some(VolumeType::Partition),
+            },
+            DeclaredVolume {
+                name: "scratch".into(),
+                kind: "UserVolumeConfig",
+                volume_type: Some(VolumeType::Directory),
+            },
+        ],
+        system_volumes: vec!["KUBELET"],
+        talos_version: Some((1, 14)),
+        ..Layout::default()
+    }
+}
+
+/// Paths that reach every place LTG-W013 tells apart (src/host.rs classify:
+/// /var/mnt/<volume>, EPHEMERAL folders, system volumes, Longhorn's own
+/// /var/lib/longhorn, and the unusable places that are LTG-W010's).
+const EPHEMERAL_PATHS: &[&str] = &[
+    "/var/lib/longhorn",
+    "/var/lib/longhorn/../longhorn2",
+    "/var/mnt/longhorn",
+    "/var/mnt/longhorn/d",
+    "/var/mnt/scratch/d",
+    "/var/mnt/nope",
+    "/var/mnt/bad_name",
+    "/var/mnt",
+    "/var/mnt/",
+    "/var/mnt//longhorn/.",
+    "/var/mnt/fast/d",
+    "/var/mnt/slow",
+    "/var/data",
+    "/var/lib/kubelet/x",
+    "/var/log",
+    "/opt/longhorn",
+    "/etc/cni/x",
+    "/etc/kubernetes",
+    "/srv/data",
+    "/tmp/x",
+    "/var/run/x",
+    "/",
+    "",
+    "rel",
+    "/opt/a. b",
+    "/var/q\"t",
+];
+
+#[test]
+fn ephemeral_data_paths_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    let users = [
+        "admin",
+        "system:serviceaccount:longhorn-system:longhorn-service-account",
+        "ci-bot",
+    ];
+    let names = ["worker-1", "worker-2"];
+    let mut requests = Vec::new();
+    let mut rng = Rng(0x0e9e_3e2a_1d00_7777);
+    for i in 0..1200 {
+        let mut disks = || {
+            let mut map = serde_json::Map::new();
+            for _ in 0..(rng.next() % 4) {
+                let mut d = json!({"path": rng.pick(EPHEMERAL_PATHS)});
+                match rng.next() % 4 {
+                    0 => d["diskType"] = json!("block"),
+                    1 => d["diskType"] = json!("filesystem"),
+                    _ => {}
+                }
+                map.insert(format!("disk-{}", rng.next() % 5), d);
+            }
+            Value::Object(map)
+        };
+        let new = disks();
+        let old = match i % 3 {
+            0 => Some(disks()),
+            1 => Some(new.clone()),
+            _ => None,
+        };
+        let user = users[(i / 3) % users.len()];
+        requests.push(node_request(names[i % 2], &new, old.as_ref(), user));
+        let value = rng.pick(EPHEMERAL_PATHS);
+        let old = match i % 4 {
+            0 => Some(Some(value)),
+            1 => Some(Some("/var/opt")),
+            2 => Some(None),
+            _ => None,
+        };
+        requests.push(setting_request(Some(value), old, user));
+    }
+    let configs = [
+        // The defaults: no machine config, LTG-W013 warns.
+        Config::default(),
+        // A machine config, per-node mounts, and LTG-W013 enforced (LTG-W010 and
+        // W011 warn, so that one policy denies at most).
+        {
+            let mut c = Config::from_yaml(
+                "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /var/mnt/slow}]\npolicies:\n  LTG-W013: enforce\n  LTG-W010: warn\n  LTG-W011: warn\n",
+                "t",
+            )
+            .unwrap();
+            c.host = Some(layout());
+            c
+        },
+    ];
+    for (n, cfg) in configs.iter().enumerate() {
+        let (denied, warned) = compare(cfg, &requests);
+        // Enough of each verdict that the comparison means something.
+        if n == 0 {
+            assert!(warned > 300, "{n}: only {warned} warnings");
+        } else {
+            assert!(denied > 200, "{n}: only {denied} denials");
+            assert!(warned > 200, "{n}: only {warned} warnings");
+        }
+    }
+}
+
+fn pod_request(kind: &str, spec: &Value, old: Option<&Value>, user: &str) -> Value {
+    let (group, resource, wrap): (&str, &str, fn(&Value) -> Value) = match kind {
+        "Pod" => ("", "pods", |s| s.clone()),
+        "CronJob" => (
+            "batch",
+            "cronjobs",
+            |s| json!({"jobTemplate": {"spec": {"template": {"spec": s}}}}),
+        ),
+        "Job" => ("batch", "jobs", |s| json!({"template": {"spec": s}})),
+        "DaemonSet" => ("apps", "daemonsets", |s| json!({"template": {"spec": s}})),
+        _ => ("apps", "deployments", |s| json!({"template": {"spec": s}})),
+    };
+    let version = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    let object = |s: &Value| {
+        json!({"apiVersion": version, "kind": kind,
+            "metadata": {"name": "p", "namespace": "longhorn-system"}, "spec": wrap(s)})
+    };
+    json!({
+        "uid": "u",
+        "kind": {"group": group, "version": "v1", "kind": kind},
+        "resource": {"group": group, "version": "v1", "resource": resource},
+        "name": "p",
+        "namespace": "longhorn-system",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "userInfo": {"username": user},
+        "object": object(spec),
+        "oldObject": old.map(object),
+    })
+}
+
+#[test]
+fn pod_host_paths_on_a_tmpfs_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    // Talos's tmpfs mounts (src/host.rs TMPFS, siderolabs/talos v1.14.0
+    // internal/pkg/mount/v3); LTG-W031 flags /tmp, /system and /dev/shm.
+    let paths = [
+        "/tmp",
+        "/tmp/x",
+        "/tmpx",
+        "/system/state",
+        "/dev/shm",
+        "/dev/shm/../shm/x",
+        "//tmp//a/",
+        "/var/../tmp",
+        "/run/x",
+        "/var/run/x",
+        "/var/lib/longhorn",
+        "/tmp/ok/y",
+        "/tmp/node",
+        "relative/tmp",
+        "",
+        "/",
+        "/tmp/q\"t",
+        "/tmp/a\\b",
+    ];
+    let kinds = ["Pod", "DaemonSet", "Deployment", "Job", "CronJob"];
+    let cfg = Config::from_yaml(
+        // A global allowedMounts entry on a tmpfs is refused at load; node lists are
+        // the operator's word (a node that is not Talos): pods bound to no node get them all.
+        "allowedMounts: [{path: /var/mnt/fast}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /tmp/node}]\n  worker-3:\n    allowedMounts: [{path: /tmp/ok}]\n",
+        "t",
+    )
+    .unwrap();
+    let mut enforced = cfg.clone();
+    enforced.policies = Config::from_yaml("policies: {LTG-W031: enforce}\n", "t")
+        .unwrap()
+        .policies;
+    let mut rng = Rng(0x7777_5eed_0031_0031);
+    let mut requests = Vec::new();
+    for i in 0..1500 {
+        let mut spec = || {
+            let mut volumes = Vec::new();
+            for v in 0..(rng.next() % 4) {
+                let name = ["data", "tmp", "x", "y"][(rng.next() % 4) as usize];
+                let mut volume = json!({"name": format!("{name}{}", v % 2)});
+                match rng.next() % 5 {
+                    0 => volume["emptyDir"] = json!({}),
+                    1 => {
+                        volume["hostPath"] =
+                            json!({"path": rng.pick(&paths), "type": "DirectoryOrCreate"})
+                    }
+                    _ => volume["hostPath"] = json!({"path": rng.pick(&paths)}),
+                }
+                volumes.push(volume);
+            }
+            let mut spec = json!({"containers": [{"name": "c", "image": "i"}], "volumes": volumes});
+            match rng.next() % 4 {
+                0 => spec["nodeName"] = json!("worker-2"),
+                1 => spec["nodeName"] = json!("worker-1"),
+                2 => spec["nodeName"] = json!("worker-3"),
+                _ => {}
+            }
+            spec
+        };
+        let new = spec();
+        let old = match i % 3 {
+            0 => Some(spec()),
+            1 => Some(new.clone()),
+            _ => None,
+        };
+        let user = ["admin", "ci-bot"][(i / 7) % 2];
+        requests.push(pod_request(
+            kinds[i % kinds.len()],
+            &new,
+            old.as_ref(),
+            user,
+        ));
+    }
+    let (_, warned) = compare(&cfg, &requests);
+    assert!(warned > 150, "only {warned} warnings");
+    let (denied, _) = compare(&enforced, &requests);
+    assert!(denied > 150, "only {denied} denials");
+}
+
+/// Past the bounds of LTG-W013 and LTG-W031 (src/cel/node.rs MAX_DISKS,
+/// MAX_UNCLEAN_DISKS; src/cel/pods.rs MAX_VOLUMES, MAX_UNCLEAN_PATHS;
+/// src/cel/paths.rs MAX_PATH_BYTES, MAX_COMPONENTS) the policies deny (or,
+/// in warn mode, warn) with their own message, never a cost error.
+#[test]
+fn past_the_bounds_ephemeral_and_tmpfs_policies_say_so() {
+    use longhorn_talos_guard::cel::paths::{MAX_COMPONENTS, MAX_PATH_BYTES};
+    use longhorn_talos_guard::cel::pods::{MAX_UNCLEAN_PATHS, MAX_VOLUMES};
+    let cfg = Config::from_yaml(
+        "policies: {LTG-W013: enforce, LTG-W031: enforce, LTG-W010: warn}\n",
+        "t",
+    )
+    .unwrap();
+    let deep_ok = format!("/var/data{}", "/a/..".repeat((MAX_COMPONENTS - 4) / 2));
+    let deep = format!("/var/data{}", "/a/..".repeat(MAX_COMPONENTS));
+    let long = format!("/var/data/{}", "x".repeat(MAX_PATH_BYTES));
+    let disks = |n: usize, p: &str| {
+        let mut m = serde_json::Map::new();
+        for i in 0..n {
+            m.insert(format!("d{i:03}"), json!({"path": p}));
+        }
+        Value::Object(m)
+    };
+    let volumes = |n: usize, p: &str| {
+        let v: Vec<Value> = (0..n)
+            .map(|i| json!({"name": format!("v{i}"), "hostPath": {"path": p}}))
+            .collect();
+        json!({"containers": [], "volumes": v})
+    };
+    let tmp_deep_ok = format!("/tmp{}", "/a/..".repeat((MAX_COMPONENTS - 4) / 2));
+    let tmp_long = format!("/tmp/{}", "x".repeat(MAX_PATH_BYTES - 5));
+    let cases: Vec<(Value, &str)> = vec![
+        // Within the bounds: the webhook's verdict (EPHEMERAL, tmpfs).
+        (
+            node_request("n", &disks(8, &deep_ok), None, "admin"),
+            "LTG-W013: Longhorn node \"n\": 8 disks on the EPHEMERAL partition: disk \"d000\"",
+        ),
+        (
+            node_request("n", &disks(64, "/var/data"), None, "admin"),
+            "LTG-W013: Longhorn node \"n\": 64 disks",
+        ),
+        (
+            pod_request("Pod", &volumes(MAX_VOLUMES, &tmp_long), None, "admin"),
+            "LTG-W031: pod longhorn-system/p: host paths on a tmpfs: volume \"v0\"",
+        ),
+        (
+            pod_request(
+                "Pod",
+                &volumes(MAX_UNCLEAN_PATHS, &tmp_deep_ok),
+                Some(&volumes(MAX_VOLUMES, "/x")),
+                "admin",
+            ),
+            "LTG-W031: pod longhorn-system/p: host paths on a tmpfs: volume \"v0\"",
+        ),
+        // Past them: the policy's own sentence.
+        (
+            node_request("n", &disks(9, &deep_ok), None, "admin"),
+            "LTG-W013: Longhorn node \"n\": more than 64 disks",
+        ),
+        (
+            node_request("n", &disks(65, "/var/data"), None, "admin"),
+            "LTG-W013: Longhorn node \"n\": more than 64 disks",
+        ),
+        (
+            node_request("n", &disks(1, &deep), None, "admin"),
+            "the path is past what the CEL policy judges",
+        ),
+        (
+            node_request("n", &disks(1, &long), None, "admin"),
+            "the path is past what the CEL policy judges",
+        ),
+        (
+            setting_request(Some(&deep), None, "admin"),
+            "Longhorn setting \"default-data-path\": the value is past what the CEL policy judges",
+        ),
+        (
+            pod_request("Pod", &volumes(MAX_VOLUMES + 1, "/x"), None, "admin"),
+            "LTG-W031: pod longhorn-system/p: more than 128 volumes",
+        ),
+        (
+            pod_request(
+                "DaemonSet",
+                &volumes(MAX_UNCLEAN_PATHS + 1, &tmp_deep_ok),
+                None,
+                "admin",
+            ),
+            "LTG-W031: DaemonSet longhorn-system/p (pod template): more than 128 volumes, or more than 8 host paths",
+        ),
+        (
+            pod_request("Pod", &volumes(2, &long), None, "admin"),
+            "LTG-W031: pod longhorn-system/p: volume \"v0\": the hostPath is past what the CEL policy judges",
+        ),
+    ];
+    let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let answers = api_server(&cfg, &requests);
+    for ((request, want), answer) in cases.iter().zip(&answers) {
+        let message = answer["message"].as_str().unwrap_or_default();
+        // What kube-apiserver says past the budget (CEL.md): "operation cancelled: actual cost limit exceeded".
+        assert!(!message.contains("cost limit"), "{message}");
+        assert_eq!(answer["denied"], true, "{}", request["kind"]);
+        assert!(message.contains(want), "want {want:?} in {message}");
+    }
 }

@@ -764,6 +764,12 @@ fn talos_lint_refuses_what_is_not_talos() {
 /// ~/.kube) with `args`, stops it with SIGTERM once it is listening, and
 /// returns its standard error.
 fn serve_log(args: &[&str]) -> String {
+    serve_log_with(args, None, std::time::Duration::ZERO)
+}
+
+/// Runs `serve` with `args` (and `KUBECONFIG` when given) until it is
+/// listening and `keep` longer, stops it with SIGTERM and returns its log.
+fn serve_log_with(args: &[&str], kubeconfig: Option<&Path>, keep: std::time::Duration) -> String {
     let dir = tempfile::tempdir().unwrap();
     let made = Command::new(BIN)
         .args(["certs", "dev", "--out"])
@@ -772,8 +778,8 @@ fn serve_log(args: &[&str]) -> String {
         .unwrap();
     assert!(made.status.success());
     let ready = dir.path().join("ready");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
         .arg(dir.path().join("tls"))
         .arg("--ready-file")
         .arg(&ready)
@@ -782,9 +788,11 @@ fn serve_log(args: &[&str]) -> String {
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("RUST_LOG")
         .env("HOME", dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Some(k) = kubeconfig {
+        cmd.env("KUBECONFIG", k);
+    }
+    let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !ready.exists() {
         assert!(
@@ -793,6 +801,8 @@ fn serve_log(args: &[&str]) -> String {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    std::thread::sleep(keep);
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -864,4 +874,46 @@ fn talos_patch_inlines_manifests_that_talos_lint_accepts() {
     // Not YAML: refused with the parser's message.
     let (code, _, err) = run(&["talos", "patch", "-"], Some("a: [unclosed\n"));
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn serve_with_the_cel_engine_keeps_serving_when_the_api_server_is_unreachable() {
+    // CEL-INTERFACE.md: a failed apply is logged, counted and retried; it never stops serving.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let log = serve_log_with(
+        &["--admission-engine", "cel", "--reload-seconds", "1"],
+        Some(&kubeconfig),
+        std::time::Duration::from_secs(4),
+    );
+    // Tried at start and retried every --reload-seconds.
+    assert!(
+        log.matches("cannot sync the CEL admission policies; retrying")
+            .count()
+            >= 2,
+        "{log}"
+    );
+    // Without the Kubernetes API there is nothing to apply to: a clear refusal.
+    let (code, _, err) = run(
+        &[
+            "serve",
+            "--kube",
+            "off",
+            "--admission-engine",
+            "cel",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--admission-engine cel or both needs the Kubernetes API"),
+        "{err}"
+    );
 }

@@ -76,11 +76,8 @@ fn create_request(object: &Value, group: &str, resource: &str) -> Value {
     })
 }
 
-#[test]
-fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
-    let assets = controlplane::assets();
-    let cp = ControlPlane::start(&assets, guard::certs_dev);
-    let k = cp.kubectl.clone();
+/// Longhorn's CRDs (the fixture), established.
+fn longhorn_crds(k: &kubectl::Kubectl) {
     k.run(&[
         "apply",
         "-f",
@@ -97,6 +94,14 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         "crd/settings.longhorn.io",
     ])
     .ok();
+}
+
+#[test]
+fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    longhorn_crds(&k);
     let cfg = Config::default();
     let generated = cel::generate(&cfg, KubeVersion(cel::NEWEST_MINOR));
     k.with_manifest(&["apply"], &generated.to_yaml()).ok();
@@ -118,6 +123,15 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         },
     );
     k.run(&["create", "namespace", "longhorn-system"]).ok();
+    // The service account the pod fixtures run as, so that they reach the policies.
+    k.run(&[
+        "create",
+        "serviceaccount",
+        "longhorn-service-account",
+        "-n",
+        "longhorn-system",
+    ])
+    .ok();
     // Active: a Setting on the read-only root is denied (W011), the Node check too (W010).
     let probe = setting("/mnt/probe").to_string();
     wait(
@@ -147,6 +161,9 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
         "relative",
         "/var/lib/longhorn/../../dev/sdb",
         "/opt//x/",
+        // EPHEMERAL folders: LTG-W013 warns (its default mode).
+        "/var/data",
+        "/var/mnt/bad_name/x",
     ] {
         requests.push(create_request(&setting(p), "longhorn.io", "settings"));
         requests.push(create_request(
@@ -155,9 +172,9 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
             "nodes",
         ));
     }
-    let (mut denied, mut allowed) = (0, 0);
+    let (mut denied, mut allowed, mut warned) = (0, 0, 0);
     for request in &requests {
-        let (want, _) = expect::expected(&cfg, request);
+        let (want, warnings) = expect::expected(&cfg, request);
         let run = k.with_manifest(
             &["create", "--dry-run=server"],
             &request["object"].to_string(),
@@ -177,16 +194,208 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
             None => {
                 // Not denied by a policy: created (dry run), or refused for another
                 // reason before or after the policies (already there, an invalid object).
-                assert!(
-                    !run.stderr.contains("ValidatingAdmissionPolicy"),
-                    "{request}\n{run}"
-                );
+                assert!(!run.stderr.contains("denied request"), "{request}\n{run}");
+                // The rules in warn mode (LTG-W013, LTG-W031): kubectl prints each
+                // warning of an object that reached the policies.
+                if !run.success {
+                    allowed += 1;
+                    continue;
+                }
+                for w in &warnings {
+                    assert!(
+                        run.stderr.contains(&format!("Warning: {w}")),
+                        "{request}\n{run}\nwanted the warning: {w}"
+                    );
+                }
+                let shown = run
+                    .stderr
+                    .matches("Warning: Validation failed for ValidatingAdmissionPolicy")
+                    .count();
+                assert_eq!(shown, warnings.len(), "{request}\n{run}");
+                warned += usize::from(!warnings.is_empty());
                 allowed += 1;
             }
         }
     }
     assert!(
-        denied >= 10 && allowed >= 10,
-        "{denied} denied, {allowed} allowed"
+        denied >= 10 && allowed >= 10 && warned >= 3,
+        "{denied} denied, {allowed} allowed, {warned} with warnings"
     );
+}
+
+/// The generated objects' `kind/name`s for `cfg`, sorted.
+fn generated_names(cfg: &Config) -> Vec<String> {
+    let mut names: Vec<String> = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR))
+        .documents
+        .iter()
+        .map(|d| {
+            let v = cel::yaml::to_json(d);
+            format!(
+                "{}/{}",
+                v["kind"].as_str().unwrap(),
+                v["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The guard's own admission policy objects in the cluster (`kind/name`), sorted.
+fn owned_names(k: &kubectl::Kubectl) -> Vec<String> {
+    let mut names = Vec::new();
+    for kind in [
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicybindings",
+    ] {
+        let run = k.run(&[
+            "get",
+            kind,
+            "-l",
+            "app.kubernetes.io/managed-by=longhorn-talos-guard",
+            "-o",
+            "json",
+        ]);
+        if !run.success {
+            return vec![format!("cannot list {kind}: {}", run.stderr)];
+        }
+        for item in run.json()["items"].as_array().cloned().unwrap_or_default() {
+            names.push(format!(
+                "{}/{}",
+                item["kind"].as_str().unwrap_or_default(),
+                item["metadata"]["name"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    names.sort();
+    names
+}
+
+/// `serve --admission-engine cel` keeps the generated policies in step with
+/// its configuration (CEL-INTERFACE.md): applied at start with its field
+/// manager, a stale object it owns pruned and someone else's kept, updated
+/// when the config file changes (a rule switched off is pruned, a mode
+/// change reaches the binding), and active: a server dry-run create gets
+/// the policy's denial, then only its warning.
+#[test]
+fn serve_with_the_cel_engine_keeps_the_policies_in_step_with_its_config() {
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    longhorn_crds(&k);
+    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    // A stale policy of the guard's (a rule an older version generated), and one of someone else's.
+    let stale = |name: &str, owned: bool| {
+        let labels = if owned {
+            json!({"app.kubernetes.io/managed-by": "longhorn-talos-guard"})
+        } else {
+            json!({})
+        };
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                "validations": [{"expression": "true"}]}})
+        .to_string()
+    };
+    k.with_manifest(&["apply"], &stale("longhorn-talos-guard-w999", true))
+        .ok();
+    k.with_manifest(&["apply"], &stale("someone-elses-policy", false))
+        .ok();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config.yaml");
+    let write_config = |text: &str| {
+        let tmp = dir.path().join("config.yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &config_path).unwrap();
+    };
+    let first = "policies: {LTG-W013: enforce}\n";
+    write_config(first);
+    let certs = dir.path().join("certs");
+    guard::certs_dev(&certs);
+    let mut g = guard::Guard::start_with(
+        "guard-cel",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-dir",
+            &certs.to_string_lossy(),
+            "--config",
+            &config_path.to_string_lossy(),
+            "--admission-engine",
+            "cel",
+        ],
+        &cp.kubeconfig,
+        &cp.log_dir(),
+    );
+    let cfg = Config::from_yaml(first, "t").unwrap();
+    let want = generated_names(&cfg);
+    assert!(want.contains(&"ValidatingAdmissionPolicy/longhorn-talos-guard-w031".to_string()));
+    wait(
+        "the guard to apply its policies",
+        Duration::from_secs(60),
+        || owned_names(&k) == want,
+    );
+    // Someone else's policy is left alone; the field manager is the guard's.
+    k.run(&["get", "validatingadmissionpolicy", "someone-elses-policy"])
+        .ok();
+    let managers = k
+        .run(&[
+            "get",
+            "validatingadmissionpolicy",
+            "longhorn-talos-guard-w013",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .ok();
+    assert_eq!(managers.stdout, "longhorn-talos-guard", "{managers}");
+
+    // Active: a data path folder on EPHEMERAL is denied by LTG-W013 in enforce mode.
+    let object = setting("/var/data");
+    let request = create_request(&object, "longhorn.io", "settings");
+    let (message, _) = expect::expected(&cfg, &request);
+    let message = message.expect("LTG-W013 enforced denies /var/data");
+    assert!(message.contains("LTG-W013: "), "{message}");
+    wait(
+        "the LTG-W013 policy to deny",
+        Duration::from_secs(60),
+        || {
+            let run = k.with_manifest(&["create", "--dry-run=server"], &object.to_string());
+            !run.success && run.stderr.contains(&message)
+        },
+    );
+
+    // The config changes: LTG-W013 back to warn, LTG-W031 off (its policy pruned).
+    let second = "policies: {LTG-W031: off}\n";
+    write_config(second);
+    let cfg = Config::from_yaml(second, "t").unwrap();
+    let want = generated_names(&cfg);
+    assert!(!want.iter().any(|n| n.ends_with("-w031")));
+    wait(
+        "the guard to follow its config",
+        Duration::from_secs(60),
+        || owned_names(&k) == want,
+    );
+    wait(
+        "the LTG-W013 policy to warn only",
+        Duration::from_secs(60),
+        || {
+            let run = k.with_manifest(&["create", "--dry-run=server"], &object.to_string());
+            run.success
+            && run.stderr.contains(
+                "Warning: Validation failed for ValidatingAdmissionPolicy 'longhorn-talos-guard-w013' with binding 'longhorn-talos-guard-w013': LTG-W013: ",
+            )
+        },
+    );
+    let log = g.proc.log();
+    assert!(
+        log.contains("CEL admission policies in step with the configuration"),
+        "{log}"
+    );
+    assert!(log.contains("longhorn-talos-guard-w999"), "{log}");
+    g.proc.kill();
 }

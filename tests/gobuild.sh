@@ -14,8 +14,9 @@
 #                        print RESULT and exit 0
 #   gb_tmp OUT           a fresh OUT.tmp.PID folder, removed on exit, in $gb_tmp_dir
 #   gb_k8s_ldflags VER   the -ldflags that make a Kubernetes binary report VER
-#   gb_main_program MODULE WHAT WHY SMOKE
-#                        the whole build of a one-file test program (DIR/main.go):
+#   gb_main_program MODULE WHAT WHY SMOKE [PKG]
+#                        the whole build of a one-file test program (DIR/main.go),
+#                        or of the package PKG of a module DIR/go.mod requires:
 #                        kept in bin/<MODULE's pinned version>-<hash of main.go,
 #                        go.mod, go.sum>/NAME, so an edit rebuilds it; built once,
 #                        then checked by the shell function SMOKE (given the new
@@ -93,11 +94,11 @@ gb_build() {
 }
 
 gb_main_program() {
-    local module=$1 what=$2 why=$3 smoke=$4
+    local module=$1 what=$2 why=$3 smoke=$4 pkg=${5:-.}
     local version sum out start
     version=$(gb_pinned "$module")
     [[ -n "$version" ]] || fail "cannot read the $module version from $gb_dir/go.mod"
-    sum=$(cd "$gb_dir" && cat main.go go.mod go.sum | sha256sum | cut -c1-12)
+    sum=$(cd "$gb_dir" && cat $([[ "$pkg" != . ]] || echo main.go) go.mod go.sum | sha256sum | cut -c1-12)
     out="$gb_dir/bin/$version-$sum"
     if [[ -x "$out/$gb_name" ]]; then
         echo "$gb_name: $what, at $module $version, already built in $out" >&2
@@ -109,7 +110,7 @@ gb_main_program() {
     gb_tmp "$out"
     echo "$gb_name: building with $module $version and $("$go" version) into $out (1 to 3 minutes the first time)" >&2
     start=$(date +%s)
-    gb_build "$gb_dir" . "$gb_tmp_dir/$gb_name" "$why without it" -ldflags "-s -w"
+    gb_build "$gb_dir" "$pkg" "$gb_tmp_dir/$gb_name" "$why without it" -ldflags "-s -w"
     "$smoke" "$gb_tmp_dir/$gb_name"
     rm -rf "$out"
     mv "$gb_tmp_dir" "$out"

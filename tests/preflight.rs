@@ -20,21 +20,49 @@ mod kubectl;
 #[allow(dead_code)]
 #[path = "e2e/process.rs"]
 mod process;
-#[path = "talos-fake/harness.rs"]
-mod talos_fake;
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use talos_fake::TalosFake;
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 
-/// A running double (tests/talos-fake/harness.rs); it stops on drop.
+/// Runs `tests/<dir>/build.sh` and returns the binary it prints last; Go is
+/// needed to build `what`, and the test fails without it (it never skips).
+fn built(dir: &str, what: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests").join(dir).join("build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "tests/{dir}/build.sh failed (Go is needed to build {what}; this test does not skip)"
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("build.sh prints the binary's path"),
+    )
+}
+
+fn fake_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built("talos-fake", "the Talos API double"))
+}
+
+/// A running double; it stops when its stdin closes (on drop).
 struct Fake {
-    inner: TalosFake,
+    child: Child,
+    _stdin: ChildStdin,
+    dir: tempfile::TempDir,
 }
 
 impl Fake {
@@ -44,19 +72,41 @@ impl Fake {
 
     /// As [`Fake::start`], the contexts in `bare` written without nodes.
     fn start_bare(nodes: Vec<Value>, bare: &[&str]) -> Fake {
+        let dir = tempfile::tempdir().expect("temp dir");
         let scenario = json!({
             "bare": bare,
             "context": "reader",
             "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"], "in-cluster": ["os:reader"]},
             "nodes": nodes,
         });
+        let path = dir.path().join("scenario.json");
+        std::fs::write(&path, scenario.to_string()).expect("write the scenario");
+        let mut child = Command::new(fake_bin())
+            .arg(&path)
+            .arg(dir.path().join("talosconfig"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the double");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the double");
+        assert!(
+            line.starts_with("listening "),
+            "the double did not start: {line:?}"
+        );
         Fake {
-            inner: TalosFake::start(&scenario),
+            child,
+            _stdin: stdin,
+            dir,
         }
     }
 
     fn talosconfig(&self) -> PathBuf {
-        self.inner.talosconfig()
+        self.dir.path().join("talosconfig")
     }
 
     /// Runs `talos preflight --talosconfig <its config> ARGS`: (status, stdout, stderr).
@@ -73,6 +123,13 @@ impl Fake {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -630,7 +687,7 @@ fn talos_client_get(
     namespace: &str,
     r#type: &str,
 ) -> Vec<(String, Value)> {
-    let out = Command::new(talos_fake::fake_bin())
+    let out = Command::new(fake_bin())
         .arg("get")
         .arg(fake.talosconfig())
         .args(["reader", node, namespace, r#type])
@@ -657,28 +714,40 @@ fn yaml_value(yaml: &str) -> Value {
     serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"))
 }
 
-#[test]
-fn talos_own_client_reads_what_the_guard_reads() {
+/// A healthy 1.14 node with the V2 modules and hugepages seeded (and `extra`).
+fn v2_node(extra: Vec<Value>) -> Value {
+    let mut resources = vec![
+        module("vfio_pci", "dynamic", "live"),
+        module("nvme_tcp", "built-in", "built-in"),
+        nr_hugepages("1024"),
+    ];
+    resources.extend(extra);
+    with(healthy("10.5.0.2"), resources)
+}
+
+/// The guard's Talos API client on the double's `reader` context, its
+/// connection task on `runtime`.
+fn reader_client(
+    fake: &Fake,
+    runtime: &tokio::runtime::Runtime,
+) -> longhorn_talos_guard::talos::api::Client {
     use longhorn_talos_guard::talos::api::{Client, talosconfig};
-    let node = with(
-        healthy("10.5.0.2"),
-        vec![
-            module("vfio_pci", "dynamic", "live"),
-            module("nvme_tcp", "built-in", "built-in"),
-            nr_hugepages("1024"),
-        ],
-    );
-    let fake = Fake::start(vec![node]);
     let context = talosconfig::load(&fake.talosconfig(), Some("reader")).expect("talosconfig");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let _entered = runtime.enter();
-    let client = Client::connect(
+    Client::connect(
         &context,
         &context.endpoints[0],
         None,
         std::time::Duration::from_secs(5),
     )
-    .expect("client");
+    .expect("client")
+}
+
+#[test]
+fn talos_own_client_reads_what_the_guard_reads() {
+    let fake = Fake::start(vec![v2_node(Vec::new())]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = reader_client(&fake, &runtime);
     let types = [
         "Versions.runtime.talos.dev",
         "ExtensionStatuses.runtime.talos.dev",
@@ -794,11 +863,45 @@ fn an_endpoint_that_does_not_answer_is_skipped_for_the_next() {
     );
 }
 
-/// A Kubernetes Node named `name` whose status reports `ip` as InternalIP.
-fn kubernetes_node(name: &str, ip: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n  - {{type: InternalIP, address: \"{ip}\"}}\n  - {{type: Hostname, address: {name}}}\n"
+/// Creates the Kubernetes Node `name` (with `metadata`, YAML lines under
+/// `metadata:`) and sets its status addresses: `ip` as InternalIP.
+fn create_kubernetes_node(k: &kubectl::Kubectl, name: &str, ip: &str, metadata: &str) {
+    k.with_manifest(
+        &["create"],
+        &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n{metadata}"),
     )
+    .ok();
+    let status = json!({"status": {"addresses": [
+        {"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}
+    ]}});
+    k.run(&[
+        "patch",
+        "node",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ])
+    .ok();
+}
+
+/// Longhorn's Setting and Node kinds (the project's tests/fixtures/crds/longhorn.yaml)
+/// and its namespace.
+fn install_longhorn_crds(k: &kubectl::Kubectl) {
+    k.run(&[
+        "apply",
+        "-f",
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/crds/longhorn.yaml")
+            .to_string_lossy(),
+    ])
+    .ok();
+    for crd in ["crd/settings.longhorn.io", "crd/nodes.longhorn.io"] {
+        k.run(&["wait", "--for=condition=Established", "--timeout=60s", crd])
+            .ok();
+    }
+    k.run(&["create", "namespace", "longhorn-system"]).ok();
 }
 
 #[test]
@@ -809,23 +912,8 @@ fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
     let assets = controlplane::assets();
     let cp = controlplane::ControlPlane::start(&assets, guard::certs_dev);
     let k = cp.kubectl.clone();
-    for (name, ip) in [("talos-w1", "10.5.0.2"), ("talos-w2", "10.5.0.3")] {
-        k.with_manifest(&["create"], &kubernetes_node(name, ip))
-            .ok();
-        let status = json!({"status": {"addresses": [
-            {"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}
-        ]}});
-        k.run(&[
-            "patch",
-            "node",
-            name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &status.to_string(),
-        ])
-        .ok();
-    }
+    create_kubernetes_node(&k, "talos-w1", "10.5.0.2", "");
+    create_kubernetes_node(&k, "talos-w2", "10.5.0.3", "");
     let broken = node_without(
         healthy("10.5.0.3"),
         "ExtensionStatuses.runtime.talos.dev",
@@ -838,22 +926,7 @@ fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
     assert_eq!(out.0, 1);
     // Longhorn's settings (longhorn.io/v1beta2 Setting, top-level `value`: the
     // project's tests/fixtures/crds/longhorn.yaml) decide --v2 and the disk path.
-    k.run(&[
-        "apply",
-        "-f",
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/crds/longhorn.yaml")
-            .to_string_lossy(),
-    ])
-    .ok();
-    k.run(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/settings.longhorn.io",
-    ])
-    .ok();
-    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    install_longhorn_crds(&k);
     for (name, value) in [
         ("v2-data-engine", "true"),
         ("default-data-path", "/var/mnt/data"),
@@ -875,4 +948,390 @@ fn without_nodes_the_kubernetes_nodes_internal_ips_are_read() {
         "{}",
         out.2
     );
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let fake = Fake::start(vec![healthy("10.5.0.2"), healthy("10.5.0.3")]);
+    // Not a terminal (the tests' pipes): no progress line on stderr.
+    let out = fake.preflight(&[DISK]);
+    assert_eq!(out.0, 0, "{}", report(&out));
+    assert_eq!(out.2, "", "progress on a pipe: {:?}", out.2);
+    // Under a pseudo-terminal: util-linux `script` (Debian's essential
+    // bsdutils) runs the command with its stdin, stdout and stderr on one.
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let talosconfig = fake.talosconfig();
+    let command = [
+        BIN,
+        "talos",
+        "preflight",
+        "--talosconfig",
+        &talosconfig.to_string_lossy(),
+        DISK,
+    ]
+    .map(quote)
+    .join(" ");
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env_remove("TALOSCONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (util-linux) to give the command a terminal");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    // The line is rewritten in place (\r) as nodes finish, then ends.
+    assert!(
+        seen.contains("\rread 1/2 nodes\rread 2/2 nodes\r\n"),
+        "no progress line on the terminal: {seen:?}"
+    );
+    assert!(
+        seen.contains("==> 10.5.0.2 <==\r\n0 errors, 0 warnings, 0 notes\r\n"),
+        "{seen:?}"
+    );
+}
+
+fn talosctl_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built("talosctl", "talosctl"))
+}
+
+/// `talosctl --talosconfig <the double's> --context reader -n NODE get TYPE -o yaml`
+/// (siderolabs/talos cmd/talosctl v1.14.1): each resource a YAML document
+/// with `node`, `metadata` and `spec`; `(id, spec)` sorted by id.
+fn talosctl_get(fake: &Fake, node: &str, r#type: &str) -> Vec<(String, Value)> {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(talosctl_bin())
+        .arg("--talosconfig")
+        .arg(fake.talosconfig())
+        .args([
+            "--context",
+            "reader",
+            "-n",
+            node,
+            "get",
+            r#type,
+            "-o",
+            "yaml",
+        ])
+        .env("HOME", home.path())
+        .env_remove("TALOSCONFIG")
+        .output()
+        .expect("run talosctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "talosctl get {type}: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut items: Vec<(String, Value)> = text
+        .split("\n---\n")
+        .filter(|doc| !doc.trim().is_empty() && doc.trim() != "---")
+        .map(|doc| {
+            let v = yaml_value(doc);
+            assert_eq!(v["node"], node, "{doc}");
+            assert_eq!(v["metadata"]["type"], r#type, "{doc}");
+            let id = str_of(&v["metadata"]["id"]);
+            (id, v["spec"].clone())
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items
+}
+
+fn str_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn talosctl_prints_what_the_guard_parses() {
+    use longhorn_talos_guard::preflight::{self, ReadOptions};
+    let fake = Fake::start(vec![v2_node(vec![service("ext-multipathd")])]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = reader_client(&fake, &runtime);
+    let options = ReadOptions {
+        v2: true,
+        read_config: false,
+        parallel: 1,
+        deadline: std::time::Duration::from_secs(10),
+    };
+    let facts = runtime
+        .block_on(preflight::read_nodes(
+            &client,
+            &["10.5.0.2".to_string()],
+            &options,
+            &|_, _| {},
+        ))
+        .remove(0);
+    let get = |t: &str| {
+        let items = talosctl_get(&fake, "10.5.0.2", t);
+        assert!(!items.is_empty(), "{t}: talosctl printed nothing");
+        items
+    };
+
+    // Each fact as the guard parsed it, and as talosctl printed it, sorted.
+    let agree =
+        |what: &str, ours: Vec<Value>, r#type: &str, theirs: &dyn Fn(String, Value) -> Value| {
+            let mut ours = ours;
+            let mut theirs: Vec<Value> = get(r#type)
+                .into_iter()
+                .map(|(id, s)| theirs(id, s))
+                .collect();
+            ours.sort_by_key(Value::to_string);
+            theirs.sort_by_key(Value::to_string);
+            assert_eq!(ours, theirs, "{what}: the guard and talosctl disagree");
+        };
+    let fact =
+        |what: &str, list: Option<Vec<Value>>| list.unwrap_or_else(|| panic!("{what} not read"));
+    agree(
+        "version",
+        vec![json!(facts.version.clone().expect("version"))],
+        "Versions.runtime.talos.dev",
+        &|_, s| json!(str_of(&s["version"])),
+    );
+    agree(
+        "extensions",
+        fact(
+            "extensions",
+            facts
+                .extensions
+                .clone()
+                .ok()
+                .map(|l| l.into_iter().map(|e| json!([e.name, e.version])).collect()),
+        ),
+        "ExtensionStatuses.runtime.talos.dev",
+        &|_, s| {
+            json!([
+                str_of(&s["metadata"]["name"]),
+                str_of(&s["metadata"]["version"])
+            ])
+        },
+    );
+    agree(
+        "services",
+        fact(
+            "services",
+            facts
+                .services
+                .clone()
+                .ok()
+                .map(|l| l.into_iter().map(|s| json!([s.id, s.running])).collect()),
+        ),
+        "Services.v1alpha1.talos.dev",
+        &|id, s| json!([id, s["running"] == true]),
+    );
+    agree(
+        "kernel modules",
+        fact(
+            "modules",
+            facts
+                .modules
+                .clone()
+                .ok()
+                .map(|l| l.into_iter().map(|m| json!([m.name, m.state])).collect()),
+        ),
+        "KernelModuleStatuses.runtime.talos.dev",
+        &|id, s| json!([id, str_of(&s["state"])]),
+    );
+    let hugepages = facts
+        .hugepages
+        .clone()
+        .expect("read with --v2")
+        .expect("hugepages");
+    agree(
+        "vm.nr_hugepages",
+        hugepages.asked.into_iter().map(Value::from).collect(),
+        "KernelParamStatuses.runtime.talos.dev",
+        &|_, s| json!(str_of(&s["current"])),
+    );
+    agree(
+        "volumes",
+        fact(
+            "volumes",
+            facts.volumes.clone().ok().map(|l| {
+                l.into_iter()
+                    .map(|v| {
+                        json!([
+                            v.id,
+                            v.phase,
+                            v.kind,
+                            v.location,
+                            v.parent_location,
+                            v.size.to_string(),
+                            v.pretty_size,
+                            v.filesystem,
+                            v.error_message
+                        ])
+                    })
+                    .collect()
+            }),
+        ),
+        "VolumeStatuses.block.talos.dev",
+        &|id, s| {
+            let f = |k: &str| str_of(&s[k]);
+            json!([
+                id,
+                f("phase"),
+                f("type"),
+                f("location"),
+                f("parentLocation"),
+                f("size"),
+                f("prettySize"),
+                f("filesystem"),
+                f("errorMessage")
+            ])
+        },
+    );
+    agree(
+        "mounts",
+        fact(
+            "mounts",
+            facts.mounts.clone().ok().map(|l| {
+                l.into_iter()
+                    .map(|m| json!([m.id, m.target, m.source, m.filesystem]))
+                    .collect()
+            }),
+        ),
+        "MountStatuses.block.talos.dev",
+        &|id, s| {
+            json!([
+                id,
+                str_of(&s["target"]),
+                str_of(&s["source"]),
+                str_of(&s["filesystem"])
+            ])
+        },
+    );
+}
+
+#[test]
+fn longhorn_disks_are_checked_on_their_own_node_only() {
+    // A real kube-apiserver (tests/envtest) holding what Longhorn reads: the
+    // Longhorn Node talos-w1 with a disk at /var/mnt/data, and talos-w2 with
+    // no Longhorn Node yet, labelled node.longhorn.io/create-default-disk=config
+    // with default disks in its annotation, under create-default-disk-labeled-nodes
+    // (longhorn-manager controller/kubernetes_node_controller.go syncDefaultDisks:
+    // the annotation is read only with the setting on, the label `config` and
+    // no disk on the Longhorn Node). A block disk's path is a device: not checked.
+    let assets = controlplane::assets();
+    let cp = controlplane::ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    install_longhorn_crds(&k);
+    let default_disks = r#"[{"path":"/var/mnt/fast","allowScheduling":true},{"path":"/dev/nvme1n1","diskType":"block","allowScheduling":true}]"#;
+    create_kubernetes_node(&k, "talos-w1", "10.5.0.2", "");
+    create_kubernetes_node(
+        &k,
+        "talos-w2",
+        "10.5.0.3",
+        &format!(
+            "  labels:\n    node.longhorn.io/create-default-disk: config\n  annotations:\n    node.longhorn.io/default-disks-config: '{default_disks}'\n"
+        ),
+    );
+    k.with_manifest(
+        &["create"],
+        "apiVersion: longhorn.io/v1beta2\nkind: Node\nmetadata:\n  name: talos-w1\n  namespace: longhorn-system\nspec:\n  allowScheduling: true\n  disks:\n    data:\n      path: /var/mnt/data\n      diskType: filesystem\n      allowScheduling: true\n    nvme:\n      path: /dev/nvme0n1\n      diskType: block\n      allowScheduling: true\n",
+    )
+    .ok();
+    k.with_manifest(
+        &["create"],
+        "apiVersion: longhorn.io/v1beta2\nkind: Setting\nmetadata:\n  name: create-default-disk-labeled-nodes\n  namespace: longhorn-system\nvalue: \"true\"\n",
+    )
+    .ok();
+    let fake = Fake::start_bare(
+        vec![healthy("10.5.0.2"), healthy("10.5.0.3")],
+        &["in-cluster"],
+    );
+    let kubeconfig = cp.kubeconfig.to_string_lossy().into_owned();
+    let out = fake.preflight(&[
+        DISK,
+        "--context=in-cluster",
+        "--kubeconfig",
+        &kubeconfig,
+        "--fail-on=warning",
+    ]);
+    insta::assert_snapshot!("longhorn-disks", report(&out));
+    assert_eq!(out.0, 1);
+    // The same nodes named by address with --nodes are matched to their
+    // Kubernetes Nodes too.
+    let by_address = fake.preflight(&[
+        DISK,
+        "--context=in-cluster",
+        "--nodes=10.5.0.3",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    assert!(
+        by_address.1.contains("/var/mnt/fast") && !by_address.1.contains("/var/mnt/data"),
+        "{}",
+        report(&by_address)
+    );
+    // Without the setting Longhorn does not read the annotation.
+    k.run(&[
+        "patch",
+        "settings.longhorn.io",
+        "-n",
+        "longhorn-system",
+        "create-default-disk-labeled-nodes",
+        "--type=merge",
+        "-p",
+        r#"{"value":"false"}"#,
+    ])
+    .ok();
+    let off = fake.preflight(&[DISK, "--context=in-cluster", "--kubeconfig", &kubeconfig]);
+    assert!(
+        !off.1.contains("/var/mnt/fast") && off.1.contains("/var/mnt/data"),
+        "{}",
+        report(&off)
+    );
+}
+
+#[test]
+fn multipathd_running_with_and_without_a_configuration() {
+    // ext-multipathd: the service of siderolabs/multipath-tools (siderolabs/extensions
+    // storage/multipath-tools/multipathd.yaml, name multipathd, at v1.14.0-rc.1), running as
+    // an extension service reads. Talos writes ExtensionServiceConfigStatus `multipathd`,
+    // `specVersion` the config's resource version, for an ExtensionServiceConfig named
+    // multipathd (internal/app/machined/pkg/controllers/runtime/extension_service_config_files.go,
+    // v1.14.0-rc.1); the config itself is sensitive, its status is not.
+    let bare = with(healthy("10.5.0.2"), vec![service("ext-multipathd")]);
+    let configured = with(
+        healthy("10.5.0.3"),
+        vec![
+            service("ext-multipathd"),
+            resource(
+                "ExtensionServiceConfigStatuses.runtime.talos.dev",
+                "multipathd",
+                "specVersion: \"1\"\n",
+            ),
+        ],
+    );
+    let fake = Fake::start(vec![bare, configured]);
+    let out = fake.preflight(&[DISK]);
+    insta::assert_snapshot!("multipathd", report(&out));
+    assert_eq!(out.0, 0, "a warning does not fail by default");
+}
+
+#[test]
+fn talosctl_is_the_talos_of_the_double() {
+    // The go.mod pins: talosctl's Talos module and machinery, the double's machinery.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pinned = |file: &str, module: &str| -> String {
+        let text = std::fs::read_to_string(root.join(file)).expect(file);
+        text.lines()
+            .find_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(module)).then(|| words.next().unwrap_or("").to_string())
+            })
+            .unwrap_or_else(|| panic!("{file} does not require {module}"))
+    };
+    let machinery = "github.com/siderolabs/talos/pkg/machinery";
+    let double = pinned("tests/talos-fake/go.mod", machinery);
+    assert_eq!(
+        pinned("tests/talosctl/go.mod", "github.com/siderolabs/talos"),
+        double
+    );
+    assert_eq!(pinned("tests/talosctl/go.mod", machinery), double);
 }

@@ -202,6 +202,17 @@ fn lint_runs() -> Vec<(String, Vec<longhorn_talos_guard::talos::Finding>)> {
             };
             runs.push((run, longhorn_talos_guard::lint::lint(&config, &options)));
         }
+        // A check asked for by a flag of its own: its folders are linted with it too.
+        if name.starts_with("codes/talos-api-access") {
+            let options = LintOptions {
+                talos_api_access: Some("longhorn-talos-guard".to_string()),
+                ..LintOptions::default()
+            };
+            runs.push((
+                format!("{name} --talos-api-access"),
+                longhorn_talos_guard::lint::lint(&config, &options),
+            ));
+        }
     }
     runs
 }

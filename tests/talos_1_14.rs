@@ -212,6 +212,8 @@ const PATCHES: &[&str] = &[
     // T010 (no volume), then T010 and T040 for an installer older than 1.10 and 1.8.
     "",
     "machine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.7.6\n",
+    // T070 (asked for): a control plane without Talos API access from Kubernetes.
+    "machine:\n  type: controlplane\n",
     // T001: a schematic without util-linux-tools.
     "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools]\n",
     // T002.
@@ -258,6 +260,7 @@ fn next_to_a_kubelet_config_no_fix_suggests_an_extra_mount() {
     // has no extraMounts, and .machine.kubelet next to it is refused (siderolabs/talos#14365).
     let options = LintOptions {
         v2: true,
+        talos_api_access: Some("longhorn-talos-guard".to_string()),
         ..LintOptions::default()
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -364,4 +367,163 @@ fn next_to_a_kubelet_config_no_webhook_message_suggests_an_extra_mount() {
         "tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml",
     ));
     assert!(older.iter().any(|t| suggests(t)), "{older:#?}");
+}
+
+// --- talos lint --talos-api-access: the control-plane side of `talos preflight`
+// in the cluster. siderolabs/talos pkg/machinery v1.14.1
+// config/types/k8s/talos_api_access.go (the KubeTalosAPIAccessConfig document:
+// allowedRoles, allowedKubernetesNamespaces; control-plane only; refused next
+// to machine.features.kubernetesTalosAPIAccess), config/types/v1alpha1/v1alpha1_types.go
+// (the deprecated machine.features.kubernetesTalosAPIAccess: enabled, allowedRoles,
+// allowedKubernetesNamespaces), config/container/container.go (the document wins);
+// siderolabs/talos v1.14.0-rc.1 internal/app/machined/pkg/controllers/kubeaccess/
+// (read on control planes only; roles and namespace matched exactly).
+
+const CONTROL_PLANE: &str = "version: v1alpha1\nmachine:\n  type: controlplane\n  install:\n    image: ghcr.io/siderolabs/installer:v1.14.1\n";
+
+fn api_access(files: &[(&str, &str)], namespace: &str) -> Vec<Finding> {
+    let options = LintOptions {
+        talos_api_access: Some(namespace.to_string()),
+        ..LintOptions::default()
+    };
+    talos::lint(&load(files), &options)
+        .into_iter()
+        .filter(|f| f.code == codes::TALOS_API_ACCESS || f.code == codes::TALOS_REFUSES)
+        .collect()
+}
+
+#[test]
+fn talos_api_access_is_checked_only_when_asked() {
+    let findings = talos::lint(
+        &load(&[("cp.yaml", CONTROL_PLANE)]),
+        &LintOptions::default(),
+    );
+    assert!(
+        findings.iter().all(|f| f.code != codes::TALOS_API_ACCESS),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_1_14_control_plane_without_access_gets_the_document() {
+    let findings = api_access(&[("cp.yaml", CONTROL_PLANE)], "longhorn-talos-guard");
+    insta::assert_snapshot!("talos-api-access-none", talos::render_text(&findings));
+}
+
+#[test]
+fn the_document_must_allow_the_reader_role_and_the_namespace() {
+    let document = "apiVersion: v1alpha1\nkind: KubeTalosAPIAccessConfig\nallowedRoles:\n  - os:operator\nallowedKubernetesNamespaces:\n  - kube-system\n";
+    let findings = api_access(
+        &[("cp.yaml", CONTROL_PLANE), ("access.yaml", document)],
+        "longhorn-talos-guard",
+    );
+    insta::assert_snapshot!("talos-api-access-document", talos::render_text(&findings));
+    // The fix, merged over the config, passes.
+    let fix = findings[0].fix.clone().expect("a fix");
+    assert!(
+        api_access(
+            &[
+                ("cp.yaml", CONTROL_PLANE),
+                ("access.yaml", document),
+                ("fix.yaml", &fix)
+            ],
+            "longhorn-talos-guard",
+        )
+        .is_empty()
+    );
+    // Exactly os:reader: os:admin in the list does not grant it (the roles
+    // a ServiceAccount asks for are looked up one by one).
+    let admin = "apiVersion: v1alpha1\nkind: KubeTalosAPIAccessConfig\nallowedRoles: [os:admin]\nallowedKubernetesNamespaces: [longhorn-talos-guard]\n";
+    let findings = api_access(
+        &[("cp.yaml", CONTROL_PLANE), ("access.yaml", admin)],
+        "longhorn-talos-guard",
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0]
+            .message
+            .contains("allowedRoles does not include os:reader")
+    );
+}
+
+#[test]
+fn before_1_14_the_machine_features_entry_is_checked() {
+    let legacy = "version: v1alpha1\nmachine:\n  type: controlplane\n  install:\n    image: ghcr.io/siderolabs/installer:v1.13.8\n  features:\n    kubernetesTalosAPIAccess:\n      enabled: false\n      allowedRoles:\n        - os:reader\n      allowedKubernetesNamespaces:\n        - kube-system\n";
+    let findings = api_access(&[("cp.yaml", legacy)], "longhorn-talos-guard");
+    insta::assert_snapshot!("talos-api-access-legacy", talos::render_text(&findings));
+    let fix = findings[0].fix.clone().expect("a fix");
+    assert!(
+        api_access(
+            &[("cp.yaml", legacy), ("fix.yaml", &fix)],
+            "longhorn-talos-guard"
+        )
+        .is_empty()
+    );
+    // Talos 1.13 without either: the machine.features entry (the document is 1.14's).
+    let bare = CONTROL_PLANE.replace("v1.14.1", "v1.13.8");
+    let findings = api_access(&[("cp.yaml", &bare)], "storage-guard");
+    assert!(
+        findings[0].fix.as_deref().is_some_and(|f| f.starts_with(
+            "machine:\n  features:\n    kubernetesTalosAPIAccess:\n      enabled: true\n"
+        )),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_worker_config_is_not_where_access_is_granted() {
+    let worker = CONTROL_PLANE.replace("controlplane", "worker");
+    assert!(api_access(&[("w.yaml", &worker)], "longhorn-talos-guard").is_empty());
+    // And Talos refuses the document on a worker.
+    let document = "apiVersion: v1alpha1\nkind: KubeTalosAPIAccessConfig\nallowedRoles: [os:reader]\nallowedKubernetesNamespaces: [longhorn-talos-guard]\n";
+    let findings = api_access(
+        &[("w.yaml", &worker), ("a.yaml", document)],
+        "longhorn-talos-guard",
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::TALOS_REFUSES);
+    assert!(
+        findings[0]
+            .message
+            .contains(&format!(": {}; ", "the following document kinds are only allowed on control plane machines: [KubeTalosAPIAccessConfig]")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn the_document_next_to_the_machine_features_entry_is_refused() {
+    let legacy = "version: v1alpha1\nmachine:\n  type: controlplane\n  features:\n    kubernetesTalosAPIAccess:\n      enabled: true\n      allowedRoles: [os:reader]\n      allowedKubernetesNamespaces: [longhorn-talos-guard]\n";
+    let document = "apiVersion: v1alpha1\nkind: KubeTalosAPIAccessConfig\nallowedRoles: [os:reader]\nallowedKubernetesNamespaces: [longhorn-talos-guard]\n";
+    let findings = api_access(
+        &[("cp.yaml", legacy), ("a.yaml", document)],
+        "longhorn-talos-guard",
+    );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::TALOS_REFUSES);
+    assert!(
+        findings[0].message.contains(&format!(
+            ": {}; ",
+            ".machine.features.kubernetesTalosAPIAccess is already set in v1alpha1 config"
+        )),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn talos_lint_takes_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cp.yaml");
+    std::fs::write(&path, CONTROL_PLANE).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let (code, out, err) = run(&["talos", "lint", "--talos-api-access", &path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("error[LTG-T070]") && out.contains("namespace longhorn-talos-guard"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["talos", "lint", "--talos-api-access=storage", &path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("namespace storage"), "{out}");
+    let (_, out, _) = run(&["talos", "lint", &path]);
+    assert!(!out.contains("LTG-T070"), "{out}");
 }

@@ -513,6 +513,7 @@ mod tests {
             volumes: Ok(volumes),
             mounts: Ok(mounts),
             machine_config: None,
+            multipath_config: None,
         }
     }
 

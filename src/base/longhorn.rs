@@ -36,6 +36,10 @@ pub const DEFAULT_SETTING_KEY: &str = "default-setting.yaml";
 /// The node label that makes Longhorn read [`DEFAULT_DISKS_ANNOTATION`] (value `config`).
 pub const CREATE_DEFAULT_DISK_LABEL: &str = "node.longhorn.io/create-default-disk";
 
+/// The setting that makes Longhorn create default disks only on labelled
+/// nodes, and read [`DEFAULT_DISKS_ANNOTATION`] on those labelled `config`.
+pub const CREATE_DEFAULT_DISK_LABELED_NODES: &str = "create-default-disk-labeled-nodes";
+
 /// The node annotation listing the default disks, as JSON.
 pub const DEFAULT_DISKS_ANNOTATION: &str = "node.longhorn.io/default-disks-config";
 

@@ -76,12 +76,20 @@ pub fn summary(text: &str) -> String {
 /// with its expression.
 pub fn template(text: &str, values: &[(&str, &str)]) -> String {
     let quoted: Vec<(String, &str)> = values.iter().map(|(p, e)| (format!("{p:?}"), *e)).collect();
+    let pairs: Vec<(&str, &str)> = quoted.iter().map(|(q, e)| (q.as_str(), *e)).collect();
+    splice(text, &pairs)
+}
+
+/// A CEL string expression for `text` with every occurrence of each needle
+/// replaced by its CEL expression (`pairs`: needle, expression), the rest
+/// as literals. [`template`] is this for quoted placeholders.
+pub fn splice(text: &str, pairs: &[(&str, &str)]) -> String {
     let mut parts = Vec::new();
     let mut rest = text;
     loop {
-        let next = quoted
+        let next = pairs
             .iter()
-            .filter_map(|(q, e)| rest.find(q.as_str()).map(|i| (i, q, e)))
+            .filter_map(|(q, e)| rest.find(q).map(|i| (i, q, e)))
             .min_by_key(|(i, _, _)| *i);
         let Some((i, q, e)) = next else {
             break;
@@ -96,6 +104,15 @@ pub fn template(text: &str, values: &[(&str, &str)]) -> String {
         parts.push(lit(rest));
     }
     parts.join(" + ")
+}
+
+/// The CEL expression cutting the string expression `line` as
+/// [`first_sentence`] cuts a one-line text: at its first `. `, for values
+/// (a path) that may hold one where the static text has none.
+pub fn first_sentence_of(line: &str) -> String {
+    format!(
+        "(({line}).indexOf('. ') >= 0 ? ({line}).substring(0, ({line}).indexOf('. ') + 1) : ({line}))"
+    )
 }
 
 #[cfg(test)]

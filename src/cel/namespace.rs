@@ -96,7 +96,7 @@ pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<No
         map(vec![
             ("apiVersion", s("admissionregistration.k8s.io/v1")),
             ("kind", s("MutatingAdmissionPolicy")),
-            ("metadata", metadata(&name, LABELS_ID)),
+            ("metadata", metadata(&name, LABELS_ID, MAP_V1_MINOR)),
             (
                 "spec",
                 map(vec![
@@ -134,7 +134,7 @@ pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<No
         map(vec![
             ("apiVersion", s("admissionregistration.k8s.io/v1")),
             ("kind", s("MutatingAdmissionPolicyBinding")),
-            ("metadata", metadata(&name, LABELS_ID)),
+            ("metadata", metadata(&name, LABELS_ID, MAP_V1_MINOR)),
             ("spec", map(vec![("policyName", s(name.clone()))])),
         ]),
     ])

@@ -3,7 +3,7 @@
 //! webhook does: only disks the request adds, or whose path or type it
 //! changes, are judged.
 
-use super::expr::{DISK, NODE, PLACEHOLDER, lit, quote, summary, template};
+use super::expr::{DISK, NODE, PLACEHOLDER, list, lit, quote, summary, template};
 use super::paths::{self, Code};
 use super::setting::{bound_sentence, problem_of};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
@@ -44,17 +44,23 @@ fn denial(cfg: &Config, code: Code, n: usize) -> String {
 }
 
 /// The `diskType` as the webhook compares it: absent and empty are `filesystem`.
-fn kind(d: &str) -> String {
+pub(super) fn kind(d: &str) -> String {
     format!("(has({d}.diskType) && {d}.diskType != '' ? {d}.diskType : 'filesystem')")
 }
 
-fn path(d: &str) -> String {
+pub(super) fn path(d: &str) -> String {
     format!("(has({d}.path) ? {d}.path : '')")
 }
 
-/// LTG-W010.
-pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
-    let node = "(request.name != '' ? request.name : object.metadata.name)";
+/// The node's name as the webhook reads it (`request.name` is absent, not
+/// empty, in CEL when the request has none).
+pub(super) const NODE_NAME: &str =
+    "(has(request.name) && request.name != '' ? request.name : object.metadata.name)";
+
+/// The variables `disks` (every disk of the object) and `raw` (name -> path
+/// of the disks of `types` this request adds or changes; empty past
+/// [`MAX_DISKS`]): the ratchet the webhook applies (`writes::node_disks`).
+pub(super) fn disk_variables(types: &[&str]) -> Vec<(String, String)> {
     let old = "oldObject.spec.disks[k]";
     let judged = format!(
         "request.operation != 'UPDATE' || oldObject == null || !has(oldObject.spec) || !has(oldObject.spec.disks)\n  || !(k in oldObject.spec.disks) || {} != {} || {} != {}",
@@ -63,7 +69,7 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         kind(old),
         kind("d")
     );
-    let mut variables = vec![
+    vec![
         (
             "disks".to_string(),
             "has(object.spec) && has(object.spec.disks) ? object.spec.disks : {}".to_string(),
@@ -71,48 +77,44 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         (
             "raw".to_string(),
             format!(
-                "size(variables.disks) > {} ? {{}} : variables.disks.transformMap(k, d,\n  {} in ['filesystem', 'block'] && ({judged}),\n  {})",
+                "size(variables.disks) > {} ? {{}} : variables.disks.transformMap(k, d,\n  {} in {} && ({judged}),\n  {})",
                 MAX_DISKS,
                 kind("d"),
+                list(types),
                 path("d")
             ),
         ),
-    ];
-    variables.push((
-        "unclean".into(),
-        format!(
-            "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
-            paths::needs_cleaning("variables.raw[k]")
-        ),
-    ));
-    variables.extend(paths::cleaning_variables("path", "variables.raw"));
-    let clean = "variables.pathClean[k]";
-    // The operator's allowed mounts for this node: its own list, else the global one.
+    ]
+}
+
+/// The CEL test that `clean` is within the operator's allowed mounts for
+/// the node: its own list, else the global one; `guard` (a CEL condition
+/// ending in `&&`, or empty) must hold for a node's own list to apply.
+pub(super) fn node_allowed(cfg: &Config, clean: &str, guard: &str) -> String {
     let mut allowed = paths::within_any(clean, &cfg.allowed_mounts);
     for (name, mounts) in cfg.node_allowed_mounts.iter().rev() {
         allowed = format!(
-            "({node} == {} ? ({}) : ({allowed}))",
+            "({guard}{NODE_NAME} == {} ? ({}) : ({allowed}))",
             lit(name),
             paths::within_any(clean, mounts)
         );
     }
-    variables.push((
-        "problem".into(),
-        format!(
-            "variables.raw.transformMap(k, v, {} == 'block'\n  ? ({})\n  : ({}))",
-            kind("variables.disks[k]"),
-            paths::block_path_code("v", clean),
-            paths::data_path_code("v", clean, &allowed)
-        ),
-    ));
-    variables.push((
-        "bad".into(),
-        "variables.problem.filter(k, variables.problem[k] != '')".into(),
-    ));
-    variables.push((
-        "first".into(),
-        "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
-    ));
+    allowed
+}
+
+/// LTG-W010.
+pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
+    let node = NODE_NAME;
+    let mut variables = disk_variables(&["filesystem", "block"]);
+    variables.extend(paths::raw_path_variables());
+    let clean = "variables.pathClean[k]";
+    let allowed = node_allowed(cfg, clean, "");
+    variables.extend(paths::verdict_variables(format!(
+        "variables.raw.transformMap(k, v, {} == 'block'\n  ? ({})\n  : ({}))",
+        kind("variables.disks[k]"),
+        paths::block_path_code("v", clean),
+        paths::data_path_code("v", clean, &allowed)
+    )));
     let within_bounds =
         format!("size(variables.disks) <= {MAX_DISKS} && variables.unclean <= {MAX_UNCLEAN_DISKS}");
     let expression = format!("{within_bounds} && size(variables.bad) == 0");

@@ -8,9 +8,11 @@
 //! own. That is O(n^2) in the components, so it only runs on paths that need
 //! it (a `//`, `/.` or trailing `/`), and only up to [`MAX_COMPONENTS`].
 
-use super::expr::{lit, template};
+use super::expr::{list, lit, template};
 use crate::base::AllowedMount;
-use crate::host::{DEV_FILESYSTEMS, EPHEMERAL, TMPFS};
+use crate::base::longhorn::DATA_PATH;
+use crate::base::talos::VOLUME_MOUNT_ROOT;
+use crate::host::{DEV_FILESYSTEMS, EPHEMERAL, Layout, SYSTEM_VOLUMES, TMPFS, VolumeType};
 
 /// The longest path (bytes) a generated policy judges; a longer one is
 /// denied with [`Code::Bound`] (Linux's `PATH_MAX` is 4096).
@@ -225,4 +227,116 @@ pub fn message_by_code(
         }
     }
     out
+}
+
+/// The CEL expression giving, for the filesystem data path `v` (raw) whose
+/// cleaned form is `c`, why it keeps its data on EPHEMERAL as
+/// [`crate::policy::disks::data_path`] judges it with `layout`: `'folder'`,
+/// `'undeclared'` (a `/var/mnt/<name>` the machine config does not
+/// declare), `'directory'` (a user volume of `volumeType: directory`),
+/// `'bound'` past the bounds, or `''` (usable, or unusable: another rule's).
+pub fn ephemeral_code(v: &str, c: &str, allowed: &str, layout: Option<&Layout>) -> String {
+    let mut out = format!(
+        "{v} == '' || {v}.contains('\\u0000') || !{v}.startsWith('/') ? ''\n: {}\n: {c} == '/' || {allowed} ? ''",
+        bound_code(v)
+    );
+    let mut unusable: Vec<String> = TMPFS.iter().map(|t| within(c, t)).collect();
+    unusable.extend(["/dev", "/proc", "/sys", DATA_PATH].map(|b| within(c, b)));
+    out.push_str(&format!("\n: {} ? ''", unusable.join(" || ")));
+    // classify: /var/mnt/<valid name> is a volume; any other name a folder.
+    let name = format!("{c}.split('/')[3]");
+    let volume = match layout {
+        None => "''".to_string(),
+        Some(l) => {
+            let directory: Vec<&str> = l
+                .volumes
+                .iter()
+                .filter(|d| d.volume_type == Some(VolumeType::Directory))
+                .map(|d| d.name.as_str())
+                .collect();
+            let declared: Vec<&str> = l.volumes.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "{name} in {} ? 'directory' : {name} in {} ? '' : 'undeclared'",
+                list(&directory),
+                list(&declared)
+            )
+        }
+    };
+    out.push_str(&format!(
+        "\n: {c}.startsWith({}) ? ({name}.matches('^[0-9A-Za-z-]{{1,34}}$') ? ({volume}) : 'folder')",
+        lit(&format!("{VOLUME_MOUNT_ROOT}/"))
+    ));
+    if let Some(l) = layout {
+        let own: Vec<String> = SYSTEM_VOLUMES
+            .iter()
+            .filter(|(id, _)| l.system_volumes.contains(id))
+            .map(|(_, mount)| within(c, mount))
+            .collect();
+        if !own.is_empty() {
+            out.push_str(&format!("\n: {} ? ''", own.join(" || ")));
+        }
+    }
+    let ephemeral: Vec<String> = EPHEMERAL.iter().map(|e| within(c, e)).collect();
+    out.push_str(&format!("\n: {} ? 'folder' : ''", ephemeral.join(" || ")));
+    out
+}
+
+/// The CEL expression giving the tmpfs (`'/tmp'`, `'/system'`,
+/// `'/dev/shm'`) a pod's host path `v` (raw) whose cleaned form is `c` is
+/// on, as LTG-W031 judges it; `'bound'` past the bounds; `''` otherwise
+/// (not a path, within `allowed`, anywhere else).
+pub fn pod_tmpfs_code(v: &str, c: &str, allowed: &str) -> String {
+    let mut out = format!(
+        "{v} == '' || {v}.contains('\\u0000') || !{v}.startsWith('/') ? ''\n: {}\n: {allowed} ? ''",
+        bound_code(v)
+    );
+    for t in POD_TMPFS {
+        out.push_str(&format!("\n: {} ? {}", within(c, t), lit(t)));
+    }
+    out.push_str("\n: ''");
+    out
+}
+
+/// The tmpfs mounts LTG-W031 flags (`/run` holds sockets by design).
+pub const POD_TMPFS: [&str; 3] = ["/tmp", "/system", "/dev/shm"];
+
+/// `'bound'` when the path `v` is past the bounds (the condition half of
+/// a conditional).
+fn bound_code(v: &str) -> String {
+    format!(
+        "size({v}) > {MAX_PATH_BYTES} || (size({v}.split('/')) > {MAX_COMPONENTS} && {}) ? 'bound'",
+        needs_cleaning(v)
+    )
+}
+
+/// The variables every path policy starts with, over the map variable
+/// `variables.raw` (key -> raw path): `unclean` (how many absolute paths
+/// need cleaning) and the cleaning itself ([`cleaning_variables`]).
+pub fn raw_path_variables() -> Vec<(String, String)> {
+    let mut out = vec![(
+        "unclean".to_string(),
+        format!(
+            "size(variables.raw.filter(k, variables.raw[k].startsWith('/') && {}))",
+            needs_cleaning("variables.raw[k]")
+        ),
+    )];
+    out.extend(cleaning_variables("path", "variables.raw"));
+    out
+}
+
+/// The variables that end every path policy: `problem` (key -> code, from
+/// `problem`, a CEL map expression), `bad` (the keys with a code) and
+/// `first` (the smallest of them, as the webhook reports the first).
+pub fn verdict_variables(problem: String) -> Vec<(String, String)> {
+    vec![
+        ("problem".into(), problem),
+        (
+            "bad".into(),
+            "variables.problem.filter(k, variables.problem[k] != '')".into(),
+        ),
+        (
+            "first".into(),
+            "variables.bad.filter(k, variables.bad.all(j, k <= j))[0]".into(),
+        ),
+    ]
 }

@@ -1,7 +1,7 @@
 //! LTG-W011: Longhorn's `default-data-path` setting, judged in CEL by the
 //! Talos host model's tables (see [`super::paths`]).
 
-use super::expr::{PLACEHOLDER, list, lit, quote, summary};
+use super::expr::{PLACEHOLDER, first_sentence_of, list, lit, quote, summary};
 use super::paths::{self, Code, MAX_COMPONENTS, MAX_PATH_BYTES};
 use super::{RuleCel, TWO_VAR_MINOR, resource_rule};
 use crate::base::PathError;
@@ -61,7 +61,7 @@ fn sentence(cfg: &Config, setting: &str, code: Code) -> String {
 
 /// LTG-W011.
 pub(super) fn data_path(cfg: &Config) -> RuleCel {
-    let name = "(request.name != '' ? request.name : object.metadata.name)";
+    let name = "(has(request.name) && request.name != '' ? request.name : object.metadata.name)";
     let mut variables = vec![(
         "raw".to_string(),
         "has(object.value) ? {'value': object.value} : {}".to_string(),
@@ -94,6 +94,7 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
             by_setting.push_str(&format!("{name} == {} ? ({text})\n: ", lit(setting)));
         }
     }
+    variables.push(("sentence".into(), by_setting));
     RuleCel {
         floor: TWO_VAR_MINOR,
         resources: resource_rule("longhorn.io", "v1beta2", &["settings"]),
@@ -103,7 +104,14 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
             format!("{name} in {}", list(&PATH_SETTINGS)),
         )],
         variables,
-        validation: (expression, format!("'LTG-W011: ' + {by_setting}")),
+        // A value holding ". " ends the webhook's first sentence there.
+        validation: (
+            expression,
+            format!(
+                "'LTG-W011: ' + ({})",
+                first_sentence_of("variables.sentence")
+            ),
+        ),
         message:
             "LTG-W011: the data path setting is where Longhorn's data fails or is lost on Talos"
                 .into(),

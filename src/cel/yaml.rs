@@ -116,6 +116,20 @@ pub fn to_string(node: &Node) -> String {
     out
 }
 
+/// The node as JSON (what the API server is sent).
+pub fn to_json(node: &Node) -> serde_json::Value {
+    match node {
+        Node::Map(entries) => serde_json::Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), to_json(v)))
+                .collect(),
+        ),
+        Node::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        Node::Str(t) | Node::Text(t) => serde_json::Value::String(t.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

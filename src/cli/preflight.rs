@@ -1,6 +1,7 @@
 //! `talos preflight`: reads every node through the Talos API and reports what
 //! Longhorn's Talos guide needs and the node lacks.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +12,11 @@ use longhorn_talos_guard::talos::api::{Client, talosconfig};
 use longhorn_talos_guard::talos::{self, Finding};
 
 use longhorn_talos_guard::audit::report;
-use longhorn_talos_guard::base::longhorn::{DATA_PATH, DEFAULT_DATA_PATH_SETTING};
+use longhorn_talos_guard::base::gojson;
+use longhorn_talos_guard::base::longhorn::{
+    CREATE_DEFAULT_DISK_LABEL, CREATE_DEFAULT_DISK_LABELED_NODES, DATA_PATH,
+    DEFAULT_DATA_PATH_SETTING, DEFAULT_DISKS_ANNOTATION,
+};
 use longhorn_talos_guard::talos::Severity;
 
 use super::audit::AuditFormat;
@@ -103,10 +108,42 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
         ([], Some(path)) => vec![path],
         ([], None) => vec![DATA_PATH.to_string()],
     };
+    let kube_nodes = match &kube {
+        Some(client) => runtime.block_on(kubernetes_nodes(client)),
+        None => Ok(Vec::new()),
+    };
+    let nodes_named = !args.nodes.is_empty() || !context.nodes.is_empty();
+    // With the nodes named, the Kubernetes Nodes only add their Longhorn disks.
+    let kube_nodes = match kube_nodes {
+        Err(e) if nodes_named => {
+            eprintln!("warning: {e:#}; the Longhorn disks of each node are not checked");
+            Vec::new()
+        }
+        other => other?,
+    };
+    let longhorn_disks = match &kube {
+        Some(client) => runtime.block_on(longhorn_node_disks(client, &args.longhorn_namespace)),
+        None => BTreeMap::new(),
+    };
     let nodes = match (&args.nodes[..], &context.nodes[..], &kube) {
         ([_, ..], _, _) => args.nodes.clone(),
         ([], [_, ..], _) => context.nodes.clone(),
-        ([], [], Some(client)) => runtime.block_on(kubernetes_nodes(client))?,
+        ([], [], Some(_)) => {
+            let mut nodes = Vec::new();
+            for node in &kube_nodes {
+                match &node.internal_ip {
+                    Some(ip) => nodes.push(ip.clone()),
+                    None => eprintln!(
+                        "warning: Kubernetes Node {} has no InternalIP; it is not read",
+                        node.name
+                    ),
+                }
+            }
+            if nodes.is_empty() {
+                anyhow::bail!("no Kubernetes Node has an InternalIP to read through the Talos API");
+            }
+            nodes
+        }
         ([], [], None) => anyhow::bail!(
             "{}: context {} has no nodes; give --nodes, or --kubeconfig to read the Kubernetes Nodes' InternalIPs",
             path.display(),
@@ -157,7 +194,19 @@ pub fn run(args: PreflightArgs) -> anyhow::Result<u8> {
     };
     let reports: Vec<(String, Vec<Finding>)> = facts
         .iter()
-        .map(|f| (f.node.clone(), preflight::check(f, &options)))
+        .map(|f| {
+            // Besides the paths every node shares, the disks Longhorn knows
+            // on this node only.
+            let mut options = options.clone();
+            if let Some(kube) = kube_node_of(&kube_nodes, &f.node) {
+                for path in node_disk_paths(kube, &longhorn_disks, settings.labeled_nodes) {
+                    if !options.disk_paths.contains(&path) {
+                        options.disk_paths.push(path);
+                    }
+                }
+            }
+            (f.node.clone(), preflight::check(f, &options))
+        })
         .collect();
     let failed = reports
         .iter()
@@ -204,9 +253,12 @@ struct LonghornSettings {
     v2: bool,
     /// `default-data-path`, when set.
     data_path: Option<String>,
+    /// `create-default-disk-labeled-nodes` is `true`: Longhorn reads the
+    /// default-disks annotation of a Node labelled `create-default-disk=config`.
+    labeled_nodes: bool,
 }
 
-/// Reads the two settings (`settings.longhorn.io`, top-level `value`); a
+/// Reads the three settings (`settings.longhorn.io`, top-level `value`); a
 /// cluster without Longhorn, or a setting that cannot be read, leaves the
 /// defaults with a warning on stderr.
 async fn longhorn_settings(client: &kube::Client, namespace: &str) -> LonghornSettings {
@@ -228,38 +280,164 @@ async fn longhorn_settings(client: &kube::Client, namespace: &str) -> LonghornSe
         data_path: value(DEFAULT_DATA_PATH_SETTING)
             .await
             .filter(|v| !v.is_empty()),
+        labeled_nodes: value(CREATE_DEFAULT_DISK_LABELED_NODES)
+            .await
+            .is_some_and(|v| v == "true"),
     }
 }
 
-/// The InternalIP of every Kubernetes Node (the first, when a Node has
-/// several), in the API's order: what a talosconfig made inside a cluster,
-/// which has no nodes, routes to (TALOS-API.md, "Inside the cluster").
-async fn kubernetes_nodes(client: &kube::Client) -> anyhow::Result<Vec<String>> {
+/// What the guard reads of a Kubernetes Node.
+struct KubeNode {
+    /// Its name (the Longhorn Node's too).
+    name: String,
+    /// Its first InternalIP: what a talosconfig made inside a cluster, which
+    /// has no nodes, routes to (TALOS-API.md, "Inside the cluster").
+    internal_ip: Option<String>,
+    /// Every address in its status.
+    addresses: Vec<String>,
+    /// The default disks Longhorn reads from its annotation, when its label
+    /// asks for them (see [`default_disk_paths`]).
+    default_disks: Option<Vec<String>>,
+}
+
+/// Every Kubernetes Node, in the API's order.
+async fn kubernetes_nodes(client: &kube::Client) -> anyhow::Result<Vec<KubeNode>> {
     let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     let list = api
         .list(&Default::default())
         .await
         .context("cannot list the Kubernetes Nodes")?;
-    let mut nodes = Vec::new();
-    for node in &list.items {
-        let ip = node
-            .status
-            .as_ref()
-            .and_then(|s| s.addresses.as_ref())
-            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-            .map(|a| a.address.clone());
-        match ip {
-            Some(ip) => nodes.push(ip),
-            None => eprintln!(
-                "warning: Kubernetes Node {} has no InternalIP; it is not read",
-                node.metadata.name.as_deref().unwrap_or("?")
-            ),
+    Ok(list
+        .items
+        .iter()
+        .map(|node| {
+            let addresses = node
+                .status
+                .as_ref()
+                .and_then(|s| s.addresses.as_ref())
+                .map(|a| a.as_slice())
+                .unwrap_or_default();
+            let name = node.metadata.name.clone().unwrap_or_default();
+            KubeNode {
+                internal_ip: addresses
+                    .iter()
+                    .find(|a| a.type_ == "InternalIP")
+                    .map(|a| a.address.clone()),
+                addresses: addresses.iter().map(|a| a.address.clone()).collect(),
+                default_disks: default_disk_paths(&name, &node.metadata),
+                name,
+            }
+        })
+        .collect())
+}
+
+/// The paths of the default disks in a Node's
+/// `node.longhorn.io/default-disks-config` annotation, when its
+/// `node.longhorn.io/create-default-disk` label is `config` (in any case Go's
+/// strings.ToLower folds): longhorn-manager reads them only then, and only
+/// with the setting create-default-disk-labeled-nodes on and while the
+/// Longhorn Node has no disk (`syncDefaultDisks`,
+/// controller/kubernetes_node_controller.go, longhorn-manager
+/// 138062851538f3902bce0148291fdde195efc838). An annotation Longhorn cannot
+/// read gives none (the webhook's LTG-W012 and `talos lint` report it).
+fn default_disk_paths(
+    node: &str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<Vec<String>> {
+    let label = meta.labels.as_ref()?.get(CREATE_DEFAULT_DISK_LABEL)?;
+    if !gojson::label_reads_annotation(label) {
+        return None;
+    }
+    let text = meta.annotations.as_ref()?.get(DEFAULT_DISKS_ANNOTATION)?;
+    match gojson::default_disks(text) {
+        Ok(disks) => Some(
+            disks
+                .into_iter()
+                // A block disk's path is a device, not a folder on a volume.
+                .filter(|d| !d.is_block())
+                .map(|d| d.path)
+                .filter(|p| !p.is_empty())
+                .collect(),
+        ),
+        Err(e) => {
+            eprintln!(
+                "warning: Kubernetes Node {node}: Longhorn cannot read its annotation {DEFAULT_DISKS_ANNOTATION} ({e}); its default disks are not checked"
+            );
+            None
         }
     }
-    if nodes.is_empty() {
-        anyhow::bail!("no Kubernetes Node has an InternalIP to read through the Talos API");
+}
+
+/// Longhorn's `diskType` of a V2 block device (longhorn-manager
+/// k8s/pkg/apis/longhorn/v1beta2 `DiskTypeBlock`).
+const BLOCK: &str = "block";
+
+/// The disks of every Longhorn Node (`nodes.longhorn.io`, `spec.disks`), by
+/// node name: the paths of its filesystem disks, or `None` when it has no
+/// disk at all; nothing when Longhorn is not installed.
+async fn longhorn_node_disks(
+    client: &kube::Client,
+    namespace: &str,
+) -> BTreeMap<String, Option<Vec<String>>> {
+    let gvk = kube::api::GroupVersionKind::gvk("longhorn.io", "v1beta2", "Node");
+    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodes");
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client.clone(), namespace, &resource);
+    let list = match api.list(&Default::default()).await {
+        Ok(list) => list,
+        // No Longhorn CRDs: kube-apiserver's plain `404 page not found`.
+        Err(kube::Error::Api(e)) if e.code == 404 => return BTreeMap::new(),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot list Longhorn's Nodes in {namespace}: {e}; their disks are not checked"
+            );
+            return BTreeMap::new();
+        }
+    };
+    list.items
+        .into_iter()
+        .filter_map(|node| {
+            let name = node.metadata.name?;
+            let disks = node.data["spec"]["disks"]
+                .as_object()
+                .filter(|d| !d.is_empty())
+                .map(|disks| {
+                    let mut paths: Vec<String> = disks
+                        .values()
+                        // A block disk's path is a device, not a folder on a volume.
+                        .filter(|d| d["diskType"].as_str() != Some(BLOCK))
+                        .filter_map(|d| d["path"].as_str())
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    paths.sort();
+                    paths
+                });
+            Some((name, disks))
+        })
+        .collect()
+}
+
+/// The disk paths Longhorn uses on the Kubernetes Node `kube`: its Longhorn
+/// Node's filesystem disks, else (no disk at all yet, the setting on) the
+/// default disks of its annotation.
+fn node_disk_paths(
+    kube: &KubeNode,
+    longhorn: &BTreeMap<String, Option<Vec<String>>>,
+    labeled_nodes: bool,
+) -> Vec<String> {
+    match longhorn.get(&kube.name) {
+        Some(Some(paths)) => paths.clone(),
+        _ if labeled_nodes => kube.default_disks.clone().unwrap_or_default(),
+        _ => Vec::new(),
     }
-    Ok(nodes)
+}
+
+/// The Kubernetes Node a Talos node address names: by name or by any of its addresses.
+fn kube_node_of<'k>(nodes: &'k [KubeNode], address: &str) -> Option<&'k KubeNode> {
+    nodes
+        .iter()
+        .find(|n| n.name == address || n.addresses.iter().any(|a| a == address))
 }
 
 /// The findings as one `ClusterPolicyReport` (the audit's format): a result

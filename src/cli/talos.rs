@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
+use longhorn_talos_guard::cel;
+use longhorn_talos_guard::source::ConfigSource;
 use longhorn_talos_guard::talos::{self, FileRole, Severity};
 
 use super::{OutputFormat, emit};
@@ -51,6 +53,11 @@ pub enum TalosCommand {
         /// Exit 1 on findings of this severity or worse (CI: warning).
         #[arg(long, value_name = "SEVERITY", default_value = "error")]
         fail_on: FailOn,
+        /// Check that control-plane configs let the guard's namespace read the
+        /// Talos API with the os:reader role (for `talos preflight` in the
+        /// cluster); the namespace defaults to longhorn-talos-guard.
+        #[arg(long, value_name = "NAMESPACE", num_args = 0..=1, require_equals = true, default_missing_value = "longhorn-talos-guard")]
+        talos_api_access: Option<String>,
         /// A patch merged over every machine, after its own files (like
         /// talosctl's --config-patch); repeatable, applied in order.
         #[arg(long = "patch", value_name = "FILE")]
@@ -93,9 +100,24 @@ pub struct PatchArgs {
     #[arg(long, default_value = "longhorn-talos-guard")]
     name: String,
     /// The manifests (e.g. `kubectl kustomize manifests/base` or `helm template`
-    /// output): a file, or - for stdin.
-    #[arg(value_name = "FILE|-")]
-    manifests: PathBuf,
+    /// output): a file, or - for stdin. Optional with --cel.
+    #[arg(value_name = "FILE|-", required_unless_present = "cel")]
+    manifests: Option<PathBuf>,
+    /// Add the CEL admission policies `policies cel` generates (for
+    /// --config, --talos-config and --kubernetes-version) as the inline
+    /// manifest `<name>-cel-policies`, after the manifests: active from the
+    /// first API server start, before the guard's pod runs.
+    #[arg(long)]
+    cel: bool,
+    /// With --cel: the policy configuration file (YAML); the embedded defaults without it.
+    #[arg(long, requires = "cel")]
+    config: Option<PathBuf>,
+    /// With --cel: Talos machine config(s) of the nodes, for the host model; repeatable.
+    #[arg(long = "talos-config", requires = "cel", value_delimiter = ',')]
+    talos_config: Vec<PathBuf>,
+    /// With --cel: the Kubernetes version of the API server (1.30 to 1.37).
+    #[arg(long, requires = "cel", default_value_t = cel::KubeVersion(cel::NEWEST_MINOR), value_parser = cel::KubeVersion::parse)]
+    kubernetes_version: cel::KubeVersion,
 }
 
 /// Runs a `talos` subcommand.
@@ -103,17 +125,39 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
     match command {
         TalosCommand::Preflight(args) => super::preflight::run(*args),
         TalosCommand::Patch(args) => {
-            let text = if args.manifests.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("cannot read standard input")?;
-                text
-            } else {
-                std::fs::read_to_string(&args.manifests)
-                    .with_context(|| format!("cannot read {}", args.manifests.display()))?
-            };
-            emit(&talos::inline_manifests_patch(&args.name, &text)?)?;
+            let mut entries: Vec<(String, String)> = Vec::new();
+            if let Some(manifests) = &args.manifests {
+                let text = if manifests.as_os_str() == "-" {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("cannot read standard input")?;
+                    text
+                } else {
+                    std::fs::read_to_string(manifests)
+                        .with_context(|| format!("cannot read {}", manifests.display()))?
+                };
+                entries.push((args.name.clone(), text));
+            }
+            if args.cel {
+                let source = ConfigSource {
+                    file: args.config.clone(),
+                    talos_files: args.talos_config.clone(),
+                };
+                let generated = cel::generate(&source.load()?, args.kubernetes_version);
+                for left in &generated.left {
+                    eprintln!(
+                        "{}: not in CEL, stays with the webhook: {}",
+                        left.id, left.why
+                    );
+                }
+                entries.push((format!("{}-cel-policies", args.name), generated.to_yaml()));
+            }
+            let entries: Vec<(&str, &str)> = entries
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.as_str()))
+                .collect();
+            emit(&talos::inline_manifests_patch_of(&entries)?)?;
             Ok(0)
         }
         TalosCommand::Lint {
@@ -121,6 +165,7 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             format,
             longhorn_namespace,
             fail_on,
+            talos_api_access,
             patches,
             files,
         } => {
@@ -128,6 +173,7 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
             let options = talos::LintOptions {
                 v2,
                 longhorn_namespace,
+                talos_api_access,
             };
             lint(&machines, &options, format, fail_on)
         }

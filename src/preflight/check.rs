@@ -117,7 +117,7 @@ pub fn check(facts: &NodeFacts, options: &Options) -> Vec<Finding> {
                     node,
                     Severity::Warning,
                     codes::MULTIPATHD,
-                    words::multipathd_running(),
+                    words::multipathd_running(facts.multipath_config.as_ref()),
                     Some(words::multipath_fix()),
                 ));
             }
@@ -139,6 +139,7 @@ pub fn check(facts: &NodeFacts, options: &Options) -> Vec<Finding> {
                     &LintOptions {
                         v2: options.v2,
                         longhorn_namespace: options.longhorn_namespace.clone(),
+                        talos_api_access: None,
                     },
                 )),
                 Err(e) => out.push(finding(

@@ -73,7 +73,7 @@ pub mod codes {
         (
             MULTIPATHD,
             Severity::Warning,
-            "`ext-multipathd` is running (Longhorn's `Multipathd` condition).",
+            "`ext-multipathd` is running (Longhorn's `Multipathd` condition); says whether Talos wrote it a configuration.",
         ),
         (
             V2_MODULES,
@@ -238,6 +238,10 @@ pub struct NodeFacts {
     /// `ext-iscsid`'s state and events (`MachineService/ServiceList`), read
     /// when it is not running.
     pub iscsid: Option<Fact<ServiceState>>,
+    /// Whether Talos wrote a configuration for the multipath-tools extension
+    /// (`ExtensionServiceConfigStatuses` `multipathd` exists), read when
+    /// `ext-multipathd` runs.
+    pub multipath_config: Option<Fact<bool>>,
     /// Kernel modules.
     pub modules: Fact<Vec<Module>>,
     /// Hugepages (read with `--v2`).

@@ -90,6 +90,7 @@ struct VersionSpec {
 
 const RUNTIME: &str = "runtime";
 const ISCSID: &str = "ext-iscsid";
+const MULTIPATHD: &str = "ext-multipathd";
 
 /// Reads one node; `Err` only inside, every failure lands in the facts.
 async fn read_node(client: &Client, node: &str, options: &ReadOptions) -> NodeFacts {
@@ -147,6 +148,29 @@ async fn read_node(client: &Client, node: &str, options: &ReadOptions) -> NodeFa
             Ok(list) => list.into_iter().find(|s| s.id == ISCSID).map(Ok),
             Err(e) => Some(Err(missing(e))),
         };
+    }
+    // Talos writes an ExtensionServiceConfigStatus, named as the
+    // ExtensionServiceConfig, for each extension service configuration it
+    // wrote out; unlike the config itself it is not sensitive (pkg/machinery
+    // resources/runtime/extension_services_config_status.go, v1.14.1).
+    if let Ok(services) = &facts.services
+        && services.iter().any(|s| s.id == MULTIPATHD && s.running)
+    {
+        facts.multipath_config = Some(
+            match client
+                .get(
+                    node,
+                    RUNTIME,
+                    "ExtensionServiceConfigStatuses.runtime.talos.dev",
+                    "multipathd",
+                )
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(CallError::NotFound(_)) => Ok(false),
+                Err(e) => Err(missing(e)),
+            },
+        );
     }
     // KernelModuleStatuses from Talos 1.14 (built-ins included); before, the
     // loaded modules of /proc/modules.
@@ -305,6 +329,7 @@ fn unread(node: &str) -> NodeFacts {
         extensions: no(),
         services: no(),
         iscsid: None,
+        multipath_config: None,
         modules: no(),
         hugepages: None,
         volumes: no(),

@@ -122,8 +122,19 @@ pub fn service_fix(node: &str, service: &str) -> String {
     format!("talosctl -n {node} service {service}\ntalosctl -n {node} logs {service}\n")
 }
 
-pub fn multipathd_running() -> String {
-    "ext-multipathd is running: multipathd claims Longhorn's iSCSI devices unless its configuration blacklists them (Longhorn's node condition Multipathd); check that the multipath configuration has the blacklist, or remove siderolabs/multipath-tools from the schematic".to_string()
+pub fn multipathd_running(config: Option<&Fact<bool>>) -> String {
+    let config = match config {
+        Some(Ok(true)) => "Talos wrote a configuration for it (ExtensionServiceConfigStatus multipathd); its content is sensitive: check that it blacklists them (talos preflight --read-config, with os:admin, lints it: LTG-T004)".to_string(),
+        // The extension takes its /etc/multipath.conf from an
+        // ExtensionServiceConfig named multipathd (siderolabs/extensions
+        // storage/multipath-tools/README.md, v1.14.0-rc.1).
+        Some(Ok(false)) => "Talos wrote no configuration for it (no ExtensionServiceConfigStatus multipathd), so no multipath.conf of an ExtensionServiceConfig multipathd blacklists them: give it one with the blacklist below (talos lint's LTG-T004 fix)".to_string(),
+        Some(Err(m)) => format!("whether it has a configuration is unknown ({}); check that the multipath configuration has the blacklist", why(m)),
+        None => "check that the multipath configuration has the blacklist".to_string(),
+    };
+    format!(
+        "ext-multipathd is running: multipathd claims Longhorn's iSCSI devices unless its configuration blacklists them (Longhorn's node condition Multipathd); {config}, or remove siderolabs/multipath-tools from the schematic"
+    )
 }
 
 pub fn multipath_fix() -> String {

@@ -72,10 +72,12 @@ pub mod codes {
     pub const UIO_INSTEAD_OF_VFIO: &str = "LTG-T032";
     /// V2: uio_pci_generic not loaded (Longhorn's environment check).
     pub const ENVIRONMENT_CHECK_UIO: &str = "LTG-T033";
+    /// The control planes do not let the guard's namespace read the Talos API.
+    pub const TALOS_API_ACCESS: &str = "LTG-T070";
 
     /// Every code with its severity and meaning: the lint's part of
     /// [`crate::catalogue`] (the README's findings table is checked against it).
-    pub const CATALOGUE: [(&str, Severity, &str); 25] = [
+    pub const CATALOGUE: [(&str, Severity, &str); 26] = [
         (
             "LTG-T001",
             Severity::Error,
@@ -201,6 +203,11 @@ pub mod codes {
             Severity::Warning,
             "`machine.nodeAnnotations` lists default disks, but `machine.nodeLabels` does not set `node.longhorn.io/create-default-disk: config`, so Longhorn ignores them.",
         ),
+        (
+            "LTG-T070",
+            Severity::Error,
+            "With `--talos-api-access`: the control-plane config does not let the guard's namespace get an `os:reader` certificate (`KubeTalosAPIAccessConfig` in Talos 1.14, `machine.features.kubernetesTalosAPIAccess` before).",
+        ),
     ];
 }
 
@@ -255,6 +262,10 @@ pub struct LintOptions {
     pub v2: bool,
     /// The namespace Longhorn is installed in.
     pub longhorn_namespace: String,
+    /// Check that the control planes let this namespace (the guard's) read
+    /// the Talos API with the `os:reader` role (`talos preflight` in the
+    /// cluster, through a `talos.dev` ServiceAccount).
+    pub talos_api_access: Option<String>,
 }
 
 impl Default for LintOptions {
@@ -262,6 +273,7 @@ impl Default for LintOptions {
         LintOptions {
             v2: false,
             longhorn_namespace: DEFAULT_NAMESPACE.to_string(),
+            talos_api_access: None,
         }
     }
 }
@@ -347,6 +359,9 @@ pub fn lint(config: &MachineConfig, options: &LintOptions) -> Vec<Finding> {
     check_upgrade(config, &mut out);
     check_iscsi(config, &mut out);
     check_multipath(config, &mut out);
+    if let Some(namespace) = &options.talos_api_access {
+        check_talos_api_access(config, namespace, &mut out);
+    }
     out
 }
 
@@ -1127,6 +1142,121 @@ fn check_multipath(config: &MachineConfig, out: &mut Vec<Finding>) {
             ),
             Some("apiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: multipathd\nconfigFiles:\n  - mountPath: /etc/multipath.conf\n    content: |\n      blacklist {\n          devnode \"^sd[a-z0-9]+\"\n      }\n".to_string()),
         )
+    });
+}
+
+/// The role the guard's `talos.dev` ServiceAccount asks for.
+const READER_ROLE: &str = "os:reader";
+
+/// Talos creates the Secret of a `talos.dev` ServiceAccount only when the
+/// control plane's config allows its namespace (exact match) and every role
+/// it asks for (exact match in the allowed set), else it writes "Namespace is
+/// not allowed" or "Roles not allowed" in its status (siderolabs/talos
+/// `internal/app/machined/pkg/controllers/kubeaccess/serviceaccount/crd_controller.go`,
+/// v1.14.0-rc.1). The config is read on control planes only
+/// (`kubeaccess/config.go`: `Machine().Type().IsControlPlane()`), the
+/// `KubeTalosAPIAccessConfig` document first, else the machine.features
+/// entry when `enabled` (pkg/machinery `config/container/container.go`
+/// `K8sTalosAPIAccessConfig`, `v1alpha1_k8s_bridge.go`, v1.14.1).
+fn check_talos_api_access(config: &MachineConfig, namespace: &str, out: &mut Vec<Finding>) {
+    if config
+        .machine_type
+        .as_ref()
+        .is_some_and(|t| !matches!(t.value.as_str(), "controlplane" | "init"))
+    {
+        // A worker's config is not read for this: nothing to say about it.
+        return;
+    }
+    let document = config.talos_api_access_document.as_ref();
+    let legacy = config.talos_api_access.as_ref();
+    let present = document.or(legacy);
+    let enabled = document.is_some() || legacy.is_some_and(|a| a.value.enabled);
+    let role_ok = present.is_some_and(|a| a.value.allowed_roles.iter().any(|r| r == READER_ROLE));
+    let namespace_ok =
+        present.is_some_and(|a| a.value.allowed_namespaces.iter().any(|n| n == namespace));
+    if enabled && role_ok && namespace_ok {
+        return;
+    }
+    // Talos merges a patch's lists by appending: the fix names only what is
+    // missing.
+    let mut add = Vec::new();
+    if !role_ok {
+        add.push(("allowedRoles", READER_ROLE));
+    }
+    if !namespace_ok {
+        add.push(("allowedKubernetesNamespaces", namespace));
+    }
+    let fields = |indent: &str| {
+        add.iter()
+            .map(|(key, value)| format!("{indent}{key}:\n{indent}  - {}\n", yaml_str(value)))
+            .collect::<String>()
+    };
+    // Talos 1.14 deprecates the machine.features entry for the document; a
+    // config that already has one of the two keeps its form (both together
+    // are refused: `V1Alpha1ConflictValidate`).
+    let as_document = document.is_some()
+        || (legacy.is_none()
+            && config.talos_version().is_some_and(|v| {
+                v >= TalosVersion {
+                    major: 1,
+                    minor: 14,
+                }
+            }));
+    let fix = if as_document {
+        format!(
+            "apiVersion: v1alpha1\nkind: KubeTalosAPIAccessConfig\n{}",
+            fields("")
+        )
+    } else {
+        format!(
+            "machine:\n  features:\n    kubernetesTalosAPIAccess:\n      enabled: true\n{}",
+            fields("      ")
+        )
+    };
+    let mut why = Vec::new();
+    match present {
+        None => why.push(
+            "neither a KubeTalosAPIAccessConfig document nor machine.features.kubernetesTalosAPIAccess enables Talos API access from Kubernetes"
+                .to_string(),
+        ),
+        Some(_) => {
+            if !enabled {
+                why.push(
+                    "machine.features.kubernetesTalosAPIAccess is not enabled (enabled: true)"
+                        .to_string(),
+                );
+            }
+            if !role_ok {
+                why.push(format!(
+                    "allowedRoles does not include {READER_ROLE} (Talos answers \"Roles not allowed: [{READER_ROLE}]\")"
+                ));
+            }
+            if !namespace_ok {
+                why.push(format!(
+                    "allowedKubernetesNamespaces does not include {namespace} (Talos answers \"Namespace is not allowed: {namespace}\")"
+                ));
+            }
+        }
+    }
+    let message = format!(
+        "the guard in namespace {namespace} cannot read the nodes through the Talos API: {}; Talos then creates no Secret for its talos.dev ServiceAccount; apply the fix to every control-plane node",
+        why.join(", and ")
+    );
+    out.push(match present {
+        Some(a) => at(
+            Severity::Error,
+            codes::TALOS_API_ACCESS,
+            a,
+            message,
+            Some(fix),
+        ),
+        None => at_config(
+            config,
+            Severity::Error,
+            codes::TALOS_API_ACCESS,
+            message,
+            Some(fix),
+        ),
     });
 }
 

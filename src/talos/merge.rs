@@ -4,7 +4,7 @@
 
 use super::model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
-    Volume, VolumeKind,
+    TalosApiAccess, Volume, VolumeKind,
 };
 use super::patch::{self, Doc};
 use super::tree::{self, Node, ScalarType, Value};
@@ -356,6 +356,10 @@ fn strings(config: &MachineConfig, list: Option<&Node>) -> Vec<Sourced<String>> 
         .collect()
 }
 
+fn texts(config: &MachineConfig, list: Option<&Node>) -> Vec<String> {
+    strings(config, list).into_iter().map(|s| s.value).collect()
+}
+
 /// An Image Factory schematic: not part of the machine config, so not
 /// merged; the last one given is the image's.
 fn read_schematic(config: &mut MachineConfig, node: &Node) {
@@ -473,6 +477,14 @@ fn read_merged(config: &mut MachineConfig, merged: &[Doc]) {
                     config.multipath_conf = Some(sourced(config, content.to_string(), file));
                 }
             }
+            "KubeTalosAPIAccessConfig" => {
+                let access = TalosApiAccess {
+                    enabled: true,
+                    allowed_roles: texts(config, n.get("allowedRoles")),
+                    allowed_namespaces: texts(config, n.get("allowedKubernetesNamespaces")),
+                };
+                config.talos_api_access_document = Some(at_document(config, doc, access));
+            }
             "KubeletConfig" => {
                 config.kubelet_config = Some(at_document(config, doc, ()).origin);
             }
@@ -547,6 +559,21 @@ fn read_legacy(config: &mut MachineConfig, doc: &Node) {
         config.install_image = Some(sourced(config, v, image));
     }
     config.install_kernel_args = strings(config, install.and_then(|i| i.get("extraKernelArgs")));
+    config.machine_type = machine
+        .and_then(|m| m.get("type"))
+        .filter(|t| t.string().is_some())
+        .map(|t| sourced(config, t.string().unwrap_or_default().to_string(), t));
+    config.talos_api_access = machine
+        .and_then(|m| m.at(&["features", "kubernetesTalosAPIAccess"]))
+        .filter(|a| !a.is_null())
+        .map(|a| {
+            let access = TalosApiAccess {
+                enabled: a.get("enabled").and_then(Node::text) == Some("true"),
+                allowed_roles: texts(config, a.get("allowedRoles")),
+                allowed_namespaces: texts(config, a.get("allowedKubernetesNamespaces")),
+            };
+            sourced(config, access, a)
+        });
     config.grub_uki_cmdline = install
         .and_then(|i| i.get("grubUseUKICmdline"))
         .filter(|g| g.text() == Some("true"))

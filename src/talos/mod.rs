@@ -22,13 +22,13 @@ mod patch;
 mod tree;
 mod validate;
 
-pub use inline::inline_manifests_patch;
+pub use inline::{inline_manifests_patch, inline_manifests_patch_of};
 pub use lint::{
     Finding, LintOptions, Severity, at, codes, exit_code, lint, render_finding, render_text,
 };
 pub use model::{
     DocumentRef, ExtraMount, LEGACY_KIND, MachineConfig, PodSecurity, SCHEMATIC_KIND, Sourced,
-    TalosVersion, Volume, VolumeKind,
+    TalosApiAccess, TalosVersion, Volume, VolumeKind,
 };
 pub use mounts::{
     DerivedMount, MountOrigin, derive_mounts, layout, layout_notes, mounts_config_yaml,

@@ -137,6 +137,22 @@ pub struct PodSecurity {
     pub exempt_namespaces: Vec<String>,
 }
 
+/// Who may reach the Talos API from inside the cluster: Talos 1.14's
+/// `KubeTalosAPIAccessConfig` document, or before it
+/// `machine.features.kubernetesTalosAPIAccess` (siderolabs/talos
+/// pkg/machinery `config/types/k8s/talos_api_access.go` and
+/// `config/types/v1alpha1/v1alpha1_types.go`, v1.14.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TalosApiAccess {
+    /// `enabled` of the machine.features entry; the document has no such
+    /// field, its presence enables access (`Container.K8sTalosAPIAccessConfig`).
+    pub enabled: bool,
+    /// `allowedRoles` (empty: access blocked).
+    pub allowed_roles: Vec<String>,
+    /// `allowedKubernetesNamespaces`.
+    pub allowed_namespaces: Vec<String>,
+}
+
 /// A Talos version read from the config (an installer image tag `vX.Y.Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TalosVersion {
@@ -243,6 +259,13 @@ pub struct MachineConfig {
     /// The `/etc/multipath.conf` of the `ExtensionServiceConfig` named
     /// `multipathd` (the multipath-tools extension's configuration).
     pub multipath_conf: Option<Sourced<String>>,
+    /// `machine.type` (`controlplane`, `init`, `worker`) when written.
+    pub machine_type: Option<Sourced<String>>,
+    /// `machine.features.kubernetesTalosAPIAccess`.
+    pub talos_api_access: Option<Sourced<TalosApiAccess>>,
+    /// The `KubeTalosAPIAccessConfig` document (Talos 1.14); it wins over
+    /// the machine.features entry.
+    pub talos_api_access_document: Option<Sourced<TalosApiAccess>>,
     /// `machine.install.grubUseUKICmdline: true` (Talos 1.12+ generated configs).
     pub grub_uki_cmdline: Option<Sourced<()>>,
     /// Why Talos would refuse this config (its own reason), each at the

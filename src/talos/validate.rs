@@ -8,6 +8,9 @@ use super::model::{MachineConfig, Sourced, VolumeKind};
 use super::patch::Doc;
 use super::tree::{Node, Value};
 
+/// Document kinds Talos accepts on control planes only (`ControlplaneOnlyConfig`).
+const CONTROL_PLANE_ONLY: [&str; 2] = ["KubeAdmissionControlConfig", "KubeTalosAPIAccessConfig"];
+
 /// The keys Talos's types have, for the parts of the config the checks read
 /// (the `yaml` tags of talos pkg/machinery v1.14.1 `config/types`; the
 /// oracle test compares this table with Talos's own types).
@@ -262,14 +265,30 @@ pub(crate) fn validate(config: &mut MachineConfig, merged: &[Doc]) {
         let not_control_plane = at(&["machine", "type"])
             .and_then(Node::text)
             .is_some_and(|t| !matches!(t, "controlplane" | "init"));
-        if not_control_plane
-            && let Some(doc) = merged
-                .iter()
-                .find(|d| d.kind == "KubeAdmissionControlConfig")
+        // The kinds the lint reads that implement ControlplaneOnlyConfig
+        // (k8s/admission_control.go, k8s/talos_api_access.go); Talos names
+        // them sorted, once each.
+        let mut control_plane_only: Vec<&Doc> = merged
+            .iter()
+            .filter(|d| CONTROL_PLANE_ONLY.contains(&d.kind.as_str()))
+            .collect();
+        control_plane_only.sort_by(|a, b| a.kind.cmp(&b.kind));
+        control_plane_only.dedup_by(|a, b| a.kind == b.kind);
+        let control_plane_message;
+        if not_control_plane && let Some(first) = control_plane_only.first() {
+            let kinds: Vec<&str> = control_plane_only.iter().map(|d| d.kind.as_str()).collect();
+            control_plane_message = format!(
+                "the following document kinds are only allowed on control plane machines: [{}]",
+                kinds.join(" ")
+            );
+            conflicts.push((&first.node, control_plane_message.as_str()));
+        }
+        if has_doc("KubeTalosAPIAccessConfig")
+            && let Some(n) = at(&["machine", "features", "kubernetesTalosAPIAccess"]).filter(filled)
         {
             conflicts.push((
-                &doc.node,
-                "the following document kinds are only allowed on control plane machines: [KubeAdmissionControlConfig]",
+                n,
+                ".machine.features.kubernetesTalosAPIAccess is already set in v1alpha1 config",
             ));
         }
         for (node, reason) in conflicts {

@@ -47,7 +47,9 @@ pub fn expected_at(
     let mut warnings = Vec::new();
     let writes = registry::writes(Phase::Validate, &req, cfg);
     for (rule, mode) in registry::applicable(Phase::Validate, &req, cfg) {
-        if !covered.iter().any(|(c, _)| *c == rule.id) {
+        if !covered.iter().any(|(c, _)| *c == rule.id)
+            || cel::kinds_left(rule.id).contains(&req.subject.kind())
+        {
             continue;
         }
         let violations = (rule.check)(&req, cfg, &facts, &writes).violations;

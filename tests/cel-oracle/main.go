@@ -185,6 +185,13 @@ func main() {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
 	mapper.Add(schema.GroupVersionKind{Group: "longhorn.io", Version: "v1beta2", Kind: "Setting"}, meta.RESTScopeNamespace)
 	mapper.Add(schema.GroupVersionKind{Group: "longhorn.io", Version: "v1beta2", Kind: "Node"}, meta.RESTScopeNamespace)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, meta.RESTScopeNamespace)
+	for _, k := range []string{"DaemonSet", "Deployment", "StatefulSet", "ReplicaSet"} {
+		mapper.Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: k}, meta.RESTScopeNamespace)
+	}
+	for _, k := range []string{"Job", "CronJob"} {
+		mapper.Add(schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: k}, meta.RESTScopeNamespace)
+	}
 	stop := make(chan struct{})
 	plugin.SetExternalKubeInformerFactory(factory)
 	plugin.SetExternalKubeClientSet(client)

@@ -147,6 +147,11 @@ var types = map[string]typeInfo{
 	runtime.LoadedKernelModuleType: {since: 11, proto: runtime.NewLoadedKernelModule(runtime.NamespaceName, ""), create: typed(func(id string) *runtime.LoadedKernelModule {
 		return runtime.NewLoadedKernelModule(runtime.NamespaceName, id)
 	})},
+	// Written by Talos for each ExtensionServiceConfig, id its name (internal/app/machined/
+	// pkg/controllers/runtime/extension_service_config_files.go, v1.14.0-rc.1); since 1.7.
+	runtime.ExtensionServiceConfigStatusType: {since: 7, proto: runtime.NewExtensionServiceConfigStatusSpec(runtime.NamespaceName, ""), create: typed(func(id string) *runtime.ExtensionServiceConfigStatus {
+		return runtime.NewExtensionServiceConfigStatusSpec(runtime.NamespaceName, id)
+	})},
 	runtime.KernelParamStatusType: {proto: runtime.NewKernelParamStatus(runtime.NamespaceName, ""), create: typed(func(id string) *runtime.KernelParamStatus {
 		return runtime.NewKernelParamStatus(runtime.NamespaceName, id)
 	})},
