@@ -23,6 +23,14 @@ pub trait NodeFacts: Send + Sync {
         &'a self,
         node: &'a str,
     ) -> Pin<Box<dyn Future<Output = Hugepages> + Send + 'a>>;
+
+    /// The volumes the Talos node `node` reported, only when they are fresh
+    /// (read from memory: never a Talos call on the request path). `None`
+    /// when the guard does not read its nodes, has not read this one, or
+    /// read it too long ago.
+    fn reported_volumes(&self, _node: &str) -> Option<crate::host::ReportedVolumes> {
+        None
+    }
 }
 
 /// No cluster: every look-up reports why it was not made.

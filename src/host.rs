@@ -122,6 +122,77 @@ impl Layout {
     }
 }
 
+/// What a node reported about its volumes through the Talos API
+/// (`VolumeStatuses` and `MountStatuses` of namespace `runtime`), read by the
+/// guard before any rule runs: the same facts `talos preflight` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportedVolumes {
+    /// `(id, phase, type)` of each `VolumeStatus` (`EPHEMERAL`, `u-<name>`, ...).
+    pub volumes: Vec<(String, String, String)>,
+    /// `(id, target)` of each `MountStatus`.
+    pub mounts: Vec<(String, String)>,
+}
+
+/// What a node reports behind `/var/mnt/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behind {
+    /// A ready volume of its own, mounted at `/var/mnt/<name>`.
+    OwnVolume,
+    /// No user, existing or external volume `<name>`: a folder on EPHEMERAL.
+    Nothing,
+    /// The volume (`id`) is not ready: its phase (`failed`, `waiting`, ...).
+    NotReady {
+        /// The volume's id (`u-<name>`).
+        id: String,
+        /// Its phase.
+        phase: String,
+    },
+    /// The volume (`id`) is of type `directory`: a folder on EPHEMERAL.
+    Directory {
+        /// The volume's id.
+        id: String,
+    },
+    /// The volume (`id`) is ready but no mount targets `/var/mnt/<name>`.
+    NotMounted {
+        /// The volume's id.
+        id: String,
+    },
+}
+
+/// The prefixes of the volumes Talos mounts at `/var/mnt/<name>`: user
+/// (`u-`), existing (`e-`) and external (`x-`) volumes (siderolabs/talos
+/// `internal/app/machined/pkg/controllers/block/internal/volumes/volumeconfig/user_volumes.go`,
+/// v1.14.0-rc.1; the prefixes in pkg/machinery `constants/constants.go`, v1.14.1).
+pub const MOUNTED_VOLUME_PREFIXES: [&str; 3] = ["u-", "e-", "x-"];
+
+impl ReportedVolumes {
+    /// What is behind `/var/mnt/<name>` on the node: a volume is a disk of
+    /// its own only when it is `ready`, not of type `directory`, and a mount
+    /// targets that path (TALOS-API.md: a `VolumeStatus` carries only the
+    /// last path element; the full path is in its `MountStatus`).
+    pub fn behind(&self, name: &str) -> Behind {
+        let Some((id, phase, kind)) = MOUNTED_VOLUME_PREFIXES.iter().find_map(|p| {
+            let id = format!("{p}{name}");
+            self.volumes.iter().find(|v| v.0 == id)
+        }) else {
+            return Behind::Nothing;
+        };
+        let target = format!("{VOLUME_MOUNT_ROOT}/{name}");
+        if phase != "ready" {
+            Behind::NotReady {
+                id: id.clone(),
+                phase: phase.clone(),
+            }
+        } else if kind == "directory" {
+            Behind::Directory { id: id.clone() }
+        } else if !self.mounts.iter().any(|m| &m.0 == id && m.1 == target) {
+            Behind::NotMounted { id: id.clone() }
+        } else {
+            Behind::OwnVolume
+        }
+    }
+}
+
 /// A tmpfs of the Talos host.
 pub const TMPFS: [&str; 5] = ["/run", "/var/run", "/tmp", "/system", "/dev/shm"];
 
@@ -642,5 +713,48 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn a_reported_volume_is_a_disk_of_its_own_only_when_ready_mounted_and_not_a_directory() {
+        // TALOS-API.md (siderolabs/talos v1.14.0-rc.1 user_volumes.go): a
+        // VolumeStatus u-<name> with phase ready, a MountStatus u-<name>
+        // targeting /var/mnt/<name>.
+        let v = |id: &str, phase: &str, kind: &str| {
+            (id.to_string(), phase.to_string(), kind.to_string())
+        };
+        let m = |id: &str, target: &str| (id.to_string(), target.to_string());
+        let node = ReportedVolumes {
+            volumes: vec![
+                v("EPHEMERAL", "ready", "partition"),
+                v("u-longhorn", "ready", "partition"),
+                v("u-failed", "failed", "partition"),
+                v("u-dir", "ready", "directory"),
+                v("u-loose", "ready", "disk"),
+                v("e-old", "ready", "partition"),
+            ],
+            mounts: vec![
+                m("u-longhorn", "/var/mnt/longhorn"),
+                m("u-dir", "/var/mnt/dir"),
+                m("e-old", "/var/mnt/old"),
+            ],
+        };
+        assert_eq!(node.behind("longhorn"), Behind::OwnVolume);
+        assert_eq!(node.behind("old"), Behind::OwnVolume);
+        assert_eq!(node.behind("data"), Behind::Nothing);
+        assert_eq!(
+            node.behind("failed"),
+            Behind::NotReady {
+                id: "u-failed".into(),
+                phase: "failed".into()
+            }
+        );
+        assert_eq!(node.behind("dir"), Behind::Directory { id: "u-dir".into() });
+        assert_eq!(
+            node.behind("loose"),
+            Behind::NotMounted {
+                id: "u-loose".into()
+            }
+        );
     }
 }

@@ -77,6 +77,7 @@ pub async fn facts(
     for query in policy::registry::fact_queries(phase, req, cfg, writes) {
         match query {
             FactQuery::Hugepages(node) => facts.hugepages = Some(source.hugepages(&node).await),
+            FactQuery::NodeVolumes(node) => facts.node_volumes = source.reported_volumes(&node),
         }
     }
     facts
@@ -87,6 +88,7 @@ pub async fn facts(
 pub fn offline_facts(why: &str) -> Facts {
     Facts {
         hugepages: Some(Hugepages::Unknown(why.to_string())),
+        node_volumes: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn agree(cfg: &Config) -> (usize, usize) {
         let body = serde_json::to_vec(&create).unwrap();
         let facts = Facts {
             hugepages: Some(Hugepages::Known(0)),
+            ..Facts::default()
         };
         let done = pipeline::review_with(Phase::Validate, &body, cfg, &facts)
             .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -34,6 +34,7 @@ fn the_defaults_for_the_newest_kubernetes() {
         "LTG-W012: not in CEL, stays with the webhook: it reads a JSON annotation, and CEL cannot decode JSON\n\
 LTG-W014: not in CEL, stays with the webhook: it reads a YAML ConfigMap key, and CEL cannot decode YAML\n\
 LTG-W013: not in CEL, stays with the webhook: for the default-disks annotation of Kubernetes nodes (JSON) and the longhorn-default-setting ConfigMap (YAML), which CEL cannot decode (Longhorn nodes and settings are in CEL)\n\
+LTG-W015: not in CEL, stays with the webhook: it reads what the nodes reported through the Talos API, which only the guard holds\n\
 LTG-W020: not in CEL, stays with the webhook: it looks up the Kubernetes Node, and a policy cannot read other objects without parameter resources\n\
 LTG-W030: not in CEL, stays with the webhook: its verdict needs kube-apiserver's own hostPath validation, the list of folders Talos ships on its read-only root, and the kubelet's view of the machine config's mounts, which this generator does not write in CEL yet\n"
     );

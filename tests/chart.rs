@@ -552,6 +552,15 @@ fn invalid_values_are_refused_with_a_message() {
     }
 }
 
+/// The arguments of the guard's container in a rendering.
+fn guard_args(docs: &[Value]) -> Vec<String> {
+    let deployment: Deployment = object(docs, "Deployment", "longhorn-talos-guard");
+    deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+}
+
 #[test]
 fn audit_values_switch_the_interval_and_the_policy_report_crds() {
     // Default: the audit every 5m, no CRDs (a cluster may have them from Kyverno).
@@ -577,18 +586,10 @@ fn audit_values_switch_the_interval_and_the_policy_report_crds() {
     );
     // audit.interval empty: no --audit-interval (off).
     let off = helm_template(&["--set", "audit.interval="]);
-    let deployment: Deployment = object(&off, "Deployment", "longhorn-talos-guard");
-    let args = deployment.spec.template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
+    let args = guard_args(&off);
     assert!(!args.iter().any(|a| a == "--audit-interval"), "{args:?}");
     let on = helm_template(&["--set", "audit.interval=30s"]);
-    let deployment: Deployment = object(&on, "Deployment", "longhorn-talos-guard");
-    let args = deployment.spec.template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap_or_default();
+    let args = guard_args(&on);
     let at = args
         .iter()
         .position(|a| a == "--audit-interval")
@@ -766,4 +767,37 @@ fn admission_engine_values_are_checked() {
     }
     // webhook, the default, works on any version the chart supports.
     helm_template(&["--kube-version", "1.30.0"]);
+}
+
+#[test]
+fn talos_api_enabled_renders_the_talos_api_component() {
+    // The chart's opt-in and the kustomize component ship the same objects:
+    // the talos.dev ServiceAccount, its Role and RoleBinding, and the
+    // Deployment with --read-nodes and the Secret mounted at
+    // /var/run/secrets/talos.dev (tests/manifests.rs checks what they are).
+    let chart = helm_template(&["--set", "talosAPI.enabled=true"]);
+    let dir = tempfile::tempdir_in(repo()).expect("temp dir in the repository");
+    let from = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests/base]\ncomponents: [../manifests/components/talos-api]\n",
+    )
+    .expect("write kustomization");
+    assert_same_objects(chart.clone(), kustomize(&from), "talosAPI.enabled=true");
+    assert!(
+        chart
+            .iter()
+            .any(|d| d["apiVersion"] == "talos.dev/v1alpha1" && d["kind"] == "ServiceAccount"),
+        "the talos.dev ServiceAccount is rendered"
+    );
+    // Off by default: nothing of it.
+    let off = helm_template(&[]);
+    assert!(!off.iter().any(|d| d["apiVersion"] == "talos.dev/v1alpha1"));
+    let args = guard_args(&off);
+    assert!(!args.iter().any(|a| a == "--read-nodes"), "{args:?}");
 }

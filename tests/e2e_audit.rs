@@ -155,23 +155,11 @@ fn audit_of_objects_made_while_the_guard_was_down() {
         k.run(&["apply", "-f", &repo().join(file).to_string_lossy()])
             .ok();
     }
-    let account = cp.dir.path().join("guard-account-kubeconfig");
-    let admin = std::fs::read_to_string(&cp.kubeconfig).unwrap();
-    let token_line = admin
-        .lines()
-        .find(|l| l.trim_start().starts_with("token: "))
-        .unwrap()
-        .to_string();
-    std::fs::write(
-        &account,
-        admin.replace(
-            &token_line,
-            &format!(
-                "{token_line}\n      as: system:serviceaccount:{GUARD_NS}:longhorn-talos-guard"
-            ),
-        ),
-    )
-    .unwrap();
+    let account = common::impersonating(
+        &cp.kubeconfig,
+        &format!("system:serviceaccount:{GUARD_NS}:longhorn-talos-guard"),
+        cp.dir.path().join("guard-account-kubeconfig"),
+    );
     for node in ["healthy.yaml", "wiped.yaml", "tmpfs.yaml", "iscsi.yaml"] {
         create_node(&k, node);
     }

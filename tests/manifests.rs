@@ -196,6 +196,8 @@ struct Rendered {
     map_bindings: Vec<MutatingAdmissionPolicyBinding>,
     /// cert-manager.io objects, by kind then name.
     cert_manager: BTreeMap<(String, String), Value>,
+    /// talos.dev ServiceAccounts (Talos's, not Kubernetes').
+    talos_service_accounts: Vec<Value>,
 }
 
 fn name_of(doc: &Value) -> String {
@@ -256,6 +258,10 @@ fn typed(docs: &[Value]) -> Rendered {
                     Err(e) => errors.push(format!("{api} {kind} {name}: {e}")),
                 }
             }
+            ("talos.dev/v1alpha1", "ServiceAccount") => match check_talos_service_account(doc) {
+                Ok(()) => r.talos_service_accounts.push(doc.clone()),
+                Err(e) => errors.push(format!("{api} {kind} {name}: {e}")),
+            },
             _ => errors.push(format!("{api} {kind} {name}: not an expected kind")),
         }
     }
@@ -265,7 +271,9 @@ fn typed(docs: &[Value]) -> Rendered {
 
 /// cert-manager has no k8s-openapi type: the fields of its v1 API that these
 /// manifests use, checked by hand (unknown ones are errors, as above).
-fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
+/// The spec of a custom resource in the guard's namespace, checked by hand:
+/// only `apiVersion`, `kind`, `metadata` (with a name) and `spec`.
+fn custom_spec(doc: &Value) -> Result<&serde_json::Map<String, Value>, String> {
     let top: Vec<&str> = doc
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
@@ -280,7 +288,13 @@ fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
     if meta["namespace"] != GUARD_NS {
         return Err(format!("metadata.namespace is {}", meta["namespace"]));
     }
-    let spec = doc["spec"].as_object().ok_or("spec is not an object")?;
+    doc["spec"]
+        .as_object()
+        .ok_or_else(|| "spec is not an object".to_string())
+}
+
+fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
+    let spec = custom_spec(doc)?;
     let known: &[&str] = match kind {
         "Issuer" => &["selfSigned", "ca"],
         _ => &[
@@ -338,6 +352,27 @@ fn check_cert_manager(kind: &str, doc: &Value) -> Result<(), String> {
         return Err(format!(
             "spec.renewBefore ({renew} s) must be above 0 and below spec.duration ({duration} s)"
         ));
+    }
+    Ok(())
+}
+
+/// A `talos.dev/v1alpha1` ServiceAccount has no k8s-openapi type: the fields
+/// of the CRD Talos installs (siderolabs/talos
+/// internal/app/machined/pkg/controllers/k8s/internal/k8stemplates/crds.go,
+/// v1.14.0-rc.1: `spec.roles`, a list of strings; `status.failureReason`,
+/// written by Talos), checked by hand; roles are Talos's (`os:` prefix).
+fn check_talos_service_account(doc: &Value) -> Result<(), String> {
+    let spec = custom_spec(doc)?;
+    if spec.keys().any(|k| k != "roles") {
+        return Err(format!("spec has fields beyond roles: {spec:?}"));
+    }
+    let roles = spec["roles"].as_array().ok_or("spec.roles is not a list")?;
+    if roles.is_empty()
+        || !roles
+            .iter()
+            .all(|r| r.as_str().is_some_and(|r| r.starts_with("os:")))
+    {
+        return Err(format!("spec.roles {roles:?} are not Talos roles"));
     }
     Ok(())
 }
@@ -1336,6 +1371,7 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
             "manifests/components/cel-policies Component",
             "manifests/components/longhorn-namespace Component",
             "manifests/components/policy-reports Component",
+            "manifests/components/talos-api Component",
             "manifests/overlays/cert-manager Kustomization",
             "manifests/overlays/example-image Kustomization",
         ]
@@ -1881,4 +1917,119 @@ fn cel_components_add_the_policies_and_narrow_only_what_cel_covers() {
             assert_eq!(hook, was, "only the rules of a kept webhook may change");
         }
     }
+}
+
+/// The base with one component of the repository, rendered by both kubectls.
+fn base_with(component: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let here = dir.path().canonicalize().expect("canonical temp dir");
+    let base = engine::relative(
+        &here,
+        &repo().join("manifests/base").canonicalize().expect("base"),
+    );
+    let comp = engine::relative(
+        &here,
+        &repo()
+            .join("manifests/components")
+            .join(component)
+            .canonicalize()
+            .expect("component"),
+    );
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
+            base.display(),
+            comp.display()
+        ),
+    )
+    .expect("write kustomization");
+    render(dir.path())
+}
+
+#[test]
+fn talos_api_component_mounts_the_service_accounts_secret_where_talos_clients_look() {
+    let with = base_with("talos-api");
+    let r = typed(&with);
+    // Talos's ServiceAccount: os:reader only (the preflight reads nothing
+    // sensitive), named as the guard's --talos-service-account default.
+    let tsa = one(&r.talos_service_accounts, "talos.dev ServiceAccount");
+    let name = tsa["metadata"]["name"].as_str().unwrap();
+    assert_eq!(name, longhorn_talos_guard::audit::nodes::SERVICE_ACCOUNT);
+    assert_eq!(tsa["spec"]["roles"], serde_json::json!(["os:reader"]));
+    let d = one(&r.deployments, "Deployment");
+    let spec = d.spec.template.spec.as_ref().unwrap();
+    let guard = container(spec, "guard");
+    let args = guard.args.clone().unwrap_or_default();
+    assert_eq!(
+        args.last().map(String::as_str),
+        Some("--read-nodes"),
+        "{args:?}"
+    );
+    // Talos writes the Secret under the ServiceAccount's own name, key
+    // `config` (crd_controller.go newSecret, constants.TalosconfigFilename),
+    // and its clients read /var/run/secrets/talos.dev/config
+    // (constants.ServiceAccountMountPath; siderolabs/talos v1.14.0-rc.1).
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "talos-secrets")
+        .expect("the talos-secrets volume");
+    let secret = volume.secret.as_ref().expect("a Secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some(name));
+    assert_eq!(
+        secret.optional,
+        Some(true),
+        "the webhook must start without it"
+    );
+    assert_eq!(secret.default_mode, Some(0o440));
+    let mount = guard
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "talos-secrets")
+        .expect("its mount");
+    let config = std::path::Path::new(&mount.mount_path).join("config");
+    let env = |_: &str| None;
+    assert_eq!(
+        longhorn_talos_guard::talos::api::talosconfig::default_paths(&env).last(),
+        Some(&config),
+        "mounted where Talos's clients (and the guard by default) look"
+    );
+    assert_eq!(mount.read_only, Some(true));
+    // The audit's right to read the ServiceAccount's status, by name only.
+    let role = r
+        .roles
+        .iter()
+        .find(|x| x.metadata.name.as_deref() == Some(name))
+        .expect("its Role");
+    assert_eq!(
+        role.rules.clone().unwrap_or_default(),
+        vec![rule(
+            &["talos.dev"],
+            &["serviceaccounts"],
+            &[name],
+            &["get"]
+        )]
+    );
+    let binding = r
+        .role_bindings
+        .iter()
+        .find(|x| x.metadata.name.as_deref() == Some(name))
+        .expect("its RoleBinding");
+    assert_eq!(binding.role_ref.name, name);
+    assert_eq!(
+        binding.subjects.clone().unwrap_or_default()[0].name,
+        "longhorn-talos-guard"
+    );
+    // Everything else is the base's, unchanged.
+    let base = render(&repo().join("manifests/base"));
+    let others = |docs: &[Value]| -> Vec<Value> {
+        docs.iter()
+            .filter(|d| d["kind"] != "Deployment" && d["metadata"]["name"] != name)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&with), others(&base));
 }

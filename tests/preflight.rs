@@ -20,14 +20,16 @@ mod kubectl;
 #[allow(dead_code)]
 #[path = "e2e/process.rs"]
 mod process;
+#[path = "talos-fake/harness.rs"]
+mod talos_fake;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use talos_fake::TalosFake;
 
 const BIN: &str = env!("CARGO_BIN_EXE_longhorn-talos-guard");
 
@@ -53,16 +55,9 @@ fn built(dir: &str, what: &str) -> PathBuf {
     )
 }
 
-fn fake_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| built("talos-fake", "the Talos API double"))
-}
-
-/// A running double; it stops when its stdin closes (on drop).
+/// A running double (tests/talos-fake/harness.rs); it stops on drop.
 struct Fake {
-    child: Child,
-    _stdin: ChildStdin,
-    dir: tempfile::TempDir,
+    inner: TalosFake,
 }
 
 impl Fake {
@@ -72,41 +67,19 @@ impl Fake {
 
     /// As [`Fake::start`], the contexts in `bare` written without nodes.
     fn start_bare(nodes: Vec<Value>, bare: &[&str]) -> Fake {
-        let dir = tempfile::tempdir().expect("temp dir");
         let scenario = json!({
             "bare": bare,
             "context": "reader",
             "contexts": {"reader": ["os:reader"], "admin": ["os:admin"], "operator": ["os:operator"], "etcd-backup": ["os:etcd:backup"], "in-cluster": ["os:reader"]},
             "nodes": nodes,
         });
-        let path = dir.path().join("scenario.json");
-        std::fs::write(&path, scenario.to_string()).expect("write the scenario");
-        let mut child = Command::new(fake_bin())
-            .arg(&path)
-            .arg(dir.path().join("talosconfig"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the double");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the double");
-        assert!(
-            line.starts_with("listening "),
-            "the double did not start: {line:?}"
-        );
         Fake {
-            child,
-            _stdin: stdin,
-            dir,
+            inner: TalosFake::start(&scenario),
         }
     }
 
     fn talosconfig(&self) -> PathBuf {
-        self.dir.path().join("talosconfig")
+        self.inner.talosconfig()
     }
 
     /// Runs `talos preflight --talosconfig <its config> ARGS`: (status, stdout, stderr).
@@ -123,13 +96,6 @@ impl Fake {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -687,7 +653,7 @@ fn talos_client_get(
     namespace: &str,
     r#type: &str,
 ) -> Vec<(String, Value)> {
-    let out = Command::new(fake_bin())
+    let out = Command::new(talos_fake::fake_bin())
         .arg("get")
         .arg(fake.talosconfig())
         .args(["reader", node, namespace, r#type])

@@ -23,15 +23,22 @@ use std::path::Path;
 use longhorn_talos_guard::admission;
 use longhorn_talos_guard::audit::status;
 use longhorn_talos_guard::config::Config;
+use longhorn_talos_guard::host::ReportedVolumes;
 use longhorn_talos_guard::policy::{self, Facts, Hugepages, RULES, RuleDecision};
 use serde_json::Value;
 
 #[test]
 fn every_webhook_rule_has_a_firing_and_a_quiet_fixture_with_its_text() {
     let cfg = Config::default();
-    // A node with no hugepages, so that LTG-W020 has something to say.
+    // A node with no hugepages, so that LTG-W020 has something to say, and
+    // whose Talos reports only EPHEMERAL (no user volume), so that LTG-W015
+    // has (TALOS-API.md: volume ids EPHEMERAL, u-<name>).
     let facts = Facts {
         hugepages: Some(Hugepages::Known(0)),
+        node_volumes: Some(ReportedVolumes {
+            volumes: vec![("EPHEMERAL".into(), "ready".into(), "partition".into())],
+            mounts: vec![("EPHEMERAL".into(), "/var".into())],
+        }),
     };
     let mut missing = Vec::new();
     for rule in RULES {

@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp as Now;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 
 use super::report::{self, GROUP, Report, Timestamp};
-use super::{Finding, audit, collect};
+use super::{Finding, audit, collect, nodes};
 use crate::source::ConfigSource;
 
 /// Findings of the last run, by policy and severity.
@@ -34,6 +34,19 @@ pub struct Options {
     pub lease_namespace: String,
     /// This replica's name in the Lease.
     pub identity: String,
+    /// The nodes read through the Talos API (`serve --read-nodes`), if so.
+    pub nodes: Option<NodeAudit>,
+}
+
+/// What the audit adds when the guard reads its nodes.
+#[derive(Clone)]
+pub struct NodeAudit {
+    /// The nodes' facts, kept by the reader.
+    pub store: Arc<super::nodes::NodeStore>,
+    /// Namespace of the guard's `talos.dev` ServiceAccount.
+    pub account_namespace: String,
+    /// Its name (and its Secret's).
+    pub account_name: String,
 }
 
 impl Options {
@@ -233,11 +246,18 @@ pub async fn run_once(
     client: &kube::Client,
     source: &ConfigSource,
     seen: &mut BTreeSet<(String, &'static str)>,
+    node_audit: Option<&NodeAudit>,
 ) -> Result<(Vec<Finding>, [Option<Written>; 2]), RunError> {
     let cfg = source.load()?;
     let quiet: collect::Progress = Arc::new(|_, _| {});
     let inventory = collect::collect(client.clone(), &cfg.longhorn_namespace, quiet).await?;
-    let findings = audit(&inventory, &cfg);
+    let mut findings = audit(&inventory, &cfg);
+    if let Some(node_audit) = node_audit {
+        findings.extend(node_findings(client, node_audit, &inventory, &cfg).await);
+        findings.sort_by(|a, b| {
+            (&a.object, a.policy, &a.message).cmp(&(&b.object, b.policy, &b.message))
+        });
+    }
     publish(&findings, seen);
     let now = Now::now();
     let stamp = Timestamp {
@@ -269,6 +289,36 @@ pub async fn run_once(
         );
     }
     Ok((findings, written))
+}
+
+/// Each node's `talos preflight` findings from fresh facts, and the
+/// guard's ServiceAccount when Talos refuses it.
+async fn node_findings(
+    client: &kube::Client,
+    node_audit: &NodeAudit,
+    inventory: &super::Inventory,
+    cfg: &crate::config::Config,
+) -> Vec<Finding> {
+    let fresh = node_audit.store.fresh(std::time::Instant::now());
+    let mut out = nodes::node_findings(
+        &fresh,
+        &inventory.longhorn_nodes,
+        &inventory.settings,
+        &cfg.longhorn_namespace,
+    );
+    let (ns, name) = (&node_audit.account_namespace, &node_audit.account_name);
+    match nodes::read_service_account(client, ns, name).await {
+        Ok(account) => out.extend(nodes::service_account_finding(
+            ns,
+            name,
+            account.as_ref(),
+            node_audit.store.trouble().as_deref(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, account = %format!("{ns}/{name}"), "cannot read the talos.dev ServiceAccount");
+        }
+    }
+    out
 }
 
 /// Runs the audit every `opts.interval` while this replica holds the Lease,
@@ -310,7 +360,7 @@ pub fn spawn(
                     continue;
                 }
             }
-            match run_once(&client, &source, &mut seen).await {
+            match run_once(&client, &source, &mut seen, opts.nodes.as_ref()).await {
                 Ok((findings, written)) => {
                     metrics::gauge!(LAST_SUCCESS).set(Now::now().as_second() as f64);
                     metrics::counter!(RUNS, "result" => "ok").increment(1);

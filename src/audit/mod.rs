@@ -20,6 +20,7 @@ pub mod background;
 pub mod collect;
 pub mod finding;
 pub mod longhorn;
+pub mod nodes;
 pub mod render;
 pub mod report;
 pub mod status;
@@ -80,11 +81,14 @@ pub fn judge_object(
     let writes = registry::writes(Phase::Validate, &req, cfg);
     let mut facts = pipeline::offline_facts("not read by the audit");
     for query in registry::fact_queries(Phase::Validate, &req, cfg, &writes) {
-        let FactQuery::Hugepages(node) = query;
-        facts.hugepages = Some(match hugepages.get(&node) {
-            Some(bytes) => Hugepages::Known(*bytes),
-            None => Hugepages::Unknown(format!("no Kubernetes Node named {node}")),
-        });
+        // Node volumes stay unknown here: the audit reports each node's own
+        // findings (LTG-P...) from the same facts instead.
+        if let FactQuery::Hugepages(node) = query {
+            facts.hugepages = Some(match hugepages.get(&node) {
+                Some(bytes) => Hugepages::Known(*bytes),
+                None => Hugepages::Unknown(format!("no Kubernetes Node named {node}")),
+            });
+        }
     }
     let judgement = registry::judge_writes(Phase::Validate, &req, cfg, &facts, &writes);
     findings(&judgement, cfg, &ObjectRef::of(object))

@@ -219,7 +219,8 @@ pub fn reports(findings: &[Finding], longhorn_namespace: &str, now: Timestamp) -
     let mut namespaced = Report::new("PolicyReport", Some(longhorn_namespace));
     let mut cluster = Report::new("ClusterPolicyReport", None);
     for f in findings {
-        let report = if f.object.namespace.is_some() {
+        // A namespaced report holds its namespace's objects only.
+        let report = if f.object.namespace.as_deref() == Some(longhorn_namespace) {
             &mut namespaced
         } else {
             &mut cluster

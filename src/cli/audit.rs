@@ -179,6 +179,7 @@ impl BackgroundArgs {
         client: Option<&kube::Client>,
         source: &ConfigSource,
         namespace: &str,
+        nodes: Option<background::NodeAudit>,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
         let Some(interval) = self.audit_interval else {
             return Ok(None);
@@ -193,6 +194,7 @@ impl BackgroundArgs {
                 interval: interval.max(Duration::from_secs(1)),
                 lease_namespace: namespace.to_string(),
                 identity: background::identity(),
+                nodes,
             },
         )))
     }

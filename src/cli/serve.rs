@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
+use longhorn_talos_guard::audit::background::NodeAudit;
+use longhorn_talos_guard::audit::nodes::{
+    NodeStore, ReaderOptions, SERVICE_ACCOUNT, TalosAccess, WithReports, spawn_reader,
+};
 use longhorn_talos_guard::cluster::{KubeNodes, NoCluster, NodeFacts};
 use longhorn_talos_guard::selfmanaged::{SelfManaged, Timings};
 use longhorn_talos_guard::source::ConfigSource;
@@ -140,6 +144,8 @@ pub struct ServeArgs {
     timings: TimingArgs,
     #[command(flatten)]
     audit: super::audit::BackgroundArgs,
+    #[command(flatten)]
+    nodes: NodeArgs,
     /// Whether to look up Kubernetes Nodes (hugepages for V2 block disks).
     #[arg(long, env = "LTG_KUBE", default_value = "auto")]
     kube: KubeMode,
@@ -166,6 +172,57 @@ pub struct ServeArgs {
     #[arg(long, env = "LTG_READY_FILE")]
     ready_file: Option<PathBuf>,
 }
+
+/// Reading the nodes through the Talos API, inside the cluster.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// Read every Kubernetes Node through the Talos API (apid at the
+    /// talosconfig's endpoint, `talos.default` in a cluster) with the
+    /// talosconfig of a talos.dev ServiceAccount, on every replica: the
+    /// background audit reports each node's talos preflight findings, and
+    /// LTG-W015 warns about new disks under /var/mnt without a ready volume.
+    #[arg(long, env = "LTG_READ_NODES")]
+    read_nodes: bool,
+    /// The talosconfig (else $TALOSCONFIG, else where Talos mounts a
+    /// ServiceAccount's Secret: /var/run/secrets/talos.dev/config), re-read at
+    /// every round: a renewed one is used, an unusable one keeps the last good one.
+    #[arg(long, env = "LTG_TALOSCONFIG", value_name = "FILE")]
+    talosconfig: Option<PathBuf>,
+    /// Time between rounds of node reading: seconds, or a duration (5m). Facts
+    /// count for admission for two rounds and the per-node deadline after
+    /// they were read; older ones are ignored.
+    #[arg(long, env = "LTG_READ_NODES_INTERVAL", default_value = "5m", value_parser = duration::seconds)]
+    read_nodes_interval: Duration,
+    /// The time one node may take, all its calls together: seconds, or a duration.
+    #[arg(long, env = "LTG_READ_NODES_TIMEOUT", default_value = "10s", value_parser = duration::seconds)]
+    read_nodes_timeout: Duration,
+    /// The talos.dev ServiceAccount (in --namespace) whose Secret holds the
+    /// talosconfig; the audit reports Talos's status message on it.
+    #[arg(long, env = "LTG_TALOS_SERVICE_ACCOUNT", default_value = SERVICE_ACCOUNT)]
+    talos_service_account: String,
+}
+
+impl NodeArgs {
+    /// The file to read: the flag, `$TALOSCONFIG`, else the Secret's mount.
+    fn talosconfig(&self) -> PathBuf {
+        self.talosconfig
+            .clone()
+            .or_else(|| std::env::var_os("TALOSCONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(SECRET_MOUNT_CONFIG))
+    }
+
+    /// How long facts count: two rounds and the deadline of one.
+    fn max_age(&self) -> Duration {
+        self.read_nodes_interval * 2 + self.read_nodes_timeout
+    }
+}
+
+/// Where Talos's clients find a ServiceAccount's talosconfig (siderolabs/talos
+/// pkg/machinery/constants `ServiceAccountMountPath` and `TalosconfigFilename`,
+/// v1.14.0-rc.1; the last of [`talosconfig::default_paths`]).
+///
+/// [`talosconfig::default_paths`]: longhorn_talos_guard::talos::api::talosconfig::default_paths
+const SECRET_MOUNT_CONFIG: &str = "/var/run/secrets/talos.dev/config";
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum AdmissionEngine {
@@ -244,9 +301,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(30),
         )),
     };
+    let (facts, node_audit, _reader) = if args.nodes.read_nodes {
+        let kube = client.clone().context(
+            "--read-nodes needs the Kubernetes API (in-cluster service account or KUBECONFIG, and --kube auto): the nodes are the Kubernetes Nodes",
+        )?;
+        let store = Arc::new(NodeStore::new(args.nodes.max_age()));
+        let access = Arc::new(TalosAccess::new(
+            args.nodes.talosconfig(),
+            args.nodes.read_nodes_timeout,
+        ));
+        let reader = spawn_reader(
+            kube,
+            access,
+            store.clone(),
+            ReaderOptions {
+                interval: args.nodes.read_nodes_interval.max(Duration::from_secs(1)),
+                parallel: 16,
+                deadline: args.nodes.read_nodes_timeout,
+            },
+        );
+        let facts: Arc<dyn NodeFacts> = Arc::new(WithReports {
+            inner: facts,
+            store: store.clone(),
+        });
+        let audit = NodeAudit {
+            store,
+            account_namespace: args.namespace.clone(),
+            account_name: args.nodes.talos_service_account.clone(),
+        };
+        (facts, Some(audit), Some(reader))
+    } else {
+        (facts, None, None)
+    };
     let _audit = args
         .audit
-        .spawn(client.as_ref(), &config, &args.namespace)?;
+        .spawn(client.as_ref(), &config, &args.namespace, node_audit)?;
     let explicit_files = args.tls_cert.is_some() || args.cert_dir.is_some();
     let mode = match args.cert_mode {
         CertMode::Auto

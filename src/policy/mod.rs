@@ -128,6 +128,9 @@ pub enum Hugepages {
 pub enum FactQuery {
     /// The `hugepages-2Mi` of the Kubernetes node of this name.
     Hugepages(String),
+    /// The volumes the Talos node of this (Kubernetes) name reported to the
+    /// guard's node reader; never a Talos call on the request path.
+    NodeVolumes(String),
 }
 
 /// Facts from the cluster, fetched before the rules run.
@@ -135,6 +138,10 @@ pub enum FactQuery {
 pub struct Facts {
     /// The hugepages of the node named by [`node_lookup`], if it was asked for.
     pub hugepages: Option<Hugepages>,
+    /// The volumes of the node named by [`FactQuery::NodeVolumes`], only when
+    /// they were read recently enough (the edge drops stale facts): `None`
+    /// when not asked, not read, or stale.
+    pub node_volumes: Option<crate::host::ReportedVolumes>,
 }
 
 /// What the rules decided on one request.

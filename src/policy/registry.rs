@@ -26,6 +26,7 @@ pub static RULES: &[&Rule] = &[
     &rules::default_disks::RULE,
     &rules::default_setting_configmap::RULE,
     &rules::data_on_ephemeral::RULE,
+    &rules::node_volume_reported::RULE,
     &rules::v2_hugepages::RULE,
     &rules::pod_host_paths::RULE,
     &rules::pod_tmpfs::RULE,
@@ -164,8 +165,10 @@ pub fn node_lookup(req: &Request<'_>, cfg: &Config) -> Option<String> {
     let writes = writes(Phase::Validate, req, cfg);
     fact_queries(Phase::Validate, req, cfg, &writes)
         .into_iter()
-        .map(|FactQuery::Hugepages(node)| node)
-        .next()
+        .find_map(|q| match q {
+            FactQuery::Hugepages(node) => Some(node),
+            FactQuery::NodeVolumes(_) => None,
+        })
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub enum EphemeralWhy {
     UndeclaredVolume(String),
     /// A `UserVolumeConfig` of `volumeType: directory`.
     DirectoryVolume(String),
+    /// Under `/var/mnt/<name>`, and the node itself reports no ready volume
+    /// of its own there (fresh facts of the guard's node reader).
+    NodeReports(String, crate::host::Behind),
 }
 
 /// What a pod's host path volume does wrong on Talos.

@@ -2,6 +2,7 @@
 //! (facts), judged against Longhorn's Talos guide (findings `LTG-P...`).
 //! [`read`] does the I/O, [`check`] is pure, [`words`] holds every sentence.
 
+mod account;
 mod check;
 pub mod read;
 mod words;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 pub use crate::talos::api::ServiceState;
 
+pub use account::{account_missing, account_refused, api_access_patch, no_talosconfig};
 pub use check::{Options, check};
 pub use read::{ReadOptions, read_nodes};
 
@@ -43,11 +45,15 @@ pub mod codes {
     pub const ON_EPHEMERAL: &str = "LTG-P023";
     /// A check skipped.
     pub const SKIPPED: &str = "LTG-P030";
+    /// The guard's talos.dev ServiceAccount is refused or absent.
+    pub const ACCOUNT_REFUSED: &str = "LTG-P040";
+    /// No usable talosconfig in the cluster.
+    pub const NO_TALOSCONFIG: &str = "LTG-P041";
 
     use crate::talos::Severity;
 
     /// Every code with its severity and meaning.
-    pub const CATALOGUE: [(&str, Severity, &str); 13] = [
+    pub const CATALOGUE: [(&str, Severity, &str); 15] = [
         (
             UNREADABLE,
             Severity::Error,
@@ -108,6 +114,16 @@ pub mod codes {
             SKIPPED,
             Severity::Note,
             "A check was skipped: the certificate's role or the node's Talos does not give the fact.",
+        ),
+        (
+            ACCOUNT_REFUSED,
+            Severity::Error,
+            "In the cluster: Talos refuses the guard's `talos.dev` ServiceAccount (its status), or it does not exist.",
+        ),
+        (
+            NO_TALOSCONFIG,
+            Severity::Error,
+            "In the cluster: the guard has no usable talosconfig (the ServiceAccount's Secret not mounted or unusable).",
         ),
     ];
 }

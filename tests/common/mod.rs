@@ -343,3 +343,24 @@ pub async fn keep_alive_worker(
     }
     (ok, close, failed)
 }
+
+/// Writes to `out` the admin kubeconfig `admin` impersonating `user`
+/// (`as:` under the admin's token), and returns `out`.
+pub fn impersonating(
+    admin: &std::path::Path,
+    user: &str,
+    out: std::path::PathBuf,
+) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(admin).expect("read the admin kubeconfig");
+    let token_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("token: "))
+        .expect("the admin kubeconfig has a token")
+        .to_string();
+    std::fs::write(
+        &out,
+        text.replace(&token_line, &format!("{token_line}\n      as: {user}")),
+    )
+    .expect("write the kubeconfig");
+    out
+}

@@ -151,6 +151,24 @@ pub(super) fn ephemeral(why: &EphemeralWhy) -> String {
         EphemeralWhy::DirectoryVolume(name) => format!(
             "is in the user volume {name} of volumeType: directory, a folder on the EPHEMERAL partition ({EPHEMERAL_COST})"
         ),
+        EphemeralWhy::NodeReports(name, behind) => format!(
+            "is under /var/mnt/{name}, and the node reports {}: the data would land on the EPHEMERAL partition ({EPHEMERAL_COST}), not on a disk of its own",
+            reported(name, behind)
+        ),
+    }
+}
+
+/// What a node reported behind `/var/mnt/<name>`, in a few words.
+fn reported(name: &str, behind: &crate::host::Behind) -> String {
+    use crate::host::Behind;
+    match behind {
+        Behind::OwnVolume => format!("the ready volume {name}"),
+        Behind::Nothing => format!("no volume {name} (talosctl get volumestatus u-{name})"),
+        Behind::NotReady { id, phase } => {
+            format!("its volume {id} in phase {phase} (talosctl get volumestatus {id})")
+        }
+        Behind::Directory { id } => format!("its volume {id} of type directory"),
+        Behind::NotMounted { id } => format!("its volume {id} not mounted at /var/mnt/{name}"),
     }
 }
 

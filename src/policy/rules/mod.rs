@@ -7,6 +7,7 @@ pub mod default_setting_configmap;
 pub mod namespace_labels;
 pub mod namespace_privileged;
 pub mod node_disk_paths;
+pub mod node_volume_reported;
 pub mod pod_host_paths;
 pub mod pod_tmpfs;
 pub mod v2_hugepages;

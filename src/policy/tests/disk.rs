@@ -236,6 +236,7 @@ fn block_disks_table() {
     let cfg = Config::default();
     let enough = Facts {
         hugepages: Some(Hugepages::Known(2 << 30)),
+        ..Facts::default()
     };
     let cases = [
         ("/dev/nvme0n1", true),
@@ -283,6 +284,7 @@ fn block_disk_needs_hugepages() {
 
     let none = Facts {
         hugepages: Some(Hugepages::Known(0)),
+        ..Facts::default()
     };
     let msg = evaluate(Phase::Validate, &req, &cfg, &none).denial.unwrap();
     assert!(msg.contains("reports no hugepages-2Mi"), "{msg}");
@@ -300,6 +302,7 @@ fn block_disk_needs_hugepages() {
 
     let unknown = Facts {
         hugepages: Some(Hugepages::Unknown("API server unreachable".into())),
+        ..Facts::default()
     };
     let v = evaluate(Phase::Validate, &req, &cfg, &unknown);
     assert!(v.allowed(), "a failed look-up is reported, not guessed");
