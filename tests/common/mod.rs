@@ -254,6 +254,24 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
+/// Whether an HTTP/2 request failed because the server's final GOAWAY
+/// refused its stream (an ID above the GOAWAY's last stream ID, sent with
+/// NO_ERROR while draining): RFC 9113 section 6.8, such a stream was never
+/// processed and may be retried. hyper's client keeps opening streams after
+/// the first GOAWAY of a graceful shutdown (h2 0.4 `Send::recv_go_away` only
+/// lowers its limit to the last stream ID the GOAWAY names, and the first
+/// names the maximum), so a request can land between the two; Go's HTTP/2
+/// client, which kube-apiserver uses, opens none after the first and retries
+/// refused ones. A stream the server accepted and then dropped ends with
+/// another error, and is a failure.
+fn refused_by_goaway(e: &hyper::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<h2::Error>())
+        .is_some_and(|h| {
+            h.is_go_away() && h.is_remote() && h.reason() == Some(h2::Reason::NO_ERROR)
+        })
+}
+
 /// Sends valid reviews on keep-alive connections (reconnecting when the
 /// server ends one) until `stop_at` or until a connection is refused; counts
 /// answers with 200, answers carrying `Connection: close`, and failures:
@@ -331,9 +349,9 @@ pub async fn keep_alive_worker(
                     }
                 }
                 Err(mut e) => {
-                    if e.take_message().is_none() {
+                    if e.take_message().is_none() && !refused_by_goaway(e.error()) {
                         // The whole source chain: hyper's "http2 error" alone
-                        // does not say whether the stream was refused or reset.
+                        // does not say how the stream ended.
                         failed.push(format!("{proto:?} sent, no answer: {:?}", e.error()));
                     }
                     break; // not sent (GOAWAY, closed): reconnect
