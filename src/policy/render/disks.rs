@@ -80,6 +80,18 @@ fn short(v: &Violation) -> String {
         Problem::DiskPath {
             node, disk, path, ..
         } => disk_item_short(node, disk, path),
+        // LTG-W015: say that the node itself reported it, so the warning is
+        // not mistaken for LTG-W013's reading of the machine config.
+        Problem::DiskEphemeral {
+            node,
+            disk,
+            path,
+            why: EphemeralWhy::NodeReports(name, behind),
+            ..
+        } => warning(format!(
+            "node {node} disk {disk}: {path:?} is on EPHEMERAL: the node reports {}",
+            reported_short(name, behind)
+        )),
         Problem::DiskEphemeral {
             node, disk, path, ..
         } => on_ephemeral_short(&format!("node {node} disk {disk}:"), path),
@@ -169,6 +181,18 @@ fn reported(name: &str, behind: &crate::host::Behind) -> String {
         }
         Behind::Directory { id } => format!("its volume {id} of type directory"),
         Behind::NotMounted { id } => format!("its volume {id} not mounted at /var/mnt/{name}"),
+    }
+}
+
+/// [`reported`] in fewer words, for a warning's one line.
+fn reported_short(name: &str, behind: &crate::host::Behind) -> String {
+    use crate::host::Behind;
+    match behind {
+        Behind::OwnVolume => format!("the ready volume {name}"),
+        Behind::Nothing => format!("no volume {name}"),
+        Behind::NotReady { id, phase } => format!("volume {id} in phase {phase}"),
+        Behind::Directory { id } => format!("volume {id} of type directory"),
+        Behind::NotMounted { id } => format!("volume {id} not mounted there"),
     }
 }
 
