@@ -185,6 +185,28 @@ impl Rng {
     }
 }
 
+/// An AdmissionRequest as kube-apiserver sends it for a namespaced object of
+/// the Longhorn namespace: UPDATE when `old` is given, CREATE otherwise.
+fn review(
+    (group, version, kind, resource): (&str, &str, &str, &str),
+    name: &str,
+    user: &str,
+    object: Value,
+    old: Option<Value>,
+) -> Value {
+    json!({
+        "uid": "u",
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": resource},
+        "name": name,
+        "namespace": "longhorn-system",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "userInfo": {"username": user},
+        "object": object,
+        "oldObject": old,
+    })
+}
+
 fn setting_request(value: Option<&str>, old: Option<Option<&str>>, user: &str) -> Value {
     let object = |v: Option<&str>| {
         let mut o = json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Setting",
@@ -194,17 +216,13 @@ fn setting_request(value: Option<&str>, old: Option<Option<&str>>, user: &str) -
         }
         o
     };
-    json!({
-        "uid": "u",
-        "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Setting"},
-        "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "settings"},
-        "name": "default-data-path",
-        "namespace": "longhorn-system",
-        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
-        "userInfo": {"username": user},
-        "object": object(value),
-        "oldObject": old.map(object),
-    })
+    review(
+        ("longhorn.io", "v1beta2", "Setting", "settings"),
+        "default-data-path",
+        user,
+        object(value),
+        old.map(object),
+    )
 }
 
 #[test]
@@ -292,17 +310,13 @@ fn node_request(name: &str, disks: &Value, old: Option<&Value>, user: &str) -> V
             "metadata": {"name": name, "namespace": "longhorn-system"},
             "spec": {"disks": d}})
     };
-    json!({
-        "uid": "u",
-        "kind": {"group": "longhorn.io", "version": "v1beta2", "kind": "Node"},
-        "resource": {"group": "longhorn.io", "version": "v1beta2", "resource": "nodes"},
-        "name": name,
-        "namespace": "longhorn-system",
-        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
-        "userInfo": {"username": user},
-        "object": object(disks),
-        "oldObject": old.map(object),
-    })
+    review(
+        ("longhorn.io", "v1beta2", "Node", "nodes"),
+        name,
+        user,
+        object(disks),
+        old.map(object),
+    )
 }
 
 #[test]
@@ -761,17 +775,13 @@ fn pod_request(kind: &str, spec: &Value, old: Option<&Value>, user: &str) -> Val
         json!({"apiVersion": version, "kind": kind,
             "metadata": {"name": "p", "namespace": "longhorn-system"}, "spec": wrap(s)})
     };
-    json!({
-        "uid": "u",
-        "kind": {"group": group, "version": "v1", "kind": kind},
-        "resource": {"group": group, "version": "v1", "resource": resource},
-        "name": "p",
-        "namespace": "longhorn-system",
-        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
-        "userInfo": {"username": user},
-        "object": object(spec),
-        "oldObject": old.map(object),
-    })
+    review(
+        (group, "v1", kind, resource),
+        "p",
+        user,
+        object(spec),
+        old.map(object),
+    )
 }
 
 #[test]
