@@ -278,7 +278,7 @@ pub const ROOTFS: &[(&str, Shipped)] = &[
 
 /// Symlinks of Talos's root into `/usr` (pkgs `fhs/pkg.yaml`), resolved
 /// before [`ROOTFS`] is read.
-const ROOTFS_LINKS: [(&str, &str); 6] = [
+pub const ROOTFS_LINKS: [(&str, &str); 6] = [
     ("/bin", "/usr/bin"),
     ("/sbin", "/usr/bin"),
     ("/lib", "/usr/lib"),

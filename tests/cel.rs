@@ -35,18 +35,19 @@ fn the_defaults_for_the_newest_kubernetes() {
 LTG-W014: not in CEL, stays with the webhook: it reads a YAML ConfigMap key, and CEL cannot decode YAML\n\
 LTG-W013: not in CEL, stays with the webhook: for the default-disks annotation of Kubernetes nodes (JSON) and the longhorn-default-setting ConfigMap (YAML), which CEL cannot decode (Longhorn nodes and settings are in CEL)\n\
 LTG-W015: not in CEL, stays with the webhook: it reads what the nodes reported through the Talos API, which only the guard holds\n\
-LTG-W020: not in CEL, stays with the webhook: it looks up the Kubernetes Node, and a policy cannot read other objects without parameter resources\n\
-LTG-W030: not in CEL, stays with the webhook: its verdict needs kube-apiserver's own hostPath validation, the list of folders Talos ships on its read-only root, and the kubelet's view of the machine config's mounts, which this generator does not write in CEL yet\n"
+LTG-W020: not in CEL, stays with the webhook: it looks up the Kubernetes Node, and a policy cannot read other objects without parameter resources\n"
     );
     // Deterministic: the same bytes every run.
     assert_eq!(run(&["policies", "cel"]).stdout, out.stdout);
 }
 
 #[test]
-fn a_talos_layout_changes_only_the_ephemeral_policy() {
+fn a_talos_layout_changes_only_the_policies_that_read_it() {
     // W010, W011, W031 deny or warn on the same paths whatever the layout
     // (src/policy/disks.rs data_path: a layout only moves paths between
-    // usable and EPHEMERAL, which is LTG-W013: its volumes become literals).
+    // usable and EPHEMERAL, which is LTG-W013: its volumes become literals);
+    // LTG-W030 judges what the kubelet sees only with a machine config
+    // (src/host.rs kubelet_sees), so its policy gains those checks.
     let layout = "tests/fixtures/talos-layouts/longhorn-1.10-user-volume.yaml";
     let out = run(&["policies", "cel", "--talos-config", layout]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -64,7 +65,11 @@ fn a_talos_layout_changes_only_the_ephemeral_policy() {
         .collect();
     assert!(!differing.is_empty());
     for d in differing {
-        assert!(d.contains("name: \"longhorn-talos-guard-w013\""), "{d}");
+        assert!(
+            d.contains("name: \"longhorn-talos-guard-w013\"")
+                || d.contains("name: \"longhorn-talos-guard-w030\""),
+            "{d}"
+        );
     }
 }
 
@@ -199,4 +204,41 @@ fn the_readmes_mission_table_says_which_rules_run_in_cel() {
             .collect();
     covered.sort();
     assert_eq!(noted, covered);
+}
+
+#[test]
+fn pod_policies_fail_open_as_the_pod_webhooks_do() {
+    // manifests/base/webhooks.yaml: the pods and pod-controllers webhooks are
+    // `failurePolicy: Ignore` (Longhorn's pods must keep starting while the guard
+    // is down); their policies likewise ignore what they cannot evaluate. The
+    // others fail closed, as their webhooks.
+    use longhorn_talos_guard::cel::{self, KubeVersion};
+    use longhorn_talos_guard::config::Config;
+    let yaml = cel::generate(&Config::default(), KubeVersion(cel::NEWEST_MINOR)).to_yaml();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let mut seen = 0;
+    for doc in docs
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+    {
+        let pods = doc["spec"]["matchConstraints"]["resourceRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == "pods")
+            });
+        let want = if pods { "Ignore" } else { "Fail" };
+        assert_eq!(
+            doc["spec"]["failurePolicy"], want,
+            "{}",
+            doc["metadata"]["name"]
+        );
+        seen += usize::from(pods);
+    }
+    assert_eq!(seen, 2, "the LTG-W030 and LTG-W031 policies");
 }

@@ -58,10 +58,19 @@ fn api_server_at(
 ) -> (Vec<String>, Vec<Value>) {
     let generated = cel::generate(cfg, version);
     let stream = generated.to_yaml();
+    // The pod policies fail open (`failurePolicy: Ignore`, as the pod
+    // webhooks): here they fail closed, so that an evaluation error shows as
+    // a denial with its error text instead of passing for an allow.
     let objects: Vec<Value> = stream
         .split("\n---\n")
         .skip(1)
-        .map(|doc| serde_saphyr::from_str(doc).unwrap())
+        .map(|doc| {
+            let mut v: Value = serde_saphyr::from_str(doc).unwrap();
+            if v["spec"]["failurePolicy"] == "Ignore" {
+                v["spec"]["failurePolicy"] = json!("Fail");
+            }
+            v
+        })
         .collect();
     let input = json!({
         "compatibility": compatibility,
@@ -431,13 +440,34 @@ fn longhorns_own_pods_pass_the_api_servers_cel() {
                 "userInfo": {"username": "system:serviceaccount:kube-system:daemon-set-controller"},
                 "object": pod,
             }));
+            // The same spec as the pod template of a DaemonSet (how Longhorn's chart and
+            // longhorn-manager ship most of them), created and then updated unchanged.
+            requests.push(pod_request("DaemonSet", &pod["spec"], None, "admin"));
+            requests.push(pod_request(
+                "DaemonSet",
+                &pod["spec"],
+                Some(&pod["spec"]),
+                "admin",
+            ));
         }
     }
-    assert!(requests.len() > 60);
-    let answers = api_server(&Config::default(), &requests);
-    for (r, a) in requests.iter().zip(&answers) {
-        assert_eq!(a["denied"], false, "{}", r["name"]);
-        assert_eq!(a["warnings"], json!([]), "{}", r["name"]);
+    assert!(requests.len() > 180);
+    // Without a machine config, and with one (the kubelet's view of EPHEMERAL
+    // then matters to LTG-W030), and on a Talos before 1.10.
+    let with_layout = Config {
+        host: Some(pod_layout((1, 14))),
+        ..Config::default()
+    };
+    let old_talos = Config {
+        host: Some(pod_layout((1, 9))),
+        ..Config::default()
+    };
+    for cfg in [Config::default(), with_layout, old_talos] {
+        let answers = api_server(&cfg, &requests);
+        for (r, a) in requests.iter().zip(&answers) {
+            assert_eq!(a["denied"], false, "{}", r["name"]);
+            assert_eq!(a["warnings"], json!([]), "{}", r["name"]);
+        }
     }
 }
 
@@ -817,7 +847,7 @@ fn pod_host_paths_on_a_tmpfs_get_the_webhooks_verdict_from_the_api_servers_cel()
     )
     .unwrap();
     let mut enforced = cfg.clone();
-    enforced.policies = Config::from_yaml("policies: {LTG-W031: enforce}\n", "t")
+    enforced.policies = Config::from_yaml("policies: {LTG-W031: enforce, LTG-W030: off}\n", "t")
         .unwrap()
         .policies;
     let mut rng = Rng(0x7777_5eed_0031_0031);
@@ -876,7 +906,7 @@ fn past_the_bounds_ephemeral_and_tmpfs_policies_say_so() {
     use longhorn_talos_guard::cel::paths::{MAX_COMPONENTS, MAX_PATH_BYTES};
     use longhorn_talos_guard::cel::pods::{MAX_UNCLEAN_PATHS, MAX_VOLUMES};
     let cfg = Config::from_yaml(
-        "policies: {LTG-W013: enforce, LTG-W031: enforce, LTG-W010: warn}\n",
+        "policies: {LTG-W013: enforce, LTG-W031: enforce, LTG-W010: warn, LTG-W030: off}\n",
         "t",
     )
     .unwrap();
@@ -969,4 +999,445 @@ fn past_the_bounds_ephemeral_and_tmpfs_policies_say_so() {
         assert_eq!(answer["denied"], true, "{}", request["kind"]);
         assert!(message.contains(want), "want {want:?} in {message}");
     }
+}
+
+/// Host paths that reach every verdict of LTG-W030 (src/policy/rules/pod_host_paths.rs):
+/// what Longhorn's own pods mount (longhorn/longhorn chart v1.13.0 and
+/// longhorn-manager v1.13.0 `datastore/kubernetes.go`, as in tests/fixtures/longhorn-pods),
+/// the read-only root inside and outside what Talos ships (src/host.rs ROOTFS and its
+/// symlinks into /usr, siderolabs/talos v1.14.0-rc.1), EPHEMERAL folders, user and system
+/// volumes, what kube-apiserver refuses (kubernetes pkg/apis/core/validation
+/// validateHostPathVolumeSource), relative paths, a NUL byte, unclean paths and values
+/// the messages must quote.
+const POD_PATHS: &[&str] = &[
+    "/",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/boot",
+    "/lib/modules",
+    "/etc",
+    "/etc/iscsi",
+    "/etc/hosts",
+    "/etc/hosts/x",
+    "/etc/longhorn",
+    "/usr/include",
+    "/usr/include/x",
+    "/usr/lib/x",
+    "/lib64/x",
+    "/lib64",
+    "/libx",
+    "/sbin/iscsiadm",
+    "/usr/sbin/x",
+    "/bin",
+    "/mnt",
+    "/mnt/ssd",
+    "/data",
+    "/data/ok/x",
+    "/var/data/ok/x",
+    "/var/data/ok2",
+    "/srv/node",
+    "/home/x",
+    "/run/longhorn",
+    "/var/run/x",
+    "/tmp/x",
+    "/var/lib/longhorn",
+    "/var/lib/longhorn/engine-binaries",
+    "/var/lib/kubelet",
+    "/var/lib/kubelet/plugins/driver.longhorn.io",
+    "/var/lib/extra/x",
+    "/var/lib/extra2",
+    "/var/lib/etcd/x",
+    "/var/log/x",
+    "/var/mnt/longhorn",
+    "/var/mnt/longhorn/d",
+    "/var/mnt/nope",
+    "/var/mnt/bad_name",
+    "/opt/x",
+    "/etc/cni/net.d",
+    "/etc/kubernetes/x",
+    "",
+    "..",
+    "../x",
+    "/a/../b",
+    "/var/..",
+    "/var/..x",
+    "var/lib/longhorn",
+    "./x",
+    "/var/\u{0}x",
+    "//data//",
+    "/var/./lib//x/",
+    "/etc/./hosts",
+    "/data/q\"t",
+    "/data/a\\b",
+    "/data/new\nline",
+    "/var/cr\r\nx",
+    "/data/tab\tx",
+    "/data/ünï",
+];
+
+/// The `hostPath.type` values kube-apiserver accepts, and none.
+const POD_PATH_TYPES: &[&str] = &[
+    "",
+    "",
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+];
+
+/// A Talos layout for LTG-W030: Talos 1.14 (the kubelet sees /var/mnt), a user
+/// volume, the ETCD system volume on its own partition, and a kubelet extraMount
+/// (`machine.kubelet.extraMounts`, siderolabs/talos v1.14.0 pkg/machinery/config/types/v1alpha1).
+fn pod_layout(talos: (u32, u32)) -> longhorn_talos_guard::host::Layout {
+    use longhorn_talos_guard::base::HostPath;
+    let mut layout = layout();
+    layout.system_volumes = vec!["ETCD"];
+    layout.talos_version = Some(talos);
+    layout.extra_mounts = vec![HostPath::parse("/var/lib/extra").unwrap()];
+    layout
+}
+
+/// Random pod specs for LTG-W030: host path volumes of [`POD_PATHS`] and
+/// [`POD_PATH_TYPES`], mounted by init, regular and ephemeral containers with and
+/// without `subPath` or `subPathExpr`.
+fn w030_requests(seed: u64, n: usize) -> Vec<Value> {
+    let mut rng = Rng(seed);
+    let kinds = ["Pod", "DaemonSet", "Deployment", "Job", "CronJob"];
+    let names = ["data", "host", "x", "y"];
+    let mut requests = Vec::new();
+    for i in 0..n {
+        let mut spec = || {
+            let mut volumes = Vec::new();
+            for v in 0..(1 + rng.next() % 3) {
+                let name = format!("{}{}", rng.pick(&names), v % 2);
+                let mut volume = json!({"name": name});
+                if rng.next().is_multiple_of(6) {
+                    volume["emptyDir"] = json!({});
+                } else {
+                    let mut host = json!({"path": rng.pick(POD_PATHS)});
+                    let t = rng.pick(POD_PATH_TYPES);
+                    if !t.is_empty() {
+                        host["type"] = json!(t);
+                    }
+                    volume["hostPath"] = host;
+                }
+                volumes.push(volume);
+            }
+            let container = |c: &str, rng: &mut Rng| {
+                let mut mounts = Vec::new();
+                for _ in 0..(rng.next() % 3) {
+                    let v = &volumes[(rng.next() % volumes.len() as u64) as usize];
+                    let mut m = json!({"name": v["name"], "mountPath": "/m"});
+                    match rng.next() % 6 {
+                        0 => m["subPath"] = json!("sub/dir"),
+                        1 => m["subPathExpr"] = json!("$(POD_NAME)"),
+                        2 => {
+                            m["subPath"] = json!("");
+                            m["subPathExpr"] = json!("$(NODE)")
+                        }
+                        3 => m["subPath"] = json!("q\"s"),
+                        _ => {}
+                    }
+                    mounts.push(m);
+                }
+                json!({"name": c, "image": "i", "volumeMounts": mounts})
+            };
+            let mut spec = json!({
+                "containers": [container("main", &mut rng), container("side", &mut rng)],
+                "volumes": volumes,
+            });
+            if rng.next().is_multiple_of(3) {
+                spec["initContainers"] = json!([container("init", &mut rng)]);
+            }
+            if rng.next().is_multiple_of(5) {
+                spec["ephemeralContainers"] = json!([container("debug", &mut rng)]);
+            }
+            match rng.next() % 4 {
+                0 => spec["nodeName"] = json!("worker-2"),
+                1 => spec["nodeName"] = json!("worker-1"),
+                _ => {}
+            }
+            spec
+        };
+        let new = spec();
+        let old = match i % 4 {
+            0 => Some(spec()),
+            1 => Some(new.clone()),
+            _ => None,
+        };
+        let user = ["admin", "ci-bot"][(i / 5) % 2];
+        requests.push(pod_request(
+            kinds[i % kinds.len()],
+            &new,
+            old.as_ref(),
+            user,
+        ));
+    }
+    requests
+}
+
+#[test]
+fn pod_host_paths_that_fail_on_talos_get_the_webhooks_verdict_from_the_api_servers_cel() {
+    // A global allowedMounts entry must be where Talos keeps data (refused at load
+    // otherwise); a node's list is the operator's word.
+    let yaml = "allowedMounts: [{path: /var/data/ok}]\nexemptUsernames: [ci-bot]\nnodes:\n  worker-2:\n    allowedMounts: [{path: /data/ok}, {path: /srv/node}]\n";
+    let configs = [
+        // No machine config: what fails on every Talos node.
+        Config::default(),
+        Config::from_yaml(yaml, "t").unwrap(),
+        // A machine config: the kubelet's view of EPHEMERAL matters.
+        {
+            let mut c = Config::from_yaml(yaml, "t").unwrap();
+            c.host = Some(pod_layout((1, 14)));
+            c
+        },
+        // Talos 1.9: the kubelet does not see /var/mnt yet.
+        Config {
+            host: Some(pod_layout((1, 9))),
+            ..Config::default()
+        },
+    ];
+    let requests = w030_requests(0x3030_5eed_0030_0030, 1500);
+    for (n, cfg) in configs.iter().enumerate() {
+        let (denied, _) = compare(cfg, &requests);
+        eprintln!("W030 config {n}: {denied} denials of {}", requests.len());
+        assert!(denied > 250, "{n}: only {denied} denials");
+    }
+}
+
+/// Each verdict of LTG-W030 at least once, with the first sentence the API
+/// server shows (the webhook's, checked by `compare` for the same requests).
+#[test]
+fn each_pod_host_path_verdict_reaches_the_api_servers_cel() {
+    let cfg = Config {
+        host: Some(pod_layout((1, 14))),
+        ..Config::default()
+    };
+    let pod = |path: &str, ty: &str, sub: Option<&str>| {
+        let mut host = json!({"path": path});
+        if !ty.is_empty() {
+            host["type"] = json!(ty);
+        }
+        let mut mount = json!({"name": "v", "mountPath": "/m"});
+        if let Some(s) = sub {
+            mount["subPath"] = json!(s);
+        }
+        let spec = json!({
+            "containers": [{"name": "c", "image": "i", "volumeMounts": [mount]}],
+            "volumes": [{"name": "v", "hostPath": host}],
+        });
+        pod_request("Pod", &spec, None, "admin")
+    };
+    let head = "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'longhorn-talos-guard-w030' with binding 'longhorn-talos-guard-w030' denied request: LTG-W030: pod longhorn-system/p: host paths that fail on Talos: ";
+    let cases = [
+        (
+            pod("", "", None),
+            "volume \"v\": kube-apiserver refuses this before any webhook is called: spec.volumes[0].hostPath.path: Required value",
+        ),
+        (
+            pod("/a/../b", "", None),
+            "volume \"v\": kube-apiserver refuses this before any webhook is called: spec.volumes[0].hostPath.path: Invalid value: \"/a/../b\": must not contain '..'",
+        ),
+        (
+            pod("rel", "", None),
+            "volume \"v\": hostPath \"rel\" is relative",
+        ),
+        (
+            pod("/x\u{0}", "", None),
+            "volume \"v\": hostPath \"/x\\0\" is not usable: the path contains a NUL byte",
+        ),
+        (
+            pod("/data", "", None),
+            "volume \"v\": hostPath \"/data\" is on Talos's read-only root filesystem",
+        ),
+        (
+            pod("/var/data", "Directory", None),
+            "volume \"v\": hostPath \"/var/data\" has type Directory, which the kubelet checks inside its own container",
+        ),
+        (
+            pod("/var/data", "FileOrCreate", None),
+            "volume \"v\": hostPath \"/var/data\" has type FileOrCreate",
+        ),
+        (
+            pod("/var/data", "", Some("s")),
+            "container \"c\" mounts volume \"v\" with subPath \"s\"",
+        ),
+    ];
+    let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let answers = api_server(&cfg, &requests);
+    for ((_, want), answer) in cases.iter().zip(&answers) {
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("{head}{want}")),
+            "want {want:?} in {message}"
+        );
+    }
+    compare(&cfg, &requests);
+    // Untyped, DirectoryOrCreate and without a subPath, or where the kubelet looks: allowed.
+    let fine = [
+        pod("/var/data", "", None),
+        pod("/var/data", "DirectoryOrCreate", None),
+        pod("/var/lib/kubelet/x", "Directory", Some("s")),
+        pod("/var/mnt/longhorn", "FileOrCreate", None),
+        pod("/var/lib/extra/y", "Socket", Some("s")),
+        pod("/etc/iscsi", "Directory", None),
+    ];
+    for answer in api_server(&cfg, &fine) {
+        assert_eq!(answer["denied"], false, "{answer}");
+    }
+}
+
+/// Past the bounds of LTG-W030 (src/cel/pods.rs MAX_VOLUMES, MAX_UNCLEAN_PATHS;
+/// src/cel/paths.rs MAX_PATH_BYTES; src/cel/host_paths.rs MAX_CONTAINERS,
+/// MAX_MOUNTS) the policy denies with its own message, and at the bounds it
+/// judges as the webhook does, within the API server's cost budget; a message
+/// past 5 KiB is cut (src/cel/expr.rs fit_message).
+#[test]
+fn past_the_bounds_the_host_path_policy_says_so() {
+    use longhorn_talos_guard::cel::expr::{CUT_MARK, MAX_MESSAGE_BYTES};
+    use longhorn_talos_guard::cel::host_paths::{MAX_CONTAINERS, MAX_MOUNTS};
+    use longhorn_talos_guard::cel::paths::MAX_PATH_BYTES;
+    use longhorn_talos_guard::cel::pods::{MAX_UNCLEAN_PATHS, MAX_VOLUMES};
+    let cfg = Config {
+        host: Some(pod_layout((1, 14))),
+        ..Config::default()
+    };
+    let volumes = |n: usize, p: &dyn Fn(usize) -> String| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"name": format!("v{i}"), "hostPath": {"path": p(i)}}))
+            .collect()
+    };
+    let spec = |volumes: Vec<Value>, containers: Vec<Value>| json!({"containers": containers, "volumes": volumes});
+    let container = |i: usize, mounts: usize, volume: &str| {
+        let m: Vec<Value> = (0..mounts)
+            .map(|j| json!({"name": volume, "mountPath": format!("/m{j}"), "subPath": "s"}))
+            .collect();
+        json!({"name": format!("c{i}"), "image": "i", "volumeMounts": m})
+    };
+    let pod = |spec: Value| pod_request("Pod", &spec, None, "admin");
+    let long = format!("/data/{}", "x".repeat(MAX_PATH_BYTES - 6));
+    assert_eq!(long.len(), MAX_PATH_BYTES);
+    let head = "LTG-W030: pod longhorn-system/p: ";
+    // The worst case the policy still judges: every volume on EPHEMERAL where the
+    // kubelet does not look, and every mount of the last one with a subPath.
+    let last = format!("v{}", MAX_VOLUMES - 1);
+    let widest = spec(
+        volumes(MAX_VOLUMES, &|i| format!("/var/data/{i}")),
+        (0..MAX_CONTAINERS)
+            .map(|i| container(i, MAX_MOUNTS, &last))
+            .collect(),
+    );
+    // Every volume with a path of 4096 bytes on EPHEMERAL where the kubelet does
+    // not look, untyped, and the most containers and mounts: the longest walk.
+    let long_ephemeral = |i: usize| {
+        let p = format!("/var/data/{i}/");
+        format!("{p}{}", "y".repeat(MAX_PATH_BYTES - p.len()))
+    };
+    let longest = spec(
+        volumes(MAX_VOLUMES, &long_ephemeral),
+        (0..MAX_CONTAINERS)
+            .map(|i| container(i, MAX_MOUNTS, &last))
+            .collect(),
+    );
+    let cases: Vec<(Value, String)> = vec![
+        (
+            pod(longest),
+            format!(
+                "{head}host paths that fail on Talos: container \"c0\" mounts volume \"{last}\" with subPath \"s\""
+            ),
+        ),
+        (
+            pod(spec(volumes(MAX_VOLUMES, &|_| "/data".into()), vec![])),
+            format!(
+                "{head}host paths that fail on Talos: volume \"v0\": hostPath \"/data\" is on Talos's read-only root"
+            ),
+        ),
+        (
+            pod(spec(volumes(MAX_VOLUMES + 1, &|_| "/data".into()), vec![])),
+            format!("{head}more than {MAX_VOLUMES} volumes"),
+        ),
+        (
+            pod(spec(
+                volumes(MAX_UNCLEAN_PATHS, &|_| "//data/".into()),
+                vec![],
+            )),
+            format!(
+                "{head}host paths that fail on Talos: volume \"v0\": hostPath \"//data/\" is on Talos's read-only root"
+            ),
+        ),
+        (
+            pod(spec(
+                volumes(MAX_UNCLEAN_PATHS + 1, &|_| "//data/".into()),
+                vec![],
+            )),
+            format!(
+                "{head}more than {MAX_VOLUMES} volumes, or more than {MAX_UNCLEAN_PATHS} host paths"
+            ),
+        ),
+        (
+            pod(spec(volumes(1, &|_| format!("{long}x")), vec![])),
+            format!("{head}volume \"v0\": the hostPath is past what the CEL policy judges"),
+        ),
+        // A path of 4096 bytes is judged; its message (the path twice) is cut to fit.
+        (
+            pod(spec(volumes(1, &|_| long.clone()), vec![])),
+            format!("{head}host paths that fail on Talos: volume \"v0\": hostPath \"/data/xxx"),
+        ),
+        (
+            pod(widest.clone()),
+            format!(
+                "{head}host paths that fail on Talos: container \"c0\" mounts volume \"{last}\" with subPath \"s\""
+            ),
+        ),
+        (
+            pod(spec(
+                volumes(1, &|_| "/var/data".into()),
+                (0..=MAX_CONTAINERS)
+                    .map(|i| container(i, 1, "v0"))
+                    .collect(),
+            )),
+            format!(
+                "{head}volume \"v0\": the kubelet does not see its hostPath, and the pod has more than {MAX_CONTAINERS} containers"
+            ),
+        ),
+        (
+            pod(spec(
+                volumes(1, &|_| "/var/data".into()),
+                vec![container(0, MAX_MOUNTS + 1, "v0")],
+            )),
+            format!(
+                "{head}volume \"v0\": the kubelet does not see its hostPath, and the pod has more than {MAX_CONTAINERS} containers or a container with more than {MAX_MOUNTS} volume mounts"
+            ),
+        ),
+    ];
+    let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let answers = api_server(&cfg, &requests);
+    for ((request, want), answer) in cases.iter().zip(&answers) {
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("cost limit"), "{message}");
+        assert_eq!(answer["denied"], true, "{}", request["kind"]);
+        assert!(
+            message.contains(want.as_str()),
+            "want {want:?} in {message}"
+        );
+    }
+    // The long path's message: cut, and within the limit.
+    let cut = answers[6]["message"].as_str().unwrap();
+    assert!(cut.ends_with(CUT_MARK), "{cut}");
+    let policy_message = cut.split("denied request: ").nth(1).unwrap();
+    assert!(policy_message.len() <= MAX_MESSAGE_BYTES);
+    // Within the bounds the verdicts are the webhook's.
+    compare(&cfg, &requests[..2]);
+    compare(
+        &cfg,
+        &[
+            requests[3].clone(),
+            requests[6].clone(),
+            requests[7].clone(),
+        ],
+    );
 }

@@ -190,6 +190,7 @@ pub(super) fn ephemeral(cfg: &Config) -> RuleCel {
         message: format!(
             "LTG-W013: a new Longhorn data path keeps its data on the EPHEMERAL partition (bounds: {MAX_PATH_BYTES} bytes, {MAX_COMPONENTS} components)"
         ),
+        fail_open: false,
     }
 }
 

@@ -106,6 +106,37 @@ pub fn splice(text: &str, pairs: &[(&str, &str)]) -> String {
     parts.join(" + ")
 }
 
+/// The most bytes of a message expression's result kube-apiserver uses
+/// (k8s.io/apiserver `pkg/apis/cel/config.go`
+/// `MaxEvaluatedMessageExpressionSizeBytes`); past it the static message is used.
+pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+/// Characters a message past [`MAX_MESSAGE_BYTES`] keeps (at most four bytes each).
+pub const CUT_MESSAGE_CHARS: usize = 1200;
+
+/// What is appended to a message cut to fit.
+pub const CUT_MARK: &str = " [...]";
+
+/// The CEL expression giving the string variable `message` as the API server
+/// shows it: whole when it fits in [`MAX_MESSAGE_BYTES`], else its first
+/// [`CUT_MESSAGE_CHARS`] characters and [`CUT_MARK`] (a path of 4096 bytes
+/// written twice does not fit).
+pub fn fit_message(message: &str) -> String {
+    format!(
+        "size(bytes({message})) <= {MAX_MESSAGE_BYTES} ? {message}\n  : {message}.substring(0, {CUT_MESSAGE_CHARS}) + {}",
+        lit(CUT_MARK)
+    )
+}
+
+/// `text` as [`fit_message`] makes the API server show it.
+pub fn fitted(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(CUT_MESSAGE_CHARS).collect();
+    format!("{cut}{CUT_MARK}")
+}
+
 /// The CEL expression cutting the string expression `line` as
 /// [`first_sentence`] cuts a one-line text: at its first `. `, for values
 /// (a path) that may hold one where the static text has none.

@@ -68,6 +68,7 @@ pub(super) fn enforce(cfg: &Config) -> RuleCel {
             "LTG-W002: namespace {:?} must run Pod Security enforce privileged",
             cfg.longhorn_namespace
         ),
+        fail_open: false,
     }
 }
 

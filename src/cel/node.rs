@@ -178,5 +178,6 @@ pub(super) fn disk_paths(cfg: &Config) -> RuleCel {
         message:
             "LTG-W010: a disk of this Longhorn node is where its data fails or is lost on Talos"
                 .into(),
+        fail_open: false,
     }
 }

@@ -22,10 +22,10 @@ pub const MAX_VOLUMES: usize = 128;
 /// The most host paths needing cleaning (`//`, `.`, `..`) it judges in one spec.
 pub const MAX_UNCLEAN_PATHS: usize = 8;
 
-const NAMESPACE: &str = "@@namespace@@";
-const POD: &str = "@@pod@@";
-const OWNER: &str = "@@owner@@";
-const VOLUME: &str = "@@volume@@";
+pub(super) const NAMESPACE: &str = "@@namespace@@";
+pub(super) const POD: &str = "@@pod@@";
+pub(super) const OWNER: &str = "@@owner@@";
+pub(super) const VOLUME: &str = "@@volume@@";
 const MOUNT: &str = "@@mount@@";
 
 /// The pod spec of `obj` (a CEL object) as the webhook reads it for the request's kind.
@@ -41,7 +41,7 @@ fn spec_of(obj: &str) -> String {
 /// The mounts the operator vouches for, for a pod spec (`pod_mounts`): its
 /// node's list when it is bound to a node that has one, else the global
 /// list and every node's list.
-fn allowed(cfg: &Config, clean: &str) -> String {
+pub(super) fn allowed(cfg: &Config, clean: &str) -> String {
     let mut all: Vec<AllowedMount> = cfg.allowed_mounts.clone();
     for list in cfg.node_allowed_mounts.values() {
         for m in list {
@@ -93,14 +93,42 @@ fn fill(text: &str) -> String {
     )
 }
 
-/// LTG-W031.
-pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
+/// The name of the volume `v` (a CEL object), `''` when it has none.
+pub(super) fn volume_name(v: &str) -> String {
+    format!("(has({v}.name) ? {v}.name : '')")
+}
+
+/// `podName`: the object's name as the webhook gives it.
+pub(super) fn pod_name_variable() -> (String, String) {
+    (
+        "podName".into(),
+        "has(request.name) && request.name != '' ? request.name\n  : has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name\n  : '(generated name)'".into(),
+    )
+}
+
+/// The resources of pods and the controllers whose pod templates are judged.
+pub(super) fn pod_resources() -> Node {
+    Node::List(vec![
+        pod_rule("", &["pods"]),
+        pod_rule(
+            "apps",
+            &["daemonsets", "deployments", "statefulsets", "replicasets"],
+        ),
+        pod_rule("batch", &["jobs", "cronjobs"]),
+    ])
+}
+
+/// The variables every pod host path policy starts with, as the webhook
+/// reads a pod or a controller's pod template (`pod_under_review`): `spec`,
+/// `oldSpec` (UPDATE), `volumes`, `oldVolumes`, and `raw` (volume index ->
+/// `hostPath.path`, empty when absent) for the host path volumes the
+/// request adds or changes; `raw` is empty past [`MAX_VOLUMES`].
+pub(super) fn volume_variables() -> Vec<(String, String)> {
     let old = format!(
         "request.operation == 'UPDATE' && oldObject != null ? ({}) : {{}}",
         spec_of("oldObject")
     );
-    let name = |v: &str| format!("(has({v}.name) ? {v}.name : '')");
-    let mut variables = vec![
+    vec![
         ("spec".to_string(), spec_of("object")),
         ("oldSpec".to_string(), old),
         (
@@ -115,24 +143,26 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
             "raw".to_string(),
             format!(
                 "size(variables.volumes) > {MAX_VOLUMES} || size(variables.oldVolumes) > {MAX_VOLUMES} ? {{}}\n  : variables.volumes.transformMap(i, v, has(v.hostPath)\n      && !variables.oldVolumes.exists(o, has(o.hostPath) && {} == {} && o.hostPath == v.hostPath),\n    has(v.hostPath.path) ? v.hostPath.path : '')",
-                name("o"),
-                name("v")
+                volume_name("o"),
+                volume_name("v")
             ),
         ),
-    ];
+    ]
+}
+
+/// LTG-W031.
+pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
+    let mut variables = volume_variables();
     variables.extend(paths::raw_path_variables());
     let clean = "variables.pathClean[k]";
     variables.extend(paths::verdict_variables(format!(
         "variables.raw.transformMap(k, v,\n{})",
         paths::pod_tmpfs_code("v", clean, &allowed(cfg, clean))
     )));
-    variables.push((
-        "podName".into(),
-        "has(request.name) && request.name != '' ? request.name\n  : has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name\n  : '(generated name)'".into(),
-    ));
+    variables.push(pod_name_variable());
     variables.push((
         "quotedVolume".into(),
-        quote(&name("variables.volumes[variables.first]")),
+        quote(&volume_name("variables.volumes[variables.first]")),
     ));
     variables.push(("quotedPath".into(), quote("variables.raw[variables.first]")));
     let within_bounds = format!(
@@ -174,17 +204,9 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
     let message = format!(
         "'LTG-W031: ' + (!({within_bounds}) ? {too_many}\n  : variables.problem[variables.first] == 'bound' ? {bound}\n  : {first})"
     );
-    let resources = Node::List(vec![
-        pod_rule("", &["pods"]),
-        pod_rule(
-            "apps",
-            &["daemonsets", "deployments", "statefulsets", "replicasets"],
-        ),
-        pod_rule("batch", &["jobs", "cronjobs"]),
-    ]);
     RuleCel {
         floor: TWO_VAR_MINOR,
-        resources,
+        resources: pod_resources(),
         namespaced: true,
         conditions: Vec::new(),
         variables,
@@ -193,6 +215,7 @@ pub(super) fn pod_tmpfs(cfg: &Config) -> RuleCel {
             "LTG-W031: a host path volume of this pod is on a tmpfs that a reboot empties ({}; bounds: {MAX_PATH_BYTES} bytes, {MAX_COMPONENTS} components)",
             POD_TMPFS.join(", ")
         ),
+        fail_open: true,
     }
 }
 

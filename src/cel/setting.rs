@@ -115,5 +115,6 @@ pub(super) fn data_path(cfg: &Config) -> RuleCel {
         message:
             "LTG-W011: the data path setting is where Longhorn's data fails or is lost on Talos"
                 .into(),
+        fail_open: false,
     }
 }

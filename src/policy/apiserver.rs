@@ -41,15 +41,27 @@ impl fmt::Display for FieldError {
 pub fn host_path_error(field: &str, path: &str) -> Option<FieldError> {
     let field = format!("{field}.path");
     if path.is_empty() {
-        return Some(FieldError {
-            field,
-            body: "Required value".into(),
-        });
+        return Some(required(field));
     }
-    path.split('/').any(|c| c == "..").then(|| FieldError {
+    path.split('/')
+        .any(|c| c == "..")
+        .then(|| backsteps(field, path))
+}
+
+/// `<field>: Required value`.
+pub fn required(field: String) -> FieldError {
+    FieldError {
+        field,
+        body: "Required value".into(),
+    }
+}
+
+/// `<field>: Invalid value: "<path>": must not contain '..'`.
+pub fn backsteps(field: String, path: &str) -> FieldError {
+    FieldError {
         field,
         body: format!("Invalid value: {}: must not contain '..'", go_quote(path)),
-    })
+    }
 }
 
 /// The field of the pod spec in an object of `kind` (`None`: a Pod).

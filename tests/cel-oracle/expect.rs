@@ -4,10 +4,13 @@
 
 use longhorn_talos_guard::admission;
 use longhorn_talos_guard::base::Mode;
-use longhorn_talos_guard::cel::{self, KubeVersion, expr::summary};
+use longhorn_talos_guard::cel::{
+    self, KubeVersion,
+    expr::{fitted, summary},
+};
 use longhorn_talos_guard::config::Config;
 use longhorn_talos_guard::pipeline;
-use longhorn_talos_guard::policy::{Phase, registry, render};
+use longhorn_talos_guard::policy::{Phase, apiserver, registry, render};
 use serde_json::{Value, json};
 
 /// What the API server must answer for `request`, from the webhook's rules:
@@ -56,7 +59,10 @@ pub fn expected_at(
         if violations.is_empty() {
             continue;
         }
+        // The policy's message: the rule ID and the first sentence, cut to
+        // the API server's 5 KiB (src/cel/expr.rs fit_message).
         let first = summary(&render::denial(&violations, cfg.host.as_ref()));
+        let message = fitted(&format!("{}: {first}", rule.id));
         let policy = cel::policy_name(rule.id);
         match mode {
             Mode::Enforce => {
@@ -74,10 +80,17 @@ pub fn expected_at(
                 } else {
                     format!("{resource}.{group}")
                 };
-                let name = request["name"].as_str().unwrap_or_default();
+                // The name as k8s.io/apiserver v0.37.2 pkg/admission/errors.go
+                // extractResourceName gives it: the request's, else the object's
+                // name, else its generateName, else "Unknown".
+                let meta = &request["object"]["metadata"];
+                let name = [&request["name"], &meta["name"], &meta["generateName"]]
+                    .into_iter()
+                    .filter_map(Value::as_str)
+                    .find(|n| !n.is_empty())
+                    .unwrap_or("Unknown");
                 denial = Some(format!(
-                    "{qualified} {name:?} is forbidden: ValidatingAdmissionPolicy '{policy}' with binding '{policy}' denied request: {}: {first}",
-                    rule.id
+                    "{qualified} {name:?} is forbidden: ValidatingAdmissionPolicy '{policy}' with binding '{policy}' denied request: {message}"
                 ));
             }
             _ => {
@@ -87,11 +100,24 @@ pub fn expected_at(
                     policy
                 };
                 warnings.push(format!(
-                    "Validation failed for ValidatingAdmissionPolicy '{policy}' with binding '{policy}': {}: {first}",
-                    rule.id
+                    "Validation failed for ValidatingAdmissionPolicy '{policy}' with binding '{policy}': {message}"
                 ));
             }
         }
     }
     (denial, warnings)
+}
+
+/// What kube-apiserver's own validation says of `request`'s object before
+/// any admission policy runs (`Some`: it refuses it; src/policy/apiserver.rs,
+/// checked against kube-apiserver in tests/e2e): such a request never
+/// reaches the policies, so a real API server never shows their verdict.
+pub fn refused_by_api_server(request: &Value) -> Option<String> {
+    let body =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+            .to_string();
+    let decoded = admission::decode(body.as_bytes()).unwrap();
+    let req = decoded.request.expect("a request");
+    let generate_name = request["object"]["metadata"]["generateName"].as_str();
+    apiserver::refusal(&req, generate_name)
 }

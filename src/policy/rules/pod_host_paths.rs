@@ -78,11 +78,12 @@ fn problem_of(spec: &PodSpec, v: &PodVolume<'_>, cfg: &Config) -> Vec<PodPathPro
             .iter()
             .filter(|m| m.name == v.volume.name)
         {
-            let sub = m
-                .sub_path
-                .as_deref()
-                .or(m.sub_path_expr.as_deref())
-                .filter(|s| !s.is_empty());
+            // An empty subPath is no subPath (Go's zero value): the
+            // kubelet then expands subPathExpr.
+            let sub = [m.sub_path.as_deref(), m.sub_path_expr.as_deref()]
+                .into_iter()
+                .flatten()
+                .find(|s| !s.is_empty());
             if let Some(sub) = sub {
                 out.push(PodPathProblem::SubPathUnseen {
                     container: container.name.to_string(),

@@ -215,6 +215,27 @@ fn a_sub_path_the_kubelet_cannot_see_is_denied() {
 }
 
 #[test]
+fn an_empty_sub_path_leaves_the_sub_path_expr() {
+    // An empty subPath is Go's zero value, no subPath: the kubelet expands a
+    // non-empty subPathExpr into the subPath (kubernetes pkg/kubelet/kubelet_pods.go
+    // makeMounts; pkg/apis/core/validation refuses both set).
+    let mut p = pod(
+        "longhorn-system",
+        &[("data", "/var/lib/longhorn", "")],
+        &[("data", "")],
+    );
+    p.spec.containers[0].volume_mounts[0].sub_path = Some("".into());
+    p.spec.containers[0].volume_mounts[0].sub_path_expr = Some("$(POD_NAME)".into());
+    let msg = judge(p.clone(), Operation::Create, &talos_ci())
+        .denial
+        .unwrap();
+    assert!(msg.contains("with subPath \"$(POD_NAME)\""), "{msg}");
+    // Neither: nothing for the kubelet to make.
+    p.spec.containers[0].volume_mounts[0].sub_path_expr = Some("".into());
+    assert!(judge(p, Operation::Create, &talos_ci()).allowed());
+}
+
+#[test]
 fn tmpfs_data_is_a_warning() {
     let v = judge(
         pod("longhorn-system", &[("v", "/tmp/x", "")], &[]),

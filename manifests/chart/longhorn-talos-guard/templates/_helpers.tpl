@@ -150,14 +150,18 @@ from 1.36 on); else none (engine both) or a refusal (engine cel).
 
 {{/*
 "true" when webhook NAME is rendered (call with (list $ "name")): every
-webhook, but with engine cel from Kubernetes 1.36 on the mutating namespace
-webhook (LTG-W001 runs as the MutatingAdmissionPolicy). With engine cel the
-validating namespace webhook keeps only the subresources (webhooks.yaml).
+webhook, but with engine cel not the pods and pod-controllers webhooks
+(LTG-W030 and LTG-W031 run as policies), nor from Kubernetes 1.36 on the
+mutating namespace webhook (LTG-W001 runs as the MutatingAdmissionPolicy).
+With engine cel the validating namespace webhook keeps only the subresources
+(webhooks.yaml).
 */}}
 {{- define "ltg.webhookOn" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
-{{- if and (eq (include "ltg.engine" $root) "cel") (eq $name "namespacesMutate") (include "ltg.mutatingPolicies" $root) -}}
+{{- $cel := eq (include "ltg.engine" $root) "cel" -}}
+{{- if and $cel (eq $name "namespacesMutate") (include "ltg.mutatingPolicies" $root) -}}
+{{- else if and $cel (has $name (list "pods" "podControllers")) -}}
 {{- else -}}true{{- end -}}
 {{- end -}}
 
