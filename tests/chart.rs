@@ -604,9 +604,9 @@ fn kustomize_with(components: &[&str]) -> Vec<Value> {
 }
 
 /// admission.engine renders what the kustomize components do: both = base +
-/// cel-policies (+ cel-mutating from 1.36), cel = those + cel-only on 1.36+;
-/// on 1.34 and 1.35 engine cel keeps the mutating namespace webhook and
-/// nothing is left unjudged.
+/// cel-policies (+ cel-mutating from 1.36), cel = those + cel-only on 1.36+,
+/// cel-policies + cel-only-validating on 1.34 and 1.35, where engine cel keeps
+/// the mutating namespace webhook; nothing is left unjudged.
 #[test]
 fn admission_engine_renders_the_cel_components() {
     let both = helm_template(&["--set", "admission.engine=both", "--kube-version", "1.37.2"]);
@@ -626,6 +626,12 @@ fn admission_engine_renders_the_cel_components() {
         cel,
         kustomize_with(&["cel-policies", "cel-mutating", "cel-only"]),
         "admission.engine=cel on 1.37",
+    );
+    let cel = helm_template(&["--set", "admission.engine=cel", "--kube-version", "1.34.4"]);
+    assert_same_objects(
+        cel,
+        kustomize_with(&["cel-policies", "cel-only-validating"]),
+        "admission.engine=cel on 1.34",
     );
     let webhook = helm_template(&["--kube-version", "1.34.4"]);
     for version in ["1.34.4", "1.35.0", "1.36.0", "1.37.2"] {

@@ -1368,6 +1368,7 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
             "manifests/base Kustomization",
             "manifests/components/cel-mutating Component",
             "manifests/components/cel-only Component",
+            "manifests/components/cel-only-validating Component",
             "manifests/components/cel-policies Component",
             "manifests/components/longhorn-namespace Component",
             "manifests/components/policy-reports Component",
@@ -1389,22 +1390,19 @@ fn every_kustomization_renders_alike_with_the_oldest_and_newest_kubectl() {
         assert_eq!(kind, "Component", "{}", dir.display());
         // A component renders only inside a kustomization: inside each one.
         for overlay in &overlays {
+            // Both named by relative path, as a user's kustomization would (a
+            // component may name another one next to it: cel-only).
             let copy = tempfile::tempdir().expect("temp dir");
-            let component = copy.path().join("component");
-            std::fs::create_dir(&component).expect("mkdir");
-            for entry in std::fs::read_dir(dir).expect("read the component") {
-                let entry = entry.expect("dir entry");
-                std::fs::copy(entry.path(), component.join(entry.file_name())).expect("copy");
-            }
-            let base = engine::relative(
-                &copy.path().canonicalize().expect("canonical temp dir"),
-                &overlay.canonicalize().expect("canonical overlay"),
-            );
+            let here = copy.path().canonicalize().expect("canonical temp dir");
+            let base = engine::relative(&here, &overlay.canonicalize().expect("canonical overlay"));
+            let component =
+                engine::relative(&here, &dir.canonicalize().expect("canonical component"));
             std::fs::write(
                 copy.path().join("kustomization.yaml"),
                 format!(
-                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [./component]\n",
-                    base.display()
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
+                    base.display(),
+                    component.display()
                 ),
             )
             .expect("write kustomization");
@@ -1893,6 +1891,21 @@ fn cel_components_add_the_policies_and_narrow_only_what_cel_covers() {
         hook_names(&cel).len() < all.len(),
         "engine cel narrowed nothing: {:?}",
         hook_names(&cel)
+    );
+    // Engine cel on 1.34 and 1.35 (cel-policies, cel-only-validating): the
+    // mutating namespace webhook stays for LTG-W001, nothing is left unjudged.
+    let older_docs = with_cel_components(&["cel-policies", "cel-only-validating"]);
+    let older = typed(&older_docs);
+    assert_eq!(engine_env(&older).as_deref(), Some("cel"));
+    assert!(older.maps.is_empty());
+    let problems = engine::cel_problems(&render(&repo().join("manifests/base")), &older_docs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let older_hooks = hook_names(&older);
+    assert!(older_hooks.contains(&"namespaces.mutate.longhorn-talos-guard.io".to_string()));
+    assert_eq!(
+        older_hooks.len(),
+        hook_names(&cel).len() + 1,
+        "{older_hooks:?}"
     );
     // Every other field of the webhooks that stay is the base's.
     let base_docs = render(&repo().join("manifests/base"));
