@@ -517,6 +517,136 @@ fn serve_with_the_cel_engine_keeps_the_policies_in_step_with_its_config() {
     g.proc.kill();
 }
 
+/// The guard's `/metrics` (curl, as the other e2e tests read it).
+fn metrics(addr: std::net::SocketAddr) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", &format!("https://{addr}/metrics")])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A counter's value in a Prometheus text exposition (0 when absent).
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `serve --admission-engine cel` without the right to write its policies
+/// (installed without cel-policies' ClusterRole): the API server refuses
+/// every apply; the guard keeps serving, says so in its log with the API
+/// server's refusal, counts each attempt in
+/// `ltg_cel_policy_syncs_total{result="error"}` and retries; once the
+/// ClusterRole is bound its policies appear.
+#[test]
+fn serve_with_the_cel_engine_without_its_rbac_keeps_serving_and_retries() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let assets = controlplane::assets();
+    let cp = ControlPlane::start(&assets, guard::certs_dev);
+    let k = cp.kubectl.clone();
+    k.run(&["create", "namespace", "longhorn-system"]).ok();
+    // The guard runs as a service account without any role (the API server runs
+    // with --authorization-mode=RBAC).
+    k.run(&["create", "serviceaccount", "guard", "-n", "default"])
+        .ok();
+    let token = k
+        .run(&["create", "token", "guard", "-n", "default", "--duration=1h"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let admin = std::fs::read_to_string(&cp.kubeconfig).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let restricted: Vec<String> = admin
+        .lines()
+        .map(|l| match l.split_once("token: ") {
+            Some((indent, _)) => format!("{indent}token: {token}"),
+            None => l.to_string(),
+        })
+        .collect();
+    assert_ne!(
+        restricted.join("\n"),
+        admin.trim_end(),
+        "the token line was replaced"
+    );
+    std::fs::write(&kubeconfig, restricted.join("\n") + "\n").unwrap();
+    let certs = dir.path().join("certs");
+    guard::certs_dev(&certs);
+    let mut g = guard::Guard::start_with(
+        "guard-cel-norbac",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-dir",
+            &certs.to_string_lossy(),
+            "--admission-engine",
+            "cel",
+        ],
+        &kubeconfig,
+        &cp.log_dir(),
+    );
+    let errors = "ltg_cel_policy_syncs_total{result=\"error\"}";
+    wait(
+        "the guard to fail, say so and retry",
+        Duration::from_secs(60),
+        || counter(&metrics(g.addr), errors) >= 2.0,
+    );
+    let log = g.proc.log();
+    assert!(
+        log.contains("CEL admission policies not all applied; retrying"),
+        "{log}"
+    );
+    assert!(
+        log.contains("system:serviceaccount:default:guard")
+            && log.contains("validatingadmissionpolicies"),
+        "the API server's refusal is in the log: {log}"
+    );
+    assert_eq!(owned_names(&k), Vec::<String>::new());
+    // Still serving: ready, and a review is answered.
+    let ready = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("https://{}/readyz", g.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ready.stdout), "200");
+    // The ClusterRole of cel-policies, bound: the next attempt applies everything.
+    k.run(&[
+        "create",
+        "clusterrole",
+        "guard-policies",
+        "--verb=get,list,watch,create,patch,delete",
+        "--resource=validatingadmissionpolicies.admissionregistration.k8s.io,validatingadmissionpolicybindings.admissionregistration.k8s.io,mutatingadmissionpolicies.admissionregistration.k8s.io,mutatingadmissionpolicybindings.admissionregistration.k8s.io",
+    ])
+    .ok();
+    k.run(&[
+        "create",
+        "clusterrolebinding",
+        "guard-policies",
+        "--clusterrole=guard-policies",
+        "--serviceaccount=default:guard",
+    ])
+    .ok();
+    let want = generated_names(&Config::default());
+    wait(
+        "the guard to apply its policies once allowed",
+        Duration::from_secs(60),
+        || owned_names(&k) == want,
+    );
+    wait(
+        "the guard to count the success",
+        Duration::from_secs(30),
+        || {
+            counter(
+                &metrics(g.addr),
+                "ltg_cel_policy_syncs_total{result=\"ok\"}",
+            ) >= 1.0
+        },
+    );
+    g.proc.kill();
+}
+
 /// `bench apiserver` installs the generated policies next to the guard's
 /// webhooks and the hand-written policies, checks that each mode judges
 /// (labels the namespace, denies a baseline one, denies a Longhorn Node disk
