@@ -1268,6 +1268,16 @@ fn each_pod_host_path_verdict_reaches_the_api_servers_cel() {
         ),
     ];
     let requests: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    // The first two never reach a policy on a real API server: its own
+    // validation refuses them first (tests/e2e_cel.rs checks its words).
+    let refused: Vec<bool> = requests
+        .iter()
+        .map(|r| expect::refused_by_api_server(r).is_some())
+        .collect();
+    assert_eq!(
+        refused,
+        [true, true, false, false, false, false, false, false]
+    );
     let answers = api_server(&cfg, &requests);
     for ((_, want), answer) in cases.iter().zip(&answers) {
         let message = answer["message"].as_str().unwrap_or_default();
