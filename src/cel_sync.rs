@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 
-use crate::cel::{self, KubeVersion, MANAGED_BY, NEWEST_MINOR, OLDEST_MINOR};
+use crate::cel::{self, KubeVersion, MANAGED_BY, NEWEST_MINOR, OLDEST_MINOR, Served};
 use crate::config::Config;
 use crate::metrics;
 
@@ -24,8 +24,10 @@ pub fn owned_selector() -> String {
     format!("app.kubernetes.io/managed-by={MANAGED_BY}")
 }
 
-/// The kinds the generator writes, bindings first (the order of pruning).
-const KINDS: [(&str, &str, &str); 4] = [
+/// The kinds the generator writes, bindings first (the order of pruning);
+/// MutatingAdmissionPolicy also as `v1beta1` (Kubernetes 1.34 and 1.35 with
+/// its feature gate).
+const KINDS: [(&str, &str, &str); 6] = [
     (
         "v1",
         "ValidatingAdmissionPolicyBinding",
@@ -42,10 +44,21 @@ const KINDS: [(&str, &str, &str); 4] = [
         "validatingadmissionpolicies",
     ),
     ("v1", "MutatingAdmissionPolicy", "mutatingadmissionpolicies"),
+    (
+        "v1beta1",
+        "MutatingAdmissionPolicyBinding",
+        "mutatingadmissionpolicybindings",
+    ),
+    (
+        "v1beta1",
+        "MutatingAdmissionPolicy",
+        "mutatingadmissionpolicies",
+    ),
 ];
 
-fn api(client: &kube::Client, kind: &str) -> Option<Api<DynamicObject>> {
-    let (version, kind, plural) = KINDS.iter().find(|(_, k, _)| *k == kind)?;
+/// The API of `kind` at `version` (`v1`, `v1beta1`) of admissionregistration.k8s.io.
+fn api(client: &kube::Client, version: &str, kind: &str) -> Option<Api<DynamicObject>> {
+    let (version, kind, plural) = KINDS.iter().find(|(v, k, _)| *v == version && *k == kind)?;
     let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", version, kind);
     Some(Api::all_with(
         client.clone(),
@@ -91,11 +104,37 @@ pub async fn server_version(client: &kube::Client) -> Result<KubeVersion, String
     Ok(KubeVersion(minor.min(NEWEST_MINOR)))
 }
 
-/// Applies the policies generated for `cfg` on Kubernetes `version` and
-/// prunes the owned ones no longer generated. Every object is tried; the
-/// failures are in the report.
-pub async fn sync(client: &kube::Client, cfg: &Config, version: KubeVersion) -> SyncReport {
-    let generated = cel::generate(cfg, version);
+/// What the API server serves beyond its version's defaults: on 1.34 and
+/// 1.35, whether discovery lists MutatingAdmissionPolicy in
+/// `admissionregistration.k8s.io/v1beta1` (its feature gate and runtime
+/// config on). A group version it does not serve, or a failed look-up, is
+/// "not served": the webhook keeps LTG-W001.
+pub async fn served(client: &kube::Client, version: KubeVersion) -> Served {
+    if !(cel::MAP_V1BETA1_MINOR..cel::MAP_V1_MINOR).contains(&version.0) {
+        return Served::default();
+    }
+    let listed = client
+        .list_api_group_resources("admissionregistration.k8s.io/v1beta1")
+        .await;
+    Served {
+        mutating_v1beta1: listed.is_ok_and(|l| {
+            l.resources
+                .iter()
+                .any(|r| r.name == "mutatingadmissionpolicies")
+        }),
+    }
+}
+
+/// Applies the policies generated for `cfg` on Kubernetes `version` (also
+/// serving `served`) and prunes the owned ones no longer generated. Every
+/// object is tried; the failures are in the report.
+pub async fn sync(
+    client: &kube::Client,
+    cfg: &Config,
+    version: KubeVersion,
+    served: Served,
+) -> SyncReport {
+    let generated = cel::generate_for(cfg, version, served);
     let mut report = SyncReport::default();
     let mut wanted: Vec<(String, String)> = Vec::new();
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -108,7 +147,9 @@ pub async fn sync(client: &kube::Client, cfg: &Config, version: KubeVersion) -> 
             .to_string();
         let what = format!("{kind}/{name}");
         wanted.push((kind.clone(), name.clone()));
-        let Some(api) = api(client, &kind) else {
+        let api_version = value["apiVersion"].as_str().unwrap_or_default();
+        let version = api_version.rsplit('/').next().unwrap_or_default();
+        let Some(api) = api(client, version, &kind) else {
             report
                 .errors
                 .push(format!("{what}: not a kind the guard applies"));
@@ -120,13 +161,14 @@ pub async fn sync(client: &kube::Client, cfg: &Config, version: KubeVersion) -> 
         }
     }
     let selector = ListParams::default().labels(&owned_selector());
-    for (_, kind, _) in KINDS {
-        let Some(api) = api(client, kind) else {
+    for (version, kind, _) in KINDS {
+        let Some(api) = api(client, version, kind) else {
             continue;
         };
         let list = match api.list(&selector).await {
             Ok(l) => l,
-            // A kind the API server does not serve (MutatingAdmissionPolicy v1 before 1.36) holds nothing of ours.
+            // A kind the API server does not serve (MutatingAdmissionPolicy v1 before 1.36,
+            // v1beta1 without its feature gate) holds nothing of ours.
             Err(kube::Error::Api(e)) if e.code == 404 => continue,
             Err(e) => {
                 report.errors.push(format!("listing {kind}: {e}"));
@@ -165,7 +207,7 @@ pub fn spawn(
         let mut applied: Option<(String, tokio::time::Instant)> = None;
         let mut failed: Option<tokio::time::Instant> = None;
         let mut seen: Option<Arc<Config>> = None;
-        let mut version: Option<KubeVersion> = None;
+        let mut version: Option<(KubeVersion, Served)> = None;
         loop {
             let cfg = config.load_full();
             let changed = !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &cfg));
@@ -177,7 +219,7 @@ pub fn spawn(
                 seen = Some(cfg.clone());
                 if version.is_none() {
                     match server_version(&client).await {
-                        Ok(v) => version = Some(v),
+                        Ok(v) => version = Some((v, served(&client, v).await)),
                         Err(e) => {
                             metrics::cel_sync("error");
                             tracing::error!(error = %e, "cannot sync the CEL admission policies; retrying");
@@ -185,15 +227,16 @@ pub fn spawn(
                         }
                     }
                 }
-                if let Some(v) = version {
-                    let output = cel::generate(&cfg, v).to_yaml();
+                if let Some((v, extra)) = version {
+                    let output = cel::generate_for(&cfg, v, extra).to_yaml();
                     let same = applied.as_ref().is_some_and(|(o, _)| *o == output);
                     if !same || resync_due || failed.is_some() {
-                        let report = sync(&client, &cfg, v).await;
+                        let report = sync(&client, &cfg, v, extra).await;
                         if report.errors.is_empty() {
                             metrics::cel_sync("ok");
                             tracing::info!(
                                 kubernetes = %v,
+                                mutating_v1beta1 = extra.mutating_v1beta1,
                                 applied = report.applied.len(),
                                 pruned = ?report.pruned,
                                 "CEL admission policies in step with the configuration"

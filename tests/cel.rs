@@ -159,6 +159,31 @@ fn older_kubernetes_versions_leave_more_to_the_webhook() {
     assert!(header("1.33").contains("# LTG-W010: in CEL (needs Kubernetes 1.33 or newer)"));
     let out = run(&["policies", "cel", "--kubernetes-version", "1.32"]);
     assert!(!text(&out.stdout).contains("longhorn-talos-guard-w010"));
+    // MutatingAdmissionPolicy v1beta1, turned on (1.34 and 1.35; CEL.md feature state).
+    let beta = |v: &str| {
+        let out = run(&[
+            "policies",
+            "cel",
+            "--kubernetes-version",
+            v,
+            "--mutating-admission-policy-beta",
+        ]);
+        assert!(out.status.success(), "{v}");
+        text(&out.stdout)
+    };
+    let on_1_35 = beta("1.35");
+    assert!(on_1_35.contains(
+        "# LTG-W001: in CEL (needs Kubernetes 1.34 or newer, with MutatingAdmissionPolicy v1beta1 on)"
+    ));
+    assert_eq!(
+        on_1_35
+            .matches("apiVersion: \"admissionregistration.k8s.io/v1beta1\"")
+            .count(),
+        2
+    );
+    // Before 1.34 there is no v1beta1; from 1.36 v1 is written whatever the flag.
+    assert!(beta("1.33").contains("# LTG-W001: not in CEL"));
+    assert_eq!(beta("1.37"), text(&run(&["policies", "cel"]).stdout));
 }
 
 #[test]

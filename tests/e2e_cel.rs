@@ -107,7 +107,11 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    run(controlplane::assets(), KubeVersion(cel::NEWEST_MINOR));
+    run(
+        controlplane::assets(),
+        KubeVersion(cel::NEWEST_MINOR),
+        cel::Served::default(),
+    );
 }
 
 /// Kubernetes 1.34: ValidatingAdmissionPolicies only (MutatingAdmissionPolicy
@@ -115,21 +119,59 @@ fn kubectl_against_kube_apiserver_with_the_generated_cel_policies() {
 #[test]
 fn kubectl_against_kube_apiserver_1_34_with_the_generated_cel_policies() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    run(controlplane::assets_1_34(), KubeVersion(34));
+    run(
+        controlplane::assets_1_34(),
+        KubeVersion(34),
+        cel::Served::default(),
+    );
 }
 
-fn run(assets: controlplane::Assets, version: KubeVersion) {
-    let cp = ControlPlane::start(&assets, guard::certs_dev);
+/// The kube-apiserver flags that serve MutatingAdmissionPolicy v1beta1 on 1.34
+/// and 1.35 (CEL.md, feature state; kubernetes pkg/features
+/// `MutatingAdmissionPolicy`, beta and off in 1.34).
+const MAP_BETA_FLAGS: [&str; 2] = [
+    "--feature-gates=MutatingAdmissionPolicy=true",
+    "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
+];
+
+/// Kubernetes 1.34 with MutatingAdmissionPolicy v1beta1 turned on: with
+/// `--mutating-admission-policy-beta` LTG-W001 is a v1beta1
+/// MutatingAdmissionPolicy that labels the Longhorn namespace, and the
+/// verdicts are the webhook's.
+#[test]
+fn kubectl_against_kube_apiserver_1_34_with_mutating_admission_policy_beta() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    run_with(
+        controlplane::assets_1_34(),
+        KubeVersion(34),
+        cel::Served {
+            mutating_v1beta1: true,
+        },
+        &MAP_BETA_FLAGS,
+    );
+}
+
+fn run(assets: controlplane::Assets, version: KubeVersion, served: cel::Served) {
+    run_with(assets, version, served, &[]);
+}
+
+fn run_with(
+    assets: controlplane::Assets,
+    version: KubeVersion,
+    served: cel::Served,
+    flags: &[&str],
+) {
+    let cp = ControlPlane::start_with(&assets, guard::certs_dev, flags);
     let k = cp.kubectl.clone();
     longhorn_crds(&k);
     cp.assert_version(&format!("v{version}"));
     let cfg = Config::default();
-    let generated = cel::generate(&cfg, version);
+    let generated = cel::generate_for(&cfg, version, served);
     let mutating = generated.covered.iter().any(|(id, _)| *id == "LTG-W001");
     assert_eq!(
         mutating,
-        version.0 >= cel::MAP_V1_MINOR,
-        "W001 in CEL exactly where MutatingAdmissionPolicy v1 is served"
+        version.0 >= cel::MAP_V1_MINOR || served.mutating_v1beta1,
+        "W001 in CEL exactly where MutatingAdmissionPolicy v1 (or v1beta1, turned on) is served"
     );
     k.with_manifest(&["apply"], &generated.to_yaml()).ok();
 
@@ -294,7 +336,7 @@ fn run(assets: controlplane::Assets, version: KubeVersion) {
             refused += usize::from(run.stderr.contains(&refusal));
             continue;
         }
-        let (want, warnings) = expect::expected_at(&cfg, version, request);
+        let (want, warnings) = expect::expected_for(&cfg, version, served, request);
         match want {
             Some(message) => {
                 assert!(!run.success, "{request}\n{run}");
@@ -341,7 +383,12 @@ fn run(assets: controlplane::Assets, version: KubeVersion) {
 
 /// The generated objects' `kind/name`s for `cfg`, sorted.
 fn generated_names(cfg: &Config) -> Vec<String> {
-    let mut names: Vec<String> = cel::generate(cfg, KubeVersion(cel::NEWEST_MINOR))
+    generated_names_for(cfg, KubeVersion(cel::NEWEST_MINOR), cel::Served::default())
+}
+
+/// [`generated_names`] for Kubernetes `version` also serving `served`.
+fn generated_names_for(cfg: &Config, version: KubeVersion, served: cel::Served) -> Vec<String> {
+    let mut names: Vec<String> = cel::generate_for(cfg, version, served)
         .documents
         .iter()
         .map(|d| {
@@ -359,13 +406,40 @@ fn generated_names(cfg: &Config) -> Vec<String> {
 
 /// The guard's own admission policy objects in the cluster (`kind/name`), sorted.
 fn owned_names(k: &kubectl::Kubectl) -> Vec<String> {
-    let mut names = Vec::new();
-    for kind in [
+    owned_names_at(k, false)
+}
+
+/// [`owned_names`], the mutating kinds read as `v1beta1` when `beta` (an API
+/// server before 1.36 serves no `v1`), or not at all when an API server before
+/// 1.36 serves neither.
+fn owned_names_at(k: &kubectl::Kubectl, beta: bool) -> Vec<String> {
+    let served_v1 = k
+        .run(&[
+            "api-resources",
+            "--api-group=admissionregistration.k8s.io",
+            "-o",
+            "name",
+        ])
+        .ok()
+        .stdout
+        .contains("mutatingadmissionpolicies.admissionregistration.k8s.io");
+    let mut kinds = vec![
         "validatingadmissionpolicies",
         "validatingadmissionpolicybindings",
-        "mutatingadmissionpolicies",
-        "mutatingadmissionpolicybindings",
-    ] {
+    ];
+    if beta {
+        kinds.extend([
+            "mutatingadmissionpolicies.v1beta1.admissionregistration.k8s.io",
+            "mutatingadmissionpolicybindings.v1beta1.admissionregistration.k8s.io",
+        ]);
+    } else if served_v1 {
+        kinds.extend([
+            "mutatingadmissionpolicies",
+            "mutatingadmissionpolicybindings",
+        ]);
+    }
+    let mut names = Vec::new();
+    for kind in kinds {
         let run = k.run(&[
             "get",
             kind,
@@ -515,6 +589,71 @@ fn serve_with_the_cel_engine_keeps_the_policies_in_step_with_its_config() {
     );
     assert!(log.contains("longhorn-talos-guard-w999"), "{log}");
     g.proc.kill();
+}
+
+/// `serve --admission-engine cel` on Kubernetes 1.34 finds MutatingAdmissionPolicy
+/// v1beta1 in discovery when it is turned on, and then keeps LTG-W001's
+/// v1beta1 policy too; without it, only the ValidatingAdmissionPolicies.
+#[test]
+fn serve_with_the_cel_engine_on_1_34_writes_the_beta_mutating_policy_where_served() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let assets = controlplane::assets_1_34();
+    for beta in [true, false] {
+        let flags: &[&str] = if beta { &MAP_BETA_FLAGS } else { &[] };
+        let cp = ControlPlane::start_with(&assets, guard::certs_dev, flags);
+        let k = cp.kubectl.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        guard::certs_dev(&certs);
+        let mut g = guard::Guard::start_with(
+            if beta {
+                "guard-cel-beta"
+            } else {
+                "guard-cel-1-34"
+            },
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--cert-dir",
+                &certs.to_string_lossy(),
+                "--admission-engine",
+                "cel",
+            ],
+            &cp.kubeconfig,
+            &cp.log_dir(),
+        );
+        let served = cel::Served {
+            mutating_v1beta1: beta,
+        };
+        let want = generated_names_for(&Config::default(), KubeVersion(34), served);
+        assert_eq!(
+            want.contains(&"MutatingAdmissionPolicy/longhorn-talos-guard-w001".to_string()),
+            beta
+        );
+        wait(
+            "the guard to apply what this API server serves",
+            Duration::from_secs(60),
+            || owned_names_at(&k, beta) == want,
+        );
+        if beta {
+            let version = k
+                .run(&[
+                    "get",
+                    "mutatingadmissionpolicies.v1beta1.admissionregistration.k8s.io",
+                    "longhorn-talos-guard-w001",
+                    "-o",
+                    "jsonpath={.apiVersion}",
+                ])
+                .ok();
+            assert_eq!(version.stdout, "admissionregistration.k8s.io/v1beta1");
+        }
+        assert!(
+            g.proc.log().contains(&format!("mutating_v1beta1={beta}")),
+            "{}",
+            g.proc.log()
+        );
+        g.proc.kill();
+    }
 }
 
 /// The guard's `/metrics` (curl, as the other e2e tests read it).

@@ -30,6 +30,19 @@ pub const NEWEST_MINOR: u32 = 37;
 pub const TWO_VAR_MINOR: u32 = 33;
 /// The first minor serving MutatingAdmissionPolicy `v1` by default.
 pub const MAP_V1_MINOR: u32 = 36;
+/// The first minor that can serve MutatingAdmissionPolicy `v1beta1` (off by
+/// default: the `MutatingAdmissionPolicy` feature gate and
+/// `--runtime-config=admissionregistration.k8s.io/v1beta1=true`; CEL.md).
+pub const MAP_V1BETA1_MINOR: u32 = 34;
+
+/// What an API server serves beyond its version's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    /// MutatingAdmissionPolicy `admissionregistration.k8s.io/v1beta1` is
+    /// on (Kubernetes 1.34 and 1.35 with the feature gate and runtime
+    /// config): LTG-W001 is written for it there.
+    pub mutating_v1beta1: bool,
+}
 
 /// The label every generated object carries.
 pub const MANAGED_BY: &str = "longhorn-talos-guard";
@@ -100,8 +113,13 @@ impl Generated {
             self.version
         );
         for (id, floor) in &self.covered {
+            let beta = if *floor < MAP_V1_MINOR && *id == namespace::LABELS_ID {
+                ", with MutatingAdmissionPolicy v1beta1 on"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "# {id}: in CEL (needs Kubernetes 1.{floor} or newer)\n"
+                "# {id}: in CEL (needs Kubernetes 1.{floor} or newer{beta})\n"
             ));
         }
         for l in &self.left {
@@ -312,8 +330,14 @@ fn actions(mode: Mode) -> &'static [&'static str] {
     }
 }
 
-/// Compiles every rule CEL can express for `cfg` on Kubernetes `version`.
+/// Compiles every rule CEL can express for `cfg` on Kubernetes `version`
+/// as it serves by default.
 pub fn generate(cfg: &Config, version: KubeVersion) -> Generated {
+    generate_for(cfg, version, Served::default())
+}
+
+/// [`generate`] for an API server of `version` that also serves `served`.
+pub fn generate_for(cfg: &Config, version: KubeVersion, served: Served) -> Generated {
     let mut out = Generated {
         version,
         documents: Vec::new(),
@@ -326,10 +350,10 @@ pub fn generate(cfg: &Config, version: KubeVersion) -> Generated {
             continue;
         }
         if rule.id == namespace::LABELS_ID {
-            match namespace::labels_policy(cfg, version) {
-                Ok(docs) => {
+            match namespace::labels_policy(cfg, version, served) {
+                Ok((docs, floor)) => {
                     out.documents.extend(docs);
-                    out.covered.push((rule.id, MAP_V1_MINOR));
+                    out.covered.push((rule.id, floor));
                 }
                 Err(why) => out.left.push(Left { id: rule.id, why }),
             }

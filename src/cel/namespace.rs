@@ -5,7 +5,8 @@
 use super::expr::{PLACEHOLDER, lit, quote, summary, template};
 use super::yaml::{Node, map, s};
 use super::{
-    KubeVersion, MAP_V1_MINOR, OLDEST_MINOR, RuleCel, metadata, policy_name, resource_rule,
+    KubeVersion, MAP_V1_MINOR, MAP_V1BETA1_MINOR, OLDEST_MINOR, RuleCel, Served, metadata,
+    policy_name, resource_rule,
 };
 use crate::base::Level;
 use crate::base::longhorn::{NAMESPACE_LABELS, PSA_PREFIX};
@@ -72,13 +73,27 @@ pub(super) fn enforce(cfg: &Config) -> RuleCel {
     }
 }
 
-/// LTG-W001: a MutatingAdmissionPolicy and its binding, adding each missing label.
-pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<Node>, String> {
-    if version.0 < MAP_V1_MINOR {
+/// LTG-W001: a MutatingAdmissionPolicy and its binding, adding each missing
+/// label, with the oldest Kubernetes minor they work on: `v1` from 1.36,
+/// `v1beta1` on 1.34 and 1.35 when the API server serves it (`served`).
+pub(super) fn labels_policy(
+    cfg: &Config,
+    version: KubeVersion,
+    served: Served,
+) -> Result<(Vec<Node>, u32), String> {
+    let (api_version, floor) = if version.0 >= MAP_V1_MINOR {
+        ("admissionregistration.k8s.io/v1", MAP_V1_MINOR)
+    } else if served.mutating_v1beta1 && version.0 >= MAP_V1BETA1_MINOR {
+        ("admissionregistration.k8s.io/v1beta1", MAP_V1BETA1_MINOR)
+    } else if version.0 >= MAP_V1BETA1_MINOR {
         return Err(format!(
-            "MutatingAdmissionPolicy v1 is served from Kubernetes 1.{MAP_V1_MINOR}; on 1.34 and 1.35 it is v1beta1 behind the MutatingAdmissionPolicy feature gate and --runtime-config, which this generator does not write"
+            "MutatingAdmissionPolicy v1 is served from Kubernetes 1.{MAP_V1_MINOR}; on 1.34 and 1.35 it is v1beta1 behind the MutatingAdmissionPolicy feature gate and --runtime-config=admissionregistration.k8s.io/v1beta1=true: with both on, say so with --mutating-admission-policy-beta"
         ));
-    }
+    } else {
+        return Err(format!(
+            "MutatingAdmissionPolicy is served from Kubernetes 1.{MAP_V1_MINOR} (v1beta1 from 1.{MAP_V1BETA1_MINOR} behind a feature gate)"
+        ));
+    };
     let all: Vec<String> = NAMESPACE_LABELS
         .iter()
         .map(|(k, v)| format!("{}: {}", lit(k), lit(v)))
@@ -93,50 +108,53 @@ pub(super) fn labels_policy(cfg: &Config, version: KubeVersion) -> Result<Vec<No
         pairs.join(", ")
     );
     let name = policy_name(LABELS_ID);
-    Ok(vec![
-        map(vec![
-            ("apiVersion", s("admissionregistration.k8s.io/v1")),
-            ("kind", s("MutatingAdmissionPolicy")),
-            ("metadata", metadata(&name, LABELS_ID, MAP_V1_MINOR)),
-            (
-                "spec",
-                map(vec![
-                    ("failurePolicy", s("Fail")),
-                    ("reinvocationPolicy", s("Never")),
-                    (
-                        "matchConstraints",
-                        map(vec![
-                            ("namespaceSelector", map(vec![])),
-                            ("objectSelector", map(vec![])),
-                            ("matchPolicy", s("Equivalent")),
-                            ("resourceRules", resource_rule("", "v1", &["namespaces"])),
-                        ]),
-                    ),
-                    (
-                        "matchConditions",
-                        Node::List(vec![map(vec![
-                            ("name", s("longhorn-namespace")),
-                            ("expression", Node::Text(is_longhorn(cfg))),
-                        ])]),
-                    ),
-                    (
-                        "mutations",
-                        Node::List(vec![map(vec![
-                            ("patchType", s("JSONPatch")),
-                            (
-                                "jsonPatch",
-                                map(vec![("expression", Node::Text(expression))]),
-                            ),
-                        ])]),
-                    ),
-                ]),
-            ),
-        ]),
-        map(vec![
-            ("apiVersion", s("admissionregistration.k8s.io/v1")),
-            ("kind", s("MutatingAdmissionPolicyBinding")),
-            ("metadata", metadata(&name, LABELS_ID, MAP_V1_MINOR)),
-            ("spec", map(vec![("policyName", s(name.clone()))])),
-        ]),
-    ])
+    Ok((
+        vec![
+            map(vec![
+                ("apiVersion", s(api_version)),
+                ("kind", s("MutatingAdmissionPolicy")),
+                ("metadata", metadata(&name, LABELS_ID, floor)),
+                (
+                    "spec",
+                    map(vec![
+                        ("failurePolicy", s("Fail")),
+                        ("reinvocationPolicy", s("Never")),
+                        (
+                            "matchConstraints",
+                            map(vec![
+                                ("namespaceSelector", map(vec![])),
+                                ("objectSelector", map(vec![])),
+                                ("matchPolicy", s("Equivalent")),
+                                ("resourceRules", resource_rule("", "v1", &["namespaces"])),
+                            ]),
+                        ),
+                        (
+                            "matchConditions",
+                            Node::List(vec![map(vec![
+                                ("name", s("longhorn-namespace")),
+                                ("expression", Node::Text(is_longhorn(cfg))),
+                            ])]),
+                        ),
+                        (
+                            "mutations",
+                            Node::List(vec![map(vec![
+                                ("patchType", s("JSONPatch")),
+                                (
+                                    "jsonPatch",
+                                    map(vec![("expression", Node::Text(expression))]),
+                                ),
+                            ])]),
+                        ),
+                    ]),
+                ),
+            ]),
+            map(vec![
+                ("apiVersion", s(api_version)),
+                ("kind", s("MutatingAdmissionPolicyBinding")),
+                ("metadata", metadata(&name, LABELS_ID, floor)),
+                ("spec", map(vec![("policyName", s(name.clone()))])),
+            ]),
+        ],
+        floor,
+    ))
 }

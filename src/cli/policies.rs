@@ -30,6 +30,12 @@ pub struct CelArgs {
     /// which rules CEL can carry there.
     #[arg(long, default_value_t = KubeVersion(NEWEST_MINOR), value_parser = KubeVersion::parse)]
     kubernetes_version: KubeVersion,
+    /// The API server serves MutatingAdmissionPolicy v1beta1 (Kubernetes
+    /// 1.34 and 1.35 with the MutatingAdmissionPolicy feature gate and
+    /// --runtime-config=admissionregistration.k8s.io/v1beta1=true): write
+    /// LTG-W001 for it there.
+    #[arg(long)]
+    mutating_admission_policy_beta: bool,
 }
 
 /// Runs a `policies` subcommand.
@@ -41,7 +47,10 @@ pub fn run(command: PoliciesCommand) -> anyhow::Result<u8> {
         talos_files: args.talos_config,
     };
     let config = source.load()?;
-    let generated = cel::generate(&config, version);
+    let served = cel::Served {
+        mutating_v1beta1: args.mutating_admission_policy_beta,
+    };
+    let generated = cel::generate_for(&config, version, served);
     for left in &generated.left {
         eprintln!(
             "{}: not in CEL, stays with the webhook: {}",

@@ -118,6 +118,10 @@ pub struct PatchArgs {
     /// With --cel: the Kubernetes version of the API server (1.30 to 1.37).
     #[arg(long, requires = "cel", default_value_t = cel::KubeVersion(cel::NEWEST_MINOR), value_parser = cel::KubeVersion::parse)]
     kubernetes_version: cel::KubeVersion,
+    /// With --cel: the API server serves MutatingAdmissionPolicy v1beta1
+    /// (1.34 and 1.35 with its feature gate and runtime config).
+    #[arg(long, requires = "cel")]
+    mutating_admission_policy_beta: bool,
 }
 
 /// Runs a `talos` subcommand.
@@ -144,7 +148,10 @@ pub fn run(command: TalosCommand) -> anyhow::Result<u8> {
                     file: args.config.clone(),
                     talos_files: args.talos_config.clone(),
                 };
-                let generated = cel::generate(&source.load()?, args.kubernetes_version);
+                let served = cel::Served {
+                    mutating_v1beta1: args.mutating_admission_policy_beta,
+                };
+                let generated = cel::generate_for(&source.load()?, args.kubernetes_version, served);
                 for left in &generated.left {
                     eprintln!(
                         "{}: not in CEL, stays with the webhook: {}",

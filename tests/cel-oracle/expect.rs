@@ -27,7 +27,17 @@ pub fn expected_at(
     version: KubeVersion,
     request: &Value,
 ) -> (Option<String>, Vec<String>) {
-    let covered = cel::generate(cfg, version).covered;
+    expected_for(cfg, version, cel::Served::default(), request)
+}
+
+/// [`expected_at`] for the policies generated for an API server that also serves `served`.
+pub fn expected_for(
+    cfg: &Config,
+    version: KubeVersion,
+    served: cel::Served,
+    request: &Value,
+) -> (Option<String>, Vec<String>) {
+    let covered = cel::generate_for(cfg, version, served).covered;
     // Mutation runs before validation in kube-apiserver (CEL.md, admission order): the
     // webhook's own patch is applied first, as the API server applies it.
     let facts = pipeline::offline_facts("cel oracle");

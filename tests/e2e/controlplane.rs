@@ -145,11 +145,20 @@ impl ControlPlane {
     /// `certs_dev` writes a CA and serving pair into a folder (the guard's
     /// `certs dev`): it serves the API server and signs service-account tokens.
     pub fn start(assets: &Assets, certs_dev: impl Fn(&Path)) -> ControlPlane {
+        ControlPlane::start_with(assets, certs_dev, &[])
+    }
+
+    /// [`ControlPlane::start`] with more kube-apiserver flags (a feature gate).
+    pub fn start_with(
+        assets: &Assets,
+        certs_dev: impl Fn(&Path),
+        extra_args: &[&str],
+    ) -> ControlPlane {
         // A port taken by another process between free_port() and the bind:
         // start again on new ports (three tries), never fail on a race.
         let mut lost = Vec::new();
         for _ in 0..3 {
-            match ControlPlane::try_start(assets, &certs_dev) {
+            match ControlPlane::try_start(assets, &certs_dev, extra_args) {
                 Ok(cp) => return cp,
                 Err(why) => lost.push(why),
             }
@@ -162,7 +171,11 @@ impl ControlPlane {
 
     /// One attempt: `Err` when etcd or kube-apiserver exited because its
     /// port was taken; any other failure panics.
-    fn try_start(assets: &Assets, certs_dev: &impl Fn(&Path)) -> Result<ControlPlane, String> {
+    fn try_start(
+        assets: &Assets,
+        certs_dev: &impl Fn(&Path),
+        extra_args: &[&str],
+    ) -> Result<ControlPlane, String> {
         let dir = tempfile::Builder::new()
             .prefix("ltg-e2e-")
             .tempdir()
@@ -257,7 +270,8 @@ impl ControlPlane {
                 admission.display()
             ))
             // No controller-manager runs: nothing else would reconcile endpoints.
-            .arg("--endpoint-reconciler-type=none");
+            .arg("--endpoint-reconciler-type=none")
+            .args(extra_args);
         let mut apiserver = Proc::spawn("kube-apiserver", api_cmd, &logs);
 
         let kubeconfig = root.join("kubeconfig");
