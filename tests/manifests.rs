@@ -1419,6 +1419,11 @@ fn with_component(base: &str, edit: Option<(&str, &str)>) -> Vec<Value> {
 
 /// [`with_component`] for a base anywhere.
 fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
+    with_component_then(base, edit, &[])
+}
+
+/// [`with_component_at`], then the repository's components `then` listed after it.
+fn with_component_then(base: &Path, edit: Option<(&str, &str)>, then: &[&str]) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = repo().join("manifests/components/longhorn-namespace");
     let copy = dir.path().join("longhorn-namespace");
@@ -1433,19 +1438,76 @@ fn with_component_at(base: &Path, edit: Option<(&str, &str)>) -> Vec<Value> {
         assert_eq!(text.matches(from).count(), 1, "the one edit is {from:?}");
         std::fs::write(&file, text.replace(from, to)).expect("write");
     }
-    let base = engine::relative(
-        &dir.path().canonicalize().expect("canonical temp dir"),
-        &base.canonicalize().expect("canonical base"),
-    );
+    let here = dir.path().canonicalize().expect("canonical temp dir");
+    let base = engine::relative(&here, &base.canonicalize().expect("canonical base"));
+    let mut components = vec!["./longhorn-namespace".to_string()];
+    for c in then {
+        let path = repo().join("manifests/components").join(c);
+        components.push(
+            engine::relative(&here, &path.canonicalize().expect("canonical component"))
+                .display()
+                .to_string(),
+        );
+    }
     std::fs::write(
         dir.path().join("kustomization.yaml"),
         format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [./longhorn-namespace]\n",
-            base.display()
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
+            base.display(),
+            components.join(", ")
         ),
     )
     .expect("write kustomization");
     render(dir.path())
+}
+
+/// Longhorn in another namespace with engine cel (README, "Longhorn in another
+/// namespace"): longhorn-namespace listed first, then the cel components (which
+/// drop webhooks whose selectors it would otherwise look for). Every webhook
+/// kept selects the new namespace and the guard's config names it, so the
+/// guard rewrites the shipped policies (written for longhorn-system) for it.
+#[test]
+fn longhorn_namespace_component_first_then_the_cel_components() {
+    let edit = Some(("name: longhorn-system", "name: storage"));
+    let docs = with_component_then(
+        &repo().join("manifests/base"),
+        edit,
+        &["cel-policies", "cel-mutating", "cel-only"],
+    );
+    let r = typed(&docs);
+    assert_eq!(engine_env(&r).as_deref(), Some("cel"));
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .and_then(|d| d["data"]["config.yaml"].as_str())
+        .expect("the guard's config file");
+    assert!(config.ends_with("\nlonghornNamespace: storage"), "{config}");
+    // Every kept webhook of a namespaced kind (the Kubernetes Node one has no
+    // namespace) selects the new namespace.
+    let mut selecting = Vec::new();
+    for doc in docs
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingWebhookConfiguration")
+    {
+        for hook in doc["webhooks"].as_array().into_iter().flatten() {
+            let name = hook["name"].as_str().unwrap_or_default();
+            if name == "default-disks.longhorn-talos-guard.io" {
+                continue;
+            }
+            let selector = if name == "namespaces.longhorn-talos-guard.io" {
+                &hook["objectSelector"]
+            } else {
+                &hook["namespaceSelector"]
+            };
+            assert_eq!(
+                selector["matchExpressions"][0]["values"],
+                serde_json::json!(["storage"]),
+                "{name}"
+            );
+            selecting.push(name.to_string());
+        }
+    }
+    assert_eq!(selecting.len() + 1, hook_names(&r).len(), "{selecting:?}");
 }
 
 #[test]
