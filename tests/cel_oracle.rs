@@ -452,21 +452,48 @@ fn longhorns_own_pods_pass_the_api_servers_cel() {
         }
     }
     assert!(requests.len() > 180);
-    // Without a machine config, and with one (the kubelet's view of EPHEMERAL
-    // then matters to LTG-W030), and on a Talos before 1.10.
-    let with_layout = Config {
-        host: Some(pod_layout((1, 14))),
-        ..Config::default()
-    };
-    let old_talos = Config {
-        host: Some(pod_layout((1, 9))),
-        ..Config::default()
-    };
-    for cfg in [Config::default(), with_layout, old_talos] {
-        let answers = api_server(&cfg, &requests);
+    // Without a machine config, with one (the kubelet's view of EPHEMERAL then
+    // matters to LTG-W030), on a Talos before 1.10, and under every documented
+    // Talos layout (tests/fixtures/talos-layouts, as tests/corpus.rs for the webhook).
+    let mut configs = vec![
+        ("no machine config".to_string(), Config::default()),
+        (
+            "Talos 1.14 with an extraMount".to_string(),
+            Config {
+                host: Some(pod_layout((1, 14))),
+                ..Config::default()
+            },
+        ),
+        (
+            "Talos 1.9".to_string(),
+            Config {
+                host: Some(pod_layout((1, 9))),
+                ..Config::default()
+            },
+        ),
+    ];
+    let dir = common::fixture_path("talos-layouts");
+    let mut layouts: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    layouts.sort();
+    assert_eq!(layouts.len(), 6, "{layouts:?}");
+    for file in layouts {
+        let source = longhorn_talos_guard::source::ConfigSource {
+            file: None,
+            talos_files: vec![file.clone()],
+        };
+        let cfg = source.load().unwrap();
+        assert!(cfg.host.is_some());
+        configs.push((file.display().to_string(), cfg));
+    }
+    for (name, cfg) in &configs {
+        let answers = api_server(cfg, &requests);
         for (r, a) in requests.iter().zip(&answers) {
-            assert_eq!(a["denied"], false, "{}", r["name"]);
-            assert_eq!(a["warnings"], json!([]), "{}", r["name"]);
+            assert_eq!(a["denied"], false, "{name}: {}", r["name"]);
+            assert_eq!(a["warnings"], json!([]), "{name}: {}", r["name"]);
         }
     }
 }
