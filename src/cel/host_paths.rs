@@ -298,12 +298,11 @@ pub(super) fn pod_host_paths(cfg: &Config) -> RuleCel {
     if cfg.host.is_some() {
         let lists: Vec<String> = CONTAINER_LISTS.iter().map(|l| containers(l)).collect();
         let mounts = |c: &str| format!("(has({c}.volumeMounts) ? {c}.volumeMounts : [])");
+        variables.push(("containers".to_string(), lists.join(" + ")));
         variables.push((
             "mountsJudged".to_string(),
             format!(
-                "size({}) <= {MAX_CONTAINERS} && ({}).all(c, size({}) <= {MAX_MOUNTS})",
-                lists.join(" + "),
-                lists.join(" + "),
+                "size(variables.containers) <= {MAX_CONTAINERS} && variables.containers.all(c, size({}) <= {MAX_MOUNTS})",
                 mounts("c")
             ),
         ));
@@ -312,8 +311,7 @@ pub(super) fn pod_host_paths(cfg: &Config) -> RuleCel {
         variables.push((
             "subPathNames".to_string(),
             format!(
-                "({}).map(c, {}.filter(m, {} != '').map(m, has(m.name) ? m.name : ''))",
-                lists.join(" + "),
+                "variables.containers.map(c, {}.filter(m, {} != '').map(m, has(m.name) ? m.name : ''))",
                 mounts("c"),
                 sub_path("m"),
             ),
@@ -321,8 +319,7 @@ pub(super) fn pod_host_paths(cfg: &Config) -> RuleCel {
         variables.push((
             "subPaths".to_string(),
             format!(
-                "({}).map(c, {}.filter(m, {} != '').map(m, {{'c': has(c.name) ? c.name : '', 'v': has(m.name) ? m.name : '', 's': {}}}))",
-                lists.join(" + "),
+                "variables.containers.map(c, {}.filter(m, {} != '').map(m, {{'c': has(c.name) ? c.name : '', 'v': has(m.name) ? m.name : '', 's': {}}}))",
                 mounts("c"),
                 sub_path("m"),
                 sub_path("m")
